@@ -1,0 +1,1 @@
+"""Store adapters: one SQL store, two dialects (SQLite for the embedded default, PostgreSQL)."""

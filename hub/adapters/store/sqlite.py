@@ -1,0 +1,143 @@
+"""SQLite dialect (aiosqlite): the embedded default.
+
+One connection guarded by an asyncio lock: transactions run one at a time, which is what SQLite
+does anyway, and no statement of one task can slip into another task's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from hub.adapters.store._conn import Row, UniqueViolation
+from hub.adapters.store.migrations import LEDGER_DDL, migrations_for
+from hub.errors import ServiceUnavailable
+
+
+def _placeholders(sql: str) -> str:
+    # $1 -> ?1: SQLite understands numbered parameters, so one SQL text serves both dialects.
+    return sql.replace("$", "?")
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, datetime):
+        # Fixed width, UTC: text comparison then orders like time.
+        return v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+class _SqliteConn:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._run(sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
+        cur = await self._run(sql, args)
+        return list(await cur.fetchall())
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        cur = await self._run(sql, args)
+        row: Row | None = await cur.fetchone()
+        return row
+
+    async def _run(self, sql: str, args: tuple[Any, ...]) -> aiosqlite.Cursor:
+        try:
+            return await self._db.execute(_placeholders(sql), [_value(a) for a in args])
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
+
+
+class SqliteDialect:
+    name = "sqlite"
+    locks_rows = False
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self._path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        self._db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteConn]:
+        if self._db is None:
+            raise ServiceUnavailable("database is not open")
+        async with self._lock:
+            db = self._db
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
+            try:
+                yield _SqliteConn(db)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            else:
+                await db.execute("COMMIT")
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self.transaction() as conn:
+            await conn.execute(LEDGER_DDL)
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for m in migrations_for("sqlite"):
+                if m.name in done:
+                    continue
+                for statement in _statements(m.sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+                    m.name, datetime.now(timezone.utc),
+                )
+                applied.append(m.name)
+        return applied
+
+    async def ping(self) -> None:
+        async with self.transaction() as conn:
+            await conn.fetchrow("SELECT 1")
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+
+def _statements(script: str) -> list[str]:
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

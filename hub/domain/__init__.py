@@ -1,0 +1,1 @@
+"""Pure payment domain: no I/O, no framework imports."""

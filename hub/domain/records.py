@@ -1,0 +1,92 @@
+"""Immutable records the services pass around. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from hub.domain.money import Currency, quantize
+from hub.domain.payment import PaymentMethod, PaymentStatus
+
+
+@dataclass(frozen=True)
+class Premium:
+    """A premium due on a policy, as the integration service (DLIS/Ingenium) knows it."""
+
+    id: int
+    policy_number: str
+    payer: str
+    amount: Decimal
+    currency: Currency
+    due_date: date
+    application_number: str | None = None
+    status: str = "DUE"  # DUE | PAID
+    paid_payment_id: int | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "PAID"
+
+    def inquiry_dto(self) -> dict[str, Any]:
+        """The spec's AmkPaymentInquiryResDto."""
+        return {
+            "id": self.id,
+            "policyNumber": self.policy_number,
+            "payer": self.payer,
+            "amount": quantize(self.amount, self.currency),
+            "currency": self.currency.value,
+            "dueDate": self.due_date.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One attempt to pay one premium. Its id is what streams and tokens are scoped to."""
+
+    id: int
+    premium_id: int
+    policy_number: str
+    method: PaymentMethod | None
+    status: PaymentStatus
+    amount: Decimal
+    currency: Currency
+    transaction_id: str | None
+    review_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A row of the append-only ``payment_events`` log.
+
+    ``type`` is ``payment.status`` for status changes (what streams carry), or ``payment.ignored``
+    / ``payment.review`` / ``khqr.generated`` for audit entries that change no status.
+    """
+
+    id: int
+    payment_id: int
+    type: str
+    status: PaymentStatus
+    data: dict[str, Any]
+    occurred_at: datetime
+
+    STATUS = "payment.status"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a webhook with a given idempotency key was answered; replays get the same answer."""
+
+    key: str
+    kind: str
+    fingerprint: str
+    payment_id: int | None
+    payload: dict[str, Any]
+    state: str  # DONE | VERIFY_PENDING
+    response_status: int
+    response_body: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime | None

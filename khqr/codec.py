@@ -3,7 +3,7 @@
 Conventions (all enforced by :func:`validate`, which both :func:`encode` and :func:`decode` use):
 
 * Encoding field order is fixed: ``00, 01, 29|30, 52, 53, [54], 58, 59, 60, [62], [64], [99], 63``
-  (the timestamps template 99 sits directly before the CRC, as in Bakong's SDK output).  Decoding
+  (the timestamps template 99 directly before the CRC, as in published bakong-khqr examples).  Decoding
   requires ``00`` first and ``63`` last and accepts the other fields in any order.
 * Amount (54), canonical form: plain decimal, no exponent, no sign.  KHR is a whole number
   (``Decimal("5000")`` -> ``"5000"``); USD always has exactly two decimals (``Decimal("150")`` and
@@ -224,7 +224,7 @@ def _fields(payload: KhqrPayload) -> list[tuple[str, str]]:
         raise KhqrError("01 point of initiation: 'dynamic' must be a bool")
     if not isinstance(payload.mcc, str) or not is_digits(payload.mcc, 4):
         raise KhqrError(f"52 merchant category code: must be 4 digits, got {payload.mcc!r}")
-    if payload.currency not in CURRENCY_CODES:
+    if not isinstance(payload.currency, str) or payload.currency not in CURRENCY_CODES:
         raise KhqrError(f"53 currency: unknown currency {payload.currency!r} (use 'USD' or 'KHR')")
     optional = [
         ("54", _amount(payload.amount, payload.currency, payload.dynamic)),

@@ -1,0 +1,1 @@
+"""The AMK sandbox: plays AMK's partner API and bank in sandbox mode only."""

@@ -98,15 +98,21 @@ class Tx:
         self._for_update = " FOR UPDATE" if lock else ""
 
     # --- premiums (integration service) ---
-    async def upsert_premium(self, p: Premium, now: datetime) -> None:
-        await self._c.execute(
-            "INSERT INTO premiums (id, policy_number, application_number, payer, amount, currency,"
-            " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+    async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
+        """Insert or update a premium. A premium already PAID stays PAID whatever the input says."""
+        conflict = (
             " ON CONFLICT (id) DO UPDATE SET policy_number = excluded.policy_number,"
             " application_number = excluded.application_number, payer = excluded.payer,"
             " amount = excluded.amount, currency = excluded.currency, due_date = excluded.due_date,"
-            " status = excluded.status, paid_payment_id = excluded.paid_payment_id,"
-            " updated_at = excluded.updated_at",
+            " status = CASE WHEN premiums.status = 'PAID' THEN 'PAID' ELSE excluded.status END,"
+            " paid_payment_id = COALESCE(premiums.paid_payment_id, excluded.paid_payment_id),"
+            " updated_at = excluded.updated_at"
+            if overwrite else " ON CONFLICT (id) DO NOTHING"
+        )
+        await self._c.execute(
+            "INSERT INTO premiums (id, policy_number, application_number, payer, amount, currency,"
+            " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+            + conflict,
             p.id, p.policy_number, p.application_number, p.payer, p.amount, p.currency.value,
             p.due_date, p.status, p.paid_payment_id, now,
         )
@@ -164,19 +170,28 @@ class Tx:
         )
         return _payment(row) if row else None
 
-    async def insert_payment(
-        self, premium: Premium, method: PaymentMethod | None, status: PaymentStatus, now: datetime
-    ) -> Payment:
-        """Raises UniqueViolation when the premium already has an open payment."""
+    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+        row = await self._c.fetchrow(
+            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED'"
+            " ORDER BY id LIMIT 1",
+            premium_id,
+        )
+        return _payment(row) if row else None
+
+    async def insert_open_payment(
+        self, premium: Premium, method: PaymentMethod | None, now: datetime
+    ) -> Payment | None:
+        """Insert a PENDING payment; None when the premium already has an open one (the database's
+        partial unique index decides, so concurrent callers cannot both succeed)."""
         row = await self._c.fetchrow(
             "INSERT INTO payments (premium_id, policy_number, method, status, amount, currency,"
-            " created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7)"
+            " created_at, updated_at) VALUES ($1,$2,$3,'PENDING',$4,$5,$6,$6)"
+            " ON CONFLICT (premium_id) WHERE status IN ('PENDING', 'PROCESSING') DO NOTHING"
             f" RETURNING {_PAYMENT_COLS}",
-            premium.id, premium.policy_number, method.value if method else None, status.value,
+            premium.id, premium.policy_number, method.value if method else None,
             premium.amount, premium.currency.value, now,
         )
-        assert row is not None
-        return _payment(row)
+        return _payment(row) if row else None
 
     async def update_payment(self, p: Payment) -> None:
         await self._c.execute(

@@ -18,7 +18,7 @@ CREATE INDEX premiums_application ON premiums (application_number, status, due_d
 
 CREATE TABLE payments (
     id {ID},
-    premium_id BIGINT NOT NULL REFERENCES premiums (id),
+    premium_id BIGINT NOT NULL, -- owned by the integration service: no foreign key across services
     policy_number TEXT NOT NULL,
     method TEXT CHECK (method IN ('KHQR', 'BILL')),
     status TEXT NOT NULL CHECK (status IN ('PENDING', 'PROCESSING', 'CONFIRMED', 'FAILED', 'EXPIRED')),

@@ -1,0 +1,105 @@
+"""Gateway routes: premium inquiry and AMK's two webhooks (``/AMK``), plus operator reads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway import signature
+from gateway.dto import BillPayment, KhqrPayment, parse
+from gateway.inquiry import InquiryService
+from gateway.webhooks import Incoming, WebhookService
+from hub.adapters.store.sql import SqlStore
+from hub.auth import Authenticator, authenticate
+from hub.domain.records import Payment
+from hub.errors import Forbidden, NotFound
+from hub.http.body import parse_json_object, read_body
+from hub.http.envelope import JSONResponse, ok
+from hub.resilience.ratelimit import RateLimiter
+from hub.service.ledger import status_data
+
+INQUIRY_ROLES = ("customer", "amk", "admin", "service")
+
+
+@dataclass
+class GatewayDeps:
+    store: SqlStore
+    auth: Authenticator
+    inquiry: InquiryService
+    webhooks: WebhookService
+    limiter: RateLimiter
+    webhook_secrets: tuple[str, ...]
+    tolerance_s: int = 300
+    max_body_bytes: int = 64 * 1024
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def routes(d: GatewayDeps) -> list[BaseRoute]:
+    async def inquiry(request: Request) -> Response:
+        who = await authenticate(request, d.auth, *INQUIRY_ROLES)
+        await d.limiter.hit(user=who.sub, ip=client_ip(request))
+        data = await d.inquiry.inquire(
+            request.query_params.get("query", ""), who, client_ip(request),
+            request.scope["state"].get("correlation_id", "-"),
+        )
+        return ok(data)
+
+    async def webhook(request: Request, kind: str) -> Response:
+        await authenticate(request, d.auth, "amk")
+        await d.limiter.hit(user=None, ip=client_ip(request))
+        raw = await read_body(request, d.max_body_bytes)
+        signature.verify(request.headers, raw, d.webhook_secrets, now=time.time(), tolerance_s=d.tolerance_s)
+        data = parse_json_object(raw)
+        incoming: Incoming
+        if kind == "BILL":
+            incoming = WebhookService.bill(parse(BillPayment, data), data)
+        else:
+            incoming = WebhookService.khqr(parse(KhqrPayment, data), data)
+        answer = await d.webhooks.handle(incoming)
+        if answer.body.get("success") is False:  # a stored error answer replays as it was sent
+            return JSONResponse(answer.body, status_code=answer.status_code)
+        return ok(answer.body, status_code=answer.status_code)
+
+    async def bill(request: Request) -> Response:
+        return await webhook(request, "BILL")
+
+    async def khqr(request: Request) -> Response:
+        return await webhook(request, "KHQR")
+
+    async def payment(request: Request) -> Response:
+        """Current status of one payment: admin, service, or that payment's subscribe token."""
+        who = await authenticate(request, d.auth)
+        payment_id = int(request.path_params["payment_id"])
+        if not (who.may_watch(payment_id) or who.role == "service"):
+            raise Forbidden("This token does not cover that payment")
+        found = await d.store.payment(payment_id)
+        if found is None:
+            raise NotFound(f"No payment {payment_id}")
+        return ok(payment_json(found))
+
+    async def reviews(request: Request) -> Response:
+        await authenticate(request, d.auth, "admin")
+        async with d.store.transaction() as tx:
+            return ok(await tx.reviews())
+
+    return [
+        Route("/AMK/payments", inquiry, methods=["GET"]),
+        Route("/AMK/payments", bill, methods=["POST"]),
+        Route("/AMK/khqr", khqr, methods=["POST"]),
+        Route("/api/payments/{payment_id:int}", payment, methods=["GET"]),
+        Route("/admin/reviews", reviews, methods=["GET"]),
+    ]
+
+
+def payment_json(p: Payment) -> dict[str, Any]:
+    data = status_data(p, p.updated_at)
+    data["premiumId"] = p.premium_id
+    return data

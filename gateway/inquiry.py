@@ -1,0 +1,126 @@
+"""Premium inquiry: cache (15 min) → circuit breaker → integration service; logged; opens the payment."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import simplejson as json
+
+from hub.adapters.integration import IntegrationClient, premium_from_json
+from hub.adapters.store.sql import SqlStore
+from hub.auth import Authenticator, Principal
+from hub.domain.records import Payment, Premium
+from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
+from hub.resilience.breaker import CircuitBreaker, CircuitOpen
+from hub.service.ledger import open_payment
+from integration.app import premium_json
+
+log = logging.getLogger("payhub.inquiry")
+QUERY = re.compile(r"^[A-Za-z0-9]{1,10}$")
+CACHE_PREFIX = "payhub:premium:"
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+    async def delete(self, key: str) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, events: Any) -> None: ...
+
+
+@dataclass
+class InquiryService:
+    store: SqlStore
+    integration: IntegrationClient
+    cache: Cache
+    breaker: CircuitBreaker
+    auth: Authenticator
+    bus: Publisher
+    ttl_s: int = 900
+    subscribe_ttl_s: int = 1800 + 600
+    public_url: str = ""
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+    async def inquire(self, query: str, who: Principal, client_ip: str, correlation_id: str) -> dict[str, Any]:
+        if not QUERY.match(query):
+            raise BadRequest(details=[{"field": "query", "message": "required: 1-10 letters or digits"}])
+        outcome = "error"
+        try:
+            premium = await self.due_premium(query)
+            async with self.store.transaction() as tx:
+                paid_by = await tx.confirmed_payment_for(premium.id)
+                if paid_by is None:
+                    payment, events = await open_payment(tx, premium, None, self.clock())
+            if paid_by is not None:
+                # Confirmed here, not yet settled by the integration service: never offer it again.
+                await self.forget(query)
+                raise NotFound(f"No premium due for {query}", details={"paidBy": paid_by.id})
+            await self.bus.publish(events)
+            outcome = "found"
+            return {**premium.inquiry_dto(), **self.stream_access(payment)}
+        except NotFound:
+            outcome = "not_found"
+            raise
+        finally:
+            await self._log(query, who, client_ip, outcome, correlation_id)
+
+    def stream_access(self, payment: Payment, valid_until: float | None = None) -> dict[str, Any]:
+        expires = valid_until or time.time() + self.subscribe_ttl_s
+        return {
+            "paymentId": payment.id,
+            "subscribeToken": self.auth.issue_subscribe(payment.id, expires),
+            "eventsUrl": f"{self.public_url}/api/payments/{payment.id}/events",
+        }
+
+    async def due_premium(self, query: str) -> Premium:
+        """Cached for ``ttl_s``; when the integration service fails, the cache answers or 503."""
+        key = CACHE_PREFIX + query.upper()
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return premium_from_json(json.loads(cached, use_decimal=True))
+        try:
+            premium = await self._fetch(lambda: self.integration.due_premium(query))
+        except (CircuitOpen, ServiceUnavailable) as exc:
+            log.error("ALERT integration service unavailable", extra={"query": query, "error": exc.message})
+            raise ServiceUnavailable(
+                "Integration service temporarily unavailable",
+                details=exc.message, retry_after=exc.retry_after or self.breaker.retry_after() or 30,
+            ) from exc
+        await self.cache.set(key, json.dumps(premium_json(premium), use_decimal=True).encode(), self.ttl_s)
+        return premium
+
+    async def premium(self, premium_id: int) -> Premium:
+        """Any premium by id, through the circuit breaker (webhooks match against it)."""
+        return await self._fetch(lambda: self.integration.premium(premium_id))
+
+    async def forget(self, *queries: str | None) -> None:
+        """Drop cached premiums (after a confirmation, so the premium is no longer offered)."""
+        for query in filter(None, queries):
+            await self.cache.delete(CACHE_PREFIX + query.upper())
+
+    async def on_confirmed(self, payment: Payment) -> None:
+        application = None
+        try:
+            application = (await self.premium(payment.premium_id)).application_number
+        except PayHubError:
+            pass  # the policy number alone is forgotten; the inquiry double-checks confirmations
+        await self.forget(payment.policy_number, application)
+
+    async def _fetch(self, call: Callable[[], Awaitable[Premium]]) -> Premium:
+        return await self.breaker.call(call)
+
+    async def _log(self, query: str, who: Principal, ip: str, outcome: str, cid: str) -> None:
+        log.info("inquiry", extra={"query": query, "subject": who.sub, "clientIp": ip, "outcome": outcome})
+        try:
+            async with self.store.transaction() as tx:
+                await tx.log_inquiry(query, who.sub, ip, outcome, cid, self.clock())
+        except PayHubError:
+            log.warning("inquiry log not written", extra={"query": query})

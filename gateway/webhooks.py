@@ -1,0 +1,281 @@
+"""AMK webhooks: idempotent, verified with AMK, stored atomically.
+
+Order of work for one webhook (the HTTP layer has already checked token and signature):
+1. a receipt with the same idempotency key answers a replay (same amount/currency → the original
+   response; different → 409 DUPLICATE_PAYMENT, nothing changed, alert logged);
+2. the payment and premium are located and matched (mismatch → 422, flagged for review);
+3. AMK's payment-verify is asked (with retries); unreachable → the payment is recorded PROCESSING
+   and the background re-verifier finishes it later (never lost, never counted twice);
+4. ONE transaction inserts the receipt (unique key: of concurrent duplicates exactly one wins,
+   decided by the database) and applies the status change with its event row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Protocol
+
+from hub.adapters.amk.client import Verification
+from hub.adapters.store.sql import SqlStore, Tx
+from hub.domain.money import Currency, format_amount
+from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
+from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.errors import (
+    AmkUnavailable,
+    DuplicatePayment,
+    NotFound,
+    PayHubError,
+    TransactionVerifyFailed,
+    VerificationMismatch,
+)
+from hub.http.envelope import error_body
+from hub.service.ledger import open_payment, transition
+from gateway.dto import BillPayment, KhqrPayment
+from gateway.keylock import KeyedLocks
+
+log = logging.getLogger("payhub.webhooks")
+
+DONE = "DONE"
+VERIFY_PENDING = "VERIFY_PENDING"
+
+
+class Verifier(Protocol):
+    async def verify_payment(self, tx_id: str) -> Verification: ...
+
+
+class PremiumSource(Protocol):
+    async def premium(self, premium_id: int) -> Premium: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, events: list[PaymentEvent]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One webhook, whatever its kind, reduced to what processing needs."""
+
+    key: str
+    kind: str  # BILL | KHQR
+    method: PaymentMethod
+    target: PaymentStatus  # CONFIRMED or FAILED
+    amount: Decimal
+    currency: Currency
+    transaction_id: str  # what the payment records and AMK's verify is asked about
+    payload: dict[str, Any]
+    premium_id: int | None = None  # BILL
+    payment_id: int | None = None  # KHQR
+    policy_number: str | None = None
+    merchant_number: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{format_amount(self.amount, self.currency)}|{self.currency.value}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: dict[str, Any]
+
+
+class _LostRace(Exception):
+    """A concurrent duplicate committed first; roll back and answer with its receipt."""
+
+
+@dataclass
+class WebhookService:
+    store: SqlStore
+    verifier: Verifier
+    premiums: PremiumSource
+    bus: Publisher
+    merchant_id: str
+    reverify_interval_s: float = 30.0
+    on_confirmed: Callable[[Payment], Any] | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    _locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    @staticmethod
+    def bill(body: BillPayment, raw: dict[str, Any]) -> Incoming:
+        return Incoming(
+            key=f"BILL:{body.bankTransactionId}", kind="BILL", method=PaymentMethod.BILL,
+            target=PaymentStatus.CONFIRMED, amount=body.amount, currency=body.currency,
+            transaction_id=body.bankTransactionId, payload=raw, premium_id=body.id,
+            policy_number=body.policyNumber,
+        )
+
+    @staticmethod
+    def khqr(body: KhqrPayment, raw: dict[str, Any]) -> Incoming:
+        success = body.status == "SUCCESS"
+        return Incoming(
+            key=f"KHQR:{body.invoice_number}:{body.status}", kind="KHQR", method=PaymentMethod.KHQR,
+            target=PaymentStatus.CONFIRMED if success else PaymentStatus.FAILED,
+            amount=body.paid_amount, currency=body.currency,
+            transaction_id=f"AMK_KHQR_{body.invoice_number}", payload=raw,
+            payment_id=int(body.invoice_number), merchant_number=body.merchant_number,
+        )
+
+    async def handle(self, w: Incoming) -> Answer:
+        # One process handles one key at a time (spares AMK 50 identical verifies); across
+        # processes the receipt's unique key in the database is what decides.
+        async with self._locks.hold(w.key):
+            existing = await self.store.receipt(w.key)
+            if existing is not None:
+                return self._replay(existing, w)
+            premium, payment = await self._locate(w)
+            await self._match(w, premium, payment)
+            verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
+            try:
+                return await self._commit(w, premium, verification)
+            except _LostRace:
+                receipt = await self.store.receipt(w.key)
+                assert receipt is not None
+                return self._replay(receipt, w)
+
+    def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
+        if receipt.fingerprint != w.fingerprint:
+            log.error(
+                "ALERT duplicate transaction key with different content",
+                extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
+            )
+            raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint,
+                                            "received": w.fingerprint})
+        log.info("webhook replay answered from receipt", extra={"key": w.key})
+        return Answer(receipt.response_status, receipt.response_body)
+
+    async def _locate(self, w: Incoming) -> tuple[Premium | None, Payment | None]:
+        if w.payment_id is not None:
+            payment = await self.store.payment(w.payment_id)
+            if payment is None:
+                await self._review(w, "unknown invoice number", None)
+                raise NotFound(f"No payment for invoice {w.payment_id}")
+            return None, payment
+        assert w.premium_id is not None
+        try:
+            premium = await self.premiums.premium(w.premium_id)
+        except NotFound:
+            await self._review(w, "unknown premium id", None)
+            raise
+        return premium, None
+
+    async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
+        expected: dict[str, str] = {}
+        if premium is not None:
+            expected = {"policyNumber": premium.policy_number, "amount": format_amount(premium.amount, premium.currency),
+                        "currency": premium.currency.value}
+            got = {"policyNumber": w.policy_number or "", "amount": format_amount(w.amount, w.currency),
+                   "currency": w.currency.value}
+        else:
+            assert payment is not None
+            expected = {"amount": format_amount(payment.amount, payment.currency), "currency": payment.currency.value,
+                        "merchant_number": self.merchant_id}
+            got = {"amount": format_amount(w.amount, w.currency), "currency": w.currency.value,
+                   "merchant_number": w.merchant_number or ""}
+        wrong = [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
+        if wrong and w.target is PaymentStatus.CONFIRMED:
+            await self._review(w, "webhook does not match the premium", payment.id if payment else None,
+                               {"mismatch": wrong})
+            raise VerificationMismatch(details=wrong)
+
+    async def _verify(self, w: Incoming) -> Verification | None:
+        """AMK's verdict, or None when AMK cannot be reached now (re-verified later)."""
+        try:
+            verdict = await self.verifier.verify_payment(self._verify_ref(w))
+        except AmkUnavailable:
+            log.warning("AMK unreachable; recording PROCESSING for re-verification", extra={"key": w.key})
+            return None
+        self._check_verdict(w, verdict)
+        return verdict
+
+    @staticmethod
+    def _verify_ref(w: Incoming) -> str:
+        return str(w.payment_id) if w.kind == "KHQR" else w.transaction_id
+
+    def _check_verdict(self, w: Incoming, verdict: Verification) -> None:
+        if not verdict.paid:
+            log.error("ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status})
+            raise TransactionVerifyFailed(details={"transaction": w.transaction_id, "amkStatus": verdict.status})
+        if verdict.amount is not None and (verdict.amount != w.amount or verdict.currency != w.currency):
+            raise VerificationMismatch(
+                "AMK's record differs from the webhook",
+                details=[{"field": "amount", "expected": f"{verdict.amount} {verdict.currency}",
+                          "received": f"{w.amount} {w.currency.value}"}],
+            )
+
+    async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
+        now = self.clock()
+        pending = w.target is PaymentStatus.CONFIRMED and verification is None
+        target = PaymentStatus.PROCESSING if pending else w.target
+        events: list[PaymentEvent] = []
+        async with self.store.transaction() as tx:
+            placeholder = Receipt(w.key, w.kind, w.fingerprint, None, w.payload, DONE, 0, {}, 0, None)
+            if not await tx.insert_receipt(placeholder, now):
+                raise _LostRace
+            payment, review = await self._payment_for(tx, w, premium, now, events)
+            payment, new_events, decision = await transition(
+                tx, payment, target, now, method=w.method, transaction_id=w.transaction_id, review=review
+            )
+            events += new_events
+            answer = self._answer(w, payment, decision.outcome, pending)
+            receipt = Receipt(
+                w.key, w.kind, w.fingerprint, payment.id, w.payload, VERIFY_PENDING if pending else DONE,
+                answer.status_code, answer.body, 1 if pending else 0,
+                now + timedelta(seconds=self.reverify_interval_s) if pending else None,
+            )
+            await tx.update_receipt(receipt, now)
+        await self.bus.publish(events)
+        if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
+            await self.on_confirmed(payment)
+        log.info("webhook processed", extra={"key": w.key, "paymentId": payment.id, "status": payment.status.value,
+                                             "outcome": decision.outcome.value})
+        return answer
+
+    async def _payment_for(
+        self, tx: Tx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
+    ) -> tuple[Payment, str | None]:
+        if w.payment_id is not None:
+            payment = await tx.payment(w.payment_id, lock=True)
+            assert payment is not None
+            return payment, None
+        assert premium is not None
+        review = None
+        if w.target is PaymentStatus.CONFIRMED:
+            paid_by = await tx.confirmed_payment_for(premium.id)
+            if paid_by is not None:
+                review = f"premium already paid by payment {paid_by.id} (possible double payment)"
+        payment, opened = await open_payment(tx, premium, PaymentMethod.BILL, now)
+        events += opened
+        return payment, review
+
+    @staticmethod
+    def _answer(w: Incoming, p: Payment, outcome: Outcome, pending: bool) -> Answer:
+        body: dict[str, Any] = {"transactionId": w.transaction_id, "paymentId": p.id, "status": p.status.value}
+        if w.kind == "BILL":
+            body["paymentReferenceId"] = str(p.id)
+        if pending:
+            body["message"] = "Payment recorded; verification with AMK is pending"
+            return Answer(202, body)
+        if outcome is Outcome.IGNORE:
+            body["message"] = f"{w.target.value} ignored: payment is already {p.status.value}"
+        elif p.status is PaymentStatus.CONFIRMED:
+            body["message"] = ("KHQR payment successfully processed" if w.kind == "KHQR"
+                               else "Payment successfully processed")
+        else:
+            body["message"] = f"Payment {p.status.value.lower()}"
+        if p.review_reason:
+            body["review"] = p.review_reason
+        return Answer(200, body)
+
+    async def _review(self, w: Incoming, reason: str, payment_id: int | None, extra: dict[str, Any] | None = None) -> None:
+        async with self.store.transaction() as tx:
+            await tx.add_review(f"webhook:{w.key}:{reason}", reason, payment_id, {**w.payload, **(extra or {})},
+                                self.clock())
+        log.warning("flagged for review", extra={"key": w.key, "reason": reason})
+
+
+def error_answer(err: PayHubError) -> Answer:
+    return Answer(err.status_code, error_body(err))

@@ -1,0 +1,1 @@
+"""Fan-out buses: deliver committed payment events to handlers in this process."""

@@ -1,0 +1,1 @@
+"""Cache adapters for premium data: ``get``/``set``/``delete`` of bytes with a TTL, in-process or Redis."""

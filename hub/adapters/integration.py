@@ -1,0 +1,54 @@
+"""The gateway's HTTP client for the integration service.
+
+In the embedded process the same client runs over an in-process ASGI transport: one code path.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import httpx
+import simplejson as json
+
+from hub.domain.money import parse_amount, parse_currency
+from hub.domain.records import Premium
+from hub.errors import NotFound, ServiceUnavailable
+
+
+class IntegrationClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def due_premium(self, query: str) -> Premium:
+        """The premium due for a policy/application number. NotFound, or ServiceUnavailable."""
+        return await self._get("/integration/premiums", {"query": query})
+
+    async def premium(self, premium_id: int) -> Premium:
+        return await self._get(f"/integration/premiums/{premium_id}", None)
+
+    async def _get(self, path: str, params: dict[str, str] | None) -> Premium:
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("Integration service unreachable", details=repr(exc)) from exc
+        if response.status_code == 404:
+            raise NotFound("Premium not found", details={"path": path, **(params or {})})
+        if response.status_code != 200:
+            raise ServiceUnavailable(f"Integration service answered {response.status_code}")
+        return premium_from_json(json.loads(response.content, use_decimal=True)["data"])
+
+
+def premium_from_json(data: dict[str, Any]) -> Premium:
+    currency = parse_currency(data["currency"])
+    return Premium(
+        id=int(data["id"]),
+        policy_number=data["policyNumber"],
+        payer=data["payer"],
+        amount=parse_amount(data["amount"], currency),
+        currency=currency,
+        due_date=date.fromisoformat(data["dueDate"]),
+        application_number=data.get("applicationNumber"),
+        status=data.get("status", "DUE"),
+        paid_payment_id=data.get("paidPaymentId"),
+    )

@@ -1,0 +1,170 @@
+"""The ``payhub`` command: run, serve, migrate, token, policies import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub import logs
+from hub.errors import ConfigError, PayHubError
+from hub.settings import Settings
+
+ROLES = ("customer", "amk", "admin", "service")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print("payhub: invalid settings:", file=sys.stderr)
+        for problem in exc.details or []:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.func(settings, args)
+        return result
+    except PayHubError as exc:
+        print(f"payhub: {exc.message}" + (f" ({exc.details})" if exc.details else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payhub", description="PayHub payment-status hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="everything in one process (embedded defaults)")
+    run.add_argument("--port", type=int, default=None, help="overrides PAYHUB_PORT")
+    run.set_defaults(func=_run)
+
+    serve = sub.add_parser("serve", help="one service of the production topology")
+    serve.add_argument("service", choices=("gateway", "khqr", "push", "integration", "sandbox"))
+    serve.add_argument("--port", type=int, required=True)
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=_migrate)
+
+    token = sub.add_parser("token", help="print a bearer token (last line)")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.set_defaults(func=_token)
+
+    policies = sub.add_parser("policies", help="policy and premium data")
+    psub = policies.add_subparsers(dest="action", required=True)
+    imp = psub.add_parser("import", help="import premiums from CSV: all rows or none")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=_import)
+    return parser
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.port:
+        settings = Settings.from_env(port=args.port)
+    return _serve_services(settings, None, settings.port, banner=True)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    return _serve_services(settings, [args.service], args.port, banner=False)
+
+
+def _serve_services(settings: Settings, services: list[str] | None, port: int, *, banner: bool) -> int:
+    import uvicorn
+
+    from hub.app import SERVICES, build_app
+    from hub.wiring import Container
+
+    logs.configure(settings.log_level)
+
+    async def serve() -> None:
+        async with Container(settings) as container:
+            app = build_app(container, services or SERVICES)
+            await container.start()
+            config = uvicorn.Config(app, host=settings.host, port=port, lifespan="off", log_config=None,
+                                    proxy_headers=True, ws_ping_interval=15)
+            server = uvicorn.Server(config)
+            if banner:
+                _banner(settings, port)
+            await server.serve()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _banner(settings: Settings, port: int) -> None:
+    base = f"http://{settings.host}:{port}"
+    lines = [
+        f"PayHub ({settings.mode} mode) on {base}",
+        f"  gateway      {base}/AMK/payments?query=P123456789",
+        f"  webhooks     POST {base}/AMK/payments   POST {base}/AMK/khqr",
+        f"  sandbox      {base}/sandbox/amk/simulate/pay" if settings.sandbox else "",
+        f"  health       {base}/healthz   {base}/readyz",
+        f"  database     {settings.database_url}",
+        "  get a token: payhub token --sub demo --role customer",
+    ]
+    print("\n".join(line for line in lines if line), flush=True)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.wiring import open_store
+
+    async def go() -> list[str]:
+        async with open_store(settings.database_url, migrate=False) as store:
+            return await store.migrate()
+
+    applied = asyncio.run(go())
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.auth import Authenticator
+
+    if args.ttl <= 0:
+        print("payhub: --ttl must be positive", file=sys.stderr)
+        return 2
+    auth = Authenticator(secret=settings.jwt_secret, subscribe_secret=settings.subscribe_secret)
+    try:
+        token = auth.issue(args.sub, args.role, args.ttl)
+    except ValueError as exc:
+        print(f"payhub: {exc}", file=sys.stderr)
+        return 2
+    print(f"# {args.role} token for {args.sub}, valid {args.ttl} s", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.wiring import open_store
+    from integration.premiums import ImportError_, PremiumService, parse_premiums_csv
+
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        print(f"payhub: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        premiums = parse_premiums_csv(text)
+    except ImportError_ as exc:
+        print(f"payhub: {args.file}: nothing imported, {len(exc.errors)} error(s):", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+
+    async def go() -> int:
+        async with open_store(settings.database_url) as store:
+            return await PremiumService(store).import_premiums(premiums)
+
+    print(f"imported {asyncio.run(go())} premium(s) from {args.file}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every service: envelope, correlation ids, error handling, bodies."""

@@ -1,0 +1,52 @@
+"""The contract's response envelope: ``{"success": true, "data": …}`` or ``{"success": false, "error": …}``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import simplejson as json
+from starlette.responses import Response
+
+from hub.errors import PayHubError
+from hub.logs import correlation_id
+
+
+def dumps(value: Any) -> str:
+    """JSON with Decimals written as exact numbers (150.00, never 150.0)."""
+    return json.dumps(value, use_decimal=True, separators=(",", ":"), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data}, status_code=status_code, headers=headers)
+
+
+def error_body(err: PayHubError, cid: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": err.code,
+        "message": err.message,
+        "details": err.details,
+        "correlationId": cid or correlation_id.get(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    if err.retry_after is not None:
+        error["retryAfter"] = err.retry_after
+    return {"success": False, "error": error}
+
+
+def error_response(err: PayHubError, cid: str | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return JSONResponse(error_body(err, cid), status_code=err.status_code, headers=headers)

@@ -1,0 +1,68 @@
+"""Outermost ASGI middleware: correlation id in and out, access log, and a last-resort 500.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming responses (SSE) and WebSockets pass untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.errors import PayHubError
+from hub.http.envelope import error_response
+from hub.logs import correlation_id
+
+log = logging.getLogger("payhub.http")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+HEADER = b"x-correlation-id"
+
+
+class CorrelationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
+        cid = incoming if _VALID_ID.match(incoming) else f"req-{uuid.uuid4().hex[:20]}"
+        token = correlation_id.set(cid)
+        scope.setdefault("state", {})["correlation_id"] = cid
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (HEADER, cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if scope["type"] == "http" and status == 0:
+                response = error_response(_internal(exc), cid)
+                await response(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http":
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            correlation_id.reset(token)
+
+
+def _internal(exc: Exception) -> PayHubError:
+    return exc if isinstance(exc, PayHubError) else PayHubError("Internal error")

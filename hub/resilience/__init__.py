@@ -1,0 +1,1 @@
+"""Resilience policies: protection against failing dependencies and abusive clients."""

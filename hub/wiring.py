@@ -1,0 +1,159 @@
+"""The one module that knows URL schemes and builds every resource of a process.
+
+``Container`` is an async context manager: it opens the store, bus, cache, limiter and HTTP
+clients that the settings name, builds the services over them, runs their background tasks, and
+closes everything in reverse order. Drivers are imported only for the schemes chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.inquiry import InquiryService
+from gateway.reverify import ReVerifier
+from gateway.webhooks import WebhookService
+from hub.adapters.amk.client import AmkClient, AmkConfig
+from hub.adapters.bus.memory import MemoryBus
+from hub.adapters.cache.memory import MemoryCache
+from hub.adapters.integration import IntegrationClient
+from hub.adapters.store.sql import SqlStore
+from hub.auth import Authenticator
+from hub.resilience.breaker import CircuitBreaker
+from hub.resilience.ratelimit import RateLimiter
+from hub.settings import Settings
+from integration.premiums import PremiumService
+from sandbox.simulate import Simulator
+from sandbox.state import SandboxState
+
+log = logging.getLogger("payhub.wiring")
+SANDBOX_PREFIX = "/sandbox/amk"
+
+
+@asynccontextmanager
+async def open_store(url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
+                     ) -> AsyncIterator[SqlStore]:
+    """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``."""
+    if url.startswith("sqlite:"):
+        from hub.adapters.store.sqlite import SqliteDialect
+
+        dialect: Any = SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
+    elif url.startswith(("postgresql:", "postgres:")):
+        from hub.adapters.store.postgres import PostgresDialect
+
+        dialect = PostgresDialect(url, min_size=pool_min, max_size=pool_max)
+    else:
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    await dialect.connect()
+    store = SqlStore(dialect)
+    try:
+        if migrate:
+            await store.migrate()
+        yield store
+    finally:
+        await store.aclose()
+
+
+class LateApp:
+    """An ASGI app filled in after the clients that call it were built (in-process transport)."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "in-process app not attached yet"
+        await self.app(scope, receive, send)
+
+
+class Container:
+    """Everything one PayHub process needs, opened from settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.local = LateApp()
+        self._stack = AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _client(self, base_url: str, local_path: str = "") -> httpx.AsyncClient:
+        """An HTTP client to ``base_url``, or to this very process (under ``local_path``) when
+        no URL is configured: the embedded process keeps the same code path, minus the sockets."""
+        timeout = httpx.Timeout(self.settings.amk_timeout_s)
+        if base_url:
+            return httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.local),
+                                 base_url=f"http://payhub.local{local_path}", timeout=timeout)
+
+    async def __aenter__(self) -> Container:
+        s = self.settings
+        stack = self._stack
+        self.store = await stack.enter_async_context(
+            open_store(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
+        )
+        self.bus = MemoryBus()
+        stack.push_async_callback(self.bus.aclose)
+        self.cache = MemoryCache()
+        self.limiter = RateLimiter(
+            "memory://", user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+        )
+        stack.push_async_callback(self.limiter.aclose)
+        self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
+        self.breaker = CircuitBreaker(
+            "integration", window_s=s.breaker_window_s, failure_ratio=s.breaker_failure_ratio,
+            min_calls=s.breaker_min_calls, open_s=s.breaker_open_s,
+            half_open_successes=s.breaker_half_open_successes,
+        )
+        integration_http = self._client(s.integration_url)
+        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
+        await stack.enter_async_context(integration_http)
+        amk_http = await stack.enter_async_context(self._client(s.amk_base_url, SANDBOX_PREFIX))
+        verify_url = s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify"
+        self.amk = AmkClient(amk_http, AmkConfig(
+            verify_url=verify_url, merchant_id=s.amk_merchant_id, store_id=s.amk_store_id,
+            terminal_id=s.amk_terminal_id, secret_key=s.amk_secret_key, retry_attempts=s.amk_retry_attempts,
+            retry_initial_s=s.amk_retry_initial_s, retry_max_s=s.amk_retry_max_s, retry_jitter=s.amk_retry_jitter,
+        ))
+        self.premiums = PremiumService(self.store)
+        self.inquiry = InquiryService(
+            self.store, IntegrationClient(integration_http), self.cache, self.breaker, self.auth, self.bus,
+            ttl_s=s.premium_cache_ttl_s, subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
+            public_url=s.public_url,
+        )
+        self.webhooks = WebhookService(
+            self.store, self.amk, self.inquiry, self.bus, merchant_id=s.amk_merchant_id,
+            reverify_interval_s=s.reverify_interval_s, on_confirmed=self.inquiry.on_confirmed,
+        )
+        self.reverifier = ReVerifier(self.store, self.amk, self.bus, interval_s=s.reverify_interval_s,
+                                     on_confirmed=self.inquiry.on_confirmed)
+        self.sandbox_state = SandboxState()
+        gateway_http = await stack.enter_async_context(self._client(s.gateway_url))
+        self.simulator = Simulator(self.sandbox_state, gateway_http, self.auth,
+                                   webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
+                                   merchant_id=s.amk_merchant_id)
+        self.bus.subscribe(self.premiums.on_event)
+        return self
+
+    async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
+        """Seed (sandbox), catch up, and start background work: bus dispatch, re-verification."""
+        if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
+            await self.premiums.seed_demo()
+        settled = await self.premiums.settle_unsettled()
+        if settled:
+            log.warning("settled premiums confirmed before a restart", extra={"count": settled})
+        await self.bus.start()
+        if background:
+            self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        await self._stack.aclose()

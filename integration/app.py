@@ -1,0 +1,47 @@
+"""Integration service HTTP API (called by the gateway; service or admin tokens only)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from hub.auth import Authenticator, authenticate
+from hub.domain.records import Premium
+from hub.errors import BadRequest, NotFound
+from hub.http.envelope import ok
+from integration.premiums import APPLICATION_NUMBER, PremiumService
+
+
+def premium_json(p: Premium) -> dict[str, object]:
+    return {
+        **p.inquiry_dto(),
+        "applicationNumber": p.application_number,
+        "status": p.status,
+        "paidPaymentId": p.paid_payment_id,
+    }
+
+
+def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
+    async def due_premium(request: Request) -> Response:
+        await authenticate(request, auth, "service", "admin")
+        query = request.query_params.get("query", "")
+        if not APPLICATION_NUMBER.match(query):
+            raise BadRequest(details=[{"field": "query", "message": "1-10 letters or digits"}])
+        premium = await service.due(query)
+        if premium is None:
+            raise NotFound(f"No premium due for {query}")
+        return ok(premium_json(premium))
+
+    async def premium_by_id(request: Request) -> Response:
+        await authenticate(request, auth, "service", "admin")
+        raw = request.path_params["premium_id"]
+        premium = await service.get(int(raw))
+        if premium is None:
+            raise NotFound(f"No premium {raw}")
+        return ok(premium_json(premium))
+
+    return [
+        Route("/integration/premiums", due_premium, methods=["GET"]),
+        Route("/integration/premiums/{premium_id:int}", premium_by_id, methods=["GET"]),
+    ]

@@ -1,0 +1,152 @@
+"""Premium use cases: lookup, CSV import (all or nothing), demo seed, settling paid premiums."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from hub.adapters.store.sql import SqlStore
+from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
+from hub.domain.payment import PaymentStatus
+from hub.domain.records import PaymentEvent, Premium
+
+log = logging.getLogger("payhub.integration")
+
+POLICY_NUMBER = re.compile(r"^[A-Za-z0-9]{9,10}$")
+APPLICATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
+CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "currency", "due_date")
+
+DEMO_PREMIUMS = (
+    Premium(150001, "P123456789", "John Doe", parse_amount("150.00", Currency.USD), Currency.USD,
+            date(2026, 12, 15)),
+    Premium(150002, "P987654321", "Sok Dara", parse_amount("600000", Currency.KHR), Currency.KHR,
+            date(2026, 12, 20)),
+    Premium(150003, "P555000111", "Chan Sophea", parse_amount("75.50", Currency.USD), Currency.USD,
+            date(2027, 1, 5), application_number="A10000001"),
+    Premium(150004, "P444000222", "Lim Bopha", parse_amount("250000", Currency.KHR), Currency.KHR,
+            date(2027, 1, 10)),
+)
+
+
+class ImportError_(ValueError):
+    """The file was refused; ``errors`` lists every problem by row number (header = row 1)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} invalid row(s)")
+        self.errors = errors
+
+
+def parse_premiums_csv(text: str) -> list[Premium]:
+    """Validate every row; return them all, or raise ImportError_ naming each bad row."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ImportError_([f"row 1: missing column(s): {', '.join(missing)}"])
+    out: list[Premium] = []
+    errors: list[str] = []
+    seen: dict[int, int] = {}
+    for number, row in enumerate(reader, start=2):
+        problems: list[str] = []
+        premium = _row(row, problems)
+        if premium is not None and premium.id in seen:
+            problems.append(f"id: {premium.id} repeats row {seen[premium.id]}")
+        if problems:
+            errors += [f"row {number}: {p}" for p in problems]
+        elif premium is not None:
+            seen[premium.id] = number
+            out.append(premium)
+    if errors:
+        raise ImportError_(errors)
+    if not out:
+        raise ImportError_(["the file has no data rows"])
+    return out
+
+
+def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
+    def cell(name: str) -> str:
+        return (row.get(name) or "").strip()
+
+    pid = cell("id")
+    if not pid.isdigit() or int(pid) <= 0:
+        problems.append(f"id: {pid!r} is not a positive integer")
+    policy = cell("policy_number")
+    if not POLICY_NUMBER.match(policy):
+        problems.append(f"policy_number: {policy!r} must be 9-10 letters or digits")
+    application = cell("application_number") or None
+    if application and not APPLICATION_NUMBER.match(application):
+        problems.append(f"application_number: {application!r} must be 1-10 letters or digits")
+    payer = cell("payer")
+    if not payer or len(payer) > 100:
+        problems.append("payer: required, at most 100 characters")
+    currency: Currency | None = None
+    try:
+        currency = parse_currency(cell("currency"))
+    except MoneyError as exc:
+        problems.append(f"currency: {exc}")
+    amount = None
+    if currency is not None:
+        try:
+            amount = parse_amount(cell("amount"), currency)
+        except MoneyError as exc:
+            problems.append(f"amount: {exc}")
+    due = None
+    try:
+        due = date.fromisoformat(cell("due_date"))
+    except ValueError:
+        problems.append(f"due_date: {cell('due_date')!r} is not a date (YYYY-MM-DD)")
+    if problems or currency is None or amount is None or due is None:
+        return None
+    return Premium(int(pid), policy, payer, amount, currency, due, application_number=application)
+
+
+@dataclass
+class PremiumService:
+    store: SqlStore
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+    async def due(self, query: str) -> Premium | None:
+        async with self.store.transaction() as tx:
+            return await tx.find_due_premium(query)
+
+    async def get(self, premium_id: int) -> Premium | None:
+        async with self.store.transaction() as tx:
+            return await tx.premium(premium_id)
+
+    async def import_premiums(self, premiums: Iterable[Premium]) -> int:
+        """All or nothing: one transaction for the whole file."""
+        now = self.clock()
+        count = 0
+        async with self.store.transaction() as tx:
+            for premium in premiums:
+                await tx.upsert_premium(premium, now)
+                count += 1
+        return count
+
+    async def seed_demo(self) -> None:
+        """Demo policies, inserted only when absent (a restart never un-pays a premium)."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            for premium in DEMO_PREMIUMS:
+                await tx.upsert_premium(premium, now, overwrite=False)
+
+    async def on_event(self, event: PaymentEvent) -> None:
+        """Bus handler: a CONFIRMED payment marks its premium paid (idempotent)."""
+        if event.type != PaymentEvent.STATUS or event.status is not PaymentStatus.CONFIRMED:
+            return
+        async with self.store.transaction() as tx:
+            payment = await tx.payment(event.payment_id)
+            if payment is not None and await tx.mark_premium_paid(payment.premium_id, payment.id, self.clock()):
+                log.info("premium paid", extra={"premiumId": payment.premium_id, "paymentId": payment.id})
+
+    async def settle_unsettled(self) -> int:
+        """Catch up after a restart: confirmed payments whose premium is still due."""
+        settled = 0
+        async with self.store.transaction() as tx:
+            for payment_id, premium_id in await tx.unsettled_confirmed():
+                settled += await tx.mark_premium_paid(premium_id, payment_id, self.clock())
+        return settled

@@ -1,0 +1,165 @@
+"""``simulate/pay``: the sandbox bank pays a bill or a KHQR and tells the gateway, as AMK would.
+
+It records the transaction (so payment-verify knows it), then sends correctly signed webhooks
+(bearer token with role amk, ``X-AMK-Timestamp``/``X-AMK-Signature``), retrying like a bank on
+network errors, 5xx and 429; ``duplicates`` more copies of the same webhook are sent at once
+afterwards. It returns every body it sent with every answer it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import simplejson as json
+
+from gateway.signature import signature_header
+from hub.auth import Authenticator
+from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency
+from hub.errors import BadRequest, NotFound, ServiceUnavailable
+from sandbox.state import SandboxState, Transaction
+
+GMT7 = timezone(timedelta(hours=7))
+BANGKOK = ZoneInfo("Asia/Bangkok")
+MAX_DUPLICATES = 50
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    payment_id: int | None
+    bill_number: str | None
+    method: str
+    outcome: str
+    duplicates: int
+    amount: Decimal | None
+    currency: str | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> SimulateRequest:
+        errors = []
+        payment_id, bill = body.get("paymentId"), body.get("billNumber")
+        if payment_id is None and not bill:
+            errors.append({"field": "paymentId", "message": "paymentId or billNumber is required"})
+        if payment_id is not None and (isinstance(payment_id, bool) or not isinstance(payment_id, int)):
+            errors.append({"field": "paymentId", "message": "must be an integer"})
+        method = str(body.get("method") or ("KHQR" if payment_id is not None else "BILL")).upper()
+        if method not in ("KHQR", "BILL"):
+            errors.append({"field": "method", "message": "KHQR or BILL"})
+        outcome = str(body.get("outcome") or "SUCCESS").upper()
+        if outcome not in ("SUCCESS", "FAILED"):
+            errors.append({"field": "outcome", "message": "SUCCESS or FAILED"})
+        if outcome == "FAILED" and method == "BILL":
+            errors.append({"field": "outcome", "message": "bill payments only report success"})
+        duplicates = body.get("duplicates", 0)
+        if not isinstance(duplicates, int) or isinstance(duplicates, bool) or not 0 <= duplicates <= MAX_DUPLICATES:
+            errors.append({"field": "duplicates", "message": f"integer 0..{MAX_DUPLICATES}"})
+            duplicates = 0
+        amount = body.get("amount")
+        if errors:
+            raise BadRequest("Invalid simulate request", details=errors)
+        return cls(payment_id, bill, method, outcome, duplicates,
+                   Decimal(str(amount)) if amount is not None else None, body.get("currency"))
+
+
+class Simulator:
+    def __init__(self, state: SandboxState, gateway: httpx.AsyncClient, auth: Authenticator, *,
+                 webhook_secret: str, merchant_id: str, retry_delays: tuple[float, ...] = (0.2, 0.5)) -> None:
+        self._state = state
+        self._gw = gateway
+        self._auth = auth
+        self._secret = webhook_secret
+        self._merchant = merchant_id
+        self._delays = retry_delays
+
+    async def pay(self, req: SimulateRequest) -> dict[str, Any]:
+        target = await self._target(req)
+        currency = parse_currency(req.currency or target["currency"])
+        try:
+            amount = parse_amount(req.amount if req.amount is not None else target["amount"], currency)
+        except MoneyError as exc:
+            raise BadRequest(str(exc), details=[{"field": "amount", "message": str(exc)}]) from exc
+        body, tx_id = self._webhook(req, target, amount, currency.value)
+        self._state.record(Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount,
+                                       currency.value))
+        path = "/AMK/khqr" if req.method == "KHQR" else "/AMK/payments"
+        raw = json.dumps(body, use_decimal=True).encode()
+        sent = [await self._send(path, raw)]
+        if req.duplicates:
+            sent += await asyncio.gather(*(self._send(path, raw) for _ in range(req.duplicates)))
+        return {"method": req.method, "transactionId": tx_id, "webhooks": sent}
+
+    async def _target(self, req: SimulateRequest) -> dict[str, Any]:
+        """What the bank knows of the bill: via the gateway's biller lookup or the payment."""
+        if req.payment_id is not None:
+            token = self._auth.issue("sandbox-amk", "service", 300)
+            response = await self._gw.get(f"/api/payments/{req.payment_id}",
+                                          headers={"Authorization": f"Bearer {token}"})
+            if response.status_code == 404:
+                raise NotFound(f"No payment {req.payment_id}")
+            data = self._data(response)
+            return {**data, "id": data["premiumId"]}
+        token = self._auth.issue("sandbox-amk", "amk", 300)
+        response = await self._gw.get("/AMK/payments", params={"query": req.bill_number},
+                                      headers={"Authorization": f"Bearer {token}"})
+        if response.status_code == 404:
+            raise NotFound(f"No premium due for {req.bill_number}")
+        return self._data(response)
+
+    @staticmethod
+    def _data(response: httpx.Response) -> dict[str, Any]:
+        if response.status_code != 200:
+            raise ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
+        data: dict[str, Any] = json.loads(response.content, use_decimal=True)["data"]
+        return data
+
+    def _webhook(self, req: SimulateRequest, target: dict[str, Any], amount: Decimal, currency: str
+                 ) -> tuple[dict[str, Any], str]:
+        amount_json = Decimal(format_amount(amount, parse_currency(currency)))
+        if req.method == "BILL":
+            tx_id = f"SBX{time.time_ns()}"
+            return {
+                "id": int(target["id"]),
+                "policyNumber": target["policyNumber"],
+                "amount": amount_json,
+                "currency": currency,
+                "bankTransactionId": tx_id,
+                "payer": target.get("payer", "Sandbox Payer"),
+                "paidDate": datetime.now(GMT7).strftime("%Y%m%d%H%M%S"),
+            }, tx_id
+        invoice = str(target["paymentId"])
+        return {
+            "invoice_number": invoice,
+            "status": req.outcome,
+            "merchant_number": self._merchant,
+            "paid_amount": amount_json,
+            "currency": currency,
+            "paid_datetime": datetime.now(BANGKOK).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        }, invoice
+
+    async def _send(self, path: str, raw: bytes) -> dict[str, Any]:
+        attempts: list[dict[str, Any]] = []
+        for delay in (*self._delays, None):
+            ts = int(time.time())
+            headers = {
+                "Authorization": f"Bearer {self._auth.issue('sandbox-amk', 'amk', 300)}",
+                "Content-Type": "application/json",
+                "X-AMK-Timestamp": str(ts),
+                "X-AMK-Signature": signature_header([self._secret], ts, raw),
+            }
+            try:
+                response = await self._gw.post(path, content=raw, headers=headers)
+                answer: Any = json.loads(response.content, use_decimal=True) if response.content else None
+                attempts.append({"status": response.status_code, "response": answer})
+                if response.status_code < 500 and response.status_code != 429:
+                    break
+            except httpx.HTTPError as exc:
+                attempts.append({"status": None, "error": repr(exc)})
+            if delay is not None:
+                await asyncio.sleep(delay)
+        return {"body": json.loads(raw, use_decimal=True), "attempts": attempts}

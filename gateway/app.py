@@ -47,7 +47,9 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         who = await authenticate(request, d.auth, *INQUIRY_ROLES)
         await d.limiter.hit(user=who.sub, ip=client_ip(request))
         data = await d.inquiry.inquire(
-            request.query_params.get("query", ""), who, client_ip(request),
+            request.query_params.get("query", ""),
+            who,
+            client_ip(request),
             request.scope["state"].get("correlation_id", "-"),
         )
         return ok(data)

@@ -32,12 +32,12 @@ class BillPayment(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     id: int = Field(gt=0, strict=True)
-    policyNumber: str = Field(min_length=9, max_length=10, pattern=r"^[A-Za-z0-9]+$")  # noqa: N815
+    policyNumber: str = Field(min_length=9, max_length=10, pattern=r"^[A-Za-z0-9]+$")
     amount: Decimal = Field(gt=0, allow_inf_nan=False)
     currency: Currency
-    bankTransactionId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")  # noqa: N815
+    bankTransactionId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")
     payer: str = Field(min_length=1, max_length=100)
-    paidDate: datetime  # noqa: N815
+    paidDate: datetime
 
     @field_validator("paidDate", mode="before")
     @classmethod
@@ -77,7 +77,9 @@ class KhqrPayment(BaseModel):
     @field_validator("paid_datetime", mode="before")
     @classmethod
     def _paid_datetime(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", value):
+        if not isinstance(value, str) or not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", value
+        ):
             raise ValueError("must be yyyy-MM-dd HH:mm:ss.SSSSSS (Asia/Bangkok)")
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BANGKOK)
 

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import simplejson as json
@@ -47,9 +47,11 @@ class InquiryService:
     ttl_s: int = 900
     subscribe_ttl_s: int = 1800 + 600
     public_url: str = ""
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    async def inquire(self, query: str, who: Principal, client_ip: str, correlation_id: str) -> dict[str, Any]:
+    async def inquire(
+        self, query: str, who: Principal, client_ip: str, correlation_id: str
+    ) -> dict[str, Any]:
         if not QUERY.match(query):
             raise BadRequest(details=[{"field": "query", "message": "required: 1-10 letters or digits"}])
         outcome = "error"
@@ -92,7 +94,8 @@ class InquiryService:
             log.error("ALERT integration service unavailable", extra={"query": query, "error": exc.message})
             raise ServiceUnavailable(
                 "Integration service temporarily unavailable",
-                details=exc.message, retry_after=exc.retry_after or self.breaker.retry_after() or 30,
+                details=exc.message,
+                retry_after=exc.retry_after or self.breaker.retry_after() or 30,
             ) from exc
         await self.cache.set(key, json.dumps(premium_json(premium), use_decimal=True).encode(), self.ttl_s)
         return premium

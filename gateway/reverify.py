@@ -12,9 +12,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.webhooks import DONE, VERIFY_PENDING, Publisher, Verifier
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore
 from hub.domain.money import Currency, parse_amount
@@ -23,7 +24,6 @@ from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.errors import AmkUnavailable, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
 from hub.service.ledger import transition
-from gateway.webhooks import DONE, VERIFY_PENDING, Publisher, Verifier
 
 log = logging.getLogger("payhub.reverify")
 MAX_DELAY_S = 600.0
@@ -36,7 +36,7 @@ class ReVerifier:
     bus: Publisher
     interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def run_forever(self) -> None:
         while True:
@@ -70,11 +70,15 @@ class ReVerifier:
             if verdict is None:
                 delay = min(MAX_DELAY_S, self.interval_s * 2 ** min(current.attempts, 10))
                 await tx.update_receipt(
-                    replace(current, attempts=current.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)),
+                    replace(
+                        current, attempts=current.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)
+                    ),
                     now,
                 )
-                log.error("ALERT AMK still unreachable for a recorded payment",
-                          extra={"key": current.key, "attempts": current.attempts + 1})
+                log.error(
+                    "ALERT AMK still unreachable for a recorded payment",
+                    extra={"key": current.key, "attempts": current.attempts + 1},
+                )
                 return 0
             payment = await tx.payment(current.payment_id, lock=True)
             assert payment is not None
@@ -86,9 +90,17 @@ class ReVerifier:
             if problem:
                 status, body = problem.status_code, error_body(problem)
             else:
-                status, body = 200, {**current.response_body, "status": payment.status.value,
-                                     "message": "Payment successfully processed"}
-            await tx.update_receipt(replace(current, state=DONE, response_status=status, response_body=body), now)
+                status, body = (
+                    200,
+                    {
+                        **current.response_body,
+                        "status": payment.status.value,
+                        "message": "Payment successfully processed",
+                    },
+                )
+            await tx.update_receipt(
+                replace(current, state=DONE, response_status=status, response_body=body), now
+            )
         await self.bus.publish(events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
@@ -102,7 +114,8 @@ def _problem(receipt: Receipt, verdict: Verification) -> PayHubError | None:
     currency = Currency(str(receipt.payload.get("currency")))
     amount = parse_amount(receipt.payload.get("amount", receipt.payload.get("paid_amount")), currency)
     if verdict.amount is not None and (verdict.amount != amount or verdict.currency != currency):
-        return VerificationMismatch("AMK's record differs from the webhook",
-                                    details={"amk": f"{verdict.amount} {verdict.currency}",
-                                             "webhook": f"{amount} {currency.value}"})
+        return VerificationMismatch(
+            "AMK's record differs from the webhook",
+            details={"amk": f"{verdict.amount} {verdict.currency}", "webhook": f"{amount} {currency.value}"},
+        )
     return None

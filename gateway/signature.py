@@ -33,12 +33,17 @@ def verify(
     raw_ts = headers.get(TIMESTAMP_HEADER)
     raw_sig = headers.get(SIGNATURE_HEADER)
     if not raw_ts or not raw_sig:
-        raise Unauthorized("Missing webhook signature", details={"required": ["X-AMK-Timestamp", "X-AMK-Signature"]})
+        raise Unauthorized(
+            "Missing webhook signature", details={"required": ["X-AMK-Timestamp", "X-AMK-Signature"]}
+        )
     if not raw_ts.strip().isdigit():
         raise Unauthorized("Malformed X-AMK-Timestamp")
     skew = int(now) - int(raw_ts)
     if abs(skew) > tolerance_s:
-        raise Unauthorized("Webhook timestamp outside tolerance", details={"skewSeconds": skew, "toleranceSeconds": tolerance_s})
+        raise Unauthorized(
+            "Webhook timestamp outside tolerance",
+            details={"skewSeconds": skew, "toleranceSeconds": tolerance_s},
+        )
     offered = [part.strip()[3:] for part in raw_sig.split(",") if part.strip().startswith("v1=")]
     if not offered:
         raise Unauthorized("Malformed X-AMK-Signature")

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from gateway.dto import BillPayment, KhqrPayment
+from gateway.keylock import KeyedLocks
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency, format_amount
@@ -34,8 +36,6 @@ from hub.errors import (
 )
 from hub.http.envelope import error_body
 from hub.service.ledger import open_payment, transition
-from gateway.dto import BillPayment, KhqrPayment
-from gateway.keylock import KeyedLocks
 
 log = logging.getLogger("payhub.webhooks")
 
@@ -96,15 +96,21 @@ class WebhookService:
     merchant_id: str
     reverify_interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @staticmethod
     def bill(body: BillPayment, raw: dict[str, Any]) -> Incoming:
         return Incoming(
-            key=f"BILL:{body.bankTransactionId}", kind="BILL", method=PaymentMethod.BILL,
-            target=PaymentStatus.CONFIRMED, amount=body.amount, currency=body.currency,
-            transaction_id=body.bankTransactionId, payload=raw, premium_id=body.id,
+            key=f"BILL:{body.bankTransactionId}",
+            kind="BILL",
+            method=PaymentMethod.BILL,
+            target=PaymentStatus.CONFIRMED,
+            amount=body.amount,
+            currency=body.currency,
+            transaction_id=body.bankTransactionId,
+            payload=raw,
+            premium_id=body.id,
             policy_number=body.policyNumber,
         )
 
@@ -112,11 +118,16 @@ class WebhookService:
     def khqr(body: KhqrPayment, raw: dict[str, Any]) -> Incoming:
         success = body.status == "SUCCESS"
         return Incoming(
-            key=f"KHQR:{body.invoice_number}:{body.status}", kind="KHQR", method=PaymentMethod.KHQR,
+            key=f"KHQR:{body.invoice_number}:{body.status}",
+            kind="KHQR",
+            method=PaymentMethod.KHQR,
             target=PaymentStatus.CONFIRMED if success else PaymentStatus.FAILED,
-            amount=body.paid_amount, currency=body.currency,
-            transaction_id=f"AMK_KHQR_{body.invoice_number}", payload=raw,
-            payment_id=int(body.invoice_number), merchant_number=body.merchant_number,
+            amount=body.paid_amount,
+            currency=body.currency,
+            transaction_id=f"AMK_KHQR_{body.invoice_number}",
+            payload=raw,
+            payment_id=int(body.invoice_number),
+            merchant_number=body.merchant_number,
         )
 
     async def handle(self, w: Incoming) -> Answer:
@@ -142,8 +153,9 @@ class WebhookService:
                 "ALERT duplicate transaction key with different content",
                 extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
             )
-            raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint,
-                                            "received": w.fingerprint})
+            raise DuplicatePayment(
+                details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint}
+            )
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
 
@@ -165,20 +177,33 @@ class WebhookService:
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
         expected: dict[str, str] = {}
         if premium is not None:
-            expected = {"policyNumber": premium.policy_number, "amount": format_amount(premium.amount, premium.currency),
-                        "currency": premium.currency.value}
-            got = {"policyNumber": w.policy_number or "", "amount": format_amount(w.amount, w.currency),
-                   "currency": w.currency.value}
+            expected = {
+                "policyNumber": premium.policy_number,
+                "amount": format_amount(premium.amount, premium.currency),
+                "currency": premium.currency.value,
+            }
+            got = {
+                "policyNumber": w.policy_number or "",
+                "amount": format_amount(w.amount, w.currency),
+                "currency": w.currency.value,
+            }
         else:
             assert payment is not None
-            expected = {"amount": format_amount(payment.amount, payment.currency), "currency": payment.currency.value,
-                        "merchant_number": self.merchant_id}
-            got = {"amount": format_amount(w.amount, w.currency), "currency": w.currency.value,
-                   "merchant_number": w.merchant_number or ""}
+            expected = {
+                "amount": format_amount(payment.amount, payment.currency),
+                "currency": payment.currency.value,
+                "merchant_number": self.merchant_id,
+            }
+            got = {
+                "amount": format_amount(w.amount, w.currency),
+                "currency": w.currency.value,
+                "merchant_number": w.merchant_number or "",
+            }
         wrong = [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
         if wrong and w.target is PaymentStatus.CONFIRMED:
-            await self._review(w, "webhook does not match the premium", payment.id if payment else None,
-                               {"mismatch": wrong})
+            await self._review(
+                w, "webhook does not match the premium", payment.id if payment else None, {"mismatch": wrong}
+            )
             raise VerificationMismatch(details=wrong)
 
     async def _verify(self, w: Incoming) -> Verification | None:
@@ -197,16 +222,27 @@ class WebhookService:
 
     def _check_verdict(self, w: Incoming, verdict: Verification) -> None:
         if not verdict.paid:
-            log.error("ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status})
-            raise TransactionVerifyFailed(details={"transaction": w.transaction_id, "amkStatus": verdict.status})
+            log.error(
+                "ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status}
+            )
+            raise TransactionVerifyFailed(
+                details={"transaction": w.transaction_id, "amkStatus": verdict.status}
+            )
         if verdict.amount is not None and (verdict.amount != w.amount or verdict.currency != w.currency):
             raise VerificationMismatch(
                 "AMK's record differs from the webhook",
-                details=[{"field": "amount", "expected": f"{verdict.amount} {verdict.currency}",
-                          "received": f"{w.amount} {w.currency.value}"}],
+                details=[
+                    {
+                        "field": "amount",
+                        "expected": f"{verdict.amount} {verdict.currency}",
+                        "received": f"{w.amount} {w.currency.value}",
+                    }
+                ],
             )
 
-    async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
+    async def _commit(
+        self, w: Incoming, premium: Premium | None, verification: Verification | None
+    ) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
         target = PaymentStatus.PROCESSING if pending else w.target
@@ -222,16 +258,30 @@ class WebhookService:
             events += new_events
             answer = self._answer(w, payment, decision.outcome, pending)
             receipt = Receipt(
-                w.key, w.kind, w.fingerprint, payment.id, w.payload, VERIFY_PENDING if pending else DONE,
-                answer.status_code, answer.body, 1 if pending else 0,
+                w.key,
+                w.kind,
+                w.fingerprint,
+                payment.id,
+                w.payload,
+                VERIFY_PENDING if pending else DONE,
+                answer.status_code,
+                answer.body,
+                1 if pending else 0,
                 now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             await tx.update_receipt(receipt, now)
         await self.bus.publish(events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
-        log.info("webhook processed", extra={"key": w.key, "paymentId": payment.id, "status": payment.status.value,
-                                             "outcome": decision.outcome.value})
+        log.info(
+            "webhook processed",
+            extra={
+                "key": w.key,
+                "paymentId": payment.id,
+                "status": payment.status.value,
+                "outcome": decision.outcome.value,
+            },
+        )
         return answer
 
     async def _payment_for(
@@ -253,7 +303,11 @@ class WebhookService:
 
     @staticmethod
     def _answer(w: Incoming, p: Payment, outcome: Outcome, pending: bool) -> Answer:
-        body: dict[str, Any] = {"transactionId": w.transaction_id, "paymentId": p.id, "status": p.status.value}
+        body: dict[str, Any] = {
+            "transactionId": w.transaction_id,
+            "paymentId": p.id,
+            "status": p.status.value,
+        }
         if w.kind == "BILL":
             body["paymentReferenceId"] = str(p.id)
         if pending:
@@ -262,18 +316,24 @@ class WebhookService:
         if outcome is Outcome.IGNORE:
             body["message"] = f"{w.target.value} ignored: payment is already {p.status.value}"
         elif p.status is PaymentStatus.CONFIRMED:
-            body["message"] = ("KHQR payment successfully processed" if w.kind == "KHQR"
-                               else "Payment successfully processed")
+            body["message"] = (
+                "KHQR payment successfully processed"
+                if w.kind == "KHQR"
+                else "Payment successfully processed"
+            )
         else:
             body["message"] = f"Payment {p.status.value.lower()}"
         if p.review_reason:
             body["review"] = p.review_reason
         return Answer(200, body)
 
-    async def _review(self, w: Incoming, reason: str, payment_id: int | None, extra: dict[str, Any] | None = None) -> None:
+    async def _review(
+        self, w: Incoming, reason: str, payment_id: int | None, extra: dict[str, Any] | None = None
+    ) -> None:
         async with self.store.transaction() as tx:
-            await tx.add_review(f"webhook:{w.key}:{reason}", reason, payment_id, {**w.payload, **(extra or {})},
-                                self.clock())
+            await tx.add_review(
+                f"webhook:{w.key}:{reason}", reason, payment_id, {**w.payload, **(extra or {})}, self.clock()
+            )
         log.warning("flagged for review", extra={"key": w.key, "reason": reason})
 
 

@@ -37,24 +37,38 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
         Route("/", _index(c, chosen), methods=["GET"]),
     ]
     if "gateway" in chosen:
-        routes += gateway.app.routes(gateway.app.GatewayDeps(
-            store=c.store, auth=c.auth, inquiry=c.inquiry, webhooks=c.webhooks, limiter=c.limiter,
-            webhook_secrets=c.settings.amk_webhook_secrets, tolerance_s=c.settings.webhook_tolerance_s,
-            max_body_bytes=c.settings.max_body_bytes,
-        ))
+        routes += gateway.app.routes(
+            gateway.app.GatewayDeps(
+                store=c.store,
+                auth=c.auth,
+                inquiry=c.inquiry,
+                webhooks=c.webhooks,
+                limiter=c.limiter,
+                webhook_secrets=c.settings.amk_webhook_secrets,
+                tolerance_s=c.settings.webhook_tolerance_s,
+                max_body_bytes=c.settings.max_body_bytes,
+            )
+        )
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
     if "sandbox" in chosen and c.settings.sandbox:
         s = c.settings
-        routes += sandbox.app.routes(sandbox.app.SandboxDeps(
-            state=c.sandbox_state, simulator=c.simulator, username=s.amk_username, password=s.amk_password,
-            merchant_id=s.amk_merchant_id, store_id=s.amk_store_id, terminal_id=s.amk_terminal_id,
-            secret_key=s.amk_secret_key,
-        ))
+        routes += sandbox.app.routes(
+            sandbox.app.SandboxDeps(
+                state=c.sandbox_state,
+                simulator=c.simulator,
+                username=s.amk_username,
+                password=s.amk_password,
+                merchant_id=s.amk_merchant_id,
+                store_id=s.amk_store_id,
+                terminal_id=s.amk_terminal_id,
+                secret_key=s.amk_secret_key,
+            )
+        )
     app = Starlette(
         routes=routes,
         middleware=[Middleware(CorrelationMiddleware)],
-        exception_handlers=dict(EXCEPTION_HANDLERS),  # type: ignore[arg-type]
+        exception_handlers=dict(EXCEPTION_HANDLERS),
     )
     c.local.app = app
     return app
@@ -77,18 +91,20 @@ def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
 
 def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Response]]:
     async def index(request: Request) -> Response:
-        return ok({
-            "service": "PayHub",
-            "mode": c.settings.mode,
-            "serving": sorted(chosen),
-            "endpoints": {
-                "inquiry": "/AMK/payments?query=P123456789",
-                "billWebhook": "/AMK/payments",
-                "khqrWebhook": "/AMK/khqr",
-                "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
-                "health": "/healthz",
-                "ready": "/readyz",
-            },
-        })
+        return ok(
+            {
+                "service": "PayHub",
+                "mode": c.settings.mode,
+                "serving": sorted(chosen),
+                "endpoints": {
+                    "inquiry": "/AMK/payments?query=P123456789",
+                    "billWebhook": "/AMK/payments",
+                    "khqrWebhook": "/AMK/khqr",
+                    "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
+                    "health": "/healthz",
+                    "ready": "/readyz",
+                },
+            }
+        )
 
     return index

@@ -55,8 +55,14 @@ class Authenticator:
 
     def issue_subscribe(self, payment_id: int, expires_at: float) -> str:
         now = int(time.time())
-        claims = {"sub": f"payment:{payment_id}", "pid": payment_id, "aud": _SUBSCRIBE_AUDIENCE,
-                  "iss": _ISSUER, "iat": now, "exp": int(expires_at)}
+        claims = {
+            "sub": f"payment:{payment_id}",
+            "pid": payment_id,
+            "aud": _SUBSCRIBE_AUDIENCE,
+            "iss": _ISSUER,
+            "iat": now,
+            "exp": int(expires_at),
+        }
         return jwt.encode(claims, self._subscribe_secret, algorithm="HS256")
 
     async def verify(self, token: str) -> Principal:
@@ -85,7 +91,10 @@ class Authenticator:
     def _decode(token: str, key: Any, algorithms: list[str], audience: str | None = None) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=algorithms, audience=audience,
+                token,
+                key,
+                algorithms=algorithms,
+                audience=audience,
                 options={"require": ["exp", "sub"]},
             )
         except jwt.ExpiredSignatureError as exc:

@@ -87,8 +87,15 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
         async with Container(settings) as container:
             app = build_app(container, services or SERVICES)
             await container.start()
-            config = uvicorn.Config(app, host=settings.host, port=port, lifespan="off", log_config=None,
-                                    proxy_headers=True, ws_ping_interval=15)
+            config = uvicorn.Config(
+                app,
+                host=settings.host,
+                port=port,
+                lifespan="off",
+                log_config=None,
+                proxy_headers=True,
+                ws_ping_interval=15,
+            )
             server = uvicorn.Server(config)
             if banner:
                 _banner(settings, port)

@@ -114,7 +114,7 @@ class Settings:
             "amk_store_id": SANDBOX_STORE_ID,
             "amk_terminal_id": SANDBOX_TERMINAL_ID,
         }
-        changes = {k: v for k, v in defaults.items() if not getattr(self, k)}
+        changes: dict[str, Any] = {k: v for k, v in defaults.items() if not getattr(self, k)}
         if not self.subscribe_secret:
             changes["subscribe_secret"] = self.jwt_secret or SANDBOX_JWT_SECRET
         return replace(self, **changes)
@@ -151,8 +151,12 @@ class Settings:
             if not (self.jwt_secret or self.jwt_jwks_url):
                 problems.append("PAYHUB_JWT_SECRET or PAYHUB_JWT_JWKS_URL is required in production mode")
             sandbox_values = {SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET, SANDBOX_AMK_SECRET_KEY}
-            if sandbox_values & {self.jwt_secret, self.subscribe_secret, self.amk_secret_key,
-                                 *self.amk_webhook_secrets}:
+            if sandbox_values & {
+                self.jwt_secret,
+                self.subscribe_secret,
+                self.amk_secret_key,
+                *self.amk_webhook_secrets,
+            }:
                 problems.append("a sandbox secret is configured in production mode")
         if problems:
             raise ConfigError("invalid settings", details=problems)

@@ -37,8 +37,9 @@ SANDBOX_PREFIX = "/sandbox/amk"
 
 
 @asynccontextmanager
-async def open_store(url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
-                     ) -> AsyncIterator[SqlStore]:
+async def open_store(
+    url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
+) -> AsyncIterator[SqlStore]:
     """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``."""
     if url.startswith("sqlite:"):
         from hub.adapters.store.sqlite import SqliteDialect
@@ -85,8 +86,11 @@ class Container:
         timeout = httpx.Timeout(self.settings.amk_timeout_s)
         if base_url:
             return httpx.AsyncClient(base_url=base_url, timeout=timeout)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.local),
-                                 base_url=f"http://payhub.local{local_path}", timeout=timeout)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.local),
+            base_url=f"http://payhub.local{local_path}",
+            timeout=timeout,
+        )
 
     async def __aenter__(self) -> Container:
         s = self.settings
@@ -101,39 +105,75 @@ class Container:
             "memory://", user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
         )
         stack.push_async_callback(self.limiter.aclose)
-        self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
+        self.auth = Authenticator(
+            secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url
+        )
         self.breaker = CircuitBreaker(
-            "integration", window_s=s.breaker_window_s, failure_ratio=s.breaker_failure_ratio,
-            min_calls=s.breaker_min_calls, open_s=s.breaker_open_s,
+            "integration",
+            window_s=s.breaker_window_s,
+            failure_ratio=s.breaker_failure_ratio,
+            min_calls=s.breaker_min_calls,
+            open_s=s.breaker_open_s,
             half_open_successes=s.breaker_half_open_successes,
         )
         integration_http = self._client(s.integration_url)
-        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
+        integration_http.headers["Authorization"] = (
+            f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
+        )
         await stack.enter_async_context(integration_http)
         amk_http = await stack.enter_async_context(self._client(s.amk_base_url, SANDBOX_PREFIX))
         verify_url = s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify"
-        self.amk = AmkClient(amk_http, AmkConfig(
-            verify_url=verify_url, merchant_id=s.amk_merchant_id, store_id=s.amk_store_id,
-            terminal_id=s.amk_terminal_id, secret_key=s.amk_secret_key, retry_attempts=s.amk_retry_attempts,
-            retry_initial_s=s.amk_retry_initial_s, retry_max_s=s.amk_retry_max_s, retry_jitter=s.amk_retry_jitter,
-        ))
+        self.amk = AmkClient(
+            amk_http,
+            AmkConfig(
+                verify_url=verify_url,
+                merchant_id=s.amk_merchant_id,
+                store_id=s.amk_store_id,
+                terminal_id=s.amk_terminal_id,
+                secret_key=s.amk_secret_key,
+                retry_attempts=s.amk_retry_attempts,
+                retry_initial_s=s.amk_retry_initial_s,
+                retry_max_s=s.amk_retry_max_s,
+                retry_jitter=s.amk_retry_jitter,
+            ),
+        )
         self.premiums = PremiumService(self.store)
         self.inquiry = InquiryService(
-            self.store, IntegrationClient(integration_http), self.cache, self.breaker, self.auth, self.bus,
-            ttl_s=s.premium_cache_ttl_s, subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
+            self.store,
+            IntegrationClient(integration_http),
+            self.cache,
+            self.breaker,
+            self.auth,
+            self.bus,
+            ttl_s=s.premium_cache_ttl_s,
+            subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
             public_url=s.public_url,
         )
         self.webhooks = WebhookService(
-            self.store, self.amk, self.inquiry, self.bus, merchant_id=s.amk_merchant_id,
-            reverify_interval_s=s.reverify_interval_s, on_confirmed=self.inquiry.on_confirmed,
+            self.store,
+            self.amk,
+            self.inquiry,
+            self.bus,
+            merchant_id=s.amk_merchant_id,
+            reverify_interval_s=s.reverify_interval_s,
+            on_confirmed=self.inquiry.on_confirmed,
         )
-        self.reverifier = ReVerifier(self.store, self.amk, self.bus, interval_s=s.reverify_interval_s,
-                                     on_confirmed=self.inquiry.on_confirmed)
+        self.reverifier = ReVerifier(
+            self.store,
+            self.amk,
+            self.bus,
+            interval_s=s.reverify_interval_s,
+            on_confirmed=self.inquiry.on_confirmed,
+        )
         self.sandbox_state = SandboxState()
         gateway_http = await stack.enter_async_context(self._client(s.gateway_url))
-        self.simulator = Simulator(self.sandbox_state, gateway_http, self.auth,
-                                   webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
-                                   merchant_id=s.amk_merchant_id)
+        self.simulator = Simulator(
+            self.sandbox_state,
+            gateway_http,
+            self.auth,
+            webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
+            merchant_id=s.amk_merchant_id,
+        )
         self.bus.subscribe(self.premiums.on_event)
         return self
 

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from hub.adapters.store.sql import SqlStore
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
@@ -22,14 +22,39 @@ APPLICATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "currency", "due_date")
 
 DEMO_PREMIUMS = (
-    Premium(150001, "P123456789", "John Doe", parse_amount("150.00", Currency.USD), Currency.USD,
-            date(2026, 12, 15)),
-    Premium(150002, "P987654321", "Sok Dara", parse_amount("600000", Currency.KHR), Currency.KHR,
-            date(2026, 12, 20)),
-    Premium(150003, "P555000111", "Chan Sophea", parse_amount("75.50", Currency.USD), Currency.USD,
-            date(2027, 1, 5), application_number="A10000001"),
-    Premium(150004, "P444000222", "Lim Bopha", parse_amount("250000", Currency.KHR), Currency.KHR,
-            date(2027, 1, 10)),
+    Premium(
+        150001,
+        "P123456789",
+        "John Doe",
+        parse_amount("150.00", Currency.USD),
+        Currency.USD,
+        date(2026, 12, 15),
+    ),
+    Premium(
+        150002,
+        "P987654321",
+        "Sok Dara",
+        parse_amount("600000", Currency.KHR),
+        Currency.KHR,
+        date(2026, 12, 20),
+    ),
+    Premium(
+        150003,
+        "P555000111",
+        "Chan Sophea",
+        parse_amount("75.50", Currency.USD),
+        Currency.USD,
+        date(2027, 1, 5),
+        application_number="A10000001",
+    ),
+    Premium(
+        150004,
+        "P444000222",
+        "Lim Bopha",
+        parse_amount("250000", Currency.KHR),
+        Currency.KHR,
+        date(2027, 1, 10),
+    ),
 )
 
 
@@ -107,7 +132,7 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
 @dataclass
 class PremiumService:
     store: SqlStore
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def due(self, query: str) -> Premium | None:
         async with self.store.transaction() as tx:
@@ -140,7 +165,9 @@ class PremiumService:
             return
         async with self.store.transaction() as tx:
             payment = await tx.payment(event.payment_id)
-            if payment is not None and await tx.mark_premium_paid(payment.premium_id, payment.id, self.clock()):
+            if payment is not None and await tx.mark_premium_paid(
+                payment.premium_id, payment.id, self.clock()
+            ):
                 log.info("premium paid", extra={"premiumId": payment.premium_id, "paymentId": payment.id})
 
     async def settle_unsettled(self) -> int:

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
-from sandbox.simulate import Simulator, SimulateRequest
+from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState
 
 PREFIX = "/sandbox/amk"
@@ -52,8 +52,11 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         missing = [name for name, value in fields.items() if not value]
         if missing:
             return _amk_error(400, "BAD_REQUEST", f"missing: {', '.join(missing)}")
-        if (fields["merchantId"], fields["storeId"], fields["terminalId"]) != (d.merchant_id, d.store_id,
-                                                                                d.terminal_id):
+        if (fields["merchantId"], fields["storeId"], fields["terminalId"]) != (
+            d.merchant_id,
+            d.store_id,
+            d.terminal_id,
+        ):
             return _amk_error(403, "MERCHANT_NOT_BIND", "Unknown merchant, store or terminal")
         if not fields["timestamp"].isdigit() or abs(time.time() * 1000 - int(fields["timestamp"])) > 300_000:
             return _amk_error(400, "BAD_REQUEST", "timestamp outside 5 minutes")

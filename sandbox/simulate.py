@@ -57,19 +57,38 @@ class SimulateRequest:
         if outcome == "FAILED" and method == "BILL":
             errors.append({"field": "outcome", "message": "bill payments only report success"})
         duplicates = body.get("duplicates", 0)
-        if not isinstance(duplicates, int) or isinstance(duplicates, bool) or not 0 <= duplicates <= MAX_DUPLICATES:
+        if (
+            not isinstance(duplicates, int)
+            or isinstance(duplicates, bool)
+            or not 0 <= duplicates <= MAX_DUPLICATES
+        ):
             errors.append({"field": "duplicates", "message": f"integer 0..{MAX_DUPLICATES}"})
             duplicates = 0
         amount = body.get("amount")
         if errors:
             raise BadRequest("Invalid simulate request", details=errors)
-        return cls(payment_id, bill, method, outcome, duplicates,
-                   Decimal(str(amount)) if amount is not None else None, body.get("currency"))
+        return cls(
+            payment_id,
+            bill,
+            method,
+            outcome,
+            duplicates,
+            Decimal(str(amount)) if amount is not None else None,
+            body.get("currency"),
+        )
 
 
 class Simulator:
-    def __init__(self, state: SandboxState, gateway: httpx.AsyncClient, auth: Authenticator, *,
-                 webhook_secret: str, merchant_id: str, retry_delays: tuple[float, ...] = (0.2, 0.5)) -> None:
+    def __init__(
+        self,
+        state: SandboxState,
+        gateway: httpx.AsyncClient,
+        auth: Authenticator,
+        *,
+        webhook_secret: str,
+        merchant_id: str,
+        retry_delays: tuple[float, ...] = (0.2, 0.5),
+    ) -> None:
         self._state = state
         self._gw = gateway
         self._auth = auth
@@ -85,8 +104,9 @@ class Simulator:
         except MoneyError as exc:
             raise BadRequest(str(exc), details=[{"field": "amount", "message": str(exc)}]) from exc
         body, tx_id = self._webhook(req, target, amount, currency.value)
-        self._state.record(Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount,
-                                       currency.value))
+        self._state.record(
+            Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount, currency.value)
+        )
         path = "/AMK/khqr" if req.method == "KHQR" else "/AMK/payments"
         raw = json.dumps(body, use_decimal=True).encode()
         sent = [await self._send(path, raw)]
@@ -98,15 +118,17 @@ class Simulator:
         """What the bank knows of the bill: via the gateway's biller lookup or the payment."""
         if req.payment_id is not None:
             token = self._auth.issue("sandbox-amk", "service", 300)
-            response = await self._gw.get(f"/api/payments/{req.payment_id}",
-                                          headers={"Authorization": f"Bearer {token}"})
+            response = await self._gw.get(
+                f"/api/payments/{req.payment_id}", headers={"Authorization": f"Bearer {token}"}
+            )
             if response.status_code == 404:
                 raise NotFound(f"No payment {req.payment_id}")
             data = self._data(response)
             return {**data, "id": data["premiumId"]}
         token = self._auth.issue("sandbox-amk", "amk", 300)
-        response = await self._gw.get("/AMK/payments", params={"query": req.bill_number},
-                                      headers={"Authorization": f"Bearer {token}"})
+        response = await self._gw.get(
+            "/AMK/payments", params={"query": req.bill_number}, headers={"Authorization": f"Bearer {token}"}
+        )
         if response.status_code == 404:
             raise NotFound(f"No premium due for {req.bill_number}")
         return self._data(response)
@@ -118,8 +140,9 @@ class Simulator:
         data: dict[str, Any] = json.loads(response.content, use_decimal=True)["data"]
         return data
 
-    def _webhook(self, req: SimulateRequest, target: dict[str, Any], amount: Decimal, currency: str
-                 ) -> tuple[dict[str, Any], str]:
+    def _webhook(
+        self, req: SimulateRequest, target: dict[str, Any], amount: Decimal, currency: str
+    ) -> tuple[dict[str, Any], str]:
         amount_json = Decimal(format_amount(amount, parse_currency(currency)))
         if req.method == "BILL":
             tx_id = f"SBX{time.time_ns()}"

@@ -14,10 +14,10 @@ them is never dropped: the payment is CONFIRMED and flagged for review.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class PaymentStatus(str, Enum):
+class PaymentStatus(StrEnum):
     PENDING = "PENDING"
     PROCESSING = "PROCESSING"
     CONFIRMED = "CONFIRMED"
@@ -29,12 +29,12 @@ class PaymentStatus(str, Enum):
         return self in (PaymentStatus.CONFIRMED, PaymentStatus.FAILED, PaymentStatus.EXPIRED)
 
 
-class PaymentMethod(str, Enum):
+class PaymentMethod(StrEnum):
     KHQR = "KHQR"
     BILL = "BILL"
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What a proposed status change does."""
 
     APPLY = "APPLY"  # the status changes

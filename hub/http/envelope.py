@@ -1,8 +1,8 @@
-"""The contract's response envelope: ``{"success": true, "data": …}`` or ``{"success": false, "error": …}``."""
+"""The contract's response envelope: ``{"success": true, "data": …}`` or an error object."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import simplejson as json
@@ -40,7 +40,7 @@ def error_body(err: PayHubError, cid: str | None = None) -> dict[str, Any]:
         "message": err.message,
         "details": err.details,
         "correlationId": cid or correlation_id.get(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     if err.retry_after is not None:
         error["retryAfter"] = err.retry_after

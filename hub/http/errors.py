@@ -10,7 +10,11 @@ from hub.errors import BadRequest, MethodNotAllowed, NotFound, PayHubError, Payl
 from hub.http.envelope import error_response
 
 _BY_STATUS: dict[int, type[PayHubError]] = {
-    400: BadRequest, 401: Unauthorized, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
+    400: BadRequest,
+    401: Unauthorized,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
 }
 
 

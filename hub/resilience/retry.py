@@ -16,16 +16,18 @@ from tenacity.wait import wait_base
 T = TypeVar("T")
 
 
-class wait_backoff(wait_base):  # noqa: N801 - tenacity's naming
+class wait_backoff(wait_base):
     """initial × 2^(n-1), capped at ``maximum``, then scaled by a random factor in [1-j, 1+j]."""
 
-    def __init__(self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None
+    ) -> None:
         self.initial, self.maximum, self.jitter = initial, maximum, jitter
         self._rng = rng or random.Random()
 
     def __call__(self, retry_state: RetryCallState) -> float:
         base = min(self.maximum, self.initial * 2 ** (retry_state.attempt_number - 1))
-        return max(0.0, base * (1 + self._rng.uniform(-self.jitter, self.jitter)))
+        return float(max(0.0, base * (1 + self._rng.uniform(-self.jitter, self.jitter))))
 
 
 def is_retriable(exc: BaseException) -> bool:

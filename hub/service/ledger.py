@@ -80,8 +80,15 @@ async def transition(
         data = {**status_data(payment, now), "attempted": target.value, "reason": decision.reason}
         event = await tx.append_event(payment.id, IGNORED, payment.status, data, now)
         return payment, [event], decision
-    reasons = [r for r in (payment.review_reason, review,
-                           decision.reason if decision.outcome is Outcome.APPLY_REVIEW else None) if r]
+    reasons = [
+        r
+        for r in (
+            payment.review_reason,
+            review,
+            decision.reason if decision.outcome is Outcome.APPLY_REVIEW else None,
+        )
+        if r
+    ]
     updated = replace(
         payment,
         status=target,
@@ -94,7 +101,10 @@ async def transition(
     event = await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now)
     if updated.review_reason and updated.review_reason != payment.review_reason:
         await tx.add_review(
-            f"payment:{updated.id}:{target.value}", updated.review_reason, updated.id,
-            status_data(updated, now), now,
+            f"payment:{updated.id}:{target.value}",
+            updated.review_reason,
+            updated.id,
+            status_data(updated, now),
+            now,
         )
     return updated, [event], decision

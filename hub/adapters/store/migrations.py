@@ -7,9 +7,18 @@ from dataclasses import dataclass
 from importlib import resources
 
 _TYPES = {
-    "sqlite": {"{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{MONEY}": "TEXT", "{TS}": "TEXT", "{DATE}": "TEXT"},
-    "postgres": {"{ID}": "BIGSERIAL PRIMARY KEY", "{MONEY}": "NUMERIC(20, 2)", "{TS}": "TIMESTAMPTZ",
-                 "{DATE}": "DATE"},
+    "sqlite": {
+        "{ID}": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "{MONEY}": "TEXT",
+        "{TS}": "TEXT",
+        "{DATE}": "TEXT",
+    },
+    "postgres": {
+        "{ID}": "BIGSERIAL PRIMARY KEY",
+        "{MONEY}": "NUMERIC(20, 2)",
+        "{TS}": "TIMESTAMPTZ",
+        "{DATE}": "DATE",
+    },
 }
 
 LEDGER_DDL = "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -24,9 +33,7 @@ class Migration:
 def migrations_for(dialect: str) -> list[Migration]:
     """Every migration in order, already rendered for ``dialect``."""
     folder = resources.files("hub.adapters.store") / "migrations"
-    names = sorted(
-        p.name for p in folder.iterdir() if p.name.endswith(".sql") and p.name.count(".") == 1
-    )
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql") and p.name.count(".") == 1)
     out: list[Migration] = []
     for name in names:
         sql = (folder / name).read_text(encoding="utf-8")

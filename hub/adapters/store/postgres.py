@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -20,8 +20,13 @@ from hub.errors import ServiceUnavailable
 
 _MIGRATION_LOCK = 0x5041_5948  # "PAYH": one migrator at a time across processes
 
-_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, TimeoutError)
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+)
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
@@ -34,7 +39,7 @@ def split_schema(url: str) -> tuple[str, str | None]:
 
 
 class _PgConn:
-    def __init__(self, con: asyncpg.Connection) -> None:
+    def __init__(self, con: Any) -> None:  # a Connection or the pool's proxy of one
         self._con = con
 
     async def execute(self, sql: str, *args: Any) -> None:
@@ -44,12 +49,11 @@ class _PgConn:
             raise UniqueViolation(str(exc)) from exc
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        rows: list[Row] = await self._con.fetch(sql, *args)
-        return rows
+        return [cast(Row, r) for r in await self._con.fetch(sql, *args)]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         try:
-            row: Row | None = await self._con.fetchrow(sql, *args)
+            row = cast(Row | None, await self._con.fetchrow(sql, *args))
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from exc
         return row
@@ -74,7 +78,11 @@ class PostgresDialect:
                 finally:
                     await con.close()
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=self._min, max_size=self._max, server_settings=settings, timeout=5,
+                self._dsn,
+                min_size=self._min,
+                max_size=self._max,
+                server_settings=settings,
+                timeout=5,
                 command_timeout=30,
             )
         except _UNAVAILABLE as exc:
@@ -102,7 +110,8 @@ class PostgresDialect:
                 await conn.execute(m.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                    m.name, datetime.now(timezone.utc).isoformat(),
+                    m.name,
+                    datetime.now(UTC).isoformat(),
                 )
                 applied.append(m.name)
         return applied

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -107,14 +107,23 @@ class Tx:
             " status = CASE WHEN premiums.status = 'PAID' THEN 'PAID' ELSE excluded.status END,"
             " paid_payment_id = COALESCE(premiums.paid_payment_id, excluded.paid_payment_id),"
             " updated_at = excluded.updated_at"
-            if overwrite else " ON CONFLICT (id) DO NOTHING"
+            if overwrite
+            else " ON CONFLICT (id) DO NOTHING"
         )
         await self._c.execute(
             "INSERT INTO premiums (id, policy_number, application_number, payer, amount, currency,"
             " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
             + conflict,
-            p.id, p.policy_number, p.application_number, p.payer, p.amount, p.currency.value,
-            p.due_date, p.status, p.paid_payment_id, now,
+            p.id,
+            p.policy_number,
+            p.application_number,
+            p.payer,
+            p.amount,
+            p.currency.value,
+            p.due_date,
+            p.status,
+            p.paid_payment_id,
+            now,
         )
 
     async def premium(self, premium_id: int) -> Premium | None:
@@ -135,7 +144,9 @@ class Tx:
         row = await self._c.fetchrow(
             "UPDATE premiums SET status = 'PAID', paid_payment_id = $2, paid_at = $3, updated_at = $3"
             " WHERE id = $1 AND status = 'DUE' RETURNING id",
-            premium_id, payment_id, now,
+            premium_id,
+            payment_id,
+            now,
         )
         return row is not None
 
@@ -151,7 +162,9 @@ class Tx:
     # --- payments ---
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
         suffix = self._for_update if lock else ""
-        row = await self._c.fetchrow(f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id)
+        row = await self._c.fetchrow(
+            f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id
+        )
         return _payment(row) if row else None
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
@@ -188,8 +201,12 @@ class Tx:
             " created_at, updated_at) VALUES ($1,$2,$3,'PENDING',$4,$5,$6,$6)"
             " ON CONFLICT (premium_id) WHERE status IN ('PENDING', 'PROCESSING') DO NOTHING"
             f" RETURNING {_PAYMENT_COLS}",
-            premium.id, premium.policy_number, method.value if method else None,
-            premium.amount, premium.currency.value, now,
+            premium.id,
+            premium.policy_number,
+            method.value if method else None,
+            premium.amount,
+            premium.currency.value,
+            now,
         )
         return _payment(row) if row else None
 
@@ -197,8 +214,12 @@ class Tx:
         await self._c.execute(
             "UPDATE payments SET method = $2, status = $3, transaction_id = $4, review_reason = $5,"
             " updated_at = $6 WHERE id = $1",
-            p.id, p.method.value if p.method else None, p.status.value, p.transaction_id,
-            p.review_reason, p.updated_at,
+            p.id,
+            p.method.value if p.method else None,
+            p.status.value,
+            p.transaction_id,
+            p.review_reason,
+            p.updated_at,
         )
 
     # --- the event log ---
@@ -208,13 +229,21 @@ class Tx:
         row = await self._c.fetchrow(
             "INSERT INTO payment_events (payment_id, type, status, data, occurred_at)"
             f" VALUES ($1,$2,$3,$4,$5) RETURNING {_EVENT_COLS}",
-            payment_id, type_, status.value, json.dumps(data, use_decimal=True, sort_keys=True), at,
+            payment_id,
+            type_,
+            status.value,
+            json.dumps(data, use_decimal=True, sort_keys=True),
+            at,
         )
         assert row is not None
         return _event(row)
 
     async def events_after(
-        self, payment_id: int, after_id: int, *, types: Sequence[str] = (PaymentEvent.STATUS,),
+        self,
+        payment_id: int,
+        after_id: int,
+        *,
+        types: Sequence[str] = (PaymentEvent.STATUS,),
         limit: int = 500,
     ) -> list[PaymentEvent]:
         """Events of one payment with id > after_id, oldest first."""
@@ -222,7 +251,10 @@ class Tx:
         rows = await self._c.fetch(
             f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND id > $2"
             f" AND type IN ({marks}) ORDER BY id LIMIT $3",
-            payment_id, after_id, limit, *types,
+            payment_id,
+            after_id,
+            limit,
+            *types,
         )
         return [_event(r) for r in rows]
 
@@ -230,7 +262,8 @@ class Tx:
         row = await self._c.fetchrow(
             f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND type = $2"
             " ORDER BY id DESC LIMIT 1",
-            payment_id, PaymentEvent.STATUS,
+            payment_id,
+            PaymentEvent.STATUS,
         )
         return _event(row) if row else None
 
@@ -248,8 +281,17 @@ class Tx:
             "INSERT INTO webhook_receipts (key, kind, fingerprint, payment_id, payload, state,"
             " response_status, response_body, attempts, next_attempt_at, created_at, updated_at)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11) ON CONFLICT (key) DO NOTHING RETURNING key",
-            r.key, r.kind, r.fingerprint, r.payment_id, _dumps(r.payload), r.state, r.response_status,
-            _dumps(r.response_body), r.attempts, r.next_attempt_at, now,
+            r.key,
+            r.kind,
+            r.fingerprint,
+            r.payment_id,
+            _dumps(r.payload),
+            r.state,
+            r.response_status,
+            _dumps(r.response_body),
+            r.attempts,
+            r.next_attempt_at,
+            now,
         )
         return row is not None
 
@@ -257,14 +299,21 @@ class Tx:
         await self._c.execute(
             "UPDATE webhook_receipts SET state = $2, response_status = $3, response_body = $4,"
             " attempts = $5, next_attempt_at = $6, updated_at = $7 WHERE key = $1",
-            r.key, r.state, r.response_status, _dumps(r.response_body), r.attempts, r.next_attempt_at, now,
+            r.key,
+            r.state,
+            r.response_status,
+            _dumps(r.response_body),
+            r.attempts,
+            r.next_attempt_at,
+            now,
         )
 
     async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
         rows = await self._c.fetch(
             f"SELECT {_RECEIPT_COLS} FROM webhook_receipts WHERE state = 'VERIFY_PENDING'"
             " AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
-            now, limit,
+            now,
+            limit,
         )
         return [_receipt(r) for r in rows]
 
@@ -282,7 +331,11 @@ class Tx:
         row = await self._c.fetchrow(
             "INSERT INTO reviews (key, reason, payment_id, payload, created_at) VALUES ($1,$2,$3,$4,$5)"
             " ON CONFLICT (key) DO NOTHING RETURNING id",
-            key, reason, payment_id, _dumps(payload), now,
+            key,
+            reason,
+            payment_id,
+            _dumps(payload),
+            now,
         )
         return row is not None
 
@@ -292,8 +345,14 @@ class Tx:
             limit,
         )
         return [
-            {"id": int(r["id"]), "key": r["key"], "reason": r["reason"], "paymentId": r["payment_id"],
-             "payload": json.loads(r["payload"]), "createdAt": _dt(r["created_at"]).isoformat()}
+            {
+                "id": int(r["id"]),
+                "key": r["key"],
+                "reason": r["reason"],
+                "paymentId": r["payment_id"],
+                "payload": json.loads(r["payload"]),
+                "createdAt": _dt(r["created_at"]).isoformat(),
+            }
             for r in rows
         ]
 
@@ -303,7 +362,12 @@ class Tx:
         await self._c.execute(
             "INSERT INTO inquiries (query, subject, client_ip, outcome, correlation_id, created_at)"
             " VALUES ($1,$2,$3,$4,$5,$6)",
-            query, subject, client_ip, outcome, correlation_id, now,
+            query,
+            subject,
+            client_ip,
+            outcome,
+            correlation_id,
+            now,
         )
 
     async def count(self, table: str, where: str = "1=1", *args: Any) -> int:
@@ -318,9 +382,9 @@ def _dumps(value: Any) -> str:
 
 def _dt(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _opt_dt(value: Any) -> datetime | None:
@@ -333,37 +397,57 @@ def _date(value: Any) -> date:
 
 def _premium(r: Row) -> Premium:
     return Premium(
-        id=int(r["id"]), policy_number=r["policy_number"], application_number=r["application_number"],
-        payer=r["payer"], amount=Decimal(str(r["amount"])), currency=Currency(r["currency"]),
-        due_date=_date(r["due_date"]), status=r["status"],
+        id=int(r["id"]),
+        policy_number=r["policy_number"],
+        application_number=r["application_number"],
+        payer=r["payer"],
+        amount=Decimal(str(r["amount"])),
+        currency=Currency(r["currency"]),
+        due_date=_date(r["due_date"]),
+        status=r["status"],
         paid_payment_id=None if r["paid_payment_id"] is None else int(r["paid_payment_id"]),
     )
 
 
 def _payment(r: Row) -> Payment:
     return Payment(
-        id=int(r["id"]), premium_id=int(r["premium_id"]), policy_number=r["policy_number"],
-        method=PaymentMethod(r["method"]) if r["method"] else None, status=PaymentStatus(r["status"]),
-        amount=Decimal(str(r["amount"])), currency=Currency(r["currency"]),
-        transaction_id=r["transaction_id"], review_reason=r["review_reason"],
-        created_at=_dt(r["created_at"]), updated_at=_dt(r["updated_at"]),
+        id=int(r["id"]),
+        premium_id=int(r["premium_id"]),
+        policy_number=r["policy_number"],
+        method=PaymentMethod(r["method"]) if r["method"] else None,
+        status=PaymentStatus(r["status"]),
+        amount=Decimal(str(r["amount"])),
+        currency=Currency(r["currency"]),
+        transaction_id=r["transaction_id"],
+        review_reason=r["review_reason"],
+        created_at=_dt(r["created_at"]),
+        updated_at=_dt(r["updated_at"]),
     )
 
 
 def _event(r: Row) -> PaymentEvent:
     return PaymentEvent(
-        id=int(r["id"]), payment_id=int(r["payment_id"]), type=r["type"], status=PaymentStatus(r["status"]),
-        data=json.loads(r["data"], use_decimal=True), occurred_at=_dt(r["occurred_at"]),
+        id=int(r["id"]),
+        payment_id=int(r["payment_id"]),
+        type=r["type"],
+        status=PaymentStatus(r["status"]),
+        data=json.loads(r["data"], use_decimal=True),
+        occurred_at=_dt(r["occurred_at"]),
     )
 
 
 def _receipt(r: Row) -> Receipt:
     return Receipt(
-        key=r["key"], kind=r["kind"], fingerprint=r["fingerprint"],
+        key=r["key"],
+        kind=r["kind"],
+        fingerprint=r["fingerprint"],
         payment_id=None if r["payment_id"] is None else int(r["payment_id"]),
-        payload=json.loads(r["payload"], use_decimal=True), state=r["state"],
-        response_status=int(r["response_status"]), response_body=json.loads(r["response_body"], use_decimal=True),
-        attempts=int(r["attempts"]), next_attempt_at=_opt_dt(r["next_attempt_at"]),
+        payload=json.loads(r["payload"], use_decimal=True),
+        state=r["state"],
+        response_status=int(r["response_status"]),
+        response_body=json.loads(r["response_body"], use_decimal=True),
+        attempts=int(r["attempts"]),
+        next_attempt_at=_opt_dt(r["next_attempt_at"]),
     )
 
 

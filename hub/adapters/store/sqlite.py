@@ -10,10 +10,10 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
@@ -32,7 +32,7 @@ def _value(v: Any) -> Any:
         return str(v)
     if isinstance(v, datetime):
         # Fixed width, UTC: text comparison then orders like time.
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     if isinstance(v, date):
         return v.isoformat()
     return v
@@ -47,12 +47,11 @@ class _SqliteConn:
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         cur = await self._run(sql, args)
-        return list(await cur.fetchall())
+        return [cast(Row, r) for r in await cur.fetchall()]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         cur = await self._run(sql, args)
-        row: Row | None = await cur.fetchone()
-        return row
+        return cast(Row | None, await cur.fetchone())
 
     async def _run(self, sql: str, args: tuple[Any, ...]) -> aiosqlite.Cursor:
         try:
@@ -113,7 +112,8 @@ class SqliteDialect:
                     await conn.execute(statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                    m.name, datetime.now(timezone.utc),
+                    m.name,
+                    datetime.now(UTC),
                 )
                 applied.append(m.name)
         return applied

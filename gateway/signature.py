@@ -36,7 +36,10 @@ def verify(
         raise Unauthorized(
             "Missing webhook signature", details={"required": ["X-AMK-Timestamp", "X-AMK-Signature"]}
         )
-    if not raw_ts.strip().isdigit():
+    raw_ts = raw_ts.strip()
+    # ASCII digits, bounded: str.isdigit() also accepts "²" or Arabic-Indic digits, and int() refuses
+    # over 4300 digits; either would surface as a 500 instead of a 401.
+    if not (raw_ts.isascii() and raw_ts.isdigit() and len(raw_ts) <= 15):
         raise Unauthorized("Malformed X-AMK-Timestamp")
     skew = int(now) - int(raw_ts)
     if abs(skew) > tolerance_s:
@@ -47,7 +50,7 @@ def verify(
     offered = [part.strip()[3:] for part in raw_sig.split(",") if part.strip().startswith("v1=")]
     if not offered:
         raise Unauthorized("Malformed X-AMK-Signature")
-    expected = [sign(secret, raw_ts.strip(), body) for secret in secrets]
+    expected = [sign(secret, raw_ts, body) for secret in secrets]
     matched = False
     # Compare every pair (no early exit) so timing says nothing about which entry matched.
     for candidate in offered:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 import gateway.app
 import integration.app
+import push.app
 import sandbox.app
 from hub.errors import PayHubError, ServiceUnavailable
 from hub.http.envelope import ok
@@ -49,6 +50,8 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
                 max_body_bytes=c.settings.max_body_bytes,
             )
         )
+    if "push" in chosen:
+        routes += push.app.routes(push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s))
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
     if "sandbox" in chosen and c.settings.sandbox:

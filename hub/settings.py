@@ -71,6 +71,8 @@ class Settings:
     breaker_half_open_successes: int = 3
     khqr_session_ttl_s: int = 1800
     subscribe_grace_s: int = 600
+    push_heartbeat_s: float = 15.0
+    push_buffer: int = 16
     seed_demo: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -29,6 +29,7 @@ from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from push.hub import PushHub
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
@@ -175,6 +176,8 @@ class Container:
             merchant_id=s.amk_merchant_id,
         )
         self.bus.subscribe(self.premiums.on_event)
+        self.push = PushHub(capacity=s.push_buffer)
+        self.bus.subscribe(self.push.on_event)
         return self
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:

@@ -1,0 +1,126 @@
+"""The per-process fan-out of payment events to waiting subscribers.
+
+One bus handler per process receives every committed event; each event is serialized once and
+offered to the subscribers of its payment (a dict lookup, no database access). Each subscriber
+has a bounded buffer: when a slow client lets it fill, older non-terminal frames are dropped and
+the newest status kept (statuses only move forward, so the newest one is the truth), and memory
+stays bounded whatever the client does.
+
+Replay→live without gap or duplicate: a subscriber registers with the hub *before* it reads the
+event log, then skips live frames whose id it has already sent. An event committed after the log
+read is published after it, so it reaches the buffer; one committed before is in the log read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from hub.domain.payment import PaymentStatus
+from hub.domain.records import PaymentEvent
+from hub.http.envelope import dumps
+
+log = logging.getLogger("payhub.push")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One status event, serialized once for every subscriber of this process."""
+
+    id: int
+    payment_id: int
+    status: PaymentStatus
+    data: dict[str, Any]
+    json: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    @classmethod
+    def of(cls, event: PaymentEvent, sent_at: datetime | None = None) -> Frame:
+        data = {**event.data, "sentAt": (sent_at or datetime.now(timezone.utc)).isoformat()}
+        return cls(event.id, event.payment_id, event.status, data, dumps(data))
+
+    def sse(self) -> bytes:
+        return f"id: {self.id}\nevent: payment.status\ndata: {self.json}\n\n".encode()
+
+    def ws(self) -> str:
+        return f'{{"type":"PAYMENT_STATUS","id":{self.id},"data":{self.json}}}'
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """A bounded mailbox of frames for one payment stream."""
+
+    payment_id: int
+    capacity: int = 16
+    frames: deque[Frame] = field(default_factory=deque)
+    conflated: int = 0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, frame: Frame) -> None:
+        if len(self.frames) >= self.capacity:
+            # Keep the newest status: drop the oldest frame that is not terminal.
+            for i, old in enumerate(self.frames):
+                if not old.terminal:
+                    del self.frames[i]
+                    self.conflated += 1
+                    break
+            else:
+                return
+        self.frames.append(frame)
+        self._wake.set()
+
+    async def next(self, timeout: float) -> Frame | None:
+        """The next frame, or None after ``timeout`` seconds without one."""
+        if not self.frames:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self.frames.popleft() if self.frames else None
+
+
+class PushHub:
+    def __init__(self, *, capacity: int = 16) -> None:
+        self._subs: dict[int, set[Subscriber]] = {}
+        self._capacity = capacity
+        self.delivered = 0
+
+    def subscribe(self, payment_id: int) -> Subscriber:
+        sub = Subscriber(payment_id, self._capacity)
+        self._subs.setdefault(payment_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._subs.get(sub.payment_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.payment_id]
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subs.values())
+
+    async def on_event(self, event: PaymentEvent) -> None:
+        """Bus handler: one serialization, one fan-out per status event."""
+        if event.type != PaymentEvent.STATUS:
+            return
+        subs = self._subs.get(event.payment_id)
+        if not subs:
+            return
+        frame = Frame.of(event)
+        for sub in subs:
+            sub.offer(frame)
+        self.delivered += len(subs)
+
+    def listener(self) -> Callable[[PaymentEvent], Any]:
+        return self.on_event

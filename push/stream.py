@@ -1,0 +1,85 @@
+"""One subscriber's stream of a payment: the log from its cursor, then live frames, then the end.
+
+Ordering contract: frames have strictly increasing ids; none is skipped between the log replay
+and live delivery; none is sent twice; the stream ends right after a terminal status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from hub.adapters.store.sql import SqlStore
+from hub.domain.records import PaymentEvent
+from push.hub import Frame, PushHub, Subscriber
+
+PAGE = 500
+
+
+class PaymentStream:
+    def __init__(self, hub: PushHub, sub: Subscriber, backlog: list[Frame], cursor: int) -> None:
+        self._hub = hub
+        self._sub = sub
+        self._backlog = backlog
+        self.last_id = cursor
+        self._store: SqlStore | None = None
+        self._more = False
+
+    async def frames(self, heartbeat_s: float) -> AsyncIterator[Frame | None]:
+        """Frames in order; ``None`` when ``heartbeat_s`` passed without one (send a heartbeat)."""
+        try:
+            while self._backlog:
+                for frame in self._backlog:
+                    yield frame
+                    self.last_id = frame.id
+                    if frame.terminal:
+                        return
+                self._backlog = await self._next_page()
+            while True:
+                frame = await self._sub.next(heartbeat_s)
+                if frame is None:
+                    yield None
+                    continue
+                if frame.id <= self.last_id:
+                    continue  # already replayed from the log
+                yield frame
+                self.last_id = frame.id
+                if frame.terminal:
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self._sub)
+
+    async def _next_page(self) -> list[Frame]:
+        if not self._more or self._store is None:
+            return []
+        events = await self._store.events_after(self._sub.payment_id, self.last_id, limit=PAGE)
+        self._more = len(events) == PAGE
+        return [Frame.of(e) for e in events]
+
+
+async def open_stream(store: SqlStore, hub: PushHub, payment_id: int, cursor: int | None) -> PaymentStream | None:
+    """Subscribe first, then read the log. None when the cursor is at or past a terminal status."""
+    sub = hub.subscribe(payment_id)
+    try:
+        backlog: list[PaymentEvent]
+        if cursor is None:
+            async with store.transaction() as tx:
+                last = await tx.last_status_event(payment_id)
+            backlog = [last] if last else []
+        else:
+            backlog = await store.events_after(payment_id, cursor, limit=PAGE)
+            if not backlog:
+                async with store.transaction() as tx:
+                    last = await tx.last_status_event(payment_id)
+                if last is not None and last.status.terminal and last.id <= cursor:
+                    hub.unsubscribe(sub)
+                    return None
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    stream = PaymentStream(hub, sub, [Frame.of(e) for e in backlog], cursor or 0)
+    stream._store = store
+    stream._more = cursor is not None and len(backlog) == PAGE
+    return stream

@@ -77,9 +77,7 @@ class KhqrPayment(BaseModel):
     @field_validator("paid_datetime", mode="before")
     @classmethod
     def _paid_datetime(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not re.fullmatch(
-            r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", value
-        ):
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", value):
             raise ValueError("must be yyyy-MM-dd HH:mm:ss.SSSSSS (Asia/Bangkok)")
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BANGKOK)
 

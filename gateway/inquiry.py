@@ -49,9 +49,7 @@ class InquiryService:
     public_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    async def inquire(
-        self, query: str, who: Principal, client_ip: str, correlation_id: str
-    ) -> dict[str, Any]:
+    async def inquire(self, query: str, who: Principal, client_ip: str, correlation_id: str) -> dict[str, Any]:
         if not QUERY.match(query):
             raise BadRequest(details=[{"field": "query", "message": "required: 1-10 letters or digits"}])
         outcome = "error"

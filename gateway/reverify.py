@@ -70,9 +70,7 @@ class ReVerifier:
             if verdict is None:
                 delay = min(MAX_DELAY_S, self.interval_s * 2 ** min(current.attempts, 10))
                 await tx.update_receipt(
-                    replace(
-                        current, attempts=current.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)
-                    ),
+                    replace(current, attempts=current.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)),
                     now,
                 )
                 log.error(
@@ -84,9 +82,7 @@ class ReVerifier:
             assert payment is not None
             problem = _problem(current, verdict)
             target = PaymentStatus.FAILED if problem else PaymentStatus.CONFIRMED
-            payment, events, _ = await transition(
-                tx, payment, target, now, review=problem.message if problem else None
-            )
+            payment, events, _ = await transition(tx, payment, target, now, review=problem.message if problem else None)
             if problem:
                 status, body = problem.status_code, error_body(problem)
             else:
@@ -98,9 +94,7 @@ class ReVerifier:
                         "message": "Payment successfully processed",
                     },
                 )
-            await tx.update_receipt(
-                replace(current, state=DONE, response_status=status, response_body=body), now
-            )
+            await tx.update_receipt(replace(current, state=DONE, response_status=status, response_body=body), now)
         await self.bus.publish(events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)

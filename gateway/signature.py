@@ -26,16 +26,12 @@ def signature_header(secrets: Sequence[str], timestamp: int, body: bytes) -> str
     return ",".join(f"v1={sign(s, timestamp, body)}" for s in secrets)
 
 
-def verify(
-    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], *, now: float, tolerance_s: int
-) -> None:
+def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], *, now: float, tolerance_s: int) -> None:
     """Raise Unauthorized unless the body carries a fresh signature by one of ``secrets``."""
     raw_ts = headers.get(TIMESTAMP_HEADER)
     raw_sig = headers.get(SIGNATURE_HEADER)
     if not raw_ts or not raw_sig:
-        raise Unauthorized(
-            "Missing webhook signature", details={"required": ["X-AMK-Timestamp", "X-AMK-Signature"]}
-        )
+        raise Unauthorized("Missing webhook signature", details={"required": ["X-AMK-Timestamp", "X-AMK-Signature"]})
     raw_ts = raw_ts.strip()
     # ASCII digits, bounded: str.isdigit() also accepts "²" or Arabic-Indic digits, and int() refuses
     # over 4300 digits; either would surface as a 500 instead of a 401.

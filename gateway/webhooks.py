@@ -153,9 +153,7 @@ class WebhookService:
                 "ALERT duplicate transaction key with different content",
                 extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
             )
-            raise DuplicatePayment(
-                details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint}
-            )
+            raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint})
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
 
@@ -213,7 +211,12 @@ class WebhookService:
         except AmkUnavailable:
             log.warning("AMK unreachable; recording PROCESSING for re-verification", extra={"key": w.key})
             return None
-        self._check_verdict(w, verdict)
+        try:
+            self._check_verdict(w, verdict)
+        except (TransactionVerifyFailed, VerificationMismatch) as exc:
+            # A bank claiming money that AMK does not confirm is for a person to look at.
+            await self._review(w, exc.message, w.payment_id, {"amk": exc.details})
+            raise
         return verdict
 
     @staticmethod
@@ -222,12 +225,8 @@ class WebhookService:
 
     def _check_verdict(self, w: Incoming, verdict: Verification) -> None:
         if not verdict.paid:
-            log.error(
-                "ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status}
-            )
-            raise TransactionVerifyFailed(
-                details={"transaction": w.transaction_id, "amkStatus": verdict.status}
-            )
+            log.error("ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status})
+            raise TransactionVerifyFailed(details={"transaction": w.transaction_id, "amkStatus": verdict.status})
         if verdict.amount is not None and (verdict.amount != w.amount or verdict.currency != w.currency):
             raise VerificationMismatch(
                 "AMK's record differs from the webhook",
@@ -240,9 +239,7 @@ class WebhookService:
                 ],
             )
 
-    async def _commit(
-        self, w: Incoming, premium: Premium | None, verification: Verification | None
-    ) -> Answer:
+    async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
         target = PaymentStatus.PROCESSING if pending else w.target
@@ -317,9 +314,7 @@ class WebhookService:
             body["message"] = f"{w.target.value} ignored: payment is already {p.status.value}"
         elif p.status is PaymentStatus.CONFIRMED:
             body["message"] = (
-                "KHQR payment successfully processed"
-                if w.kind == "KHQR"
-                else "Payment successfully processed"
+                "KHQR payment successfully processed" if w.kind == "KHQR" else "Payment successfully processed"
             )
         else:
             body["message"] = f"Payment {p.status.value.lower()}"

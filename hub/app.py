@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 import gateway.app
 import integration.app
+import khqr.app
 import push.app
 import sandbox.app
 from hub.errors import PayHubError, ServiceUnavailable
@@ -50,6 +51,8 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
                 max_body_bytes=c.settings.max_body_bytes,
             )
         )
+    if "khqr" in chosen:
+        routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
         routes += push.app.routes(push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s))
     if "integration" in chosen:

@@ -29,6 +29,10 @@ from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from khqr.amk_qr import AmkQrClient
+from khqr.expiry import ExpiryScheduler
+from khqr.gateway_client import GatewayClient
+from khqr.service import KhqrService
 from push.hub import PushHub
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
@@ -102,13 +106,9 @@ class Container:
         self.bus = MemoryBus()
         stack.push_async_callback(self.bus.aclose)
         self.cache = MemoryCache()
-        self.limiter = RateLimiter(
-            "memory://", user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
-        )
+        self.limiter = RateLimiter("memory://", user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
         stack.push_async_callback(self.limiter.aclose)
-        self.auth = Authenticator(
-            secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url
-        )
+        self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
         self.breaker = CircuitBreaker(
             "integration",
             window_s=s.breaker_window_s,
@@ -118,9 +118,7 @@ class Container:
             half_open_successes=s.breaker_half_open_successes,
         )
         integration_http = self._client(s.integration_url)
-        integration_http.headers["Authorization"] = (
-            f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
-        )
+        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
         await stack.enter_async_context(integration_http)
         amk_http = await stack.enter_async_context(self._client(s.amk_base_url, SANDBOX_PREFIX))
         verify_url = s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify"
@@ -178,6 +176,43 @@ class Container:
         self.bus.subscribe(self.premiums.on_event)
         self.push = PushHub(capacity=s.push_buffer)
         self.bus.subscribe(self.push.on_event)
+
+        khqr_gateway_http = self._client(s.gateway_url)
+        khqr_gateway_http.headers["Authorization"] = f"Bearer {self.auth.issue('khqr', 'service', 10 * 365 * 86400)}"
+        await stack.enter_async_context(khqr_gateway_http)
+        self.qr_breaker = CircuitBreaker(
+            "amk-qr",
+            window_s=s.breaker_window_s,
+            failure_ratio=s.breaker_failure_ratio,
+            min_calls=s.breaker_min_calls,
+            open_s=s.breaker_open_s,
+            half_open_successes=s.breaker_half_open_successes,
+        )
+        self.amk_qr = AmkQrClient(
+            amk_http,
+            username=s.amk_username,
+            password=s.amk_password,
+            breaker=self.qr_breaker,
+            retry_attempts=s.amk_retry_attempts,
+            retry_initial_s=s.amk_retry_initial_s,
+            retry_max_s=s.amk_retry_max_s,
+            retry_jitter=s.amk_retry_jitter,
+        )
+        self.expiry = ExpiryScheduler(self.store, self.bus)
+        self.khqr = KhqrService(
+            self.store,
+            GatewayClient(khqr_gateway_http),
+            self.amk_qr,
+            self.auth,
+            self.bus,
+            self.push,
+            self.expiry,
+            merchant_id=s.amk_merchant_id,
+            session_ttl_s=s.khqr_session_ttl_s,
+            grace_s=s.subscribe_grace_s,
+            public_url=s.public_url,
+        )
+        self.bus.subscribe(self.khqr.on_event)
         return self
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
@@ -188,8 +223,10 @@ class Container:
         if settled:
             log.warning("settled premiums confirmed before a restart", extra={"count": settled})
         await self.bus.start()
+        await self.expiry.expire_due()  # expiries that fell due while this process was down
         if background:
             self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
+            self._tasks.append(asyncio.create_task(self.expiry.run_forever(), name="payhub-qr-expiry"))
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:

@@ -165,9 +165,7 @@ class PremiumService:
             return
         async with self.store.transaction() as tx:
             payment = await tx.payment(event.payment_id)
-            if payment is not None and await tx.mark_premium_paid(
-                payment.premium_id, payment.id, self.clock()
-            ):
+            if payment is not None and await tx.mark_premium_paid(payment.premium_id, payment.id, self.clock()):
                 log.info("premium paid", extra={"premiumId": payment.premium_id, "paymentId": payment.id})
 
     async def settle_unsettled(self) -> int:

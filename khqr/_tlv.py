@@ -56,9 +56,7 @@ def crc16_ccitt_false(data: str) -> str:
 def tlv(tag: str, value: str, label: str | None = None) -> str:
     """Frame one field; refuses (never truncates) values longer than the length field allows."""
     if len(value) > MAX_VALUE_LEN:
-        raise KhqrError(
-            f"{label or tag}: value is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}"
-        )
+        raise KhqrError(f"{label or tag}: value is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}")
     return f"{tag}{len(value):02d}{value}"
 
 
@@ -66,9 +64,7 @@ def template(tag: str, fields: Iterable[tuple[str, str]]) -> str:
     """Build the value of a nested template ``tag`` from its sub-fields (checked to fit in 99 chars)."""
     value = "".join(tlv(sub, sub_value, f"{tag}.{sub}") for sub, sub_value in fields)
     if len(value) > MAX_VALUE_LEN:
-        raise KhqrError(
-            f"{tag}: template is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}"
-        )
+        raise KhqrError(f"{tag}: template is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}")
     return value
 
 
@@ -89,8 +85,7 @@ def parse_tlv(text: str, where: str) -> list[tuple[str, str]]:
         end = start + int(length)
         if end > len(text):
             raise KhqrError(
-                f"{where}: tag {tag}: truncated, declares {int(length)} characters "
-                f"but only {len(text) - start} remain"
+                f"{where}: tag {tag}: truncated, declares {int(length)} characters but only {len(text) - start} remain"
             )
         fields.append((tag, text[start:end]))
         pos = end

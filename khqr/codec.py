@@ -304,9 +304,7 @@ def decode(text: str) -> KhqrPayload:
         raise KhqrError(f"00 payload format indicator: must be '01', got {root['00']!r}")
     initiation = required(root, "01", "01 point of initiation")
     if initiation not in ("11", "12"):
-        raise KhqrError(
-            f"01 point of initiation: must be '11' (static) or '12' (dynamic), got {initiation!r}"
-        )
+        raise KhqrError(f"01 point of initiation: must be '11' (static) or '12' (dynamic), got {initiation!r}")
     currency_code = required(root, "53", "53 currency")
     if currency_code not in _CURRENCY_BY_CODE:
         raise KhqrError(f"53 currency: unknown currency code {currency_code!r} (840 USD, 116 KHR)")

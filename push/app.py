@@ -57,8 +57,7 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         stream = await open_stream(d.store, d.hub, payment_id, cursor)
         if stream is None:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        return StreamingResponse(_sse_body(stream, d.heartbeat_s), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+        return StreamingResponse(_sse_body(stream, d.heartbeat_s), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def ws(websocket: WebSocket) -> None:
         await _WsSession(d, websocket).run()
@@ -117,8 +116,13 @@ class _WsSession:
             return
         payment_id = message.get("paymentId")
         if kind not in ("subscribe", "unsubscribe") or not isinstance(payment_id, int) or isinstance(payment_id, bool):
-            await self.send({"type": "ERROR", "code": "BAD_REQUEST",
-                             "message": "expected subscribe/unsubscribe with an integer paymentId, or ping"})
+            await self.send(
+                {
+                    "type": "ERROR",
+                    "code": "BAD_REQUEST",
+                    "message": "expected subscribe/unsubscribe with an integer paymentId, or ping",
+                }
+            )
             return
         if kind == "unsubscribe":
             task = self.subs.pop(payment_id, None)

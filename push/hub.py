@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.payment import PaymentStatus
@@ -44,7 +44,7 @@ class Frame:
 
     @classmethod
     def of(cls, event: PaymentEvent, sent_at: datetime | None = None) -> Frame:
-        data = {**event.data, "sentAt": (sent_at or datetime.now(timezone.utc)).isoformat()}
+        data = {**event.data, "sentAt": (sent_at or datetime.now(UTC)).isoformat()}
         return cls(event.id, event.payment_id, event.status, data, dumps(data))
 
     def sse(self) -> bytes:
@@ -77,12 +77,12 @@ class Subscriber:
         self.frames.append(frame)
         self._wake.set()
 
-    async def next(self, timeout: float) -> Frame | None:
-        """The next frame, or None after ``timeout`` seconds without one."""
+    async def next(self, wait_s: float) -> Frame | None:
+        """The next frame, or None after ``wait_s`` seconds without one."""
         if not self.frames:
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), wait_s)
             except TimeoutError:
                 return None
         return self.frames.popleft() if self.frames else None

@@ -35,15 +35,15 @@ class PaymentStream:
                         return
                 self._backlog = await self._next_page()
             while True:
-                frame = await self._sub.next(heartbeat_s)
-                if frame is None:
+                live = await self._sub.next(heartbeat_s)
+                if live is None:
                     yield None
                     continue
-                if frame.id <= self.last_id:
+                if live.id <= self.last_id:
                     continue  # already replayed from the log
-                yield frame
-                self.last_id = frame.id
-                if frame.terminal:
+                yield live
+                self.last_id = live.id
+                if live.terminal:
                     return
         finally:
             self.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +13,37 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
+from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
+from hub.settings import SANDBOX_BAKONG_ACCOUNT
+from khqr.amk_qr import render_png
+from khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from sandbox.simulate import SimulateRequest, Simulator
-from sandbox.state import SandboxState
+from sandbox.state import SandboxState, Transaction
+
+SANDBOX_MERCHANT_NAME = "PAYHUB SANDBOX INSURER"
+SANDBOX_CITY = "Phnom Penh"
+
+
+def build_qr(body: dict[str, Any], *, merchant_id: str, now_ms: int) -> KhqrPayload:
+    currency = parse_currency(str(body["currency"]))
+    return KhqrPayload(
+        account=MerchantAccount(SANDBOX_BAKONG_ACCOUNT, merchant_id, "AMK Sandbox"),
+        merchant_name=SANDBOX_MERCHANT_NAME,
+        merchant_city=SANDBOX_CITY,
+        currency=currency.value,
+        amount=parse_amount(str(body["amount"]), currency),
+        dynamic=True,
+        additional=AdditionalData(
+            bill_number=str(body["billNumber"]),
+            store_label="PayHub",
+            terminal_label=str(body["invoiceNumber"])[:25],
+        ),
+        created_ms=now_ms,
+        expires_ms=int(body["expiresAt"]),
+    )
+
 
 PREFIX = "/sandbox/amk"
 
@@ -70,6 +98,24 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         data = {"txId": tx.tx_id, "status": tx.status, "amount": tx.amount, "currency": tx.currency}
         return JSONResponse({"code": "00", "message": "OK", "data": data})
 
+    async def qr_generator(request: Request) -> Response:
+        """A real dynamic KHQR for the sandbox merchant (tag 30), with its PNG unless switched off."""
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or not d.state.token_valid(auth[7:].strip()):
+            return _amk_error(401, "UNAUTHORIZED", "Sign in first")
+        body = parse_json_object(await read_body(request, 8192))
+        try:
+            qr = build_qr(body, merchant_id=d.merchant_id, now_ms=int(time.time() * 1000))
+        except (KhqrError, MoneyError, KeyError, ValueError) as exc:
+            return _amk_error(400, "BAD_REQUEST", str(exc))
+        d.state.qr_codes[str(body["invoiceNumber"])] = Transaction(
+            str(body["invoiceNumber"]), "ISSUED", qr.amount or Decimal(0), qr.currency
+        )
+        data: dict[str, Any] = {"qrString": encode(qr), "expiresAt": qr.expires_ms}
+        if d.state.qr_images:
+            data["qrImage"] = render_png(data["qrString"])
+        return JSONResponse({"code": "00", "message": "OK", "data": data})
+
     async def simulate_pay(request: Request) -> Response:
         body = parse_json_object(await read_body(request, 16 * 1024))
         result = await d.simulator.pay(SimulateRequest.from_json(body))
@@ -80,11 +126,20 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         body: dict[str, Any] = parse_json_object(await read_body(request, 4096))
         if "verifyAvailable" in body:
             d.state.verify_available = bool(body["verifyAvailable"])
-        return ok({"verifyAvailable": d.state.verify_available, "signIns": d.state.sign_ins})
+        if "qrImages" in body:
+            d.state.qr_images = bool(body["qrImages"])
+        return ok(
+            {
+                "verifyAvailable": d.state.verify_available,
+                "qrImages": d.state.qr_images,
+                "signIns": d.state.sign_ins,
+            }
+        )
 
     return [
         Route(f"{PREFIX}/auth/sign-in", sign_in, methods=["POST"]),
         Route(f"{PREFIX}/amkpayway/v1/api/payment/payment-verify", payment_verify, methods=["POST"]),
+        Route(f"{PREFIX}/qr/generator", qr_generator, methods=["POST"]),
         Route(f"{PREFIX}/simulate/pay", simulate_pay, methods=["POST"]),
         Route(f"{PREFIX}/control", control, methods=["POST"]),
     ]

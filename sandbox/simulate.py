@@ -57,11 +57,7 @@ class SimulateRequest:
         if outcome == "FAILED" and method == "BILL":
             errors.append({"field": "outcome", "message": "bill payments only report success"})
         duplicates = body.get("duplicates", 0)
-        if (
-            not isinstance(duplicates, int)
-            or isinstance(duplicates, bool)
-            or not 0 <= duplicates <= MAX_DUPLICATES
-        ):
+        if not isinstance(duplicates, int) or isinstance(duplicates, bool) or not 0 <= duplicates <= MAX_DUPLICATES:
             errors.append({"field": "duplicates", "message": f"integer 0..{MAX_DUPLICATES}"})
             duplicates = 0
         amount = body.get("amount")
@@ -104,9 +100,7 @@ class Simulator:
         except MoneyError as exc:
             raise BadRequest(str(exc), details=[{"field": "amount", "message": str(exc)}]) from exc
         body, tx_id = self._webhook(req, target, amount, currency.value)
-        self._state.record(
-            Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount, currency.value)
-        )
+        self._state.record(Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount, currency.value))
         path = "/AMK/khqr" if req.method == "KHQR" else "/AMK/payments"
         raw = json.dumps(body, use_decimal=True).encode()
         sent = [await self._send(path, raw)]

@@ -25,6 +25,8 @@ class SandboxState:
     transactions: dict[str, Transaction] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)
     sign_ins: int = 0
+    qr_images: bool = True  # False: answer with the KHQR string only (PayHub renders the PNG)
+    qr_codes: dict[str, Transaction] = field(default_factory=dict)  # invoice -> what the QR asks
 
     def sign_in(self) -> tuple[str, int]:
         self.sign_ins += 1

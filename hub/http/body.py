@@ -32,7 +32,5 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("Malformed JSON body", details=[{"field": "body", "message": str(exc)}]) from exc
     if not isinstance(value, dict):
-        raise BadRequest(
-            "JSON body must be an object", details=[{"field": "body", "message": "not an object"}]
-        )
+        raise BadRequest("JSON body must be an object", details=[{"field": "body", "message": "not an object"}])
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from hub.errors import BadRequest, MethodNotAllowed, NotFound, PayHubError, PayloadTooLarge, Unauthorized
 from hub.http.envelope import error_response
@@ -31,7 +32,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
         err.status_code = exc.status_code
     if exc.status_code == 404:
         err.details = {"path": request.url.path}
-    return error_response(err)
+    response = error_response(err)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    if exc.status_code == 405:
+        # RFC 9110 requires ``Allow``; Starlette names only the first route matching the path, so
+        # GET and POST /AMK/payments (two routes) would advertise GET alone.
+        allowed = _allowed_methods(request)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    router = getattr(request.scope.get("app"), "router", None)
+    methods: list[str] = []
+    for route in getattr(router, "routes", []):
+        match, _ = route.matches(dict(request.scope))
+        if match is not Match.NONE:
+            methods += [m for m in getattr(route, "methods", None) or () if m not in methods]
+    return methods
 
 
 EXCEPTION_HANDLERS = {PayHubError: payhub_error, HTTPException: http_error}

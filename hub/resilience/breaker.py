@@ -50,9 +50,7 @@ class CircuitOpen(ServiceUnavailable):
     """The breaker refuses the call; ``retry_after`` says in how many whole seconds to try again."""
 
     def __init__(self, breaker: str, *, retry_after: int) -> None:
-        super().__init__(
-            details="Circuit breaker activated due to high failure rate", retry_after=retry_after
-        )
+        super().__init__(details="Circuit breaker activated due to high failure rate", retry_after=retry_after)
         self.breaker = breaker
 
 

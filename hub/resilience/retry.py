@@ -19,9 +19,7 @@ T = TypeVar("T")
 class wait_backoff(wait_base):
     """initial × 2^(n-1), capped at ``maximum``, then scaled by a random factor in [1-j, 1+j]."""
 
-    def __init__(
-        self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None
-    ) -> None:
+    def __init__(self, initial: float, maximum: float, jitter: float, rng: random.Random | None = None) -> None:
         self.initial, self.maximum, self.jitter = initial, maximum, jitter
         self._rng = rng or random.Random()
 

@@ -312,9 +312,7 @@ async def test_http_bad_signature_khqr_is_401_and_changes_nothing(
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize(
-    ("skew", "status"), [(-300, 200), (300, 200), (-301, 401), (301, 401)], ids=str
-)
+@pytest.mark.parametrize(("skew", "status"), [(-300, 200), (300, 200), (-301, 401), (301, 401)], ids=str)
 async def test_http_tolerance_boundary(
     proc: tuple[Container, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch, skew: int, status: int
 ) -> None:
@@ -353,7 +351,9 @@ async def test_http_garbage_or_foreign_token_is_401(proc: tuple[Container, httpx
     c, client = proc
     raw, headers = signed(c, _paid_bill(c))
     foreign = jwt.encode(
-        {"sub": "amk-bank", "role": "amk", "exp": int(time.time()) + 60}, "another-key-of-at-least-thirty-two-bytes", algorithm="HS256"
+        {"sub": "amk-bank", "role": "amk", "exp": int(time.time()) + 60},
+        "another-key-of-at-least-thirty-two-bytes",
+        algorithm="HS256",
     )
     for value in ("Bearer not-a-jwt", f"Bearer {foreign}", "Basic YW1rOmFtaw=="):
         r = await client.post("/AMK/payments", content=raw, headers={**headers, "Authorization": value})
@@ -437,9 +437,7 @@ async def test_sandbox_simulator_signs_with_the_first_rotated_secret(
     rotated: tuple[Container, httpx.AsyncClient],
 ) -> None:
     c, client = rotated
-    r = await client.post(
-        "/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL"}
-    )
+    r = await client.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL"})
     assert r.status_code == 200, r.text
     attempts = r.json()["data"]["webhooks"][0]["attempts"]
     assert attempts[-1]["status"] == 200

@@ -108,6 +108,4 @@ class AmkClient:
             currency = parse_currency(data["currency"]) if data.get("currency") else None
         except (ArithmeticError, MoneyError) as exc:
             raise AmkUnknownError("AMK payment-verify answered unreadable amounts", details=data) from exc
-        return Verification(
-            str(data.get("txId", tx_id)), str(data.get("status", "")).upper(), amount, currency
-        )
+        return Verification(str(data.get("txId", tx_id)), str(data.get("status", "")).upper(), amount, currency)

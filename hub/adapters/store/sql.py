@@ -40,13 +40,10 @@ _PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "
     "review_reason, created_at, updated_at"
 )
-_PREMIUM_COLS = (
-    "id, policy_number, application_number, payer, amount, currency, due_date, status, paid_payment_id"
-)
+_PREMIUM_COLS = "id, policy_number, application_number, payer, amount, currency, due_date, status, paid_payment_id"
 _EVENT_COLS = "id, payment_id, type, status, data, occurred_at"
 _RECEIPT_COLS = (
-    "key, kind, fingerprint, payment_id, payload, state, response_status, response_body, attempts, "
-    "next_attempt_at"
+    "key, kind, fingerprint, payment_id, payload, state, response_status, response_body, attempts, next_attempt_at"
 )
 
 
@@ -97,6 +94,15 @@ class Tx:
         self._c = conn
         self._for_update = " FOR UPDATE" if lock else ""
 
+    @property
+    def conn(self) -> Conn:
+        """The connection, for row modules of other services (e.g. KHQR sessions)."""
+        return self._c
+
+    @property
+    def for_update(self) -> str:
+        return self._for_update
+
     # --- premiums (integration service) ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
         """Insert or update a premium. A premium already PAID stays PAID whatever the input says."""
@@ -112,8 +118,7 @@ class Tx:
         )
         await self._c.execute(
             "INSERT INTO premiums (id, policy_number, application_number, payer, amount, currency,"
-            " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
-            + conflict,
+            " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)" + conflict,
             p.id,
             p.policy_number,
             p.application_number,
@@ -162,9 +167,7 @@ class Tx:
     # --- payments ---
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
         suffix = self._for_update if lock else ""
-        row = await self._c.fetchrow(
-            f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id
-        )
+        row = await self._c.fetchrow(f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id)
         return _payment(row) if row else None
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
@@ -185,8 +188,7 @@ class Tx:
 
     async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
         row = await self._c.fetchrow(
-            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED'"
-            " ORDER BY id LIMIT 1",
+            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED' ORDER BY id LIMIT 1",
             premium_id,
         )
         return _payment(row) if row else None
@@ -260,8 +262,7 @@ class Tx:
 
     async def last_status_event(self, payment_id: int) -> PaymentEvent | None:
         row = await self._c.fetchrow(
-            f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND type = $2"
-            " ORDER BY id DESC LIMIT 1",
+            f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND type = $2 ORDER BY id DESC LIMIT 1",
             payment_id,
             PaymentEvent.STATUS,
         )
@@ -296,9 +297,10 @@ class Tx:
         return row is not None
 
     async def update_receipt(self, r: Receipt, now: datetime) -> None:
+        """Record a receipt's answer, state and payment (the placeholder row has no payment yet)."""
         await self._c.execute(
             "UPDATE webhook_receipts SET state = $2, response_status = $3, response_body = $4,"
-            " attempts = $5, next_attempt_at = $6, updated_at = $7 WHERE key = $1",
+            " attempts = $5, next_attempt_at = $6, updated_at = $7, payment_id = $8 WHERE key = $1",
             r.key,
             r.state,
             r.response_status,
@@ -306,6 +308,7 @@ class Tx:
             r.attempts,
             r.next_attempt_at,
             now,
+            r.payment_id,
         )
 
     async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
@@ -351,7 +354,7 @@ class Tx:
                 "reason": r["reason"],
                 "paymentId": r["payment_id"],
                 "payload": json.loads(r["payload"]),
-                "createdAt": _dt(r["created_at"]).isoformat(),
+                "createdAt": as_datetime(r["created_at"]).isoformat(),
             }
             for r in rows
         ]
@@ -380,7 +383,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, use_decimal=True, sort_keys=True)
 
 
-def _dt(value: Any) -> datetime:
+def as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     parsed = datetime.fromisoformat(str(value))
@@ -388,7 +391,7 @@ def _dt(value: Any) -> datetime:
 
 
 def _opt_dt(value: Any) -> datetime | None:
-    return None if value is None else _dt(value)
+    return None if value is None else as_datetime(value)
 
 
 def _date(value: Any) -> date:
@@ -420,8 +423,8 @@ def _payment(r: Row) -> Payment:
         currency=Currency(r["currency"]),
         transaction_id=r["transaction_id"],
         review_reason=r["review_reason"],
-        created_at=_dt(r["created_at"]),
-        updated_at=_dt(r["updated_at"]),
+        created_at=as_datetime(r["created_at"]),
+        updated_at=as_datetime(r["updated_at"]),
     )
 
 
@@ -432,7 +435,7 @@ def _event(r: Row) -> PaymentEvent:
         type=r["type"],
         status=PaymentStatus(r["status"]),
         data=json.loads(r["data"], use_decimal=True),
-        occurred_at=_dt(r["occurred_at"]),
+        occurred_at=as_datetime(r["occurred_at"]),
     )
 
 

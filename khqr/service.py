@@ -1,0 +1,243 @@
+"""KHQR use cases: generate (or reuse) a customer's QR session, and read a session's status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import simplejson as json
+
+from gateway.keylock import KeyedLocks
+from hub.adapters.store.sql import SqlStore
+from hub.auth import Authenticator
+from hub.domain.money import Currency, format_amount, parse_amount, parse_currency
+from hub.domain.payment import PaymentMethod
+from hub.domain.records import PaymentEvent
+from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from khqr.amk_qr import QrRequest, QrResult
+from khqr.codec import KhqrError, decode
+from khqr.expiry import ExpiryScheduler
+from khqr.gateway_client import GatewayClient
+from khqr.sessions import PAID, PENDING, Session, SessionRows
+from push.hub import PushHub
+
+log = logging.getLogger("payhub.khqr")
+BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
+GENERATED = "khqr.generated"
+SUPPORTED_BANKS = {"AMK"}
+MAX_WAIT_S = 30.0
+
+
+class BankNotFound(PayHubError):
+    status_code = 404
+    code = "BANK_NOT_FOUND"
+    default_message = "Bank configuration not found"
+
+
+class QrMismatch(AmkUnknownError):
+    default_message = "AMK returned a QR that does not match the premium"
+
+
+class QrGenerator(Protocol):
+    async def generate(self, req: QrRequest) -> QrResult: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, events: list[PaymentEvent]) -> None: ...
+
+
+def parse_bank_code(raw: str | None) -> dict[str, str]:
+    try:
+        value = json.loads(raw or "")
+    except ValueError as exc:
+        raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
+        raise BadRequest(details=[{"field": "bankCode", "message": "needs string fields id and bank"}])
+    if value["id"].upper() not in SUPPORTED_BANKS or value["bank"].upper() not in SUPPORTED_BANKS:
+        raise BankNotFound(details={"bankCode": value})
+    return {"id": value["id"], "bank": value["bank"]}
+
+
+@dataclass
+class KhqrService:
+    store: SqlStore
+    gateway: GatewayClient
+    qr: QrGenerator
+    auth: Authenticator
+    bus: Publisher
+    hub: PushHub
+    expiry: ExpiryScheduler
+    merchant_id: str
+    session_ttl_s: int = 1800
+    grace_s: int = 600
+    public_url: str = ""
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    async def generate(self, bill_number: str) -> dict[str, Any]:
+        if not BILL_NUMBER.match(bill_number or ""):
+            raise BadRequest(details=[{"field": "billNumber", "message": "required: 1-10 letters or digits"}])
+        async with self._locks.hold(bill_number.upper()):
+            await self.expiry.expire_due()  # a due session must not be handed out again
+            inquiry = await self.gateway.inquire(bill_number)
+            premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
+            async with self.store.transaction() as tx:
+                existing = await SessionRows(tx).pending_for_premium(premium_id)
+            if existing is not None and existing.payment_id == payment_id:
+                return self.dto(existing)
+            session = await self._create(inquiry, premium_id, payment_id)
+            return self.dto(session)
+
+    async def _create(self, inquiry: dict[str, Any], premium_id: int, payment_id: int) -> Session:
+        currency = parse_currency(inquiry["currency"])
+        amount = parse_amount(inquiry["amount"], currency)
+        now = self.clock()
+        expires = now + timedelta(seconds=self.session_ttl_s)
+        policy = str(inquiry["policyNumber"])
+        result = await self.qr.generate(QrRequest(str(payment_id), policy, amount, currency, expires))
+        self._check(result.qr_string, amount, currency, policy)
+        session = Session(
+            id=uuid.uuid4().hex,
+            payment_id=payment_id,
+            premium_id=premium_id,
+            policy_number=policy,
+            customer_name=str(inquiry.get("payer", "")),
+            amount=amount,
+            currency=currency,
+            qr_string=result.qr_string,
+            qr_image=result.image_png_b64,
+            status=PENDING,
+            created_at=now,
+            expires_at=expires,
+        )
+        events: list[PaymentEvent] = []
+        async with self.store.transaction() as tx:
+            rows = SessionRows(tx)
+            if not await rows.insert(session):
+                winner = await rows.pending_for_premium(premium_id)
+                if winner is None:
+                    raise NotFound("QR session vanished; ask again")
+                return winner
+            payment = await tx.payment(payment_id, lock=True)
+            if payment is None:
+                raise NotFound(f"No payment {payment_id}")
+            if payment.method is None:
+                payment = replace(payment, method=PaymentMethod.KHQR, updated_at=now)
+                await tx.update_payment(payment)
+            data = {
+                "sessionId": session.id,
+                "paymentId": payment_id,
+                "policyNumber": policy,
+                "amount": amount,
+                "currency": currency.value,
+                "expiresAt": expires.isoformat(),
+                "occurredAt": now.isoformat(),
+            }
+            events.append(await tx.append_event(payment_id, GENERATED, payment.status, data, now))
+        await self.bus.publish(events)
+        self.expiry.wake()
+        log.info("QR generated", extra={"sessionId": session.id, "paymentId": payment_id})
+        return session
+
+    @staticmethod
+    def _check(qr_string: str, amount: Decimal, currency: Currency, policy: str) -> None:
+        """Never show a customer a QR whose CRC, amount, currency or bill reference is wrong."""
+        try:
+            payload = decode(qr_string)
+        except KhqrError as exc:
+            raise QrMismatch("AMK returned an invalid KHQR", details=str(exc)) from exc
+        bill = payload.additional.bill_number if payload.additional else None
+        expected = {
+            "amount": format_amount(amount, currency),
+            "currency": currency.value,
+            "billNumber": policy,
+        }
+        received = {
+            "amount": format_amount(payload.amount, currency) if payload.amount is not None else "none",
+            "currency": payload.currency,
+            "billNumber": str(bill),
+        }
+        wrong = {k: {"expected": v, "received": received[k]} for k, v in expected.items() if received[k] != v}
+        if wrong:
+            log.error("ALERT AMK QR does not match the premium", extra={"mismatch": wrong})
+            raise QrMismatch(details=wrong)
+
+    def dto(self, s: Session) -> dict[str, Any]:
+        valid_until = (s.expires_at + timedelta(seconds=self.grace_s)).timestamp()
+        return {
+            "paymentId": s.payment_id,
+            "policyId": s.policy_number,
+            "customerName": s.customer_name,
+            "amount": s.amount,
+            "currency": s.currency.value,
+            "qrCode": s.qr_image,
+            "qrString": s.qr_string,
+            "sessionId": s.id,
+            "expiresAt": s.expires_at.isoformat(),
+            "subscribeToken": self.auth.issue_subscribe(s.payment_id, valid_until),
+            "eventsUrl": f"{self.public_url}/api/payments/{s.payment_id}/events",
+            "wsUrl": f"{self.public_url}/ws/payments",
+        }
+
+    async def session_status(self, session_id: str, wait_s: float = 0, after: int | None = None) -> dict[str, Any]:
+        """PENDING | PAID | EXPIRED; with ``wait_s`` it holds until an event newer than ``after``."""
+        first = await self._status(session_id)
+        if wait_s <= 0 or first["status"] != PENDING or (after is not None and first["lastEventId"] > after):
+            return first
+        subscription = self.hub.subscribe(first["paymentId"])
+        try:
+            current = await self._status(session_id)  # re-read after subscribing: nothing falls between
+            cursor = after if after is not None else current["lastEventId"]
+            if current["status"] != PENDING or current["lastEventId"] > cursor:
+                return current
+            remaining = min(
+                wait_s,
+                MAX_WAIT_S,
+                max(0.0, (datetime.fromisoformat(current["expiresAt"]) - self.clock()).total_seconds()) + 0.05,
+            )
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + remaining
+            while (left := deadline - loop.time()) > 0:
+                frame = await subscription.next(left)
+                if frame is None or frame.id > cursor:
+                    break
+            return await self._status(session_id)
+        finally:
+            self.hub.unsubscribe(subscription)
+
+    async def _status(self, session_id: str) -> dict[str, Any]:
+        async with self.store.transaction() as tx:
+            session = await SessionRows(tx).get(session_id)
+            if session is None:
+                raise NotFound(f"No QR session {session_id}")
+            payment = await tx.payment(session.payment_id)
+            last = await tx.last_status_event(session.payment_id)
+        status = session.status_at(self.clock())
+        payment_status = payment.status.value if payment else None
+        if payment_status == "CONFIRMED":
+            status = PAID
+        elif payment_status in ("FAILED", "EXPIRED") and status == PENDING:
+            status = "EXPIRED"
+        return {
+            "sessionId": session.id,
+            "paymentId": session.payment_id,
+            "status": status,
+            "paymentStatus": payment_status,
+            "amount": session.amount,
+            "currency": session.currency.value,
+            "expiresAt": session.expires_at.isoformat(),
+            "lastEventId": last.id if last else 0,
+        }
+
+    async def on_event(self, event: PaymentEvent) -> None:
+        """Bus handler: a confirmed payment marks its QR session PAID."""
+        if event.type == PaymentEvent.STATUS and event.status.value == "CONFIRMED":
+            async with self.store.transaction() as tx:
+                await SessionRows(tx).mark_paid(event.payment_id, self.clock())

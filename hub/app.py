@@ -6,13 +6,16 @@ same routes, middleware and error handlers apply.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 import gateway.app
 import integration.app
@@ -71,6 +74,8 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
                 secret_key=s.amk_secret_key,
             )
         )
+    if "khqr" in chosen or "gateway" in chosen:
+        routes += _demo_routes(c)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(CorrelationMiddleware)],
@@ -78,6 +83,31 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
     )
     c.local.app = app
     return app
+
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+
+
+def _demo_routes(c: Container) -> list[BaseRoute]:
+    """The checkout demo at /demo/. Its token helper exists only in sandbox mode: in production the
+    page gets its customer token from the insurer's own login, never from PayHub."""
+    routes: list[BaseRoute] = []
+    if c.settings.sandbox:
+
+        async def demo_token(request: Request) -> Response:
+            sub = f"demo-{secrets.token_hex(4)}"
+            return ok({"token": c.auth.issue(sub, "customer", 3600), "sub": sub, "sandbox": True})
+
+        routes.append(Route("/demo/api/token", demo_token, methods=["POST"]))
+
+    async def demo_config(request: Request) -> Response:
+        return ok({"sandbox": c.settings.sandbox, "sessionTtlSeconds": c.settings.khqr_session_ttl_s})
+
+    routes.append(Route("/demo/api/config", demo_config, methods=["GET"]))
+    directory = Path(c.settings.demo_dir) if c.settings.demo_dir else DEMO_DIR
+    if directory.is_dir():
+        routes.append(Mount("/demo", StaticFiles(directory=directory, html=True), name="demo"))
+    return routes
 
 
 async def _healthz(request: Request) -> Response:
@@ -107,6 +137,10 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "billWebhook": "/AMK/payments",
                     "khqrWebhook": "/AMK/khqr",
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
+                "demo": "/demo/",
+                "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
+                "events": "/api/payments/{paymentId}/events",
+                "websocket": "/ws/payments",
                     "health": "/healthz",
                     "ready": "/readyz",
                 },

@@ -74,6 +74,7 @@ class Settings:
     push_heartbeat_s: float = 15.0
     push_buffer: int = 16
     seed_demo: bool = True
+    demo_dir: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -249,6 +249,11 @@ class WebhookService:
             if not await tx.insert_receipt(placeholder, now):
                 raise _LostRace
             payment, review = await self._payment_for(tx, w, premium, now, events)
+            double = self._other_transaction(w, payment)
+            if double:
+                # The status cannot say it (the payment is one), so money is never silently merged.
+                await tx.add_review(f"webhook:{w.key}:double payment", double, payment.id, w.payload, now)
+                log.error("ALERT second bank transaction for one payment", extra={"key": w.key})
             payment, new_events, decision = await transition(
                 tx, payment, target, now, method=w.method, transaction_id=w.transaction_id, review=review
             )
@@ -297,6 +302,18 @@ class WebhookService:
         payment, opened = await open_payment(tx, premium, PaymentMethod.BILL, now)
         events += opened
         return payment, review
+
+    @staticmethod
+    def _other_transaction(w: Incoming, p: Payment) -> str | None:
+        """Why money from ``w`` lands on a payment another bank transaction already paid, if it does."""
+        if w.target is not PaymentStatus.CONFIRMED or p.transaction_id in (None, w.transaction_id):
+            return None
+        if p.status not in (PaymentStatus.PROCESSING, PaymentStatus.CONFIRMED):
+            return None
+        return (
+            f"bank transaction {w.transaction_id} for payment {p.id}, already {p.status.value} by"
+            f" {p.transaction_id} (possible double payment)"
+        )
 
     @staticmethod
     def _answer(w: Incoming, p: Payment, outcome: Outcome, pending: bool) -> Answer:

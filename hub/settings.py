@@ -133,6 +133,8 @@ class Settings:
             problems.append("PAYHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             problems.append("PAYHUB_REDIS_URL must start with redis:// or rediss://")
+        if self.kafka_bootstrap and not self.redis_url:
+            problems.append("PAYHUB_KAFKA_BOOTSTRAP needs PAYHUB_REDIS_URL (push nodes fan out through Redis)")
         if self.amk_retry_attempts < 1:
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:

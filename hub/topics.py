@@ -47,8 +47,9 @@ class Topics:
         return topic + DEAD_LETTER_SUFFIX
 
     def all(self) -> list[str]:
-        return [self.name(t) for t in (PAYMENT_CONFIRMED, PAYMENT_VERIFIED, PAYMENT_SUCCESS, KHQR_GENERATED,
-                                       PAYMENT_STATUS)]
+        return [
+            self.name(t) for t in (PAYMENT_CONFIRMED, PAYMENT_VERIFIED, PAYMENT_SUCCESS, KHQR_GENERATED, PAYMENT_STATUS)
+        ]
 
     def for_event(self, event: PaymentEvent, *, confirmed_sent: bool = False) -> list[str]:
         """Where one event goes. ``confirmed_sent``: a PROCESSING event of this payment went before."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,6 +25,7 @@ from hub.adapters.cache.memory import MemoryCache
 from hub.adapters.integration import IntegrationClient
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
+from hub.domain.records import PaymentEvent
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
@@ -38,6 +39,33 @@ from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
 log = logging.getLogger("payhub.wiring")
+
+
+class Publisher(Protocol):
+    async def publish(self, events: Sequence[PaymentEvent]) -> None: ...
+
+
+class Bus(Publisher, Protocol):
+    def subscribe(self, handler: Callable[[PaymentEvent], Awaitable[None]]) -> Callable[[], None]: ...
+    async def start(self) -> None: ...
+    async def drain(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class NullPublisher:
+    """Production with Kafka: the outbox relay publishes committed events (woken by NOTIFY)."""
+
+    async def publish(self, events: Sequence[PaymentEvent]) -> None:
+        return None
+
+
 SANDBOX_PREFIX = "/sandbox/amk"
 
 
@@ -103,10 +131,13 @@ class Container:
         self.store = await stack.enter_async_context(
             open_store(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
         )
-        self.bus = MemoryBus()
+        self.bus, self.cache, limiter_uri = self._fanout_and_cache()
         stack.push_async_callback(self.bus.aclose)
-        self.cache = MemoryCache()
-        self.limiter = RateLimiter("memory://", user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
+        stack.push_async_callback(self.cache.aclose)
+        # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
+        # committing process hands them to the bus itself.
+        self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
+        self.limiter = RateLimiter(limiter_uri, user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
         stack.push_async_callback(self.limiter.aclose)
         self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
         self.breaker = CircuitBreaker(
@@ -143,7 +174,7 @@ class Container:
             self.cache,
             self.breaker,
             self.auth,
-            self.bus,
+            self.publisher,
             ttl_s=s.premium_cache_ttl_s,
             subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
             public_url=s.public_url,
@@ -152,7 +183,7 @@ class Container:
             self.store,
             self.amk,
             self.inquiry,
-            self.bus,
+            self.publisher,
             merchant_id=s.amk_merchant_id,
             reverify_interval_s=s.reverify_interval_s,
             on_confirmed=self.inquiry.on_confirmed,
@@ -160,7 +191,7 @@ class Container:
         self.reverifier = ReVerifier(
             self.store,
             self.amk,
-            self.bus,
+            self.publisher,
             interval_s=s.reverify_interval_s,
             on_confirmed=self.inquiry.on_confirmed,
         )
@@ -173,7 +204,8 @@ class Container:
             webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
             merchant_id=s.amk_merchant_id,
         )
-        self.bus.subscribe(self.premiums.on_event)
+        if not s.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
+            self.bus.subscribe(self.premiums.on_event)
         self.push = PushHub(capacity=s.push_buffer)
         self.bus.subscribe(self.push.on_event)
 
@@ -198,13 +230,13 @@ class Container:
             retry_max_s=s.amk_retry_max_s,
             retry_jitter=s.amk_retry_jitter,
         )
-        self.expiry = ExpiryScheduler(self.store, self.bus)
+        self.expiry = ExpiryScheduler(self.store, self.publisher)
         self.khqr = KhqrService(
             self.store,
             GatewayClient(khqr_gateway_http),
             self.amk_qr,
             self.auth,
-            self.bus,
+            self.publisher,
             self.push,
             self.expiry,
             merchant_id=s.amk_merchant_id,
@@ -214,6 +246,22 @@ class Container:
         )
         self.bus.subscribe(self.khqr.on_event)
         return self
+
+    def _fanout_and_cache(self) -> tuple[Bus, Cache, str]:
+        """Redis when PAYHUB_REDIS_URL is set (several processes), else in-process."""
+        url = self.settings.redis_url
+        if url:
+            from hub.adapters.bus.redis import RedisBus
+            from hub.adapters.cache.redis import RedisCache
+
+            bus = RedisBus(url)
+            bus.on_reconnect(self._catch_up)  # pub/sub forgets the absent: read the log instead
+            return bus, RedisCache(url), url
+        return MemoryBus(), MemoryCache(), "memory://"
+
+    async def _catch_up(self) -> None:
+        offered = await self.push.catch_up(self.store)
+        log.warning("push hub caught up from the event log", extra={"offered": offered})
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, and start background work: bus dispatch, re-verification."""

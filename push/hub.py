@@ -17,9 +17,10 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
@@ -88,6 +89,12 @@ class Subscriber:
         return self.frames.popleft() if self.frames else None
 
 
+class EventSource(Protocol):
+    """Where catch-up reads from: the event log (a SqlStore)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+
 class PushHub:
     def __init__(self, *, capacity: int = 16) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
@@ -124,3 +131,17 @@ class PushHub:
 
     def listener(self) -> Callable[[PaymentEvent], Any]:
         return self.on_event
+
+    async def catch_up(self, store: EventSource, *, chunk: int = 500) -> int:
+        """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the
+        watched payments from the log. Subscribers drop ids they already sent, so this can only
+        fill gaps, never duplicate."""
+        watched = list(self._subs)
+        offered = 0
+        for start in range(0, len(watched), chunk):
+            async with store.transaction() as tx:
+                events = await tx.status_events_of(watched[start : start + chunk], 0)
+            for event in events:
+                await self.on_event(event)
+                offered += 1
+        return offered

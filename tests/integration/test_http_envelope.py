@@ -90,7 +90,7 @@ def boom(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("boom")
 async def test_unhandled_exception_is_500_envelope(container: Container, client: httpx.AsyncClient) -> None:
     r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(container))
-    error = _envelope(r, 500, "INTERNAL_ERROR")
+    _envelope(r, 500, "INTERNAL_ERROR")
     assert "secret internal detail" not in r.text  # nothing of the exception leaks to the client
 
 

@@ -78,15 +78,11 @@ def assert_one_answer(answers: list[Answer]) -> Answer:
 # --- bill webhooks ---
 
 
-async def test_concurrent_identical_bill_webhooks_over_http(
-    container: Container, client: httpx.AsyncClient
-) -> None:
+async def test_concurrent_identical_bill_webhooks_over_http(container: Container, client: httpx.AsyncClient) -> None:
     body = bill_body()
     bank_paid(container, body["bankTransactionId"])
     raw, headers = signed(container, body)
-    responses = await asyncio.gather(
-        *(client.post("/AMK/payments", content=raw, headers=headers) for _ in range(N))
-    )
+    responses = await asyncio.gather(*(client.post("/AMK/payments", content=raw, headers=headers) for _ in range(N)))
     assert {r.status_code for r in responses} == {200}, [r.text for r in responses if r.status_code != 200]
     datas = [r.json()["data"] for r in responses]
     assert all(d == datas[0] for d in datas)
@@ -168,14 +164,10 @@ async def test_concurrent_identical_khqr_success_webhooks(container: Container, 
     assert statuses == [PaymentStatus.PENDING, PaymentStatus.CONFIRMED]
 
 
-async def test_concurrent_identical_khqr_webhooks_over_http(
-    container: Container, client: httpx.AsyncClient
-) -> None:
+async def test_concurrent_identical_khqr_webhooks_over_http(container: Container, client: httpx.AsyncClient) -> None:
     payment_id = await open_khqr_payment(container)
     raw, headers = signed(container, khqr_body(payment_id))
-    responses = await asyncio.gather(
-        *(client.post("/AMK/khqr", content=raw, headers=headers) for _ in range(N))
-    )
+    responses = await asyncio.gather(*(client.post("/AMK/khqr", content=raw, headers=headers) for _ in range(N)))
     assert {r.status_code for r in responses} == {200}
     assert all(r.json()["data"] == responses[0].json()["data"] for r in responses)
     assert responses[0].json()["data"]["status"] == "CONFIRMED"

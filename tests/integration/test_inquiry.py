@@ -98,9 +98,7 @@ async def test_unsigned_alg_none_token_is_401(proc: tuple[Container, httpx.Async
     _, client = proc
     now = int(time.time())
     unsigned = jwt.encode({"sub": "m", "role": "admin", "exp": now + 60}, None, algorithm="none")
-    r = await client.get(
-        PATH, params={"query": "P123456789"}, headers={"Authorization": f"Bearer {unsigned}"}
-    )
+    r = await client.get(PATH, params={"query": "P123456789"}, headers={"Authorization": f"Bearer {unsigned}"})
     _error(r, 401, "UNAUTHORIZED")
 
 
@@ -108,9 +106,7 @@ async def test_subscribe_token_is_not_a_customer_token(proc: tuple[Container, ht
     c, client = proc
     r = await client.get(PATH, params={"query": "P123456789"}, headers=auth_header(c))
     subscribe = r.json()["data"]["subscribeToken"]
-    r = await client.get(
-        PATH, params={"query": "P123456789"}, headers={"Authorization": f"Bearer {subscribe}"}
-    )
+    r = await client.get(PATH, params={"query": "P123456789"}, headers={"Authorization": f"Bearer {subscribe}"})
     _error(r, 403, "FORBIDDEN")
 
 

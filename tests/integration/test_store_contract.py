@@ -334,6 +334,16 @@ async def test_receipt_update_and_due_verifications(store: SqlStore) -> None:
         assert await tx.due_verifications(NOW + timedelta(days=1)) == []
 
 
+async def test_update_receipt_records_the_payment(store: SqlStore) -> None:
+    # The webhook path inserts a placeholder before the payment is known, then fills it in.
+    payment = await new_payment(store, premium())
+    async with store.transaction() as tx:
+        assert await tx.insert_receipt(receipt(state="DONE", response_status=0, response_body={}), NOW)
+        filled = receipt(payment_id=payment.id, state="VERIFY_PENDING", attempts=1, next_attempt_at=NOW)
+        await tx.update_receipt(filled, NOW)
+    assert await store.receipt(filled.key) == filled
+
+
 async def test_add_review_is_idempotent_per_key(store: SqlStore) -> None:
     async with store.transaction() as tx:
         assert await tx.add_review("k1", "first reason", None, {"a": Decimal("1.00")}, NOW) is True

@@ -116,9 +116,7 @@ async def post_bill(client: httpx.AsyncClient, container: Container, body: dict[
 # --- AMK says paid ---
 
 
-async def test_amk_paid_confirms_and_the_premium_is_settled(
-    container: Container, client: httpx.AsyncClient
-) -> None:
+async def test_amk_paid_confirms_and_the_premium_is_settled(container: Container, client: httpx.AsyncClient) -> None:
     payment_id = await inquire(container)
     body = bill_body()
     bank_paid(container, body["bankTransactionId"])
@@ -283,9 +281,7 @@ async def test_amk_unreachable_is_retried_recorded_and_reverified_once(
     assert premium is not None and premium.status == "PAID" and premium.paid_payment_id == payment_id
 
 
-async def test_racing_reverifiers_and_replays_confirm_once(
-    container: Container, amk_wire: CountingTransport
-) -> None:
+async def test_racing_reverifiers_and_replays_confirm_once(container: Container, amk_wire: CountingTransport) -> None:
     payment_id = await inquire(container)
     body = bill_body()
     bank_paid(container, body["bankTransactionId"])
@@ -403,3 +399,39 @@ async def test_bill_for_an_already_paid_premium_is_accepted_and_flagged(containe
     assert premium is not None and premium.paid_payment_id == first.body["paymentId"]
     async with container.store.transaction() as tx:
         assert len(await tx.events_after(b.id, 0, types=(PaymentEvent.STATUS,))) == 2
+
+
+async def test_second_bank_transaction_while_the_first_is_processing_is_flagged(
+    container: Container,
+) -> None:
+    payment_id = await inquire(container)
+    first_body, second_body = bill_body(), bill_body()
+    bank_paid(container, first_body["bankTransactionId"])
+    bank_paid(container, second_body["bankTransactionId"])
+    container.sandbox_state.verify_available = False
+    pending = await container.webhooks.handle(bill(first_body))
+    assert (pending.body["paymentId"], pending.body["status"]) == (payment_id, "PROCESSING")
+    container.sandbox_state.verify_available = True
+    second = await container.webhooks.handle(bill(second_body))
+    assert second.status_code == 200 and second.body["status"] == "CONFIRMED"
+    assert await later(container).run_once() == 1
+    # Two bank transactions paid one premium: whatever the payments look like, a person is told.
+    flagged = await reviews(container)
+    assert len(flagged) == 1, flagged
+    assert first_body["bankTransactionId"] in flagged[0]["reason"] + str(flagged[0]["payload"])
+    assert second_body["bankTransactionId"] in flagged[0]["reason"] + str(flagged[0]["payload"])
+    assert await count(container, "payment_events", "status = 'CONFIRMED' AND type = $1", PaymentEvent.STATUS) == 1
+
+
+async def test_khqr_money_for_a_payment_confirmed_by_a_bill_is_flagged(container: Container) -> None:
+    payment_id = await inquire(container)
+    body = bill_body()
+    bank_paid(container, body["bankTransactionId"])
+    assert (await container.webhooks.handle(bill(body))).body["paymentId"] == payment_id
+    bank_paid(container, str(payment_id))
+    answer = await container.webhooks.handle(khqr(khqr_body(payment_id)))
+    assert answer.status_code == 200 and answer.body["status"] == "CONFIRMED"
+    flagged = await reviews(container)
+    assert [r["paymentId"] for r in flagged] == [payment_id]
+    assert "double payment" in flagged[0]["reason"]
+    assert await status_events(container, payment_id) == [PaymentStatus.PENDING, PaymentStatus.CONFIRMED]

@@ -325,9 +325,7 @@ async def test_http_tolerance_boundary(
 
 
 @pytest.mark.parametrize("value", [b"\xb2", b"9" * 5000], ids=["superscript-two", "5000-digits"])
-async def test_http_odd_timestamp_is_401_not_500(
-    proc: tuple[Container, httpx.AsyncClient], value: bytes
-) -> None:
+async def test_http_odd_timestamp_is_401_not_500(proc: tuple[Container, httpx.AsyncClient], value: bytes) -> None:
     c, client = proc
     raw, headers = signed(c, _paid_bill(c))
     r = await client.post("/AMK/payments", content=raw, headers={**headers, "X-AMK-Timestamp": value})
@@ -362,9 +360,7 @@ async def test_http_garbage_or_foreign_token_is_401(proc: tuple[Container, httpx
 
 @pytest.mark.parametrize("path", ["/AMK/payments", "/AMK/khqr"])
 @pytest.mark.parametrize("role", ["customer", "admin"])
-async def test_http_wrong_role_is_403(
-    proc: tuple[Container, httpx.AsyncClient], path: str, role: str
-) -> None:
+async def test_http_wrong_role_is_403(proc: tuple[Container, httpx.AsyncClient], path: str, role: str) -> None:
     c, client = proc
     raw, headers = signed(c, _paid_bill(c), role=role)
     before = await _counts(c)
@@ -378,9 +374,7 @@ async def test_http_subscribe_token_cannot_post_webhooks(proc: tuple[Container, 
     r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c))
     subscribe = r.json()["data"]["subscribeToken"]
     raw, headers = signed(c, _paid_bill(c))
-    r = await client.post(
-        "/AMK/payments", content=raw, headers={**headers, "Authorization": f"Bearer {subscribe}"}
-    )
+    r = await client.post("/AMK/payments", content=raw, headers={**headers, "Authorization": f"Bearer {subscribe}"})
     _assert_error(r, 403, "FORBIDDEN")
 
 
@@ -436,7 +430,7 @@ async def test_http_several_v1_entries_pass_when_any_matches(
 async def test_sandbox_simulator_signs_with_the_first_rotated_secret(
     rotated: tuple[Container, httpx.AsyncClient],
 ) -> None:
-    c, client = rotated
+    _, client = rotated
     r = await client.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL"})
     assert r.status_code == 200, r.text
     attempts = r.json()["data"]["webhooks"][0]["attempts"]

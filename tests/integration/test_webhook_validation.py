@@ -212,9 +212,7 @@ async def test_malformed_or_non_object_body_is_400(
 
 @pytest.mark.parametrize("path", ["/AMK/payments", "/AMK/khqr"])
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
-async def test_oversized_body_is_413(
-    proc: tuple[Container, httpx.AsyncClient], path: str, streamed: bool
-) -> None:
+async def test_oversized_body_is_413(proc: tuple[Container, httpx.AsyncClient], path: str, streamed: bool) -> None:
     c, client = proc
     limit = c.settings.max_body_bytes
     assert limit == 64 * 1024

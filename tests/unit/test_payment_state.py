@@ -11,22 +11,22 @@ from hub.domain.money import Currency, Money, MoneyError, format_amount, parse_a
 from hub.domain.payment import Outcome, PaymentStatus, can_transition, decide
 
 S = PaymentStatus
-A, R, I, N = Outcome.APPLY, Outcome.APPLY_REVIEW, Outcome.IGNORE, Outcome.NOOP
+AP, RV, IG, NO = Outcome.APPLY, Outcome.APPLY_REVIEW, Outcome.IGNORE, Outcome.NOOP
 
 # Rows: current status; columns: target in this order.
 COLUMNS = (S.PENDING, S.PROCESSING, S.CONFIRMED, S.FAILED, S.EXPIRED)
+# fmt: off
 TABLE: dict[PaymentStatus, tuple[Outcome, ...]] = {
     #              PENDING PROCESSING CONFIRMED FAILED EXPIRED
-    S.PENDING: (N, A, A, A, A),
-    S.PROCESSING: (I, N, A, A, I),
-    S.CONFIRMED: (I, I, N, I, I),
-    S.FAILED: (I, R, R, N, I),
-    S.EXPIRED: (I, R, R, I, N),
+    S.PENDING:    (NO,     AP,        AP,       AP,    AP),
+    S.PROCESSING: (IG,     NO,        AP,       AP,    IG),
+    S.CONFIRMED:  (IG,     IG,        NO,       IG,    IG),
+    S.FAILED:     (IG,     RV,        RV,       NO,    IG),
+    S.EXPIRED:    (IG,     RV,        RV,       IG,    NO),
 }
+# fmt: on
 EXPECTED = {
-    (current, target): outcome
-    for current, row in TABLE.items()
-    for target, outcome in zip(COLUMNS, row, strict=True)
+    (current, target): outcome for current, row in TABLE.items() for target, outcome in zip(COLUMNS, row, strict=True)
 }
 
 
@@ -38,9 +38,9 @@ def test_table_covers_every_pair() -> None:
 def test_every_transition_matches_the_table(current: PaymentStatus, target: PaymentStatus) -> None:
     decision = decide(current, target)
     assert decision.outcome is EXPECTED[current, target]
-    assert decision.changes_status is (decision.outcome in (A, R))
+    assert decision.changes_status is (decision.outcome in (AP, RV))
     assert can_transition(current, target) is decision.changes_status
-    if decision.outcome is not A:
+    if decision.outcome is not AP:
         assert decision.reason  # everything that is not a plain move says why
 
 

@@ -36,6 +36,8 @@ class Dialect(Protocol):
     async def close(self) -> None: ...
 
 
+OUTBOX_CHANNEL = "payhub_outbox"
+
 _PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "
     "review_reason, created_at, updated_at"
@@ -71,7 +73,7 @@ class SqlStore:
     async def transaction(self) -> AsyncIterator[Tx]:
         """One atomic unit of work: everything done on the Tx commits together or not at all."""
         async with self._dialect.transaction() as conn:
-            yield Tx(conn, lock=self._dialect.locks_rows)
+            yield Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
 
     # Convenience reads, each its own short transaction.
     async def payment(self, payment_id: int) -> Payment | None:
@@ -90,9 +92,10 @@ class SqlStore:
 class Tx:
     """Operations inside one transaction. Every method is one or two SQL statements."""
 
-    def __init__(self, conn: Conn, *, lock: bool) -> None:
+    def __init__(self, conn: Conn, *, lock: bool, notify: bool = False) -> None:
         self._c = conn
         self._for_update = " FOR UPDATE" if lock else ""
+        self._notify = notify  # PostgreSQL: wake outbox relays when this transaction commits
 
     @property
     def conn(self) -> Conn:
@@ -238,6 +241,9 @@ class Tx:
             at,
         )
         assert row is not None
+        if self._notify:
+            self._notify = False  # once per transaction; delivered by PostgreSQL at COMMIT only
+            await self._c.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
         return _event(row)
 
     async def events_after(
@@ -257,6 +263,20 @@ class Tx:
             after_id,
             limit,
             *types,
+        )
+        return [_event(r) for r in rows]
+
+    async def status_events_of(self, payment_ids: Sequence[int], after_id: int) -> list[PaymentEvent]:
+        """Status events of several payments with id > after_id, oldest first (catch-up reads)."""
+        if not payment_ids:
+            return []
+        marks = ",".join(f"${i}" for i in range(3, 3 + len(payment_ids)))
+        rows = await self._c.fetch(
+            f"SELECT {_EVENT_COLS} FROM payment_events WHERE type = $1 AND id > $2"
+            f" AND payment_id IN ({marks}) ORDER BY id",
+            PaymentEvent.STATUS,
+            after_id,
+            *payment_ids,
         )
         return [_event(r) for r in rows]
 

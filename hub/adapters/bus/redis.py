@@ -1,0 +1,116 @@
+"""Redis pub/sub bus: fan-out of committed events to every process (push nodes, KHQR).
+
+Same interface as the in-process bus. Pub/sub keeps nothing for a subscriber that is away, so
+the reader resubscribes after a lost connection and then calls every ``on_reconnect`` callback:
+push nodes catch up from the event log for what they missed (see ``PushHub.catch_up``), so a
+subscriber sees no gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import redis.asyncio as redis
+import simplejson as json
+from redis.exceptions import RedisError
+
+from hub.constants import BUS_CHANNEL
+from hub.domain.records import PaymentEvent
+from hub.errors import ServiceUnavailable
+from hub.topics import event_from_json, event_json
+
+Handler = Callable[[PaymentEvent], Awaitable[None]]
+log = logging.getLogger("payhub.bus.redis")
+CHANNEL = BUS_CHANNEL
+
+
+class RedisBus:
+    def __init__(self, url: str, *, channel: str = CHANNEL, reconnect_s: float = 0.5) -> None:
+        self._url = url
+        self._channel = channel
+        self._reconnect_s = reconnect_s
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=5)
+        self._handlers: list[Handler] = []
+        self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+        self.reconnects = 0
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        self._handlers.append(handler)
+        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Called after every re-subscription that followed a lost connection."""
+        self._reconnect_callbacks.append(callback)
+
+    async def publish(self, events: Sequence[PaymentEvent]) -> None:
+        if not events:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.publish(self._channel, json.dumps(event_json(event), use_decimal=True))
+                await pipe.execute()
+        except RedisError as exc:
+            # Committed events are never lost: subscribers resume from the event log.
+            raise ServiceUnavailable("Redis unavailable for fan-out", details=repr(exc)) from exc
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._read_forever(), name="payhub-redis-bus")
+
+    async def drain(self) -> None:
+        """Nothing is queued in this process; delivery is Redis's."""
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._redis.aclose()
+
+    async def _read_forever(self) -> None:
+        first = True
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self.subscribed.set()
+                if not first:
+                    self.reconnects += 1
+                    log.warning("re-subscribed to Redis; catching up from the event log")
+                    for callback in self._reconnect_callbacks:
+                        await callback()
+                first = False
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        await self._dispatch(message["data"])
+            except (RedisError, OSError) as exc:
+                self.subscribed.clear()
+                first = False
+                log.error("Redis bus connection lost", extra={"error": repr(exc)})
+                await asyncio.sleep(self._reconnect_s)
+            finally:
+                try:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                except (RedisError, OSError):
+                    pass
+
+    async def _dispatch(self, raw: bytes | str) -> None:
+        try:
+            event = event_from_json(json.loads(raw, use_decimal=True))
+        except (ValueError, KeyError, TypeError):
+            log.error("undecodable bus message dropped", extra={"raw": str(raw)[:200]})
+            return
+        for handler in list(self._handlers):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("bus handler failed", extra={"event_id": event.id})

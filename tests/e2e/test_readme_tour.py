@@ -1,0 +1,193 @@
+"""The README's two-minute curl tour, against a real ``payhub run`` process over real HTTP.
+
+Get a token, inquire P123456789, pay it through the sandbox's ``simulate/pay`` (with duplicate
+webhooks), see it CONFIRMED, and see the premium no longer offered; then the same with KHQR.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+PAYHUB = Path(sys.executable).parent / "payhub"
+STARTUP_S = 20
+
+
+def payhub_env(**extra: str) -> dict[str, str]:
+    """The caller's environment minus any PAYHUB_* setting, plus ``extra``: hermetic and explicit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHUB_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def token(self, role: str, sub: str = "demo") -> str:
+        done = subprocess.run(
+            [str(PAYHUB), "token", "--sub", sub, "--role", role],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait, then SIGKILL: never leaves the process behind."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+
+def start_server(workdir: Path, **extra_env: str) -> Server:
+    port = free_port()
+    env = payhub_env(PAYHUB_PORT=str(port), PAYHUB_DATABASE_URL=f"sqlite:///{workdir}/payhub.db", **extra_env)
+    log = workdir / "payhub.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(PAYHUB), "run"], env=env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", env, process, log)
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"payhub run exited with {process.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"payhub run not healthy after {STARTUP_S} s:\n{server.output()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = start_server(tmp_path_factory.mktemp("tour"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=15) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def answers(simulated: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway's final answer to each webhook the sandbox bank sent."""
+    return [w["attempts"][-1] for w in simulated["webhooks"]]
+
+
+def test_bill_tour(server: Server, http: httpx.Client) -> None:
+    customer = server.token("customer")
+
+    r = http.get("/AMK/payments", params={"query": "P123456789"}, headers=bearer(customer))
+    assert r.status_code == 200, r.text
+    assert r.headers.get("x-correlation-id")
+    premium = r.json()["data"]
+    assert (premium["id"], premium["payer"], premium["currency"]) == (150001, "John Doe", "USD")
+    assert b'"amount":150.00' in r.content
+    payment_id = premium["paymentId"]
+    assert premium["eventsUrl"] == f"/api/payments/{payment_id}/events"
+
+    r = http.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL", "duplicates": 2})
+    assert r.status_code == 200, r.text
+    sent = answers(r.json()["data"])
+    assert len(sent) == 3, r.text
+    for answer in sent:
+        assert answer["status"] == 200, answer
+        assert answer["response"]["data"]["status"] == "CONFIRMED"
+        assert answer["response"]["data"]["paymentId"] == payment_id
+    assert len({a["response"]["data"]["transactionId"] for a in sent}) == 1
+
+    admin = server.token("admin", "ops")
+    r = http.get(f"/api/payments/{payment_id}", headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["status"] == "CONFIRMED"
+    assert r.json()["data"]["method"] == "BILL"
+
+    # The premium is paid: the biller lookup no longer offers it.
+    r = http.get("/AMK/payments", params={"query": "P123456789"}, headers=bearer(customer))
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_khqr_tour(server: Server, http: httpx.Client) -> None:
+    customer = server.token("customer")
+    r = http.get("/AMK/payments", params={"query": "P987654321"}, headers=bearer(customer))
+    assert r.status_code == 200, r.text
+    premium = r.json()["data"]
+    assert premium["currency"] == "KHR"
+    assert b'"amount":600000,' in r.content
+    payment_id = premium["paymentId"]
+
+    r = http.post("/sandbox/amk/simulate/pay", json={"paymentId": payment_id, "method": "KHQR"})
+    assert r.status_code == 200, r.text
+    [answer] = answers(r.json()["data"])
+    assert answer["status"] == 200, answer
+    assert answer["response"]["data"]["status"] == "CONFIRMED"
+    assert answer["response"]["data"]["paymentId"] == payment_id
+
+    # The subscribe token of the inquiry may read its own payment, and only that one.
+    watch = bearer(premium["subscribeToken"])
+    r = http.get(f"/api/payments/{payment_id}", headers=watch)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["status"] == "CONFIRMED"
+    assert r.json()["data"]["method"] == "KHQR"
+    assert http.get(f"/api/payments/{payment_id + 1000}", headers=watch).status_code == 403
+
+    r = http.get("/AMK/payments", params={"query": "P987654321"}, headers=bearer(customer))
+    assert r.status_code == 404, r.text
+
+
+def test_probes_and_index(server: Server, http: httpx.Client) -> None:
+    assert http.get("/healthz").status_code == 200
+    r = http.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["database"] == "sqlite"
+    assert http.get("/").json()["data"]["mode"] == "sandbox"
+
+
+def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        assert server.process.poll() is None
+    finally:
+        code = server.stop()
+    # uvicorn re-raises the captured SIGTERM once it has shut down, as process managers expect.
+    assert code in (0, -signal.SIGTERM), server.output()
+    assert "PayHub (sandbox mode) on" in server.output()
+    assert "Finished server process" in server.output()  # graceful, not killed

@@ -86,7 +86,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
     async def serve() -> None:
         async with Container(settings) as container:
             app = build_app(container, services or SERVICES)
-            await container.start()
+            await container.start(services=services or SERVICES)
             config = uvicorn.Config(
                 app,
                 host=settings.host,

@@ -263,17 +263,26 @@ class Container:
         offered = await self.push.catch_up(self.store)
         log.warning("push hub caught up from the event log", extra={"offered": offered})
 
-    async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
-        """Seed (sandbox), catch up, and start background work: bus dispatch, re-verification."""
-        if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
-            await self.premiums.seed_demo()
-        settled = await self.premiums.settle_unsettled()
-        if settled:
-            log.warning("settled premiums confirmed before a restart", extra={"count": settled})
+    async def start(
+        self, *, seed: bool | None = None, background: bool = True, services: Sequence[str] | None = None
+    ) -> None:
+        """Seed (sandbox), catch up, and start the background work of the services this process serves:
+        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions."""
+        serving = set(services) if services is not None else {"gateway", "khqr", "integration"}
+        if "integration" in serving:
+            if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
+                await self.premiums.seed_demo()
+            settled = await self.premiums.settle_unsettled()
+            if settled:
+                log.warning("settled premiums confirmed before a restart", extra={"count": settled})
         await self.bus.start()
-        await self.expiry.expire_due()  # expiries that fell due while this process was down
-        if background:
+        if "khqr" in serving:
+            await self.expiry.expire_due()  # expiries that fell due while this process was down
+        if not background:
+            return
+        if "gateway" in serving:
             self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
+        if "khqr" in serving:
             self._tasks.append(asyncio.create_task(self.expiry.run_forever(), name="payhub-qr-expiry"))
 
     async def __aexit__(self, *exc: object) -> None:

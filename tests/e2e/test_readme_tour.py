@@ -6,6 +6,7 @@ webhooks), see it CONFIRMED, and see the premium no longer offered; then the sam
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.wiring import open_store
 from tests.conftest import free_port
 
 PAYHUB = Path(sys.executable).parent / "payhub"
@@ -38,6 +40,10 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[bytes]
     log: Path
+
+    @property
+    def database_url(self) -> str:
+        return self.env["PAYHUB_DATABASE_URL"]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
@@ -121,6 +127,7 @@ def test_bill_tour(server: Server, http: httpx.Client) -> None:
     assert (premium["id"], premium["payer"], premium["currency"]) == (150001, "John Doe", "USD")
     assert b'"amount":150.00' in r.content
     payment_id = premium["paymentId"]
+    assert payment_id == 1  # the README's step 3 reads /api/payments/1 on a fresh database
     assert premium["eventsUrl"] == f"/api/payments/{payment_id}/events"
 
     r = http.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL", "duplicates": 2})
@@ -143,6 +150,16 @@ def test_bill_tour(server: Server, http: httpx.Client) -> None:
     r = http.get("/AMK/payments", params={"query": "P123456789"}, headers=bearer(customer))
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+
+    # Three webhooks, one payment, one CONFIRMED event (read from the server's own database).
+    assert asyncio.run(_payments_and_confirmations(server.database_url, 150001, payment_id)) == (1, 1)
+
+
+async def _payments_and_confirmations(url: str, premium_id: int, payment_id: int) -> tuple[int, int]:
+    async with open_store(url, migrate=False) as store, store.transaction() as tx:
+        payments = await tx.count("payments", "premium_id = $1", premium_id)
+        confirmed = await tx.count("payment_events", "payment_id = $1 AND status = $2", payment_id, "CONFIRMED")
+    return payments, confirmed
 
 
 def test_khqr_tour(server: Server, http: httpx.Client) -> None:

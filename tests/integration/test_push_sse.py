@@ -25,6 +25,7 @@ from hub.domain.records import PaymentEvent
 from hub.service.ledger import transition
 from hub.wiring import Container
 from tests.conftest import LiveServer, auth_header, make_settings
+from tests.integration.test_push_race import fresh_payment
 
 DEADLINE_S = 5.0
 EVENT_STREAM = "text/event-stream"
@@ -84,7 +85,7 @@ class SseReader:
                 current.event = value
             elif name == "data":
                 assert current.data is None, "one data line per frame"
-                current.data = json.loads(value)
+                current.data = json.loads(value, use_decimal=True)
             elif name == "retry":
                 current.retry = int(value)
             else:
@@ -167,7 +168,7 @@ async def test_snapshot_first_then_live_confirmed_then_end(
         data = first.data
         assert data["paymentId"] == payment_id and data["status"] == "PENDING"
         assert data["policyNumber"] == "P123456789" and data["currency"] == "USD"
-        assert str(data["amount"]) == "150.0"
+        assert str(data["amount"]) == "150.00"  # exact decimal, never a float
         occurred = datetime.fromisoformat(data["occurredAt"])
         sent = datetime.fromisoformat(data["sentAt"])
         assert occurred.tzinfo is not None and sent.tzinfo is not None and sent >= occurred
@@ -341,8 +342,6 @@ async def test_disconnected_clients_are_unsubscribed(container: Container, http:
 async def test_race_over_sse_no_gap_no_duplicate(container: Container, http: httpx.AsyncClient) -> None:
     """Events committed while the server subscribes land exactly once (a smaller run of the
     direct race test in test_push_race.py, through the real HTTP stack)."""
-    from tests.integration.test_push_race import fresh_payment
-
     rng = random.Random(20261127)
     admin = auth_header(container, "admin")
     for i in range(40):

@@ -1,0 +1,124 @@
+"""The replay→live boundary: events committed while a subscriber opens its stream must reach it
+exactly once — no gap, no duplicate — on every store backend.
+
+Each round uses a fresh payment; one task opens a stream (subscribe, then read the log) while
+another commits and publishes PROCESSING then CONFIRMED. Random yields shuffle where the commits
+fall relative to the subscription and the log read. The ids received must be exactly the stored
+status events after the cursor, strictly increasing, ending with CONFIRMED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from hub.domain.money import Currency
+from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.domain.records import Premium
+from hub.service.ledger import open_payment, transition
+from hub.wiring import Container
+from push.stream import open_stream
+
+ROUNDS = {"sqlite": 300, "postgres": 80}
+ROUND_TIMEOUT_S = 5.0
+
+
+async def fresh_payment(c: Container, premium_id: int) -> tuple[int, int]:
+    """A new premium with its PENDING payment (event committed and published); (paymentId, eventId)."""
+    now = datetime.now(UTC)
+    premium = Premium(premium_id, f"R{premium_id:09d}", "Race Payer", Decimal("1.00"), Currency.USD, date(2027, 1, 1))
+    async with c.store.transaction() as tx:
+        await tx.upsert_premium(premium, now)
+        payment, events = await open_payment(tx, premium, PaymentMethod.KHQR, now)
+    await c.bus.publish(events)
+    [event] = events
+    return payment.id, event.id
+
+
+async def _yield(rng: random.Random) -> None:
+    for _ in range(rng.randrange(4)):
+        await asyncio.sleep(0)
+
+
+async def _move(c: Container, payment_id: int, status: PaymentStatus) -> None:
+    async with c.store.transaction() as tx:
+        payment = await tx.payment(payment_id, lock=True)
+        assert payment is not None
+        _, events, _ = await transition(tx, payment, status, datetime.now(UTC))
+    await c.bus.publish(events)
+
+
+async def _round(c: Container, n: int, rng: random.Random) -> None:
+    payment_id, pending_id = await fresh_payment(c, 900_000 + n)
+    if rng.random() < 0.5:
+        await c.bus.drain()  # otherwise the PENDING frame may still be in flight: a duplicate to skip
+    cursor = rng.choice([None, 0, pending_id])
+    received: list[tuple[int, str]] = []
+
+    async def consume() -> None:
+        await _yield(rng)
+        stream = await open_stream(c.store, c.push, payment_id, cursor)
+        assert stream is not None
+        async for frame in stream.frames(heartbeat_s=1.0):
+            assert frame is not None, f"round {n}: stream stalled after {received} (an event fell in the gap)"
+            received.append((frame.id, frame.status.value))
+
+    async def produce() -> None:
+        await _yield(rng)
+        await _move(c, payment_id, PaymentStatus.PROCESSING)
+        await _yield(rng)
+        await _move(c, payment_id, PaymentStatus.CONFIRMED)
+
+    await asyncio.wait_for(asyncio.gather(consume(), produce()), ROUND_TIMEOUT_S)
+    ids = [i for i, _ in received]
+    stored = [e.id for e in await c.store.events_after(payment_id, 0)]
+    if cursor is None:
+        assert ids and ids[0] in stored, f"round {n}: snapshot {ids[:1]} is not a stored status event"
+        expected = [i for i in stored if i >= ids[0]]
+    else:
+        expected = [i for i in stored if i > cursor]
+    assert len(stored) == 3
+    assert ids == expected, f"round {n}, cursor {cursor}: received {received}, stored {stored}"
+    assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+    assert received[-1][1] == "CONFIRMED"
+
+
+async def test_events_racing_a_subscription_arrive_once_in_order(container: Container) -> None:
+    rng = random.Random(1127)
+    rounds = ROUNDS[container.store.dialect]
+    for n in range(rounds):
+        await _round(container, n, rng)
+    await container.bus.drain()
+    assert container.push.subscriber_count == 0, "every finished stream unsubscribed"
+
+
+async def test_many_concurrent_subscribers_race_one_writer(container: Container) -> None:
+    """Twenty streams opening at staggered moments while the payment moves: each sees a gapless tail."""
+    rng = random.Random(42)
+    for n in range(10 if container.store.dialect == "postgres" else 25):
+        payment_id, _ = await fresh_payment(container, 950_000 + n)
+        results: list[list[int]] = []
+
+        async def consume() -> None:
+            await _yield(rng)
+            stream = await open_stream(container.store, container.push, payment_id, None)
+            assert stream is not None
+            ids = []
+            async for frame in stream.frames(heartbeat_s=1.0):
+                assert frame is not None, "stream stalled"
+                ids.append(frame.id)
+            results.append(ids)
+
+        async def produce() -> None:
+            await _yield(rng)
+            await _move(container, payment_id, PaymentStatus.PROCESSING)
+            await _yield(rng)
+            await _move(container, payment_id, PaymentStatus.CONFIRMED)
+
+        await asyncio.wait_for(asyncio.gather(produce(), *(consume() for _ in range(20))), ROUND_TIMEOUT_S)
+        stored = [e.id for e in await container.store.events_after(payment_id, 0)]
+        for ids in results:
+            assert ids == [i for i in stored if i >= ids[0]], (ids, stored)
+    assert container.push.subscriber_count == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from starlette.requests import Request
@@ -17,9 +18,10 @@ from gateway.webhooks import Incoming, WebhookService
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
-from hub.errors import Forbidden, NotFound
+from hub.errors import Forbidden, NotFound, PayHubError
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
+from hub.metrics import Metrics
 from hub.resilience.ratelimit import RateLimiter
 from hub.service.ledger import status_data
 
@@ -36,6 +38,7 @@ class GatewayDeps:
     webhook_secrets: tuple[str, ...]
     tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
+    metrics: Metrics | None = None
 
 
 def client_ip(request: Request) -> str:
@@ -55,6 +58,21 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         return ok(data)
 
     async def webhook(request: Request, kind: str) -> Response:
+        started = perf_counter()
+        status = 500
+        try:
+            response = await _webhook(request, kind)
+            status = response.status_code
+            return response
+        except PayHubError as exc:
+            status = exc.status_code
+            raise
+        finally:
+            if d.metrics is not None:
+                d.metrics.webhooks.labels(kind, str(status)).inc()
+                d.metrics.webhook_seconds.labels(kind).observe(perf_counter() - started)
+
+    async def _webhook(request: Request, kind: str) -> Response:
         await authenticate(request, d.auth, "amk")
         await d.limiter.hit(user=None, ip=client_ip(request))
         raw = await read_body(request, d.max_body_bytes)

@@ -39,6 +39,7 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(c), methods=["GET"]),
+        Route("/metrics", _metrics(c), methods=["GET"]),
         Route("/", _index(c, chosen), methods=["GET"]),
     ]
     if "gateway" in chosen:
@@ -52,6 +53,7 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
                 webhook_secrets=c.settings.amk_webhook_secrets,
                 tolerance_s=c.settings.webhook_tolerance_s,
                 max_body_bytes=c.settings.max_body_bytes,
+                metrics=c.metrics,
             )
         )
     if "khqr" in chosen:
@@ -123,6 +125,13 @@ def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
         return ok({"status": "ready", "database": c.store.dialect})
 
     return readyz
+
+
+def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
 
 
 def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Response]]:

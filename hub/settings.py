@@ -155,6 +155,10 @@ class Settings:
             problems += [f"{name} is required in production mode" for name, v in required.items() if not v]
             if not (self.jwt_secret or self.jwt_jwks_url):
                 problems.append("PAYHUB_JWT_SECRET or PAYHUB_JWT_JWKS_URL is required in production mode")
+            if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
+                problems.append("PAYHUB_JWT_SECRET must be at least 32 bytes in production mode")
+            if self.subscribe_secret and len(self.subscribe_secret.encode()) < 32:
+                problems.append("PAYHUB_SUBSCRIBE_SECRET must be at least 32 bytes in production mode")
             sandbox_values = {SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET, SANDBOX_AMK_SECRET_KEY}
             if sandbox_values & {
                 self.jwt_secret,

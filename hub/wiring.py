@@ -26,6 +26,8 @@ from hub.adapters.integration import IntegrationClient
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
 from hub.domain.records import PaymentEvent
+from hub.logs import correlation_id
+from hub.metrics import Metrics
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
@@ -57,6 +59,13 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def aclose(self) -> None: ...
+
+
+async def _pass_correlation_id(request: httpx.Request) -> None:
+    """One id follows a request across services (gateway → integration, khqr → gateway, …)."""
+    cid = correlation_id.get()
+    if cid != "-" and "x-correlation-id" not in request.headers:
+        request.headers["X-Correlation-ID"] = cid
 
 
 class NullPublisher:
@@ -117,12 +126,14 @@ class Container:
         """An HTTP client to ``base_url``, or to this very process (under ``local_path``) when
         no URL is configured: the embedded process keeps the same code path, minus the sockets."""
         timeout = httpx.Timeout(self.settings.amk_timeout_s)
+        hooks = {"request": [_pass_correlation_id]}
         if base_url:
-            return httpx.AsyncClient(base_url=base_url, timeout=timeout)
+            return httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.local),
             base_url=f"http://payhub.local{local_path}",
             timeout=timeout,
+            event_hooks=hooks,
         )
 
     async def __aenter__(self) -> Container:
@@ -245,6 +256,25 @@ class Container:
             public_url=s.public_url,
         )
         self.bus.subscribe(self.khqr.on_event)
+        self.metrics = Metrics()
+        self.metrics.gauge(
+            "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
+        )
+        self.metrics.gauge(
+            "payhub_push_frames_delivered",
+            "Status frames handed to subscribers (counter)",
+            lambda: float(self.push.delivered),
+        )
+        self.metrics.gauge(
+            "payhub_integration_breaker_open",
+            "1 while the integration breaker is not closed",
+            lambda: 0.0 if self.breaker.state == "closed" else 1.0,
+        )
+        self.metrics.gauge(
+            "payhub_amk_qr_breaker_open",
+            "1 while the AMK QR breaker is not closed",
+            lambda: 0.0 if self.qr_breaker.state == "closed" else 1.0,
+        )
         return self
 
     def _fanout_and_cache(self) -> tuple[Bus, Cache, str]:

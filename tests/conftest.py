@@ -142,7 +142,6 @@ class LiveServer:
             app, host="127.0.0.1", port=self.port, lifespan="off", log_config=None, ws_ping_interval=None
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LiveServer:
@@ -230,9 +229,7 @@ def khqr_body(
     }
 
 
-def bank_paid(
-    c: Container, tx_id: str, amount: str = "150.00", currency: str = "USD", status: str = "PAID"
-) -> None:
+def bank_paid(c: Container, tx_id: str, amount: str = "150.00", currency: str = "USD", status: str = "PAID") -> None:
     """Tell the sandbox bank it holds this transaction, so AMK's payment-verify confirms it."""
     from decimal import Decimal
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,9 +19,12 @@ from tests.redis_server import require_shared_redis
 
 def event(event_id: int, payment_id: int = 7, status: PaymentStatus = PaymentStatus.PENDING) -> PaymentEvent:
     return PaymentEvent(
-        event_id, payment_id, PaymentEvent.STATUS, status,
+        event_id,
+        payment_id,
+        PaymentEvent.STATUS,
+        status,
         {"paymentId": payment_id, "status": status.value, "amount": "150.00"},
-        datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc),
+        datetime(2026, 11, 27, 8, 0, tzinfo=UTC),
     )
 
 

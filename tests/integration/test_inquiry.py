@@ -97,7 +97,7 @@ async def test_token_signed_with_another_key_is_401(proc: tuple[Container, httpx
 async def test_unsigned_alg_none_token_is_401(proc: tuple[Container, httpx.AsyncClient]) -> None:
     _, client = proc
     now = int(time.time())
-    unsigned = jwt.encode({"sub": "m", "role": "admin", "exp": now + 60}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "m", "role": "admin", "exp": now + 60}, "", algorithm="none")
     r = await client.get(PATH, params={"query": "P123456789"}, headers={"Authorization": f"Bearer {unsigned}"})
     _error(r, 401, "UNAUTHORIZED")
 

@@ -10,10 +10,16 @@ status events after the cursor, strictly increasing, ending with CONFIRMED.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
+
+from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Premium
@@ -23,6 +29,26 @@ from push.stream import open_stream
 
 ROUNDS = {"sqlite": 300, "postgres": 80}
 ROUND_TIMEOUT_S = 5.0
+# After each transaction, the answer "travels back" for a moment (a database over the network):
+# this widens the window between the log read and whatever the reader does next.
+LATENCIES_S = (0, 0, 0, 0.0005, 0.002)
+
+
+def add_latency(store: SqlStore, monkeypatch: pytest.MonkeyPatch, rng: random.Random) -> None:
+    original = store.transaction
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Tx]:
+        async with original() as tx:
+            yield tx
+        await asyncio.sleep(rng.choice(LATENCIES_S))
+
+    monkeypatch.setattr(store, "transaction", transaction)
+
+
+@pytest.fixture
+def latency(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_latency(container.store, monkeypatch, random.Random(7))
 
 
 async def fresh_payment(c: Container, premium_id: int) -> tuple[int, int]:
@@ -65,13 +91,7 @@ async def _round(c: Container, n: int, rng: random.Random) -> None:
             assert frame is not None, f"round {n}: stream stalled after {received} (an event fell in the gap)"
             received.append((frame.id, frame.status.value))
 
-    async def produce() -> None:
-        await _yield(rng)
-        await _move(c, payment_id, PaymentStatus.PROCESSING)
-        await _yield(rng)
-        await _move(c, payment_id, PaymentStatus.CONFIRMED)
-
-    await asyncio.wait_for(asyncio.gather(consume(), produce()), ROUND_TIMEOUT_S)
+    await asyncio.wait_for(asyncio.gather(consume(), _pay(c, payment_id, rng)), ROUND_TIMEOUT_S)
     ids = [i for i, _ in received]
     stored = [e.id for e in await c.store.events_after(payment_id, 0)]
     if cursor is None:
@@ -81,11 +101,11 @@ async def _round(c: Container, n: int, rng: random.Random) -> None:
         expected = [i for i in stored if i > cursor]
     assert len(stored) == 3
     assert ids == expected, f"round {n}, cursor {cursor}: received {received}, stored {stored}"
-    assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(ids))
     assert received[-1][1] == "CONFIRMED"
 
 
-async def test_events_racing_a_subscription_arrive_once_in_order(container: Container) -> None:
+async def test_events_racing_a_subscription_arrive_once_in_order(container: Container, latency: None) -> None:
     rng = random.Random(1127)
     rounds = ROUNDS[container.store.dialect]
     for n in range(rounds):
@@ -94,30 +114,31 @@ async def test_events_racing_a_subscription_arrive_once_in_order(container: Cont
     assert container.push.subscriber_count == 0, "every finished stream unsubscribed"
 
 
-async def test_many_concurrent_subscribers_race_one_writer(container: Container) -> None:
+async def _tail(c: Container, payment_id: int, rng: random.Random) -> list[int]:
+    await _yield(rng)
+    stream = await open_stream(c.store, c.push, payment_id, None)
+    assert stream is not None
+    ids = []
+    async for frame in stream.frames(heartbeat_s=1.0):
+        assert frame is not None, f"stream stalled after {ids}"
+        ids.append(frame.id)
+    return ids
+
+
+async def _pay(c: Container, payment_id: int, rng: random.Random) -> None:
+    await _yield(rng)
+    await _move(c, payment_id, PaymentStatus.PROCESSING)
+    await _yield(rng)
+    await _move(c, payment_id, PaymentStatus.CONFIRMED)
+
+
+async def test_many_concurrent_subscribers_race_one_writer(container: Container, latency: None) -> None:
     """Twenty streams opening at staggered moments while the payment moves: each sees a gapless tail."""
     rng = random.Random(42)
     for n in range(10 if container.store.dialect == "postgres" else 25):
         payment_id, _ = await fresh_payment(container, 950_000 + n)
-        results: list[list[int]] = []
-
-        async def consume() -> None:
-            await _yield(rng)
-            stream = await open_stream(container.store, container.push, payment_id, None)
-            assert stream is not None
-            ids = []
-            async for frame in stream.frames(heartbeat_s=1.0):
-                assert frame is not None, "stream stalled"
-                ids.append(frame.id)
-            results.append(ids)
-
-        async def produce() -> None:
-            await _yield(rng)
-            await _move(container, payment_id, PaymentStatus.PROCESSING)
-            await _yield(rng)
-            await _move(container, payment_id, PaymentStatus.CONFIRMED)
-
-        await asyncio.wait_for(asyncio.gather(produce(), *(consume() for _ in range(20))), ROUND_TIMEOUT_S)
+        tails = [_tail(container, payment_id, rng) for _ in range(20)]
+        _, *results = await asyncio.wait_for(asyncio.gather(_pay(container, payment_id, rng), *tails), ROUND_TIMEOUT_S)
         stored = [e.id for e in await container.store.events_after(payment_id, 0)]
         for ids in results:
             assert ids == [i for i in stored if i >= ids[0]], (ids, stored)

@@ -25,7 +25,7 @@ from hub.domain.records import PaymentEvent
 from hub.service.ledger import transition
 from hub.wiring import Container
 from tests.conftest import LiveServer, auth_header, make_settings
-from tests.integration.test_push_race import fresh_payment
+from tests.integration.test_push_race import add_latency, fresh_payment
 
 DEADLINE_S = 5.0
 EVENT_STREAM = "text/event-stream"
@@ -58,13 +58,13 @@ class SseReader:
         self._lines = response.aiter_lines()
         self.blocks: list[SseBlock] = []
 
-    async def block(self, timeout: float = DEADLINE_S) -> SseBlock | None:
+    async def block(self, within: float = DEADLINE_S) -> SseBlock | None:
         """The next block, or None when the server ended the stream."""
         current = SseBlock()
         seen = False
         while True:
             try:
-                line = await asyncio.wait_for(self._lines.__anext__(), timeout)
+                line = await asyncio.wait_for(self._lines.__anext__(), within)
             except StopAsyncIteration:
                 assert not seen, "stream ended in the middle of a block"
                 return None
@@ -91,17 +91,17 @@ class SseReader:
             else:
                 raise AssertionError(f"unexpected SSE field {name!r}")
 
-    async def frame(self, timeout: float = DEADLINE_S) -> SseBlock | None:
+    async def frame(self, within: float = DEADLINE_S) -> SseBlock | None:
         """The next block carrying data (skips the retry hint and heartbeats); None at the end."""
         while True:
-            block = await self.block(timeout)
+            block = await self.block(within)
             if block is None or block.data is not None:
                 return block
 
-    async def rest(self, timeout: float = DEADLINE_S) -> list[SseBlock]:
+    async def rest(self, within: float = DEADLINE_S) -> list[SseBlock]:
         """Every data frame until the server ends the stream."""
         frames = []
-        while (block := await self.frame(timeout)) is not None:
+        while (block := await self.frame(within)) is not None:
             frames.append(block)
         return frames
 
@@ -141,8 +141,8 @@ async def status_ids(c: Container, payment_id: int, after: int = 0) -> list[int]
     return [e.id for e in await c.store.events_after(payment_id, after)]
 
 
-async def wait_until(predicate: Any, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Any, within: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
@@ -151,9 +151,7 @@ async def wait_until(predicate: Any, timeout: float = DEADLINE_S) -> None:
 # --- snapshot, live, end --------------------------------------------------------------------
 
 
-async def test_snapshot_first_then_live_confirmed_then_end(
-    container: Container, http: httpx.AsyncClient
-) -> None:
+async def test_snapshot_first_then_live_confirmed_then_end(container: Container, http: httpx.AsyncClient) -> None:
     payment_id, token = await inquire(container, http)
     [pending_id] = await status_ids(container, payment_id)
     async with http.stream("GET", events_path(payment_id), headers=bearer(token)) as r:
@@ -200,7 +198,9 @@ async def test_no_cursor_on_terminal_payment_gives_the_terminal_frame_then_ends(
 # --- resume ---------------------------------------------------------------------------------
 
 
-async def test_resume_delivers_exactly_the_missed_events_in_order(container: Container, http: httpx.AsyncClient) -> None:
+async def test_resume_delivers_exactly_the_missed_events_in_order(
+    container: Container, http: httpx.AsyncClient
+) -> None:
     payment_id, token = await inquire(container, http)
     async with http.stream("GET", events_path(payment_id), headers=bearer(token)) as r:
         snapshot = await SseReader(r).frame()
@@ -277,7 +277,7 @@ async def test_heartbeat_comment_within_the_configured_interval(tmp_path: Any) -
                 started = time.monotonic()
                 beats = 0
                 while beats < 3:
-                    block = await sse.block(timeout=1.0)
+                    block = await sse.block(within=1.0)
                     assert block is not None and block.data is None and block.comments, block
                     beats += 1
                 elapsed = time.monotonic() - started
@@ -339,28 +339,35 @@ async def test_disconnected_clients_are_unsubscribed(container: Container, http:
 # --- the race over real SSE -----------------------------------------------------------------
 
 
-async def test_race_over_sse_no_gap_no_duplicate(container: Container, http: httpx.AsyncClient) -> None:
+async def sse_frames(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[SseBlock]:
+    async with http.stream("GET", url, headers=headers) as r:
+        assert r.status_code == 200
+        return await SseReader(r).rest(within=3)
+
+
+async def pay_later(c: Container, payment_id: int, rng: random.Random) -> None:
+    await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
+    await move(c, payment_id, "PROCESSING")
+    await asyncio.sleep(rng.choice([0, 0.001]))
+    await move(c, payment_id, "CONFIRMED")
+
+
+async def test_race_over_sse_no_gap_no_duplicate(
+    container: Container, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Events committed while the server subscribes land exactly once (a smaller run of the
     direct race test in test_push_race.py, through the real HTTP stack)."""
     rng = random.Random(20261127)
+    add_latency(container.store, monkeypatch, random.Random(11))
     admin = auth_header(container, "admin")
     for i in range(40):
         payment_id, pending_id = await fresh_payment(container, 700_000 + i)
         cursor = rng.choice([None, 0, pending_id])
         headers = admin if cursor is None else {**admin, "Last-Event-ID": str(cursor)}
 
-        async def consume() -> list[SseBlock]:
-            async with http.stream("GET", events_path(payment_id), headers=headers) as r:
-                assert r.status_code == 200
-                return await SseReader(r).rest(timeout=3)
-
-        async def produce() -> None:
-            await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
-            await move(container, payment_id, "PROCESSING")
-            await asyncio.sleep(rng.choice([0, 0.001]))
-            await move(container, payment_id, "CONFIRMED")
-
-        frames, _ = await asyncio.gather(consume(), produce())
+        frames, _ = await asyncio.gather(
+            sse_frames(http, events_path(payment_id), headers), pay_later(container, payment_id, rng)
+        )
         ids = [f.id for f in frames]
         stored = await status_ids(container, payment_id)
         expected = [x for x in stored if x >= ids[0]] if cursor is None else [x for x in stored if x > cursor]

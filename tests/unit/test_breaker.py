@@ -72,9 +72,7 @@ async def test_stays_closed_below_min_calls(breaker: CircuitBreaker, dep: Depend
     assert breaker.retry_after() == 0
 
 
-async def test_opens_above_half_failures_but_not_at_exactly_half(
-    breaker: CircuitBreaker, dep: Dependency
-) -> None:
+async def test_opens_above_half_failures_but_not_at_exactly_half(breaker: CircuitBreaker, dep: Dependency) -> None:
     await succeed(breaker, dep, 2)
     await fail(breaker, dep, 2)
     assert breaker.state == "closed"  # 2 of 4 is exactly 50 %
@@ -82,9 +80,7 @@ async def test_opens_above_half_failures_but_not_at_exactly_half(
     assert breaker.state == "open"  # 3 of 5
 
 
-async def test_old_failures_slide_out_of_the_window(
-    breaker: CircuitBreaker, dep: Dependency, clock: FakeClock
-) -> None:
+async def test_old_failures_slide_out_of_the_window(breaker: CircuitBreaker, dep: Dependency, clock: FakeClock) -> None:
     await fail(breaker, dep, 3)
     clock.advance(60)
     # The three failures are now 60 s old: outside the window, so 1 failure of 4 calls remains.
@@ -99,9 +95,7 @@ async def test_old_failures_slide_out_of_the_window(
     assert breaker.state == "open"
 
 
-async def test_open_fails_fast_with_retry_after(
-    breaker: CircuitBreaker, dep: Dependency, clock: FakeClock
-) -> None:
+async def test_open_fails_fast_with_retry_after(breaker: CircuitBreaker, dep: Dependency, clock: FakeClock) -> None:
     await trip(breaker, dep)
     calls = dep.calls
     with pytest.raises(CircuitOpen) as info:
@@ -144,9 +138,7 @@ async def test_closes_after_three_consecutive_successes(
     assert breaker.state == "closed"
 
 
-async def test_reopens_on_failure_in_half_open(
-    breaker: CircuitBreaker, dep: Dependency, clock: FakeClock
-) -> None:
+async def test_reopens_on_failure_in_half_open(breaker: CircuitBreaker, dep: Dependency, clock: FakeClock) -> None:
     await trip(breaker, dep)
     clock.advance(30)
     await succeed(breaker, dep, 2)
@@ -161,9 +153,7 @@ async def test_reopens_on_failure_in_half_open(
     assert breaker.state == "closed"
 
 
-async def test_limits_concurrent_half_open_trials(
-    breaker: CircuitBreaker, dep: Dependency, clock: FakeClock
-) -> None:
+async def test_limits_concurrent_half_open_trials(breaker: CircuitBreaker, dep: Dependency, clock: FakeClock) -> None:
     await trip(breaker, dep)
     clock.advance(30)
     release = asyncio.Event()

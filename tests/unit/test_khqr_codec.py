@@ -373,9 +373,7 @@ DECODE_ERRORS: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"), [c[1:] for c in DECODE_ERRORS], ids=[c[0] for c in DECODE_ERRORS]
-)
+@pytest.mark.parametrize(("text", "message"), [c[1:] for c in DECODE_ERRORS], ids=[c[0] for c in DECODE_ERRORS])
 def test_decode_rejects(text: str, message: str) -> None:
     with pytest.raises(KhqrError, match=re.escape(message)):
         decode(text)
@@ -494,9 +492,7 @@ ENCODE_ERRORS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("changes", "message"), [c[1:] for c in ENCODE_ERRORS], ids=[c[0] for c in ENCODE_ERRORS]
-)
+@pytest.mark.parametrize(("changes", "message"), [c[1:] for c in ENCODE_ERRORS], ids=[c[0] for c in ENCODE_ERRORS])
 def test_encode_rejects(changes: dict[str, Any], message: str) -> None:
     payload = dataclasses.replace(DYNAMIC_USD, **changes)
     with pytest.raises(KhqrError, match=re.escape(message)):
@@ -523,9 +519,7 @@ _PRINTABLE = st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl
 PRINTABLE = _PRINTABLE.filter(str.isprintable)
 
 
-def texts(
-    min_size: int, max_size: int, alphabet: st.SearchStrategy[str] = PRINTABLE
-) -> st.SearchStrategy[str]:
+def texts(min_size: int, max_size: int, alphabet: st.SearchStrategy[str] = PRINTABLE) -> st.SearchStrategy[str]:
     return st.text(alphabet, min_size=min_size, max_size=max_size)
 
 

@@ -1,0 +1,43 @@
+"""Prometheus metrics for the on-call engineer: one registry per process (no import-time globals).
+
+Scrape ``GET /metrics``. Gauges that describe shared state (pending verifications, unpublished
+outbox rows) are read from the database at scrape time, so every process reports the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.webhooks = Counter("payhub_webhooks_total", "AMK webhooks answered", ["kind", "status"], registry=r)
+        self.webhook_seconds = Histogram(
+            "payhub_webhook_seconds",
+            "Time to answer an AMK webhook",
+            ["kind"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.inquiries = Counter("payhub_inquiries_total", "Premium inquiries", ["outcome"], registry=r)
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read at scrape time (``read`` must be cheap and synchronous)."""
+        self.registry.register(_Live(name, documentation, read))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Live(Collector):
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._doc, self._read = name, documentation, read
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield GaugeMetricFamily(self._name, self._doc, value=self._read())

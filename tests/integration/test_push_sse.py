@@ -28,6 +28,7 @@ from tests.conftest import LiveServer, auth_header, make_settings
 from tests.integration.test_push_race import add_latency, fresh_payment
 
 DEADLINE_S = 5.0
+SSE_RACE_ROUNDS = 100
 EVENT_STREAM = "text/event-stream"
 
 
@@ -65,6 +66,8 @@ class SseReader:
         while True:
             try:
                 line = await asyncio.wait_for(self._lines.__anext__(), within)
+            except TimeoutError:
+                raise AssertionError(f"no SSE line within {within}s (after {len(self.blocks)} blocks)") from None
             except StopAsyncIteration:
                 assert not seen, "stream ended in the middle of a block"
                 return None
@@ -360,7 +363,7 @@ async def test_race_over_sse_no_gap_no_duplicate(
     rng = random.Random(20261127)
     add_latency(container.store, monkeypatch, random.Random(11))
     admin = auth_header(container, "admin")
-    for i in range(40):
+    for i in range(SSE_RACE_ROUNDS):
         payment_id, pending_id = await fresh_payment(container, 700_000 + i)
         cursor = rng.choice([None, 0, pending_id])
         headers = admin if cursor is None else {**admin, "Last-Event-ID": str(cursor)}

@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/payhub run
 
+## browser: Debian's chromium for the browser tests, installed with apt-get when missing
+.PHONY: browser
+browser:
+	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -468,7 +468,7 @@
       return api(query).then(function (data) {
         if (avoidSession && data.sessionId === avoidSession) {
           if (++attempt > SAME_SESSION_RETRIES) {
-            throw new ApiError('SAME_SESSION', 'A new QR code is not available yet. Please try again in a moment.', 409);
+            throw new ApiError('SAME_SESSION', 'We could not create a new QR code for this premium right now. Please try again later.', 409);
           }
           return sleep(400).then(once);
         }

@@ -333,9 +333,11 @@ async def test_disconnected_clients_are_unsubscribed(container: Container, http:
     payment_id, token = await inquire(container, http)
     async with http.stream("GET", events_path(payment_id), headers=bearer(token)) as r1:
         async with http.stream("GET", events_path(payment_id), params={"token": token}) as r2:
-            assert await SseReader(r1).frame() is not None
-            assert await SseReader(r2).frame() is not None
-            assert container.push.subscriber_count == 2
+            readers = [SseReader(r1), SseReader(r2)]  # referenced: a collected line iterator would hang up
+            for reader in readers:
+                assert await reader.frame() is not None
+            await asyncio.sleep(0.1)
+            assert container.push.subscriber_count == 2, "both streams still open"
     await wait_until(lambda: container.push.subscriber_count == 0)
 
 

@@ -1,0 +1,94 @@
+"""The outbox side of ``payment_events``: rows not yet relayed (``published_at IS NULL``).
+
+Used inside one store transaction by the relay: ``claim`` → publish → ``mark_published`` → commit.
+
+On PostgreSQL, claimed rows are locked ``FOR UPDATE SKIP LOCKED``: concurrent relays take disjoint
+rows, and a relay that dies releases its rows with its transaction. ``claim`` also keeps each
+payment's events in order across relays: it leaves out every event of a payment that has an earlier
+unpublished event this relay did not get (another relay holds it), so one payment's events are
+never published out of id order in the normal path. SQLite has a single writer, so a plain SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import simplejson as json
+
+from hub.adapters.store._conn import Row
+from hub.adapters.store.sql import Tx, as_datetime
+from hub.domain.payment import PaymentStatus
+from hub.domain.records import PaymentEvent
+
+_COLS = "id, payment_id, type, status, data, occurred_at"
+
+
+def _event(r: Row) -> PaymentEvent:
+    return PaymentEvent(
+        id=int(r["id"]),
+        payment_id=int(r["payment_id"]),
+        type=r["type"],
+        status=PaymentStatus(r["status"]),
+        data=json.loads(r["data"], use_decimal=True),
+        occurred_at=as_datetime(r["occurred_at"]),
+    )
+
+
+def _marks(start: int, count: int) -> str:
+    return ",".join(f"${i}" for i in range(start, start + count))
+
+
+class OutboxRows:
+    def __init__(self, tx: Tx) -> None:
+        self._c = tx.conn
+        self._locking = bool(tx.for_update)  # non-empty only on PostgreSQL
+
+    async def claim(self, limit: int) -> list[PaymentEvent]:
+        """Up to ``limit`` unpublished events, oldest first, locked until the transaction ends."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._locking else ""
+        rows = await self._c.fetch(
+            f"SELECT {_COLS} FROM payment_events WHERE published_at IS NULL ORDER BY id LIMIT $1{lock}", limit
+        )
+        events = [_event(r) for r in rows]
+        if not self._locking or not events:
+            return events
+        return await self._in_payment_order(events)
+
+    async def _in_payment_order(self, events: list[PaymentEvent]) -> list[PaymentEvent]:
+        mine = {e.id for e in events}
+        payments = sorted({e.payment_id for e in events})
+        # A plain read sees rows other relays hold locked (not yet marked), so it finds their gaps.
+        rows = await self._c.fetch(
+            f"SELECT id, payment_id FROM payment_events WHERE published_at IS NULL AND id <= $1"
+            f" AND payment_id IN ({_marks(2, len(payments))})",
+            max(mine),
+            *payments,
+        )
+        held: dict[int, int] = {}  # payment -> smallest unpublished id held by someone else
+        for r in rows:
+            if int(r["id"]) not in mine:
+                pid = int(r["payment_id"])
+                held[pid] = min(held.get(pid, int(r["id"])), int(r["id"]))
+        return [e for e in events if e.id < held.get(e.payment_id, e.id + 1)]
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
+        if ids:
+            await self._c.execute(
+                f"UPDATE payment_events SET published_at = $1 WHERE id IN ({_marks(2, len(ids))})", now, *ids
+            )
+
+    async def had_processing(self, payment_id: int, before_id: int) -> bool:
+        """Whether a PROCESSING status event of this payment precedes event ``before_id``."""
+        row = await self._c.fetchrow(
+            "SELECT id FROM payment_events WHERE payment_id = $1 AND id < $2 AND type = $3 AND status = $4 LIMIT 1",
+            payment_id,
+            before_id,
+            PaymentEvent.STATUS,
+            PaymentStatus.PROCESSING.value,
+        )
+        return row is not None
+
+    async def unpublished_count(self) -> int:
+        row = await self._c.fetchrow("SELECT COUNT(*) AS n FROM payment_events WHERE published_at IS NULL")
+        return int(row["n"]) if row else 0

@@ -1,0 +1,164 @@
+"""The outbox relay: committed ``payment_events`` rows → stream topics, at least once.
+
+One ``run_once`` is one store transaction: claim a batch (locked), send every event to its topics
+(key = paymentId, value = ``event_json``), wait for the broker's acks, *then* mark the rows published
+and commit. If the broker fails, the transaction rolls back and nothing is marked: the rows go out
+again on a later run. If the process dies after the acks and before the commit, the same happens,
+so a consumer may see an event twice, always with the same id (consumers drop duplicates by id).
+
+``run_forever`` runs a batch whenever it is woken and at least every ``poll_s``. Wake-ups: on
+PostgreSQL, ``LISTEN payhub_outbox`` on a dedicated connection (each transaction that appends events
+runs ``NOTIFY payhub_outbox`` / ``SELECT pg_notify('payhub_outbox', '')``, delivered at its commit);
+in one process, ``wake()``. Several relays may run at once: claims skip each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.adapters.store.outbox import OutboxRows
+from hub.adapters.store.sql import SqlStore
+from hub.adapters.stream import Producer, Record
+from hub.domain.payment import PaymentStatus
+from hub.domain.records import PaymentEvent
+from hub.topics import Topics, event_json
+
+log = logging.getLogger("payhub.relay")
+
+CHANNEL = "payhub_outbox"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: SqlStore,
+        producer: Producer,
+        topics: Topics,
+        *,
+        batch: int = 100,
+        poll_s: float = 1.0,
+        clock: Callable[[], datetime] = _now,
+        listen_url: str | None = None,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._producer = producer
+        self._topics = topics
+        self._batch = batch
+        self._poll_s = poll_s
+        self._clock = clock
+        self._listen_url = listen_url
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._wake = asyncio.Event()
+        self.published = 0  # events marked published by this relay (for logs and tests)
+
+    def wake(self) -> None:
+        """Run a batch now (call after a commit that appended events, in this process)."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Relay one batch; returns how many events were marked published (0: nothing to do).
+
+        Raises ``StreamUnavailable`` (or the store's ``ServiceUnavailable``) with nothing marked.
+        """
+        async with self._store.transaction() as tx:
+            rows = OutboxRows(tx)
+            events = await rows.claim(self._batch)
+            if not events:
+                return 0
+            records: list[Record] = []
+            for event in events:
+                records += await self._records(rows, event)
+            if records:
+                await self._producer.send_many(records)
+            await rows.mark_published([e.id for e in events], self._clock())
+        self.published += len(events)
+        return len(events)
+
+    async def _records(self, rows: OutboxRows, event: PaymentEvent) -> list[Record]:
+        confirmed_sent = event.status is PaymentStatus.CONFIRMED and await rows.had_processing(
+            event.payment_id, event.id
+        )
+        value = event_json(event)
+        key = str(event.payment_id)
+        return [(topic, key, value) for topic in self._topics.for_event(event, confirmed_sent=confirmed_sent)]
+
+    async def run_forever(self) -> None:
+        """Relay until cancelled; broker or database outages are waited out with backoff."""
+        failures = 0
+        async with self._listening():
+            while True:
+                self._wake.clear()
+                try:
+                    done = await self.run_once()
+                except Exception as exc:
+                    if not getattr(exc, "retriable", False):
+                        log.exception("relay batch failed")
+                    failures += 1
+                    delay = self._delay(failures)
+                    log.warning("relay backing off %.2fs: %s", delay, getattr(exc, "details", None) or exc)
+                    await asyncio.sleep(delay)
+                    continue
+                if failures:
+                    log.info("relay resumed after %d failed attempt(s)", failures)
+                failures = 0
+                if done >= self._batch:
+                    continue  # more is probably waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+
+    def _delay(self, failures: int) -> float:
+        initial, maximum = self._backoff
+        base = min(maximum, initial * 2 ** (failures - 1))
+        return base * random.uniform(0.8, 1.2)
+
+    @contextlib.asynccontextmanager
+    async def _listening(self) -> AsyncIterator[None]:
+        if not self._listen_url or not self._listen_url.startswith(("postgresql:", "postgres:")):
+            yield
+            return
+        task = asyncio.create_task(self._listen(self._listen_url), name="payhub-relay-listen")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listen(self, url: str) -> None:
+        """Keep a LISTEN connection open; reconnect (and run a batch) whenever it drops."""
+        import asyncpg
+
+        from hub.adapters.store.postgres import split_schema
+
+        dsn, _ = split_schema(url)
+        failures = 0
+        while True:
+            lost = asyncio.Event()
+            con: Any = None
+            try:
+                con = await asyncpg.connect(dsn, timeout=5)
+                con.add_termination_listener(lambda _c: lost.set())
+                await con.add_listener(CHANNEL, lambda *_args: self._wake.set())
+                failures = 0
+                self._wake.set()  # catch up on whatever committed while we were not listening
+                await lost.wait()
+                log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                failures += 1
+                log.warning("relay cannot LISTEN (%s); polling meanwhile", exc)
+            finally:
+                if con is not None and not con.is_closed():
+                    await con.close(timeout=2)
+            await asyncio.sleep(self._delay(max(failures, 1)))

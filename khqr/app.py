@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -32,7 +33,7 @@ def _number(request: Request, name: str, maximum: float | None = None) -> float 
         value = float(raw)
     except ValueError:
         value = -1
-    if value < 0 or (maximum is not None and value > maximum):
+    if not math.isfinite(value) or value < 0 or (maximum is not None and value > maximum):
         bound = f" up to {maximum:g}" if maximum is not None else ""
         raise BadRequest(details=[{"field": name, "message": f"a non-negative number{bound}"}])
     return value

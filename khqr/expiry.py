@@ -69,13 +69,14 @@ class ExpiryScheduler:
 
     async def run_forever(self) -> None:
         while True:
+            # Cleared before the pass: a session created while it runs must wake the next sleep.
+            self._wake.clear()
             try:
                 await self.expire_due()
                 delay = await self.seconds_to_next()
             except Exception:
                 log.exception("expiry pass failed")
                 delay = 5.0
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay + 0.01)
             except TimeoutError:

@@ -25,7 +25,7 @@ from khqr.amk_qr import QrRequest, QrResult
 from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
-from khqr.sessions import PAID, PENDING, Session, SessionRows
+from khqr.sessions import EXPIRED, PAID, PENDING, Session, SessionRows
 from push.hub import PushHub
 
 log = logging.getLogger("payhub.khqr")
@@ -89,8 +89,14 @@ class KhqrService:
             inquiry = await self.gateway.inquire(bill_number)
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
             async with self.store.transaction() as tx:
-                existing = await SessionRows(tx).pending_for_premium(premium_id)
-            if existing is not None and existing.payment_id == payment_id:
+                rows = SessionRows(tx)
+                existing = await rows.pending_for_premium(premium_id)
+                if existing is not None and existing.payment_id != payment_id:
+                    # Its payment ended (e.g. the bank reported FAILED) and the inquiry opened a new
+                    # one: that QR can no longer be paid, so retire it instead of handing it out again.
+                    await rows.close(existing.id, EXPIRED, self.clock())
+                    existing = None
+            if existing is not None:
                 return self.dto(existing)
             session = await self._create(inquiry, premium_id, payment_id)
             return self.dto(session)

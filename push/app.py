@@ -23,6 +23,7 @@ from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database driver
 
 
 @dataclass
@@ -36,7 +37,8 @@ class PushDeps:
 def _cursor(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # isascii: str.isdigit() also accepts "²" and other digits that int() refuses or that no client sends
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
         raise BadRequest(details=[{"field": "lastEventId", "message": "must be a non-negative integer"}])
     return int(raw)
 
@@ -44,7 +46,7 @@ def _cursor(raw: str | None) -> int | None:
 async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
     if not who.may_watch(payment_id):
         raise Forbidden("This token does not cover that payment")
-    if await d.store.payment(payment_id) is None:
+    if not 0 < payment_id <= MAX_ID or await d.store.payment(payment_id) is None:
         raise NotFound(f"No payment {payment_id}")
 
 

@@ -659,7 +659,7 @@
         return;
       }
       // The browser reconnects by itself and sends Last-Event-ID; the server resumes from there.
-      setConnection('reconnecting');
+      setConnection(S.poll ? 'polling' : 'reconnecting');
       if (!S.stuckTimer) {
         S.stuckTimer = setTimeout(function () {
           S.stuckTimer = null;

@@ -167,6 +167,34 @@ async def test_stream_cut_midway_still_ends_paid(demo_server: DemoServer, phone:
     assert not phone.page_errors, phone.page_errors
 
 
+async def test_long_poll_fallback_while_sse_stays_down(demo_server: DemoServer, phone: Phone) -> None:
+    """SSE unreachable for good: the page long-polls the QR session and still shows PAID at once."""
+    page = phone.page
+    await open_demo(page, demo_server)
+    await look_up(page, "P444000222")
+    await show_qr(page)
+
+    async def offline(route: Route) -> None:
+        await route.abort("internetdisconnected")
+
+    await page.route(EVENTS, offline)
+    assert await page.evaluate("window.__payhub.dropStream()")
+    await page.wait_for_function("window.__payhub.state.polling", timeout=20_000)
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "polling")
+
+    payment_id = (await state(page))["paymentId"]
+    async with httpx.AsyncClient(base_url=demo_server.url, timeout=15) as http:
+        r = await http.post("/sandbox/amk/simulate/pay", json={"paymentId": payment_id, "method": "KHQR"})
+    assert r.status_code == 200, r.text
+    await expect(page.locator("#status")).to_have_attribute("data-state", "PAID", timeout=5000)
+    await expect(page.locator("#transaction-id")).to_have_text(re.compile(r"\S+"))
+    await expect(page.locator("#receipt-amount")).to_have_text("250,000 KHR")
+    await expect(page.locator("#latency")).to_contain_text("checked by polling")
+    s = await state(page)
+    assert (s["transport"], s["polling"], s["terminal"]) == ("poll", False, True), s
+    assert await page.evaluate(MARKER) == "no reload"
+
+
 @pytest.mark.timeout(90)
 async def test_expired_qr_then_new_qr(short_ttl_server: DemoServer, phone: Phone) -> None:
     page = phone.page
@@ -209,9 +237,40 @@ async def test_expired_qr_then_new_qr(short_ttl_server: DemoServer, phone: Phone
     assert await page.evaluate(MARKER) == "no reload"
 
 
-async def test_keyboard_validation_and_friendly_errors(demo_server: DemoServer, phone: Phone) -> None:
+async def test_failed_payment_then_try_again(demo_server: DemoServer, phone: Phone) -> None:
     page = phone.page
     await open_demo(page, demo_server)
+    await look_up(page, "P555000111")
+    await show_qr(page)
+    first = await state(page)
+
+    await page.locator("#simulate-fail").click()
+    await expect(page.locator("#status")).to_have_attribute("data-state", "FAILED")
+    await expect(page.locator("#result-title")).to_have_text("Payment failed")
+    await expect(page.locator("#new-qr")).to_be_hidden()
+    try_again = page.locator("#try-again")
+    await expect(try_again).to_be_visible()
+
+    await try_again.click()
+    await page.wait_for_function(
+        f"window.__payhub.state.sessionId && window.__payhub.state.sessionId !== {first['sessionId']!r}"
+    )
+    await expect(page.locator("#qr-image")).to_be_visible()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "PENDING")
+    fresh = await state(page)
+    assert fresh["paymentId"] != first["paymentId"], fresh
+
+    await page.locator("#simulate").click()
+    await expect(page.locator("#status")).to_have_attribute("data-state", "PAID")
+    await expect(page.locator("#receipt-amount")).to_have_text("75.50 USD")
+    assert await page.evaluate(MARKER) == "no reload"
+    assert not phone.page_errors, phone.page_errors
+
+
+async def test_keyboard_validation_and_friendly_errors(short_ttl_server: DemoServer, phone: Phone) -> None:
+    page = phone.page
+    await open_demo(page, short_ttl_server)
     lookups: list[str] = []
     page.on("request", lambda r: lookups.append(r.url) if "/AMK/payments" in r.url else None)
 

@@ -16,16 +16,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import Premium
+from hub.domain.records import PaymentEvent, Premium
 from hub.service.ledger import open_payment, transition
 from hub.wiring import Container
+from push import stream as stream_module
 from push.stream import open_stream
+from tests.conftest import make_settings
+from tests.redis_server import PrivateRedis
 
 ROUNDS = {"sqlite": 300, "postgres": 80}
 ROUND_TIMEOUT_S = 5.0
@@ -143,3 +147,51 @@ async def test_many_concurrent_subscribers_race_one_writer(container: Container,
         for ids in results:
             assert ids == [i for i in stored if i >= ids[0]], (ids, stored)
     assert container.push.subscriber_count == 0
+
+
+async def test_race_with_a_paged_replay(container: Container, latency: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same race when the log is read one event per page: paging must not open a gap either."""
+    monkeypatch.setattr(stream_module, "PAGE", 1)
+    rng = random.Random(5)
+    for n in range(40 if container.store.dialect == "postgres" else 100):
+        await _round(container, 10_000 + n, rng)
+    assert container.push.subscriber_count == 0
+
+
+async def test_a_long_backlog_is_replayed_in_pages_then_live(container: Container) -> None:
+    payment_id, _ = await fresh_payment(container, 990_001)
+    now = datetime.now(UTC)
+    async with container.store.transaction() as tx:
+        for i in range(2 * stream_module.PAGE + 7):
+            data = {"paymentId": payment_id, "status": "PROCESSING", "occurredAt": now.isoformat(), "n": i}
+            await tx.append_event(payment_id, PaymentEvent.STATUS, PaymentStatus.PROCESSING, data, now)
+    stored = [e.id for e in await container.store.events_after(payment_id, 0, limit=10_000)]
+    assert len(stored) == 2 * stream_module.PAGE + 8
+    stream = await open_stream(container.store, container.push, payment_id, 0)
+    assert stream is not None
+    received = []
+    async for frame in stream.frames(heartbeat_s=1.0):
+        assert frame is not None
+        received.append(frame.id)
+        if len(received) == len(stored):
+            await _move(container, payment_id, PaymentStatus.CONFIRMED)
+    assert received[: len(stored)] == stored
+    assert len(received) == len(stored) + 1 and received[-1] > stored[-1]
+
+
+async def test_race_over_the_redis_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fan-out through Redis pub/sub (a private server): the boundary holds across processes' bus too."""
+    redis_server = PrivateRedis(tmp_path)
+    await redis_server.start()
+    try:
+        settings = make_settings(f"sqlite:///{tmp_path}/redis-race.db", redis_url=redis_server.url)
+        async with Container(settings) as c:
+            await c.start(background=False)
+            await asyncio.wait_for(c.bus.subscribed.wait(), 5)  # type: ignore[attr-defined]
+            add_latency(c.store, monkeypatch, random.Random(3))
+            rng = random.Random(99)
+            for n in range(100):
+                await _round(c, n, rng)
+            assert c.push.subscriber_count == 0
+    finally:
+        redis_server.stop()

@@ -315,7 +315,9 @@ async def test_authorization_before_any_stream_data(container: Container, http: 
     admin = auth_header(container, "admin")
     assert_refused(await http.get(events_path(999_999), headers=admin), 404, "RESOURCE_NOT_FOUND")
     assert_refused(await http.get(url_b, headers={**admin, "Last-Event-ID": "abc"}), 400, "BAD_REQUEST")
-    assert_refused(await http.get(url_b, params={"lastEventId": "-1"}, headers=admin), 400, "BAD_REQUEST")
+    for cursor in ("-1", "1.5", "9223372036854775808", "9" * 5000, "\u00b2", "\u0661"):  # too big; non-ASCII digits
+        assert_refused(await http.get(url_b, params={"lastEventId": cursor}, headers=admin), 400, "BAD_REQUEST")
+    assert_refused(await http.get(events_path(10**25), headers=admin), 404, "RESOURCE_NOT_FOUND")
     assert container.push.subscriber_count == 0, "a refused request must not subscribe"
 
     for kwargs in ({"headers": admin}, {"params": {"token": token_b}}, {"headers": bearer(token_b)}):

@@ -200,6 +200,8 @@ async def test_refused_subscriptions_get_an_error_and_no_data(
             (999_999, admin, {}, "RESOURCE_NOT_FOUND"),
             (payment_b, token_b, {"lastEventId": "abc"}, "BAD_REQUEST"),
             (payment_b, token_b, {"lastEventId": -1}, "BAD_REQUEST"),
+            (payment_b, token_b, {"lastEventId": 10**25}, "BAD_REQUEST"),
+            (10**25, admin, {}, "RESOURCE_NOT_FOUND"),
         ]
         for payment_id, token, extra, code in refusals:
             answer = await ws.subscribe(payment_id, token, **extra)

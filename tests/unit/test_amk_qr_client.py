@@ -102,14 +102,18 @@ def make_client(
     )
 
 
-async def test_fifty_concurrent_requests_sign_in_once(amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]) -> None:
+async def test_fifty_concurrent_requests_sign_in_once(
+    amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     client = make_client(http, sleeps)
     results = await asyncio.gather(*(client.generate(REQUEST) for _ in range(50)))
     assert amk.sign_ins == 1 and client.sign_ins == 1
     assert amk.qr_calls == 50 and all(r.qr_string == QR for r in results)
 
 
-async def test_token_cached_until_shortly_before_expiry(amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]) -> None:
+async def test_token_cached_until_shortly_before_expiry(
+    amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     clock = Clock()
     client = make_client(http, sleeps, clock)
     await client.generate(REQUEST)
@@ -149,7 +153,9 @@ async def test_401_signs_in_again_once_and_succeeds(amk: FakeAmk, http: httpx.As
     assert sleeps == [], "a 401 is not a retry with backoff"
 
 
-async def test_persistent_401_fails_after_one_relogin(amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]) -> None:
+async def test_persistent_401_fails_after_one_relogin(
+    amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     client = make_client(http, sleeps)
     amk.qr_statuses = [401, 401]
     with pytest.raises(AmkUnknownError):
@@ -168,7 +174,9 @@ async def test_sign_in_refused_or_down(amk: FakeAmk, http: httpx.AsyncClient, sl
     assert amk.sign_ins == 3, "an unavailable sign-in is retried"
 
 
-async def test_5xx_is_retried_with_backoff_then_succeeds(amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]) -> None:
+async def test_5xx_is_retried_with_backoff_then_succeeds(
+    amk: FakeAmk, http: httpx.AsyncClient, sleeps: list[float]
+) -> None:
     client = make_client(http, sleeps)
     amk.qr_statuses = [503, 502]
     result = await client.generate(REQUEST)

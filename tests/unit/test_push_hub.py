@@ -20,7 +20,9 @@ S = PaymentStatus
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def event(event_id: int, status: S = S.PROCESSING, payment_id: int = 7, type_: str = PaymentEvent.STATUS) -> PaymentEvent:
+def event(
+    event_id: int, status: S = S.PROCESSING, payment_id: int = 7, type_: str = PaymentEvent.STATUS
+) -> PaymentEvent:
     data = {"paymentId": payment_id, "status": status.value, "occurredAt": NOW.isoformat()}
     return PaymentEvent(event_id, payment_id, type_, status, data, NOW)
 

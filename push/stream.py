@@ -7,9 +7,11 @@ and live delivery; none is sent twice; the stream ends right after a terminal st
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from hub.adapters.store.sql import SqlStore
 from hub.domain.records import PaymentEvent
+from hub.service.ledger import status_data
 from push.hub import Frame, PushHub, Subscriber
 
 PAGE = 500
@@ -67,6 +69,11 @@ async def open_stream(store: SqlStore, hub: PushHub, payment_id: int, cursor: in
         if cursor is None:
             async with store.transaction() as tx:
                 last = await tx.last_status_event(payment_id)
+                payment = await tx.payment(payment_id)
+            # The current status: the last status event's id and time, the payment row's details
+            # (the method, for one, is known once a QR was issued, without a status change).
+            if last is not None and payment is not None and payment.status is last.status:
+                last = replace(last, data=status_data(payment, last.occurred_at))
             backlog = [last] if last else []
         else:
             backlog = await store.events_after(payment_id, cursor, limit=PAGE)

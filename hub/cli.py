@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+
+import simplejson as json
 
 from hub import logs
 from hub.errors import ConfigError, PayHubError
@@ -48,6 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, required=True)
     serve.set_defaults(func=_serve)
 
+    relay = sub.add_parser("relay", help="publish the event log (outbox) to Kafka")
+    relay.set_defaults(func=_worker("relay"))
+
+    feeder = sub.add_parser("feeder", help="Kafka status topic to Redis, for the push nodes")
+    feeder.set_defaults(func=_worker("feeder"))
+
+    dlq = sub.add_parser("dlq", help="dead-letter topics: list or replay poison messages")
+    dsub = dlq.add_subparsers(dest="action", required=True)
+    dlist = dsub.add_parser("list", help="show dead letters with their reason")
+    dlist.add_argument("--topic", default="payhub.payment-status", help="source topic (without prefix)")
+    dlist.add_argument("--limit", type=int, default=100)
+    dlist.set_defaults(func=_dlq_list)
+    dreplay = dsub.add_parser("replay", help="send dead letters back to their topic")
+    dreplay.add_argument("--topic", default="payhub.payment-status", help="source topic (without prefix)")
+    dreplay.set_defaults(func=_dlq_replay)
+
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=_migrate)
 
@@ -79,6 +98,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
     import uvicorn
 
     from hub.app import SERVICES, build_app
+    from hub.processes import integration_consumer
     from hub.wiring import Container
 
     logs.configure(settings.log_level)
@@ -99,10 +119,17 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
             server = uvicorn.Server(config)
             if banner:
                 _banner(settings, port)
-            await server.serve()
+            serving = services or SERVICES
+            async with integration_consumer(settings, container.premiums) if "integration" in serving else _nothing():
+                await server.serve()
 
     asyncio.run(serve())
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
 
 
 def _banner(settings: Settings, port: int) -> None:
@@ -120,6 +147,51 @@ def _banner(settings: Settings, port: int) -> None:
         "  get a token: payhub token --sub demo --role customer",
     ]
     print("\n".join(line for line in lines if line), flush=True)
+
+
+def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from hub import processes
+
+        logs.configure(settings.log_level)
+        target = processes.run_relay if name == "relay" else processes.run_feeder
+        asyncio.run(target(settings))
+        return 0
+
+    return run
+
+
+def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.dlq import list_dead_letters
+    from hub.topics import Topics
+
+    if not settings.kafka_bootstrap:
+        print("payhub: PAYHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
+    topics = Topics(settings.kafka_topic_prefix)
+    letters = asyncio.run(
+        list_dead_letters(settings.kafka_bootstrap, topics.dead_letter(topics.name(args.topic)), args.limit)
+    )
+    for letter in letters:
+        print(json.dumps(letter, default=str))
+    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    return 0
+
+
+def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.dlq import replay
+    from hub.topics import Topics
+
+    if not settings.kafka_bootstrap:
+        print("payhub: PAYHUB_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
+    topics = Topics(settings.kafka_topic_prefix)
+    source = topics.name(args.topic)
+    count = asyncio.run(
+        replay(settings.kafka_bootstrap, topics.dead_letter(source), source, idempotence=settings.kafka_idempotence)
+    )
+    print(f"replayed {count} message(s) to {source}")
+    return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

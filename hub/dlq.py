@@ -12,13 +12,14 @@ Operators act with ``list_dead_letters`` and ``replay`` (``payhub dlq list|repla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.adapters.stream import Consumer, Message, Producer, decode_value
+from hub.adapters.stream import Consumer, Message, Producer, StreamUnavailable, decode_value
 from hub.domain.records import PaymentEvent
 from hub.topics import DEAD_LETTER_SUFFIX, event_from_json
 
@@ -93,7 +94,8 @@ class EventConsumer:
                 try:
                     event = decode_event(msg)
                 except ValueError as exc:
-                    log.warning("%s: poison message %s[%d]@%d: %s", self.name, msg.topic, msg.partition, msg.offset, exc)
+                    where = f"{msg.topic}[{msg.partition}]@{msg.offset}"
+                    log.warning("%s: poison message %s: %s", self.name, where, exc)
                     await dead_letter(self._dead_letters, msg.topic + DEAD_LETTER_SUFFIX, msg, str(exc))
                     self.dead_lettered += 1
                     continue
@@ -115,7 +117,7 @@ class EventConsumer:
             except Exception as exc:
                 failures += 1
                 initial, maximum = self._backoff
-                delay = min(maximum, initial * 2 ** (failures - 1)) * random.uniform(0.8, 1.2)
+                delay = min(maximum, initial * 2.0 ** (failures - 1)) * random.uniform(0.8, 1.2)
                 log.warning("%s: batch failed, retrying in %.2fs: %r", self.name, delay, exc)
                 await asyncio.sleep(delay)
             else:
@@ -123,6 +125,16 @@ class EventConsumer:
 
 
 # --- operator tools (Kafka) ---
+
+
+@contextlib.contextmanager
+def _kafka_errors(what: str) -> Iterator[None]:
+    from aiokafka.errors import KafkaError
+
+    try:
+        yield
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise StreamUnavailable(f"Kafka {what} failed", details=f"{type(exc).__name__}: {exc}") from exc
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -140,11 +152,11 @@ async def _open_reader(bootstrap: str, topic: str, group_id: str | None) -> tupl
         auto_offset_reset="earliest",
         client_id="payhub-dlq",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
-            await consumer._client.force_metadata_update()
+            await consumer.topics()  # refreshes the cluster metadata
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends: dict[Any, int] = {}
@@ -177,14 +189,15 @@ async def list_dead_letters(bootstrap: str, topic: str, limit: int = 100) -> lis
 
     ``replayed`` tells whether ``replay`` already sent a message back.
     """
-    consumer, tps, ends = await _open_reader(bootstrap, topic, None)
-    try:
-        committed = await _committed(bootstrap, _replay_group(topic), tps)
-        for tp in tps:
-            await consumer.seek_to_beginning(tp)
-        records = await _read_to_end(consumer, tps, ends, limit)
-    finally:
-        await consumer.stop()
+    with _kafka_errors("dead-letter listing"):
+        consumer, tps, ends = await _open_reader(bootstrap, topic, None)
+        try:
+            committed = await _committed(bootstrap, _replay_group(topic), tps)
+            for tp in tps:
+                await consumer.seek_to_beginning(tp)
+            records = await _read_to_end(consumer, tps, ends, limit)
+        finally:
+            await consumer.stop()
     out: list[dict[str, Any]] = []
     for r in records:
         headers = {k: _text(v) for k, v in (r.headers or ())}
@@ -209,8 +222,8 @@ async def _committed(bootstrap: str, group_id: str, tps: list[Any]) -> dict[int,
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         out: dict[int, int] = {}
         for tp in tps:
             offset = await consumer.committed(tp)
@@ -231,30 +244,33 @@ async def replay(bootstrap: str, dlq_topic: str, target_topic: str | None = None
     """
     from aiokafka import AIOKafkaProducer
 
-    ours = {REASON, ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET}
     default_target = dlq_topic.removesuffix(DEAD_LETTER_SUFFIX)
-    consumer, tps, ends = await _open_reader(bootstrap, dlq_topic, _replay_group(dlq_topic))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence)
-    sent = 0
-    try:
-        await producer.start()
-        records = await _read_to_end(consumer, tps, ends, limit=10**9)
-        futures = []
-        for r in records:
-            headers = dict(r.headers or ())
-            target = target_topic or _text(headers.get(ORIGINAL_TOPIC)) or default_target
-            kept = [(k, v) for k, v in (r.headers or ()) if k not in ours and k != REPLAYED_FROM]
-            kept.append((REPLAYED_FROM, f"{r.topic}/{r.partition}/{r.offset}".encode()))
-            futures.append(await producer.send(target, key=r.key, value=r.value, headers=kept))
-        for fut in futures:
-            await fut
-            sent += 1
-        if records:
-            last: dict[Any, int] = {}
-            for r in records:
-                last[next(tp for tp in tps if tp.partition == r.partition)] = r.offset + 1
-            await consumer.commit(last)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return sent
+    with _kafka_errors("dead-letter replay"):
+        consumer, tps, ends = await _open_reader(bootstrap, dlq_topic, _replay_group(dlq_topic))
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence)
+        try:
+            return await _replay(consumer, producer, tps, ends, target_topic, default_target)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+
+async def _replay(
+    consumer: Any, producer: Any, tps: list[Any], ends: dict[Any, int], target_topic: str | None, default_target: str
+) -> int:
+    ours = {REASON, ORIGINAL_TOPIC, ORIGINAL_PARTITION, ORIGINAL_OFFSET, REPLAYED_FROM}
+    await producer.start()
+    records = await _read_to_end(consumer, tps, ends, limit=10**9)
+    futures = []
+    for r in records:
+        target = target_topic or _text(dict(r.headers or ()).get(ORIGINAL_TOPIC)) or default_target
+        kept = [(k, v) for k, v in (r.headers or ()) if k not in ours]
+        kept.append((REPLAYED_FROM, f"{r.topic}/{r.partition}/{r.offset}".encode()))
+        futures.append(await producer.send(target, key=r.key, value=r.value, headers=kept))
+    for fut in futures:
+        await fut
+    by_partition = {tp.partition: tp for tp in tps}
+    done = {by_partition[r.partition]: r.offset + 1 for r in records}  # records are in offset order
+    if done:
+        await consumer.commit(done)
+    return len(records)

@@ -20,7 +20,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.sql import SqlStore
@@ -61,7 +60,9 @@ class OutboxRelay:
         self._listen_url = listen_url
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._wake = asyncio.Event()
+        self._deferred = 0
         self.published = 0  # events marked published by this relay (for logs and tests)
+        self.listening = False  # a LISTEN connection is open (PostgreSQL only)
 
     def wake(self) -> None:
         """Run a batch now (call after a commit that appended events, in this process)."""
@@ -75,6 +76,7 @@ class OutboxRelay:
         async with self._store.transaction() as tx:
             rows = OutboxRows(tx)
             events = await rows.claim(self._batch)
+            self._deferred = rows.deferred
             if not events:
                 return 0
             records: list[Record] = []
@@ -115,12 +117,14 @@ class OutboxRelay:
                 failures = 0
                 if done >= self._batch:
                     continue  # more is probably waiting
+                # Events held back for another relay's earlier ones are free once it commits: look again soon.
+                wait_s = min(self._poll_s, 0.05) if self._deferred else self._poll_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
 
     def _delay(self, failures: int) -> float:
         initial, maximum = self._backoff
-        base = min(maximum, initial * 2 ** (failures - 1))
+        base = min(maximum, initial * 2.0 ** (failures - 1))
         return base * random.uniform(0.8, 1.2)
 
     @contextlib.asynccontextmanager
@@ -138,27 +142,33 @@ class OutboxRelay:
 
     async def _listen(self, url: str) -> None:
         """Keep a LISTEN connection open; reconnect (and run a batch) whenever it drops."""
-        import asyncpg
-
         from hub.adapters.store.postgres import split_schema
 
         dsn, _ = split_schema(url)
         failures = 0
         while True:
-            lost = asyncio.Event()
-            con: Any = None
             try:
-                con = await asyncpg.connect(dsn, timeout=5)
-                con.add_termination_listener(lambda _c: lost.set())
-                await con.add_listener(CHANNEL, lambda *_args: self._wake.set())
+                await self._listen_once(dsn)
                 failures = 0
-                self._wake.set()  # catch up on whatever committed while we were not listening
-                await lost.wait()
                 log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # OSError, TimeoutError, asyncpg's PostgresError / InterfaceError
                 failures += 1
-                log.warning("relay cannot LISTEN (%s); polling meanwhile", exc)
-            finally:
-                if con is not None and not con.is_closed():
-                    await con.close(timeout=2)
+                log.warning("relay cannot LISTEN (%r); polling meanwhile", exc)
             await asyncio.sleep(self._delay(max(failures, 1)))
+
+    async def _listen_once(self, dsn: str) -> None:
+        import asyncpg
+
+        lost = asyncio.Event()
+        con = await asyncpg.connect(dsn, timeout=5)
+        try:
+            con.add_termination_listener(lambda _c: lost.set())
+            await con.add_listener(CHANNEL, lambda *_args: self._wake.set())
+            self.listening = True
+            self._wake.set()  # catch up on whatever committed while we were not listening
+            await lost.wait()
+        finally:
+            self.listening = False
+            if not con.is_closed():
+                with contextlib.suppress(Exception):
+                    await con.close(timeout=2)

@@ -39,6 +39,8 @@ class Settings:
     kafka_bootstrap: str = ""
     kafka_topic_prefix: str = "dev."
     kafka_idempotence: bool = True
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_ms: int = 3_000
     jwt_secret: str = ""
     jwt_jwks_url: str = ""
     subscribe_secret: str = ""

@@ -43,6 +43,7 @@ class OutboxRows:
     def __init__(self, tx: Tx) -> None:
         self._c = tx.conn
         self._locking = bool(tx.for_update)  # non-empty only on PostgreSQL
+        self.deferred = 0  # events the last claim left out, waiting for another relay's earlier ones
 
     async def claim(self, limit: int) -> list[PaymentEvent]:
         """Up to ``limit`` unpublished events, oldest first, locked until the transaction ends."""
@@ -70,7 +71,9 @@ class OutboxRows:
             if int(r["id"]) not in mine:
                 pid = int(r["payment_id"])
                 held[pid] = min(held.get(pid, int(r["id"])), int(r["id"]))
-        return [e for e in events if e.id < held.get(e.payment_id, e.id + 1)]
+        ready = [e for e in events if e.id < held.get(e.payment_id, e.id + 1)]
+        self.deferred = len(events) - len(ready)
+        return ready
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         if ids:

@@ -93,7 +93,7 @@ class KafkaProducer:
                 futures.append(await producer.send(topic, value=value, key=key, headers=list(headers) or None))
             if futures:
                 # Backstop only: aiokafka fails each delivery itself after request_timeout_ms.
-                done, pending = await asyncio.wait(futures, timeout=self._timeout_s * 2)
+                _, pending = await asyncio.wait(futures, timeout=self._timeout_s * 2)
                 if pending:
                     raise TimeoutError(f"{len(pending)} record(s) not acknowledged")
                 for fut in futures:
@@ -159,6 +159,7 @@ class KafkaConsumer:
             "request_timeout_ms": request_timeout_ms,
             "max_poll_records": max_poll_records,
         }
+        self._timeout_s = request_timeout_ms / 1000
         self._consumer: Any = None
         self._first_uncommitted: dict[Any, int] = {}
         self._next: dict[Any, int] = {}
@@ -211,7 +212,8 @@ class KafkaConsumer:
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
+            # aiokafka retries a retriable commit error forever; bound it so the caller can back off.
+            await asyncio.wait_for(self._consumer.commit(offsets), self._timeout_s)
         except _FAILURES as exc:
             raise _unavailable("commit", exc) from exc
 

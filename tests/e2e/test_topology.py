@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import simplejson as json
 
-from tests.conftest import free_port
-from tests.kafka_broker import start_broker
+from tests.conftest import PG_BASE, free_port
+from tests.kafka_broker import Broker, read_topic, start_broker
 from tests.redis_server import PrivateRedis
 
 PAYHUB = str(Path(sys.executable).parent / "payhub")
@@ -81,7 +82,7 @@ class Topology:
 
 
 @pytest.fixture
-async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology, str, str]]:
+async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology, Broker, str]]:
     redis_server = PrivateRedis(tmp_path)
     await redis_server.start()
     prefix = f"t{uuid.uuid4().hex[:8]}."
@@ -121,7 +122,7 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
                 topo.spawn("relay", "relay")
                 topo.spawn("feeder", "feeder")
                 await topo.wait_healthy()
-                yield topo, broker.bootstrap, prefix
+                yield topo, broker, prefix
             finally:
                 topo.stop()
     finally:
@@ -145,10 +146,9 @@ async def wait_for_status(url: str, status: str, seen: list[dict[str, Any]]) -> 
                     return
 
 
-async def test_payment_reaches_subscribers_on_both_push_nodes(topology: tuple[Topology, str, str]) -> None:
-    from tests.kafka_broker import read_topic
-
-    topo, bootstrap, prefix = topology
+async def test_payment_reaches_subscribers_on_both_push_nodes(topology: tuple[Topology, Broker, str]) -> None:
+    topo, broker, prefix = topology
+    bootstrap = broker.bootstrap
     customer = {"Authorization": f"Bearer {token(topo.env, 'customer')}"}
     async with httpx.AsyncClient(timeout=10) as client:
         r = await client.get(topo.url("gateway") + "/AMK/payments", params={"query": "P123456789"}, headers=customer)
@@ -203,3 +203,52 @@ async def test_payment_reaches_subscribers_on_both_push_nodes(topology: tuple[To
                 break
             assert time.monotonic() < deadline, r.text
             await asyncio.sleep(0.2)
+
+
+async def test_kafka_down_while_payments_arrive(topology: tuple[Topology, Broker, str]) -> None:
+    """Webhooks still succeed; the events reach Kafka, and the subscribers, once it returns. None lost."""
+    topo, broker, _ = topology
+    customer = {"Authorization": f"Bearer {token(topo.env, 'customer')}"}
+    async with httpx.AsyncClient(timeout=20) as client:
+        streams = []
+        for policy in ("P123456789", "P987654321"):
+            r = await client.get(topo.url("gateway") + "/AMK/payments", params={"query": policy}, headers=customer)
+            assert r.status_code == 200, r.text
+            data = r.json()["data"]
+            streams.append((data["paymentId"], data["subscribeToken"]))
+        seen: dict[int, list[dict[str, Any]]] = {pid: [] for pid, _ in streams}
+        waiters = [
+            asyncio.create_task(
+                wait_for_status(f"{topo.url('push1')}/api/payments/{pid}/events?token={tok}", "CONFIRMED", seen[pid])
+            )
+            for pid, tok in streams
+        ]
+        async with asyncio.timeout(20):
+            while not all(seen.values()):  # noqa: ASYNC110 - every subscriber holds its snapshot
+                await asyncio.sleep(0.05)
+
+        await broker.stop()
+        for pid, _ in streams:
+            r = await client.post(
+                topo.url("sandbox") + "/sandbox/amk/simulate/pay", json={"paymentId": pid, "method": "KHQR"}
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["data"]["webhooks"][0]["attempts"][-1]["status"] == 200  # AMK is answered
+        await asyncio.sleep(1.0)
+        assert all(e["status"] == "PENDING" for events in seen.values() for e in events)  # not yet: Kafka is down
+
+        await broker.start()  # same port, empty: the relay publishes what was not acknowledged
+        try:
+            await asyncio.wait_for(asyncio.gather(*waiters), 60)
+        except TimeoutError:
+            raise AssertionError("\n".join(topo.log(n) for n in ("relay", "feeder"))) from None
+    for pid, _ in streams:
+        assert [e["status"] for e in seen[pid]] == ["PENDING", "CONFIRMED"]
+    # Every event was acknowledged by the broker (the relay marks rows only after acks).
+    schema = topo.env["PAYHUB_DATABASE_URL"].split("schema=")[1]
+    con = await asyncpg.connect(PG_BASE, server_settings={"search_path": schema})
+    try:
+        assert await con.fetchval("SELECT count(*) FROM payment_events WHERE published_at IS NULL") == 0
+        assert await con.fetchval("SELECT count(*) FROM payment_events WHERE status = 'CONFIRMED'") == 2
+    finally:
+        await con.close()

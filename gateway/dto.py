@@ -26,6 +26,20 @@ def _amount(value: Decimal, currency: Currency | None) -> Decimal:
         raise ValueError(str(exc)) from exc
 
 
+def _not_bool(value: Any) -> Any:
+    # pydantic would read true as 1: an amount must be a number, never a boolean
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    return value
+
+
+def _exact(amount: Decimal, currency: Currency, field: str) -> Decimal:
+    try:
+        return _amount(amount, currency)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
 class BillPayment(BaseModel):
     """AmkPaymentConfirmationReqDto."""
 
@@ -46,19 +60,11 @@ class BillPayment(BaseModel):
             raise ValueError("must be yyyyMMddHHmmss (GMT+7)")
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        return value
+    _no_bool = field_validator("amount", mode="before")(_not_bool)
 
     @model_validator(mode="after")
     def _decimals(self) -> BillPayment:
-        try:
-            self.amount = _amount(self.amount, self.currency)
-        except ValueError as exc:
-            raise ValueError(f"amount: {exc}") from exc
+        self.amount = _exact(self.amount, self.currency, "amount")
         return self
 
 
@@ -81,19 +87,11 @@ class KhqrPayment(BaseModel):
             raise ValueError("must be yyyy-MM-dd HH:mm:ss.SSSSSS (Asia/Bangkok)")
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BANGKOK)
 
-    @field_validator("paid_amount", mode="before")
-    @classmethod
-    def _no_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a number")
-        return value
+    _no_bool = field_validator("paid_amount", mode="before")(_not_bool)
 
     @model_validator(mode="after")
     def _decimals(self) -> KhqrPayment:
-        try:
-            self.paid_amount = _amount(self.paid_amount, self.currency)
-        except ValueError as exc:
-            raise ValueError(f"paid_amount: {exc}") from exc
+        self.paid_amount = _exact(self.paid_amount, self.currency, "paid_amount")
         return self
 
 

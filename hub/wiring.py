@@ -151,14 +151,7 @@ class Container:
         self.limiter = RateLimiter(limiter_uri, user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
         stack.push_async_callback(self.limiter.aclose)
         self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
-        self.breaker = CircuitBreaker(
-            "integration",
-            window_s=s.breaker_window_s,
-            failure_ratio=s.breaker_failure_ratio,
-            min_calls=s.breaker_min_calls,
-            open_s=s.breaker_open_s,
-            half_open_successes=s.breaker_half_open_successes,
-        )
+        self.breaker = self._breaker("integration")
         integration_http = self._client(s.integration_url)
         integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
         await stack.enter_async_context(integration_http)
@@ -223,14 +216,7 @@ class Container:
         khqr_gateway_http = self._client(s.gateway_url)
         khqr_gateway_http.headers["Authorization"] = f"Bearer {self.auth.issue('khqr', 'service', 10 * 365 * 86400)}"
         await stack.enter_async_context(khqr_gateway_http)
-        self.qr_breaker = CircuitBreaker(
-            "amk-qr",
-            window_s=s.breaker_window_s,
-            failure_ratio=s.breaker_failure_ratio,
-            min_calls=s.breaker_min_calls,
-            open_s=s.breaker_open_s,
-            half_open_successes=s.breaker_half_open_successes,
-        )
+        self.qr_breaker = self._breaker("amk-qr")
         self.amk_qr = AmkQrClient(
             amk_http,
             username=s.amk_username,
@@ -276,6 +262,18 @@ class Container:
             lambda: 0.0 if self.qr_breaker.state == "closed" else 1.0,
         )
         return self
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
+        s = self.settings
+        return CircuitBreaker(
+            name,
+            window_s=s.breaker_window_s,
+            failure_ratio=s.breaker_failure_ratio,
+            min_calls=s.breaker_min_calls,
+            open_s=s.breaker_open_s,
+            half_open_successes=s.breaker_half_open_successes,
+        )
 
     def _fanout_and_cache(self) -> tuple[Bus, Cache, str]:
         """Redis when PAYHUB_REDIS_URL is set (several processes), else in-process."""

@@ -7,6 +7,7 @@ dropped afterwards. With ``CI=true`` they fail instead of skipping when the serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -53,17 +54,25 @@ def require_postgres() -> None:
         pytest.skip("PostgreSQL unreachable")
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A PostgreSQL URL whose tables live in a fresh schema, dropped after the test."""
+@contextlib.asynccontextmanager
+async def fresh_pg_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema, dropped afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_BASE}?schema={schema}"
-    con = await asyncpg.connect(PG_BASE)
     try:
-        await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        yield f"{PG_BASE}?schema={schema}"
     finally:
-        await con.close()
+        con = await asyncpg.connect(PG_BASE)
+        try:
+            await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await con.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -72,14 +81,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/payhub.db"
     else:
-        require_postgres()
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        yield f"{PG_BASE}?schema={schema}"
-        con = await asyncpg.connect(PG_BASE)
-        try:
-            await con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await con.close()
+        async with fresh_pg_schema() as url:
+            yield url
 
 
 @pytest.fixture

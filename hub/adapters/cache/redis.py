@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from hub.constants import CACHE_PREFIX
+
+log = logging.getLogger("payhub.cache")
 
 
 class RedisCache:
@@ -18,21 +22,22 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         try:
             value = await self._redis.get(self._prefix + key)
-        except RedisError:
+        except RedisError as exc:
+            log.warning("Redis cache unavailable: miss", extra={"error": repr(exc)})
             return None
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         try:
             await self._redis.set(self._prefix + key, value, px=max(1, int(ttl_s * 1000)))
-        except RedisError:
-            pass
+        except RedisError as exc:
+            log.warning("Redis cache unavailable", extra={"error": repr(exc)})
 
     async def delete(self, key: str) -> None:
         try:
             await self._redis.delete(self._prefix + key)
-        except RedisError:
-            pass
+        except RedisError as exc:
+            log.warning("Redis cache unavailable", extra={"error": repr(exc)})
 
     async def aclose(self) -> None:
         await self._redis.aclose()

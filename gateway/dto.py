@@ -45,7 +45,7 @@ class BillPayment(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    id: int = Field(gt=0, strict=True)
+    id: int = Field(gt=0, le=2**63 - 1, strict=True)
     policyNumber: str = Field(min_length=9, max_length=10, pattern=r"^[A-Za-z0-9]+$")
     amount: Decimal = Field(gt=0, allow_inf_nan=False)
     currency: Currency
@@ -73,7 +73,7 @@ class KhqrPayment(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    invoice_number: str = Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")
+    invoice_number: str = Field(min_length=1, max_length=18, pattern=r"^[0-9]+$")  # fits a 64-bit id
     status: Literal["SUCCESS", "FAILED"]
     merchant_number: str = Field(min_length=1, max_length=32)
     paid_amount: Decimal = Field(gt=0, allow_inf_nan=False)

@@ -1,0 +1,25 @@
+"""Ids beyond 64 bits are bad input (400 naming the field), never a database error."""
+
+from __future__ import annotations
+
+import httpx
+
+from hub.wiring import Container
+from tests.conftest import bill_body, khqr_body, signed
+
+
+async def test_bill_id_beyond_64_bits_is_bad_request(container: Container, client: httpx.AsyncClient) -> None:
+    raw, headers = signed(container, {**bill_body(), "id": 2**63})
+    r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code == 400, r.text
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["id"]
+
+
+async def test_invoice_number_beyond_64_bits_is_bad_request(container: Container, client: httpx.AsyncClient) -> None:
+    raw, headers = signed(container, {**khqr_body(1), "invoice_number": "9" * 19})
+    r = await client.post("/AMK/khqr", content=raw, headers=headers)
+    assert r.status_code == 400, r.text
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["invoice_number"]
+    largest, headers = signed(container, {**khqr_body(1), "invoice_number": "9" * 18})
+    r = await client.post("/AMK/khqr", content=largest, headers=headers)
+    assert r.status_code == 404, r.text  # valid shape, no such payment: RESOURCE_NOT_FOUND, not a 500

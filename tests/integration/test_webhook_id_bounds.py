@@ -23,3 +23,13 @@ async def test_invoice_number_beyond_64_bits_is_bad_request(container: Container
     largest, headers = signed(container, {**khqr_body(1), "invoice_number": "9" * 18})
     r = await client.post("/AMK/khqr", content=largest, headers=headers)
     assert r.status_code == 404, r.text  # valid shape, no such payment: RESOURCE_NOT_FOUND, not a 500
+
+
+async def test_path_ids_beyond_64_bits_are_not_found(container: Container, client: httpx.AsyncClient) -> None:
+    from tests.conftest import auth_header
+
+    huge = str(2**64)
+    r = await client.get(f"/api/payments/{huge}", headers=auth_header(container, "admin"))
+    assert r.status_code == 404, r.text
+    r = await client.get(f"/integration/premiums/{huge}", headers=auth_header(container, "service"))
+    assert r.status_code == 404, r.text

@@ -135,6 +135,8 @@ class Tx:
         )
 
     async def premium(self, premium_id: int) -> Premium | None:
+        if not _storable_id(premium_id):
+            return None
         row = await self._c.fetchrow(f"SELECT {_PREMIUM_COLS} FROM premiums WHERE id = $1", premium_id)
         return _premium(row) if row else None
 
@@ -169,6 +171,8 @@ class Tx:
 
     # --- payments ---
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
+        if not _storable_id(payment_id):
+            return None  # no such row can exist; PostgreSQL would refuse the parameter
         suffix = self._for_update if lock else ""
         row = await self._c.fetchrow(f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id)
         return _payment(row) if row else None
@@ -397,6 +401,10 @@ class Tx:
         """Row count, for operators and tests. ``table`` and ``where`` are code, never input."""
         row = await self._c.fetchrow(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args)
         return int(row["n"]) if row else 0
+
+
+def _storable_id(value: int) -> bool:
+    return 0 < value <= 2**63 - 1
 
 
 def _dumps(value: Any) -> str:

@@ -94,11 +94,13 @@ class Broker:
             if proc is not None:
                 await proc.wait()
             return
-        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own meanwhile
+            proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), 5)
+            await asyncio.wait_for(proc.wait(), 10)
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
             await proc.wait()
 
     async def restart(self) -> None:

@@ -31,13 +31,18 @@ log = logging.getLogger("payhub.push")
 
 @dataclass(frozen=True)
 class Frame:
-    """One status event, serialized once for every subscriber of this process."""
+    """One status event, serialized once for every subscriber of this process.
+
+    ``sentAt`` is stamped when each frame is written (a slow client's frame says when it really
+    left), by appending it to the JSON serialized once, not by serializing again.
+    """
 
     id: int
     payment_id: int
     status: PaymentStatus
     data: dict[str, Any]
-    json: str
+    body: str  # ``data`` as JSON without its closing brace
+    sent_at: datetime | None = None  # a fixed stamp (tests); None: the moment of writing
 
     @property
     def terminal(self) -> bool:
@@ -45,8 +50,12 @@ class Frame:
 
     @classmethod
     def of(cls, event: PaymentEvent, sent_at: datetime | None = None) -> Frame:
-        data = {**event.data, "sentAt": (sent_at or datetime.now(UTC)).isoformat()}
-        return cls(event.id, event.payment_id, event.status, data, dumps(data))
+        return cls(event.id, event.payment_id, event.status, event.data, dumps(event.data)[:-1], sent_at)
+
+    @property
+    def json(self) -> str:
+        stamp = (self.sent_at or datetime.now(UTC)).isoformat()
+        return f'{self.body}{"," if len(self.body) > 1 else ""}"sentAt":"{stamp}"}}'
 
     def sse(self) -> bytes:
         return f"id: {self.id}\nevent: payment.status\ndata: {self.json}\n\n".encode()

@@ -14,25 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import simplejson as json
-
-from hub.adapters.store._conn import Row
-from hub.adapters.store.sql import Tx, as_datetime
+from hub.adapters.store.sql import EVENT_COLS, Tx, event_from_row
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 
-_COLS = "id, payment_id, type, status, data, occurred_at"
-
-
-def _event(r: Row) -> PaymentEvent:
-    return PaymentEvent(
-        id=int(r["id"]),
-        payment_id=int(r["payment_id"]),
-        type=r["type"],
-        status=PaymentStatus(r["status"]),
-        data=json.loads(r["data"], use_decimal=True),
-        occurred_at=as_datetime(r["occurred_at"]),
-    )
+_COLS = EVENT_COLS
 
 
 def _marks(start: int, count: int) -> str:
@@ -51,7 +37,7 @@ class OutboxRows:
         rows = await self._c.fetch(
             f"SELECT {_COLS} FROM payment_events WHERE published_at IS NULL ORDER BY id LIMIT $1{lock}", limit
         )
-        events = [_event(r) for r in rows]
+        events = [event_from_row(r) for r in rows]
         if not self._locking or not events:
             return events
         return await self._in_payment_order(events)

@@ -43,7 +43,7 @@ _PAYMENT_COLS = (
     "review_reason, created_at, updated_at"
 )
 _PREMIUM_COLS = "id, policy_number, application_number, payer, amount, currency, due_date, status, paid_payment_id"
-_EVENT_COLS = "id, payment_id, type, status, data, occurred_at"
+EVENT_COLS = "id, payment_id, type, status, data, occurred_at"
 _RECEIPT_COLS = (
     "key, kind, fingerprint, payment_id, payload, state, response_status, response_body, attempts, next_attempt_at"
 )
@@ -237,7 +237,7 @@ class Tx:
     ) -> PaymentEvent:
         row = await self._c.fetchrow(
             "INSERT INTO payment_events (payment_id, type, status, data, occurred_at)"
-            f" VALUES ($1,$2,$3,$4,$5) RETURNING {_EVENT_COLS}",
+            f" VALUES ($1,$2,$3,$4,$5) RETURNING {EVENT_COLS}",
             payment_id,
             type_,
             status.value,
@@ -248,7 +248,7 @@ class Tx:
         if self._notify:
             self._notify = False  # once per transaction; delivered by PostgreSQL at COMMIT only
             await self._c.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
-        return _event(row)
+        return event_from_row(row)
 
     async def events_after(
         self,
@@ -261,14 +261,14 @@ class Tx:
         """Events of one payment with id > after_id, oldest first."""
         marks = ",".join(f"${i}" for i in range(4, 4 + len(types)))
         rows = await self._c.fetch(
-            f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND id > $2"
+            f"SELECT {EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND id > $2"
             f" AND type IN ({marks}) ORDER BY id LIMIT $3",
             payment_id,
             after_id,
             limit,
             *types,
         )
-        return [_event(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     async def status_events_of(self, payment_ids: Sequence[int], after_id: int) -> list[PaymentEvent]:
         """Status events of several payments with id > after_id, oldest first (catch-up reads)."""
@@ -276,21 +276,21 @@ class Tx:
             return []
         marks = ",".join(f"${i}" for i in range(3, 3 + len(payment_ids)))
         rows = await self._c.fetch(
-            f"SELECT {_EVENT_COLS} FROM payment_events WHERE type = $1 AND id > $2"
+            f"SELECT {EVENT_COLS} FROM payment_events WHERE type = $1 AND id > $2"
             f" AND payment_id IN ({marks}) ORDER BY id",
             PaymentEvent.STATUS,
             after_id,
             *payment_ids,
         )
-        return [_event(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     async def last_status_event(self, payment_id: int) -> PaymentEvent | None:
         row = await self._c.fetchrow(
-            f"SELECT {_EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND type = $2 ORDER BY id DESC LIMIT 1",
+            f"SELECT {EVENT_COLS} FROM payment_events WHERE payment_id = $1 AND type = $2 ORDER BY id DESC LIMIT 1",
             payment_id,
             PaymentEvent.STATUS,
         )
-        return _event(row) if row else None
+        return event_from_row(row) if row else None
 
     async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]:
         return await self.events_after(payment_id, 0, types=(type_,))
@@ -456,7 +456,7 @@ def _payment(r: Row) -> Payment:
     )
 
 
-def _event(r: Row) -> PaymentEvent:
+def event_from_row(r: Row) -> PaymentEvent:
     return PaymentEvent(
         id=int(r["id"]),
         payment_id=int(r["payment_id"]),

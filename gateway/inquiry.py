@@ -108,12 +108,10 @@ class InquiryService:
             await self.cache.delete(CACHE_PREFIX + query.upper())
 
     async def on_confirmed(self, payment: Payment) -> None:
-        application = None
-        try:
-            application = (await self.premium(payment.premium_id)).application_number
-        except PayHubError:
-            pass  # the policy number alone is forgotten; the inquiry double-checks confirmations
-        await self.forget(payment.policy_number, application)
+        """Forget the policy's cached premium. An entry cached under its application number may
+        outlive this, but every inquiry checks the premium has no confirmed payment before
+        offering it (and then forgets that entry too), so a paid premium is never offered."""
+        await self.forget(payment.policy_number)
 
     async def _fetch(self, call: Callable[[], Awaitable[Premium]]) -> Premium:
         return await self.breaker.call(call)

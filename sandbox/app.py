@@ -123,11 +123,18 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
 
     async def control(request: Request) -> Response:
         """Switch sandbox behaviour for demos and fault tests: ``{"verifyAvailable": false}``."""
-        body: dict[str, Any] = parse_json_object(await read_body(request, 4096))
+        body: dict[str, Any] = parse_json_object(await read_body(request, 4 * 1024 * 1024))
         if "verifyAvailable" in body:
             d.state.verify_available = bool(body["verifyAvailable"])
         if "qrImages" in body:
             d.state.qr_images = bool(body["qrImages"])
+        for tx in body.get("paidTransactions") or []:  # the bank knows these (benchmarks, demos)
+            try:
+                currency = parse_currency(str(tx["currency"]))
+                amount = parse_amount(str(tx["amount"]), currency)
+                d.state.record(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
+            except (KeyError, MoneyError) as exc:
+                return _amk_error(400, "BAD_REQUEST", f"paidTransactions: {exc}")
         return ok(
             {
                 "verifyAvailable": d.state.verify_available,

@@ -115,6 +115,8 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
                 log_config=None,
                 proxy_headers=True,
                 ws_ping_interval=15,
+                # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
+                timeout_graceful_shutdown=settings.shutdown_grace_s,
             )
             server = uvicorn.Server(config)
             if banner:

@@ -74,6 +74,7 @@ class Settings:
     khqr_session_ttl_s: int = 1800
     subscribe_grace_s: int = 600
     push_heartbeat_s: float = 15.0
+    shutdown_grace_s: int = 5
     push_buffer: int = 16
     seed_demo: bool = True
     demo_dir: str = ""

@@ -92,7 +92,8 @@ class Subscriber:
         if not self.frames:
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+                async with asyncio.timeout(wait_s):  # no extra task per waiting subscriber
+                    await self._wake.wait()
             except TimeoutError:
                 return None
         return self.frames.popleft() if self.frames else None

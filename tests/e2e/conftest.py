@@ -8,69 +8,25 @@ Playwright's own browser download is not used: the tests drive the system ``chro
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
 
-from tests.conftest import free_port
+from tests.e2e.payhub_process import Server, start_server
 
 CHROMIUM = os.environ.get("PAYHUB_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PAYHUB = Path(sys.executable).parent / "payhub"
-STARTUP_S = 20
 PHONE = {"width": 390, "height": 844}
 
 
-@dataclass
-class DemoServer:
-    """A ``payhub run`` subprocess on a free loopback port."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+DemoServer = Server  # the browser tests' name for it
 
 
-def start_demo_server(workdir: Path, **settings: str) -> DemoServer:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHUB_")}
-    env.update(PAYHUB_PORT=str(port), PAYHUB_DATABASE_URL=f"sqlite:///{workdir}/payhub.db", **settings)
-    log = workdir / "payhub.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(PAYHUB), "run"], env=env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
-    server = DemoServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"payhub run exited with {process.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"payhub run not healthy after {STARTUP_S} s:\n{server.output()}")
-        time.sleep(0.05)
+def start_demo_server(workdir: Path, **settings: str) -> Server:
+    return start_server(workdir, **settings)
 
 
 @pytest.fixture(scope="module")

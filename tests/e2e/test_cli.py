@@ -18,7 +18,7 @@ from hub.cli import main
 from hub.settings import SANDBOX_JWT_SECRET
 from hub.wiring import open_store
 from tests.conftest import free_port
-from tests.e2e.test_readme_tour import PAYHUB, payhub_env, start_server
+from tests.e2e.payhub_process import PAYHUB, payhub_env, start_server
 
 HEADER = "id,policy_number,application_number,payer,amount,currency,due_date\n"
 VALID = HEADER + (

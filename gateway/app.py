@@ -47,15 +47,24 @@ def client_ip(request: Request) -> str:
 
 def routes(d: GatewayDeps) -> list[BaseRoute]:
     async def inquiry(request: Request) -> Response:
-        who = await authenticate(request, d.auth, *INQUIRY_ROLES)
-        await d.limiter.hit(user=who.sub, ip=client_ip(request))
-        data = await d.inquiry.inquire(
-            request.query_params.get("query", ""),
-            who,
-            client_ip(request),
-            request.scope["state"].get("correlation_id", "-"),
-        )
-        return ok(data)
+        outcome = "error"
+        try:
+            who = await authenticate(request, d.auth, *INQUIRY_ROLES)
+            await d.limiter.hit(user=who.sub, ip=client_ip(request))
+            data = await d.inquiry.inquire(
+                request.query_params.get("query", ""),
+                who,
+                client_ip(request),
+                request.scope["state"].get("correlation_id", "-"),
+            )
+            outcome = "found"
+            return ok(data)
+        except PayHubError as exc:
+            outcome = exc.code.lower()
+            raise
+        finally:
+            if d.metrics is not None:
+                d.metrics.inquiries.labels(outcome).inc()
 
     async def webhook(request: Request, kind: str) -> Response:
         started = perf_counter()

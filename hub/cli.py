@@ -102,6 +102,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
     from hub.wiring import Container
 
     logs.configure(settings.log_level)
+    _raise_open_files_limit()
 
     async def serve() -> None:
         async with Container(settings) as container:
@@ -127,6 +128,17 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
 
     asyncio.run(serve())
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Every waiting subscriber holds a socket: use all the file descriptors the host allows."""
+    import logging
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    logging.getLogger("payhub").info("open files limit", extra={"limit": max(soft, hard)})
 
 
 @contextlib.asynccontextmanager

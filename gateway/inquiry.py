@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import simplejson as json
 
@@ -17,6 +17,7 @@ from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
+from hub.ports import Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
 from integration.app import premium_json
@@ -24,16 +25,6 @@ from integration.app import premium_json
 log = logging.getLogger("payhub.inquiry")
 QUERY = re.compile(r"^[A-Za-z0-9]{1,10}$")
 CACHE_PREFIX = "payhub:premium:"
-
-
-class Cache(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
-    async def delete(self, key: str) -> None: ...
-
-
-class Publisher(Protocol):
-    async def publish(self, events: Any) -> None: ...
 
 
 @dataclass

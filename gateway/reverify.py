@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.webhooks import DONE, VERIFY_PENDING, Publisher, Verifier
+from gateway.webhooks import DONE, VERIFY_PENDING, Verifier
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore
 from hub.domain.money import Currency, parse_amount
@@ -23,6 +23,7 @@ from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.errors import AmkUnavailable, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
+from hub.ports import Publisher
 from hub.service.ledger import transition
 
 log = logging.getLogger("payhub.reverify")

@@ -30,11 +30,10 @@ from hub.errors import (
     AmkUnavailable,
     DuplicatePayment,
     NotFound,
-    PayHubError,
     TransactionVerifyFailed,
     VerificationMismatch,
 )
-from hub.http.envelope import error_body
+from hub.ports import Publisher
 from hub.service.ledger import open_payment, transition
 
 log = logging.getLogger("payhub.webhooks")
@@ -49,10 +48,6 @@ class Verifier(Protocol):
 
 class PremiumSource(Protocol):
     async def premium(self, premium_id: int) -> Premium: ...
-
-
-class Publisher(Protocol):
-    async def publish(self, events: list[PaymentEvent]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -347,7 +342,3 @@ class WebhookService:
                 f"webhook:{w.key}:{reason}", reason, payment_id, {**w.payload, **(extra or {})}, self.clock()
             )
         log.warning("flagged for review", extra={"key": w.key, "reason": reason})
-
-
-def error_answer(err: PayHubError) -> Answer:
-    return Answer(err.status_code, error_body(err))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +28,7 @@ from hub.auth import Authenticator
 from hub.domain.records import PaymentEvent
 from hub.logs import correlation_id
 from hub.metrics import Metrics
+from hub.ports import Bus, Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
@@ -41,24 +42,6 @@ from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
 log = logging.getLogger("payhub.wiring")
-
-
-class Publisher(Protocol):
-    async def publish(self, events: Sequence[PaymentEvent]) -> None: ...
-
-
-class Bus(Publisher, Protocol):
-    def subscribe(self, handler: Callable[[PaymentEvent], Awaitable[None]]) -> Callable[[], None]: ...
-    async def start(self) -> None: ...
-    async def drain(self) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-class Cache(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
-    async def delete(self, key: str) -> None: ...
-    async def aclose(self) -> None: ...
 
 
 async def _pass_correlation_id(request: httpx.Request) -> None:

@@ -13,20 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from hub.adapters.store.sql import SqlStore
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
+from hub.ports import Publisher
 from hub.service.ledger import transition
 from khqr.sessions import EXPIRED, SessionRows
 
 log = logging.getLogger("payhub.khqr.expiry")
 MAX_SLEEP_S = 60.0
-
-
-class Publisher(Protocol):
-    async def publish(self, events: list[PaymentEvent]) -> None: ...
 
 
 @dataclass

@@ -21,6 +21,7 @@ from hub.domain.money import Currency, format_amount, parse_amount, parse_curren
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent
 from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from hub.ports import Publisher
 from khqr.amk_qr import QrRequest, QrResult
 from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
@@ -47,10 +48,6 @@ class QrMismatch(AmkUnknownError):
 
 class QrGenerator(Protocol):
     async def generate(self, req: QrRequest) -> QrResult: ...
-
-
-class Publisher(Protocol):
-    async def publish(self, events: list[PaymentEvent]) -> None: ...
 
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:

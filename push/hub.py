@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,9 +137,6 @@ class PushHub:
         for sub in subs:
             sub.offer(frame)
         self.delivered += len(subs)
-
-    def listener(self) -> Callable[[PaymentEvent], Any]:
-        return self.on_event
 
     async def catch_up(self, store: EventSource, *, chunk: int = 500) -> int:
         """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the

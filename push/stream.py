@@ -18,13 +18,23 @@ PAGE = 500
 
 
 class PaymentStream:
-    def __init__(self, hub: PushHub, sub: Subscriber, backlog: list[Frame], cursor: int) -> None:
+    def __init__(
+        self,
+        hub: PushHub,
+        sub: Subscriber,
+        backlog: list[Frame],
+        cursor: int,
+        *,
+        store: SqlStore | None = None,
+        more: bool = False,
+    ) -> None:
+        """``more``: the backlog was one full page of the log; read the rest from ``store``."""
         self._hub = hub
         self._sub = sub
         self._backlog = backlog
         self.last_id = cursor
-        self._store: SqlStore | None = None
-        self._more = False
+        self._store = store
+        self._more = more
 
     async def frames(self, heartbeat_s: float) -> AsyncIterator[Frame | None]:
         """Frames in order; ``None`` when ``heartbeat_s`` passed without one (send a heartbeat)."""
@@ -86,7 +96,5 @@ async def open_stream(store: SqlStore, hub: PushHub, payment_id: int, cursor: in
     except BaseException:
         hub.unsubscribe(sub)
         raise
-    stream = PaymentStream(hub, sub, [Frame.of(e) for e in backlog], cursor or 0)
-    stream._store = store
-    stream._more = cursor is not None and len(backlog) == PAGE
-    return stream
+    more = cursor is not None and len(backlog) == PAGE
+    return PaymentStream(hub, sub, [Frame.of(e) for e in backlog], cursor or 0, store=store, more=more)

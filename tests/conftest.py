@@ -119,6 +119,16 @@ async def container(db_url: str) -> AsyncIterator[Container]:
         yield c
 
 
+@contextlib.asynccontextmanager
+async def sqlite_process(tmp_path: Any, **overrides: Any) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    """A wired process on SQLite (for tests about HTTP, not storage) and an in-process client to it."""
+    async with Container(make_settings(f"sqlite:///{tmp_path}/payhub.db", **overrides)) as c:
+        app = build_app(c)
+        await c.start(background=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            yield c, client
+
+
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client talking to the container's app in-process (ASGI)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,17 @@ import pytest
 import simplejson as json
 
 from hub.adapters.integration import IntegrationClient
-from hub.app import build_app
 from hub.domain.records import Premium
 from hub.errors import ServiceUnavailable
 from hub.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from hub.wiring import Container
-from tests.conftest import auth_header, make_settings
+from tests.conftest import auth_header, sqlite_process
 
 PATH = "/AMK/payments"
 UNCACHED = ("P987654321", "P555000111", "P444000222")
 
 
-@asynccontextmanager
-async def _process(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/inq.db", **overrides)) as c:
-        app = build_app(c)
-        await c.start(background=False)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield c, client
+_process = sqlite_process
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,11 +17,10 @@ import pytest
 
 import gateway.app
 from gateway.signature import sign, signature_header, verify
-from hub.app import build_app
 from hub.errors import Unauthorized
 from hub.settings import SANDBOX_WEBHOOK_SECRET
 from hub.wiring import Container
-from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, make_settings, signed
+from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed, sqlite_process
 
 NOW = 1_800_000_000
 BODY = b'{"id":150001,"amount":150.00}'
@@ -161,14 +159,7 @@ def test_malformed_timestamp_fails(ts: str) -> None:
 # --------------------------------------------------------------------------- HTTP
 
 
-@asynccontextmanager
-async def _process(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/sec.db", **overrides)) as c:
-        app = build_app(c)
-        await c.start(background=False)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield c, client
+_process = sqlite_process
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ unknown tags from the ranges EMVCo reserves, any field order, either CRC case, v
 sides of every SDK limit, and half of them one mutation (wrong, UTF-8 or code-point lengths,
 non-digit lengths, duplicates, deletions, truncation, control characters, the CRC, single
 characters).  Verdicts must agree, and where both accept, so must the decoded fields.  The SDK's
-own test vectors, the encoder's output and one example per deliberate difference are checked too.  Where we refuse on purpose what the SDK accepts, the case is in
-``DELIBERATE`` below with its reason; there is no case where we accept what the SDK refuses.
+own test vectors, the encoder's output and one example per deliberate difference are checked
+too.  Where we refuse on purpose what the SDK accepts, the case is in ``DELIBERATE`` below with
+its reason; there is no case where we accept what the SDK refuses.
 Without Node.js or the SDK the test is skipped, except under ``CI=true`` where it fails.
 """
 
@@ -296,7 +297,7 @@ class QrMaker:
         amount = self.amount(currency) if with_amount else None
         stamps = {"00": self.timestamp, "01": self.timestamp}
         needs_stamps = initiation == "12" or amount is not None
-        language = {"00": lambda: self.pick(["km", "KM", "kh"], ["k", "", "khm"]), "01": lambda: self.sized(25)}
+        language = {"00": lambda: self.pick(["km", "KM", "kh"], ["k", "", "khm"]) or "", "01": lambda: self.sized(25)}
         digits = "0123456789"
         mcc = "".join(rnd.choice(digits) for _ in range(4)) if self.mostly() else self.rnd.choice(["", "59A9", "-100"])
         fields = [

@@ -297,7 +297,11 @@ async def test_a_valid_bank_qr_in_another_form_is_accepted(
 
 @pytest.mark.parametrize("kind", ["amount", "currency", "bill", "crc", "second-amount"])
 async def test_a_qr_that_does_not_match_the_premium_is_refused(
-    container: Container, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str
+    container: Container,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
 ) -> None:
     class WrongAmk:
         async def generate(self, req: QrRequest) -> QrResult:
@@ -309,6 +313,12 @@ async def test_a_qr_that_does_not_match_the_premium_is_refused(
     assert r.status_code == 502, r.text
     assert r.json()["error"]["code"] == "AMK_UNKNOWN_ERROR"
     assert "qrString" not in r.text
+    alerts = [rec.getMessage() for rec in caplog.records if rec.getMessage().startswith("ALERT AMK QR")]
+    assert alerts == [
+        "ALERT AMK QR is not a valid KHQR"
+        if kind in ("crc", "second-amount")
+        else "ALERT AMK QR does not match the premium"
+    ]
     assert await session_count(container) == 0
     inquiry = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(container))
     payment_id = inquiry.json()["data"]["paymentId"]

@@ -4,19 +4,21 @@ Source: npm ``bakong-khqr`` 1.0.20, ``BakongKHQR.verify`` (``src/index.js``) and
 ``decodeKHQRValidation`` (``src/controller/decodeValidation.js``) with the field classes of
 ``src/MerchantCode``.  What it accepts, we accept:
 
-* fields in any order, the CRC last in either case; tags it does not know (any ``00``-``99``,
-  e.g. 61 postal code, 15 UnionPay, the EMVCo reserved 02-28/31-51/65-79/80-98) are skipped,
-  and so are unknown sub-tags inside the templates 29/30, 62, 64 and 99;
+* fields in any order, the CRC last in either case; the tags it does not read are skipped
+  (15 UnionPay, the other payment networks' 02-51, 55-57, 61 postal code, EMVCo's reserved
+  65-79 and the unreserved templates 80-98), and so are unknown sub-tags inside the templates
+  29/30, 62, 64 and 99;
 * 00 of 1-2 characters; 01 absent (static) or ``11``/``12``; 52 of 1-4 digits; 53 ``116`` or
   ``840``; 58 of 1-3 characters; 59 1-25; 60 1-15; account id 1-32 with an ``@``; 29/30 sub-field
   01 0-32, 02 1-32; 62 sub-fields 01/02/03/07/08 of 1-25; 64: 00 of 1-2 (required with 01),
   01 1-25, 02 1-15; an empty template 62/64 is as good as none.
 * a QR with an amount, or dynamic (01=12), has the template 99; a dynamic one also an amount and
-  a 13-digit expiry no earlier than its creation.  Whether it has passed is for the caller.
+  a 13-digit expiry no earlier than its creation.  Whether it has passed is for the caller.  In
+  a static QR, 99 may carry a bank's own data.
 
 Deliberate differences (each listed with its reason in tests/unit/test_khqr_sdk_differential.py):
 duplicate tags, tags or lengths that are not two digits, truncated values, a length that splits
-a character, control characters, both 29 and 30, non-numeric amounts or amounts finer than the
+a character, lone surrogates, control characters, both 29 and 30, non-numeric amounts or amounts finer than the
 currency's minor unit, and non-numeric timestamps in a dynamic QR are refused; tag 99 is
 checked wherever it is.
 """

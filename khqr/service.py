@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-import simplejson as json
-
 from gateway.keylock import KeyedLocks
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
@@ -21,6 +19,7 @@ from hub.domain.money import Currency, format_amount, parse_amount, parse_curren
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent
 from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from hub.json_codec import loads
 from hub.ports import Publisher
 from khqr.amk_qr import QrRequest, QrResult
 from khqr.codec import KhqrError, decode
@@ -52,7 +51,7 @@ class QrGenerator(Protocol):
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:
     try:
-        value = json.loads(raw or "")
+        value = loads(raw or "", field="bankCode")
     except ValueError as exc:
         raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):

@@ -72,7 +72,7 @@ def loads(data: bytes | str, *, field: str = "body") -> Any:
     try:
         return simplejson.loads(text, use_decimal=True, allow_nan=False)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError; int literals past Python's digit limit
-        raise MalformedJson(str(exc)[:200], field=field) from exc
+        raise MalformedJson(f"{type(exc).__name__}: {str(exc)[:200]}", field=field) from exc
 
 
 def loads_object(data: bytes | str, *, field: str = "body") -> dict[str, Any]:

@@ -128,7 +128,10 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
             d.state.verify_available = bool(body["verifyAvailable"])
         if "qrImages" in body:
             d.state.qr_images = bool(body["qrImages"])
-        for tx in body.get("paidTransactions") or []:  # the bank knows these (benchmarks, demos)
+        paid = body.get("paidTransactions") or []
+        if not isinstance(paid, list):
+            return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
+        for tx in paid:  # the bank knows these (benchmarks, demos)
             try:
                 currency = parse_currency(tx["currency"])
                 amount = parse_amount(tx["amount"], currency)

@@ -16,6 +16,7 @@ from hub.errors import BadRequest
 from hub.json_codec import MAX_BYTES, MAX_DEPTH, MalformedJson, dumps, dumps_bytes, loads, loads_object
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STRUCTURES = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ json_values = st.recursive(
     | st.decimals(allow_nan=False, allow_infinity=False)
     | st.text(alphabet=st.characters(blacklist_categories=["Cs"])),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
+    max_leaves=10,
 )
 
 
@@ -106,7 +107,7 @@ def _depth(value: Any) -> int:
     return 0
 
 
-@FAST
+@STRUCTURES
 @given(json_values)
 def test_roundtrip_is_exact(value: Any) -> None:
     again = loads(dumps(value))
@@ -114,7 +115,7 @@ def test_roundtrip_is_exact(value: Any) -> None:
     assert dumps(again) == dumps(value)  # Decimals keep their exact digits and scale
 
 
-@FAST
+@STRUCTURES
 @given(json_values, st.integers(0, MAX_DEPTH + 3))
 def test_depth_bound_matches_the_real_nesting(value: Any, wrap: int) -> None:
     for _ in range(wrap):
@@ -145,7 +146,7 @@ def test_any_nesting_parses_or_raises_malformed_json_only(n: int, opener: str) -
         pass
 
 
-@FAST
+@STRUCTURES
 @given(json_values)
 def test_reads_what_the_standard_library_reads(value: Any) -> None:
     # differential: the stdlib parser, with Decimal for fractions, agrees on every text we write

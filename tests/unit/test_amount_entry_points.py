@@ -77,3 +77,23 @@ def test_sandbox_simulate_request_refuses_a_bad_amount_with_400(amount: object) 
     with pytest.raises(BadRequest) as caught:
         SimulateRequest.from_json({"paymentId": 1, "amount": amount})
     assert {"field": "amount", "message": caught.value.details[0]["message"]} in caught.value.details
+
+
+async def test_http_layer_answers_money_error_with_400_naming_the_field() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    from hub.domain.money import Currency, parse_amount
+    from hub.http.errors import EXCEPTION_HANDLERS
+
+    async def route(request: Request) -> None:
+        parse_amount(request.query_params["amount"], Currency.USD, field="amount")
+        raise AssertionError("not reached")
+
+    app = Starlette(routes=[Route("/", route)], exception_handlers=EXCEPTION_HANDLERS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        r = await http.get("/", params={"amount": "1E+30"})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "BAD_REQUEST" and error["details"][0]["field"] == "amount"

@@ -1,4 +1,5 @@
-"""The KHQR amount field (tag 54), in one place: the encoder's canonical text, the decoder's reading.
+"""The KHQR amount field (tag 54), in one place: the encoder's canonical text, the decoder's reading
+(through PayHub's one amount parser, :mod:`hub.domain.money`).
 
 Canonical form (what :func:`format_amount` writes): plain decimal, no exponent, no sign; KHR a
 whole number (``Decimal("5000")`` -> ``"5000"``), USD exactly two decimals (``Decimal("150")`` ->
@@ -8,15 +9,14 @@ KHR at most 9999999999999.
 
 from __future__ import annotations
 
-import re
 from decimal import Context, Decimal
 
-from khqr._tlv import KhqrError
+from hub.domain import money
+from khqr._tlv import KhqrError, units
 
 MAX_AMOUNT_CHARS = 13  # bakong-khqr 1.0.20: emv.INVALID_LENGTH.AMOUNT
 DECIMAL_PLACES = {"USD": 2, "KHR": 0}
 _CTX = Context(prec=40)
-_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
 
 def _minor_unit(currency: str) -> Decimal:
@@ -46,20 +46,20 @@ def format_amount(amount: object, currency: str) -> str:
 
 
 def parse_amount(text: str, currency: str) -> Decimal:
-    """Read tag 54 exactly: a plain decimal of 1-13 characters whose value is a whole number of the
-    currency's minor unit (cents, riel), returned at the canonical exponent (``"150.5"`` ->
-    ``Decimal("150.50")``, ``"5000.00"`` KHR -> ``Decimal("5000")``).  Zero is read as zero: the
-    SDK accepts it and the caller compares the amount with what it asked for.
+    """Read tag 54 with PayHub's one amount parser (:func:`hub.domain.money.parse_amount`): the exact
+    value at the currency's exponent (``"150.5"`` -> ``Decimal("150.50")``, ``"5000.00"`` KHR ->
+    ``Decimal("5000")``), or :class:`KhqrError`.
 
-    The SDK accepts any 1-13 characters without ``-``; we refuse text that is not a number and
-    values finer than the minor unit, because an amount must be known exactly or not at all.
+    The SDK's own rule comes first: at most 13 characters and no ``-`` (so ``"1E-2"`` is refused as
+    the SDK refuses it).  Beyond that the SDK accepts any text; the parser refuses what is not a
+    decimal number, zero, and more decimals or integer digits than the currency has, because money
+    must be read exactly or not at all.  These refusals say "(PayHub's amount parser)".
     """
-    if len(text) > MAX_AMOUNT_CHARS:
-        raise KhqrError(f"54 amount: at most {MAX_AMOUNT_CHARS} characters, got {len(text)}")
-    if not _PLAIN_DECIMAL.fullmatch(text):
-        raise KhqrError(f"54 amount: not a plain decimal number: {text!r}")
-    value = Decimal(text)
-    canonical = value.quantize(_minor_unit(currency), context=_CTX)
-    if canonical != value:
-        raise KhqrError(f"54 amount: {text!r} is finer than the {currency} minor unit")
-    return canonical
+    if units(text) > MAX_AMOUNT_CHARS:
+        raise KhqrError(f"54 amount: at most {MAX_AMOUNT_CHARS} characters, got {units(text)}")
+    if "-" in text:
+        raise KhqrError(f"54 amount: must not contain '-', got {text!r}")
+    try:
+        return money.parse_amount(text, money.Currency(currency), field="54 amount")
+    except money.MoneyError as exc:
+        raise KhqrError(f"54 amount: {exc.reason} (PayHub's amount parser)") from exc

@@ -135,11 +135,11 @@ DELIBERATE: list[tuple[str, Callable[[str, str], bool], str]] = [
         base(insert={9: field("30", field("00", "jane@devb"))}),
     ),
     (
-        "An amount that is not a plain decimal ('1e3', '1,5', ' 5', 'abc'), or finer than the "
-        "currency's minor unit ('1.005' USD, '5.5' KHR): the SDK checks only length and '-'; "
-        "money must be read exactly or not at all",
-        _message(r"54 amount: (not a plain decimal number|.* finer than)"),
-        base(replace={5: field("54", "1e3")}),
+        "An amount PayHub's one amount parser refuses: not a decimal number ('1,5', '.5', 'abc'), zero, "
+        "more decimals than the currency has ('1.005' USD, '5.5' KHR) or over 9,999,999,999.99 USD; "
+        "the SDK checks only length and '-'; money must be read exactly or not at all",
+        _message(r"54 amount: .* \(PayHub's amount parser\)$"),
+        base(replace={5: field("54", "1,50")}),
     ),
     (
         "A dynamic QR's timestamp that is not digits: the SDK uses Number(), which takes ' 1e12', "

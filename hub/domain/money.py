@@ -85,7 +85,8 @@ def parse_amount(value: object, currency: Currency, *, field: str = "amount") ->
     - refused: more decimals than the currency has (``150.001`` USD, ``600000.5`` KHR); trailing zeros are
       not extra decimals (``150.000`` USD is ``150.00``);
     - refused: more than ``currency.max_integer_digits`` digits before the point (``1E+30``, ``1e309``,
-      ``123456789012345678901234567890.12``);
+      ``123456789012345678901234567890.12``) and text whose exponent is past what ``decimal`` holds
+      (``"1e999999999999999999999"``);
     - accepted: exponent forms that denote an exact amount within those bounds (``6E+5`` KHR is 600000,
       ``1.5E+2`` USD is 150.00) — Java's ``BigDecimal.toString()``, which AMK's DTOs use, writes them.
 
@@ -136,10 +137,13 @@ def _read(value: object, field: str) -> Decimal:
     if not isinstance(value, str):
         raise MoneyError(f"must be a number, got {type(value).__name__}", field=field)
     text = value.strip()
+    shown = text if len(text) <= 24 else text[:24] + "…"
     if len(text) > _MAX_TEXT or not _NUMBER.fullmatch(text):
-        shown = text if len(text) <= 24 else text[:24] + "…"
         raise MoneyError(f"{shown!r} is not a decimal number", field=field)
-    return Decimal(text)  # exact: constructing a Decimal from text never rounds
+    try:
+        return Decimal(text)  # exact: constructing a Decimal from text never rounds
+    except ArithmeticError as exc:  # an exponent past decimal's ±999999999999999999 (InvalidOperation)
+        raise MoneyError(f"{shown!r} is out of range", field=field) from exc
 
 
 def quantize(amount: Decimal, currency: Currency) -> Decimal:

@@ -118,7 +118,12 @@ def test_refused_forms(value: object) -> None:
 
 # Exponents beyond what ``decimal`` can hold (±999999999999999999): Decimal(text) raised
 # decimal.InvalidOperation, an ArithmeticError that every caller let through as a 500 or a traceback.
-OUT_OF_RANGE = ["1e999999999999999999999", "1E-999999999999999999999", "0e99999999999999999999999", "9E+1000000000000000000"]
+OUT_OF_RANGE = [
+    "1e999999999999999999999",
+    "1E-999999999999999999999",
+    "0e99999999999999999999999",
+    "9E+1000000000000000000",
+]
 
 
 @pytest.mark.parametrize("text", OUT_OF_RANGE)

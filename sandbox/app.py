@@ -124,20 +124,28 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
     async def control(request: Request) -> Response:
         """Switch sandbox behaviour for demos and fault tests: ``{"verifyAvailable": false}``."""
         body: dict[str, Any] = parse_json_object(await read_body(request, 4 * 1024 * 1024))
-        if "verifyAvailable" in body:
-            d.state.verify_available = bool(body["verifyAvailable"])
-        if "qrImages" in body:
-            d.state.qr_images = bool(body["qrImages"])
+        # Everything is checked before anything changes: a refused request leaves the sandbox as it was.
+        switches = {name: body[name] for name in ("verifyAvailable", "qrImages") if name in body}
+        for name, value in switches.items():
+            if not isinstance(value, bool):  # bool("false") is True
+                return _amk_error(400, "BAD_REQUEST", f"{name}: must be true or false")
         paid = body.get("paidTransactions") or []
         if not isinstance(paid, list):
             return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
+        known: list[Transaction] = []
         for tx in paid:  # the bank knows these (benchmarks, demos)
             try:
                 currency = parse_currency(tx["currency"])
                 amount = parse_amount(tx["amount"], currency)
-                d.state.record(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
+                known.append(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
             except (KeyError, TypeError, MoneyError) as exc:
                 return _amk_error(400, "BAD_REQUEST", f"paidTransactions: {exc}")
+        if "verifyAvailable" in switches:
+            d.state.verify_available = switches["verifyAvailable"]
+        if "qrImages" in switches:
+            d.state.qr_images = switches["qrImages"]
+        for transaction in known:
+            d.state.record(transaction)
         return ok(
             {
                 "verifyAvailable": d.state.verify_available,

@@ -280,3 +280,24 @@ def test_amount_literal_helper_keeps_the_text() -> None:
     raw = _with_amount_text({"a": 1, "amount": 0}, "amount", "1E+30")
     assert raw == b'{"a": 1, "amount": 1E+30}'
     assert simplejson.loads(raw, use_decimal=True)["amount"] == Decimal("1E+30")
+
+
+@pytest.mark.parametrize(
+    "paid",
+    [
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"txId": "BAD", "amount": "abc", "currency": "USD"}],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"txId": "BAD", "amount": "1.5", "currency": "KHR"}],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, "not-an-object"],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"amount": "1.00", "currency": "USD"}],
+        "not-a-list",
+    ],
+    ids=["bad-amount", "khr-decimals", "not-an-object", "no-txId", "not-a-list"],
+)
+async def test_sandbox_control_refused_changes_nothing(proc: tuple[Container, httpx.AsyncClient], paid: Any) -> None:
+    # verifyAvailable/qrImages were switched, and the rows before the bad one recorded, before the 400.
+    c, client = proc
+    body = {"verifyAvailable": False, "qrImages": False, "paidTransactions": paid}
+    r = await client.post("/sandbox/amk/control", content=simplejson.dumps(body), headers=auth_header(c, "admin"))
+    assert r.status_code == 400, r.text
+    state = c.sandbox_state
+    assert (state.verify_available, state.qr_images, "OK1" in state.transactions) == (True, True, False)

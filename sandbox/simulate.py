@@ -9,6 +9,7 @@ afterwards. It returns every body it sent with every answer it got.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,6 +29,7 @@ from sandbox.state import SandboxState, Transaction
 GMT7 = timezone(timedelta(hours=7))
 BANGKOK = ZoneInfo("Asia/Bangkok")
 MAX_DUPLICATES = 50
+BILL_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class SimulateRequest:
             errors.append({"field": "paymentId", "message": "paymentId or billNumber is required"})
         if payment_id is not None and (isinstance(payment_id, bool) or not isinstance(payment_id, int)):
             errors.append({"field": "paymentId", "message": "must be an integer"})
+        if bill not in (None, "") and not (isinstance(bill, str) and BILL_NUMBER.fullmatch(bill)):
+            # the gateway's inquiry rule; forwarded as it was, its 400 came back as our 503
+            errors.append({"field": "billNumber", "message": "1-10 ASCII letters or digits"})
         method = str(body.get("method") or ("KHQR" if payment_id is not None else "BILL")).upper()
         if method not in ("KHQR", "BILL"):
             errors.append({"field": "method", "message": "KHQR or BILL"})

@@ -150,3 +150,11 @@ def test_csv_import_accepts_the_largest_id() -> None:
         "9223372036854775807,P123456789,,John Doe,150.00,USD,2026-12-15\n"
     )
     assert [p.id for p in parse_premiums_csv(csv)] == [2**63 - 1]
+
+
+@pytest.mark.parametrize("bill", [123456789, 1e5, True, ["P123456789"], {"b": 1}, "P" * 11, "P-12", "P\u0000", "١٢٣"])
+def test_sandbox_simulate_request_refuses_a_bad_bill_number_with_400(bill: object) -> None:
+    # It was forwarded to the gateway's inquiry, whose 400 the sandbox answered as 503 SERVICE_UNAVAILABLE.
+    with pytest.raises(BadRequest) as caught:
+        SimulateRequest.from_json({"billNumber": bill, "method": "BILL"})
+    assert "billNumber" in [d["field"] for d in caught.value.details]

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.http.path import path_id
 from hub.json_codec import dumps, loads
 from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
@@ -53,7 +54,7 @@ async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
 def routes(d: PushDeps) -> list[BaseRoute]:
     async def sse(request: Request) -> Response:
         who = await authenticate(request, d.auth)
-        payment_id = int(request.path_params["payment_id"])
+        payment_id = path_id(request, "payment_id")
         await authorize(d, who, payment_id)
         cursor = _cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
         stream = await open_stream(d.store, d.hub, payment_id, cursor)
@@ -65,7 +66,7 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         await _WsSession(d, websocket).run()
 
     return [
-        Route("/api/payments/{payment_id:int}/events", sse, methods=["GET"]),
+        Route("/api/payments/{payment_id:str}/events", sse, methods=["GET"]),
         WebSocketRoute("/ws/payments", ws),
     ]
 

@@ -301,3 +301,54 @@ async def test_sandbox_control_refused_changes_nothing(proc: tuple[Container, ht
     assert r.status_code == 400, r.text
     state = c.sandbox_state
     assert (state.verify_available, state.qr_images, "OK1" in state.transactions) == (True, True, False)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"expiresAt": Decimal("1E+999999999999999999")},  # int() of it: MemoryError, a 500
+        {"expiresAt": Decimal("1E+3000000")},  # int() of it: minutes of CPU with the event loop blocked
+        {"expiresAt": Decimal("1.5")},
+        {"expiresAt": "1700000000000"},
+        {"expiresAt": True},
+        {"expiresAt": -1},
+        {"expiresAt": 10**4000},
+        {"invoiceNumber": ["1"]},
+        {"billNumber": {"b": 1}},
+        {"amount": "1e999999999999999999999"},
+        {"currency": None},
+        {"billNumber": "P" * 200},  # KhqrError from encode(), outside the try: a 500
+        {"invoiceNumber": "1\n"},
+    ],
+    ids=[
+        "exp-huge",
+        "exp-slow",
+        "fraction",
+        "string",
+        "bool",
+        "negative",
+        "digits",
+        "invoice",
+        "bill",
+        "amount",
+        "cur",
+        "long-bill",
+        "control-char",
+    ],
+)
+async def test_sandbox_qr_generator_refuses_bad_fields_with_400_at_once(
+    proc: tuple[Container, httpx.AsyncClient], override: dict[str, Any]
+) -> None:
+    c, client = proc
+    sign_in = await client.post(
+        "/sandbox/amk/auth/sign-in", json={"username": c.settings.amk_username, "password": c.settings.amk_password}
+    )
+    token = sign_in.json()["access_token"]
+    body = {"invoiceNumber": "1", "billNumber": "P123456789", "amount": "1.00", "currency": "USD"}
+    body |= {"expiresAt": 1_900_000_000_000} | override
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    r = await asyncio.wait_for(
+        client.post("/sandbox/amk/qr/generator", content=simplejson.dumps(body), headers=headers), 5
+    )
+    assert r.status_code == 400, r.text
+    assert c.sandbox_state.qr_codes == {}

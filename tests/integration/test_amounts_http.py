@@ -352,3 +352,33 @@ async def test_sandbox_qr_generator_refuses_bad_fields_with_400_at_once(
     )
     assert r.status_code == 400, r.text
     assert c.sandbox_state.qr_codes == {}
+
+
+@pytest.mark.parametrize("currency", ["usd", " USD", "Usd\n"])
+async def test_webhook_currency_is_read_by_the_one_currency_parser(
+    proc: tuple[Container, httpx.AsyncClient], currency: str
+) -> None:
+    # The webhooks used pydantic's enum (exact "USD" only) where every other entry point reads the
+    # currency with hub.domain.money.parse_currency: money the bank reported was refused for its case.
+    c, client = proc
+    good = {**bill_body(), "currency": currency}
+    bank_paid(c, good["bankTransactionId"])
+    raw, headers = signed(c, good)
+    r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["data"]["status"] == "CONFIRMED", r.text
+    raw, headers = signed(c, {**khqr_body(999_999), "currency": currency})
+    r = await client.post("/AMK/khqr", content=raw, headers=headers)
+    assert r.status_code == 404, r.text  # read; refused only because payment 999999 does not exist
+
+
+@pytest.mark.parametrize("currency", ["EUR", "", None, 840, ["USD"], "U SD"])
+async def test_webhook_unknown_currency_is_400_naming_it(
+    proc: tuple[Container, httpx.AsyncClient], currency: Any
+) -> None:
+    c, client = proc
+    before = await _counts(c)
+    for path, body in (("/AMK/payments", bill_body()), ("/AMK/khqr", khqr_body(1))):
+        raw, headers = signed(c, {**body, "currency": currency})
+        r = await client.post(path, content=raw, headers=headers)
+        _assert_400(r, "currency")
+    assert await _counts(c) == before

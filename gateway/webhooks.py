@@ -28,6 +28,7 @@ from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.errors import (
     AmkUnavailable,
+    AmkUnknownError,
     DuplicatePayment,
     NotFound,
     TransactionVerifyFailed,
@@ -193,7 +194,9 @@ class WebhookService:
                 "merchant_number": w.merchant_number or "",
             }
         wrong = [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
-        if wrong and w.target is PaymentStatus.CONFIRMED:
+        # A failure notice is matched exactly like money: one naming another merchant, amount or
+        # currency must not close someone's open payment.
+        if wrong:
             await self._review(
                 w, "webhook does not match the premium", payment.id if payment else None, {"mismatch": wrong}
             )
@@ -206,6 +209,17 @@ class WebhookService:
         except AmkUnavailable:
             log.warning("AMK unreachable; recording PROCESSING for re-verification", extra={"key": w.key})
             return None
+        except AmkUnknownError as exc:
+            # AMK refused to verify (merchant not bound, bank not found, unknown code, unreadable
+            # answer): the client has alerted and counted it; the bank's notice waits for a person
+            # (and for AMK's retry, as the answer is a 5xx), nothing is changed.
+            await self._review(
+                w,
+                f"AMK payment-verify refused: {exc.code}",
+                w.payment_id,
+                {"amk": exc.details, "amkCode": exc.amk_code},
+            )
+            raise
         try:
             self._check_verdict(w, verdict)
         except (TransactionVerifyFailed, VerificationMismatch) as exc:

@@ -226,6 +226,7 @@ class Container:
         )
         self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
+        self.amk.on_refusal = lambda e: self.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
         self.metrics.gauge(
             "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
         )

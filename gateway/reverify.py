@@ -24,6 +24,7 @@ from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
 from hub.ports import Publisher
+from hub.service.announce import announce
 from hub.service.ledger import transition
 
 log = logging.getLogger("payhub.reverify")
@@ -110,7 +111,7 @@ class ReVerifier:
                     },
                 )
             await tx.update_receipt(replace(current, state=DONE, response_status=status, response_body=body), now)
-        await self.bus.publish(events)
+        await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
         log.info("re-verified", extra={"key": receipt.key, "status": payment.status.value})

@@ -35,6 +35,7 @@ from hub.errors import (
     VerificationMismatch,
 )
 from hub.ports import Publisher
+from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition
 
 log = logging.getLogger("payhub.webhooks")
@@ -281,7 +282,7 @@ class WebhookService:
                 now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             await tx.update_receipt(receipt, now)
-        await self.bus.publish(events)
+        await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
         log.info(

@@ -168,10 +168,14 @@ class PremiumService:
             if payment is not None and await tx.mark_premium_paid(payment.premium_id, payment.id, self.clock()):
                 log.info("premium paid", extra={"premiumId": payment.premium_id, "paymentId": payment.id})
 
-    async def settle_unsettled(self) -> int:
-        """Catch up after a restart: confirmed payments whose premium is still due."""
+    async def settle_unsettled(self, batch: int = 500) -> int:
+        """Confirmed payments whose premium is still due, settled from the committed state
+        (after a restart, a bus reconnect, or periodically); returns how many were settled."""
         settled = 0
-        async with self.store.transaction() as tx:
-            for payment_id, premium_id in await tx.unsettled_confirmed():
-                settled += await tx.mark_premium_paid(premium_id, payment_id, self.clock())
-        return settled
+        while True:
+            async with self.store.transaction() as tx:
+                rows = await tx.unsettled_confirmed(limit=batch)
+                for payment_id, premium_id in rows:
+                    settled += await tx.mark_premium_paid(premium_id, payment_id, self.clock())
+            if len(rows) < batch:
+                return settled

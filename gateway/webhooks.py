@@ -31,6 +31,7 @@ from hub.errors import (
     AmkUnknownError,
     DuplicatePayment,
     NotFound,
+    ServiceUnavailable,
     TransactionVerifyFailed,
     VerificationMismatch,
 )
@@ -42,6 +43,7 @@ log = logging.getLogger("payhub.webhooks")
 
 DONE = "DONE"
 VERIFY_PENDING = "VERIFY_PENDING"
+HELD_INTEGRATION_DOWN = "bank notice held: integration service unavailable (answered 503; AMK retries)"
 
 
 class Verifier(Protocol):
@@ -167,6 +169,17 @@ class WebhookService:
         except NotFound:
             await self._review(w, "unknown premium id", None)
             raise
+        except ServiceUnavailable as exc:
+            # The premium cannot be matched now, so nothing is recorded as paid: AMK retries a 503
+            # (Retry-After), and the retry lands exactly once (the receipt decides). The bank's
+            # notice is kept for a person meanwhile, in case AMK's retries stop before we are back.
+            log.error("ALERT integration service unavailable", extra={"key": w.key, "error": exc.message})
+            await self._review(w, HELD_INTEGRATION_DOWN, None, {"error": exc.message})
+            raise ServiceUnavailable(
+                "Integration service temporarily unavailable; the webhook was not processed, retry it",
+                details=exc.message,
+                retry_after=exc.retry_after or 30,
+            ) from exc
         return premium, None
 
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:

@@ -58,7 +58,8 @@ class ReVerifier:
         return settled
 
     async def _one(self, receipt: Receipt) -> int:
-        tx_ref = receipt.payload.get("invoice_number") or receipt.payload.get("bankTransactionId")
+        # KHQR: AMK knows the QR by the payment id PayHub gave its generator, whichever id it echoed.
+        tx_ref = receipt.payment_id if receipt.kind == "KHQR" else receipt.payload.get("bankTransactionId")
         refused: AmkUnknownError | None = None
         try:
             verdict: Verification | None = await self.verifier.verify_payment(str(tx_ref))

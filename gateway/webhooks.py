@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from gateway.dto import BillPayment, KhqrPayment
+from gateway.invoice import InvoiceProblem, resolve_invoice
 from gateway.keylock import KeyedLocks
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore, Tx
@@ -67,7 +68,8 @@ class Incoming:
     transaction_id: str  # what the payment records and AMK's verify is asked about
     payload: dict[str, Any]
     premium_id: int | None = None  # BILL
-    payment_id: int | None = None  # KHQR
+    payment_id: int | None = None  # KHQR, once the invoice number is resolved
+    invoice_number: str | None = None  # KHQR, as AMK sent it: a payment id or a bill id
     policy_number: str | None = None
     merchant_number: str | None = None
 
@@ -115,6 +117,8 @@ class WebhookService:
 
     @staticmethod
     def khqr(body: KhqrPayment, raw: dict[str, Any]) -> Incoming:
+        """The key and transaction id are provisional until ``handle`` resolves the invoice number
+        to a payment (``resolve_invoice``); then both name the payment, whichever id AMK echoed."""
         success = body.status == "SUCCESS"
         return Incoming(
             key=f"KHQR:{body.invoice_number}:{body.status}",
@@ -125,11 +129,13 @@ class WebhookService:
             currency=body.currency,
             transaction_id=f"AMK_KHQR_{body.invoice_number}",
             payload=raw,
-            payment_id=int(body.invoice_number),
+            invoice_number=body.invoice_number,
             merchant_number=body.merchant_number,
         )
 
     async def handle(self, w: Incoming) -> Answer:
+        if w.kind == "KHQR" and w.payment_id is None:
+            w = await self._resolve_invoice(w)
         # One process handles one key at a time (spares AMK 50 identical verifies); across
         # processes the receipt's unique key in the database is what decides.
         async with self._locks.hold(w.key):
@@ -146,6 +152,22 @@ class WebhookService:
                 assert receipt is not None
                 return self._replay(receipt, w)
 
+    async def _resolve_invoice(self, w: Incoming) -> Incoming:
+        """Name the payment a KHQR ``invoice_number`` means (see ``gateway.invoice``); the
+        idempotency key and transaction id then name that payment, so AMK echoing the payment id
+        once and the bill id another time is one notice, not two."""
+        assert w.invoice_number is not None
+        async with self.store.transaction() as tx:
+            found = await resolve_invoice(tx, int(w.invoice_number))
+        if isinstance(found, InvoiceProblem):
+            await self._review(w, found.reason, None, {"candidates": found.candidates})
+            if found.ambiguous:
+                log.error("ALERT ambiguous KHQR invoice number", extra={"invoice": w.invoice_number})
+                raise VerificationMismatch(found.reason, details={"invoice_number": w.invoice_number, **found.details})
+            raise NotFound(f"No payment for invoice {w.invoice_number}")
+        status = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
+        return replace(w, payment_id=found.id, key=f"KHQR:{found.id}:{status}", transaction_id=f"AMK_KHQR_{found.id}")
+
     def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
             log.error(
@@ -159,9 +181,7 @@ class WebhookService:
     async def _locate(self, w: Incoming) -> tuple[Premium | None, Payment | None]:
         if w.payment_id is not None:
             payment = await self.store.payment(w.payment_id)
-            if payment is None:
-                await self._review(w, "unknown invoice number", None)
-                raise NotFound(f"No payment for invoice {w.payment_id}")
+            assert payment is not None  # resolved from an existing row; payments are never deleted
             return None, payment
         assert w.premium_id is not None
         try:

@@ -171,7 +171,7 @@ def classify(tx_id: str, status_code: int, content: bytes) -> Verification:
 
 def _refusal(code: str, status_code: int, message: str, body: Any) -> AmkUnknownError:
     kind = _REFUSALS.get(code, AmkUnknownError)
-    error = kind(message, details={"httpStatus": status_code, "amkCode": code, "answer": _excerpt(body)})
+    error = kind(message, details={"httpStatus": status_code, "amkCode": code[:64], "answer": _excerpt(body)})
     if kind is AmkUnknownError:
         error.amk_code = code if code in REFUSAL_LABELS else UNKNOWN
     return error

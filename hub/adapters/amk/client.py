@@ -10,7 +10,6 @@ a merchant misconfiguration rejects every payment, so it must never pass unnotic
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,8 +20,9 @@ from typing import Any
 import httpx
 
 from hub.adapters.amk.hashing import verify_hash
-from hub.domain.money import Currency, MoneyError, parse_currency
+from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.errors import AmkBankNotFound, AmkMerchantNotBound, AmkUnavailable, AmkUnknownError
+from hub.json_codec import dumps, loads
 from hub.resilience.retry import with_retries
 
 log = logging.getLogger("payhub.amk")
@@ -142,8 +142,8 @@ def classify(tx_id: str, status_code: int, content: bytes) -> Verification:
     if status_code >= 500 or status_code in RETRIABLE_HTTP:
         raise AmkUnavailable(f"AMK payment-verify answered {status_code}")
     try:
-        body: Any = json.loads(content)
-    except (ValueError, RecursionError) as exc:
+        body: Any = loads(content)  # amounts as exact Decimals, never floats
+    except ValueError as exc:  # MalformedJson: not UTF-8, not JSON, too deep or too large
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered non-JSON", None) from exc
     if not isinstance(body, dict):
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered JSON that is not an object", body)
@@ -162,9 +162,13 @@ def classify(tx_id: str, status_code: int, content: bytes) -> Verification:
     if not isinstance(status, str) or not status.strip():
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered no status", body)
     try:
-        amount = Decimal(str(data["amount"])) if data.get("amount") is not None else None
         currency = parse_currency(data["currency"]) if data.get("currency") else None
-    except (ArithmeticError, MoneyError, AttributeError) as exc:
+        amount = None
+        if data.get("amount") is not None:
+            if currency is None:
+                raise MoneyError("an amount without a currency")
+            amount = parse_amount(data["amount"], currency)
+    except (MoneyError, AttributeError, TypeError) as exc:  # AttributeError: a currency that is no text
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered unreadable amounts", body) from exc
     return Verification(str(data.get("txId", tx_id)), status.strip().upper(), amount, currency)
 
@@ -179,4 +183,4 @@ def _refusal(code: str, status_code: int, message: str, body: Any) -> AmkUnknown
 
 def _excerpt(body: Any) -> str | None:
     """What AMK said, small enough for a log line and a review row."""
-    return json.dumps(body, default=str)[:500] if body is not None else None
+    return dumps(body)[:500] if body is not None else None

@@ -53,7 +53,7 @@ class QrGenerator(Protocol):
 def parse_bank_code(raw: str | None) -> dict[str, str]:
     try:
         value = json.loads(raw or "")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
         raise BadRequest(details=[{"field": "bankCode", "message": "needs string fields id and bank"}])

@@ -29,7 +29,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw.decode("utf-8"), parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise BadRequest("Malformed JSON body", details=[{"field": "body", "message": str(exc)}]) from exc
     if not isinstance(value, dict):
         raise BadRequest("JSON body must be an object", details=[{"field": "body", "message": "not an object"}])

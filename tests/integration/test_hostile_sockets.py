@@ -244,3 +244,15 @@ async def test_ws_subscriptions_per_socket_are_capped(tmp_path: Any) -> None:
                         break
         assert answers[0]["type"] == "SUBSCRIBED"
         assert answers[1]["type"] == "ERROR" and "at most 1 subscriptions" in answers[1]["message"]
+
+
+async def test_ws_with_no_live_subscription_left_is_closed_1008_when_silent(tmp_path: Any) -> None:
+    async with serve(tmp_path, ws_idle_timeout_s=0.5) as (c, server):
+        async with httpx.AsyncClient(base_url=server.url, timeout=WAIT_S) as http:
+            r = await http.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c))
+            payment_id, token = int(r.json()["data"]["paymentId"]), r.json()["data"]["subscribeToken"]
+        async with connect(ws_url(server)) as conn:
+            await conn.send(json.dumps({"type": "subscribe", "paymentId": payment_id, "token": token}))
+            await conn.send(json.dumps({"type": "unsubscribe", "paymentId": payment_id}))
+            code, reason = await closed_with(conn)  # SUBSCRIBED, the status, UNSUBSCRIBED, then the close
+        assert code == 1008 and "no subscription for 0.5 s" in reason

@@ -7,7 +7,9 @@ random JSON, deeply nested JSON, a mutated webhook, correctly signed or not). Th
 
 - no response is a 5xx;
 - every JSON response of our contract is the envelope (``success`` + ``data`` or the error object);
-- a refused request (4xx) leaves payments, events, receipts, premiums, sessions and reviews unchanged.
+- a refused request (4xx) leaves payments, events, receipts, premiums, sessions and reviews unchanged,
+  except that a signed webhook refused with 422 (money AMK reports that does not match) is recorded
+  as a review for a person: money the bank reports is never silently dropped (runbook, Alerts).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ AMK_SHAPED = ("/sandbox/amk/auth/", "/sandbox/amk/amkpayway/", "/sandbox/amk/qr/
 STREAMING = ("/events", "/khqr/sessions/")
 REQUEST_BUDGET_S = 5.0
 DEEP = "[" * 5000 + "]" * 5000
+DEEP_PARAM = "[" * 2000 + "]" * 2000  # deeper than Python's recursion limit, short enough for three in a URL
 
 
 class Target:
@@ -60,13 +63,16 @@ class Target:
         self.runner.run(self._process.__aexit__(None, None, None))
         self.runner.close()
 
-    def snapshot(self) -> str:
-        digest = hashlib.sha256()
+    def snapshot(self) -> dict[str, str]:
+        """A digest of each table's rows."""
+        digests = {}
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
             for table in TABLES:
+                digest = hashlib.sha256()
                 for row in db.execute(f"SELECT * FROM {table} ORDER BY 1"):  # fixed table names
                     digest.update(repr(row).encode())
-        return digest.hexdigest()
+                digests[table] = digest.hexdigest()
+        return digests
 
     def send(self, request: httpx.Request) -> httpx.Response | None:
         async def go() -> httpx.Response | None:
@@ -95,9 +101,11 @@ def target(tmp_path: Path) -> Iterator[Target]:
         t.close()
 
 
-texts = st.text(max_size=40) | st.sampled_from(["", "0", "-1", "150001", "P123456789", "9" * 30, DEEP, "%00", "é²"])
+texts = st.text(max_size=40) | st.sampled_from(
+    ["", "0", "-1", "150001", "P123456789", "9" * 30, DEEP_PARAM, "%00", "é²"]
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
@@ -190,7 +198,11 @@ def test_no_route_answers_5xx_or_changes_state_when_refusing(target: Target, dat
     assert response.status_code < 500, (request.method, str(request.url), response.text[:500])
     assert_envelope(response)
     if 400 <= response.status_code < 500:
-        assert target.snapshot() == before, (request.method, str(request.url), response.status_code)
+        after = target.snapshot()
+        changed = [table for table in TABLES if after[table] != before[table]]
+        if response.status_code == 422 and request.url.path in ("/AMK/payments", "/AMK/khqr"):
+            changed = [table for table in changed if table != "reviews"]
+        assert not changed, (request.method, str(request.url), response.status_code, response.text[:300], changed)
 
 
 # --- the issue's examples, pinned: deeply nested JSON where the fuzzer rarely reaches ------------

@@ -71,7 +71,8 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
     class BoundedHttpProtocol(HttpToolsProtocol):
         _peer: str | None = None
         _header_timer: asyncio.TimerHandle | None = None
-        _header_bytes = 0
+        _header_bytes = 0  # bytes received while the headers are incomplete (bounds buffering)
+        _parsed_bytes = 0  # request line and headers of the current request, as parsed
         _in_headers = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -103,9 +104,31 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
                 log.warning("request refused: headers too large", extra={"peer": self._peer})
                 self._refuse(HeadersTooLarge(details={"limitBytes": max_header_bytes}))
 
+        def on_message_begin(self) -> None:
+            self._parsed_bytes = 0
+            super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            self._parsed_bytes += len(url)
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._parsed_bytes += len(name) + len(value) + 4  # ": " and CRLF
+            super().on_header(name, value)
+
         def on_headers_complete(self) -> None:
             self._stop_header_timer()
+            if self._parsed_bytes > max_header_bytes:
+                # Headers that arrived complete in one read: refuse here, then stop the parser
+                # (uvicorn turns the exception into send_400_response, which stays silent below).
+                log.warning("request refused: headers too large", extra={"peer": self._peer})
+                self._refuse(HeadersTooLarge(details={"limitBytes": max_header_bytes}))
+                raise _Refused
             super().on_headers_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            if not self.transport.is_closing():  # not after our own refusal
+                super().send_400_response(msg)
 
         def handle_websocket_upgrade(self) -> None:
             self._stop_header_timer()
@@ -147,6 +170,10 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
             super().connection_lost(exc)
 
     return BoundedHttpProtocol, BoundedWebSocketProtocol
+
+
+class _Refused(Exception):
+    """Stops the request parser after a refusal was sent."""
 
 
 def raw_error_response(err: PayHubError) -> bytes:

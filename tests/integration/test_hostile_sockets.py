@@ -119,11 +119,13 @@ async def test_oversized_headers_get_431_before_the_app(tmp_path: Any) -> None:
         assert await healthz(server) == 200
 
 
-async def test_headers_just_under_the_limit_pass(tmp_path: Any) -> None:
+async def test_headers_are_capped_also_when_they_arrive_complete_in_one_read(tmp_path: Any) -> None:
     async with serve(tmp_path, max_header_bytes=8 * 1024) as (_, server):
         async with httpx.AsyncClient(base_url=server.url, timeout=WAIT_S) as http:
-            r = await http.get("/healthz", headers={"X-Pad": "a" * 7000})
-        assert r.status_code == 200
+            assert (await http.get("/healthz", headers={"X-Pad": "a" * 7000})).status_code == 200
+            refused = await http.get("/healthz", headers={"X-Pad": "a" * 9000})  # same keep-alive connection
+            assert refused.status_code == 431 and refused.json()["error"]["details"] == {"limitBytes": 8 * 1024}
+            assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_trickled_body_gets_408(tmp_path: Any) -> None:

@@ -258,3 +258,11 @@ async def test_ws_with_no_live_subscription_left_is_closed_1008_when_silent(tmp_
             await conn.send(json.dumps({"type": "unsubscribe", "paymentId": payment_id}))
             code, reason = await closed_with(conn)  # SUBSCRIBED, the status, UNSUBSCRIBED, then the close
         assert code == 1008 and "no subscription for 0.5 s" in reason
+
+
+async def test_ws_text_frame_that_is_not_utf8_is_closed_1007(tmp_path: Any) -> None:
+    async with serve(tmp_path) as (_, server):
+        async with connect(ws_url(server)) as conn:
+            await conn.send(b"\xff\xfe not UTF-8", text=True)
+            code, _ = await closed_with(conn)
+        assert code == 1007

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import simplejson as json
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -19,6 +18,7 @@ from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
 from hub.http.envelope import ws_error
+from hub.json_codec import MalformedJson, dumps, loads
 from hub.settings import Settings
 from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
@@ -159,9 +159,10 @@ class _WsSession:
 
     async def receive_text(self, text: str, default_token: str | None) -> None:
         try:
-            message = json.loads(text)
-        except (ValueError, TypeError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-            message = None
+            message = loads(text, field="message")  # size and depth bounded by the codec
+        except MalformedJson as exc:
+            await self.send(ws_error(exc))
+            return
         if not isinstance(message, dict):
             await self.send(ws_error(BadRequest("messages are JSON objects")))
             return
@@ -224,7 +225,7 @@ class _WsSession:
                 del self.subs[payment_id]
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.send_text(json.dumps(message))
+        await self.send_text(dumps(message))
 
     async def send_text(self, text: str) -> None:
         async with self.send_lock:

@@ -28,7 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from hub.errors import HeadersTooLarge, PayHubError, RateLimitExceeded, RequestTimeout
-from hub.http.envelope import dumps, error_body
+from hub.http.envelope import error_body
+from hub.json_codec import dumps_bytes
 from hub.settings import Settings
 
 log = logging.getLogger("payhub.http.server")
@@ -179,7 +180,7 @@ class _Refused(Exception):
 def raw_error_response(err: PayHubError) -> bytes:
     """A complete HTTP/1.1 response carrying the error envelope, for refusals before the ASGI app."""
     cid = f"req-{uuid.uuid4().hex[:20]}"
-    body = dumps(error_body(err, cid)).encode()
+    body = dumps_bytes(error_body(err, cid))
     reason = _REASONS.get(err.status_code, b"Error")
     lines = [
         b"HTTP/1.1 %d %s" % (err.status_code, reason),

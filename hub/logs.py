@@ -1,7 +1,7 @@
 """JSON logs, one object per line, each carrying the request's correlation id, with secrets redacted.
 
-Redaction happens once, on the finished line, in the formatter of the one handler every logger
-(uvicorn's too) writes through: whatever a message, an extra field or a traceback holds, no configured
+Redaction happens once, in the formatter of the one handler every logger (uvicorn's too) writes
+through, on every string of the entry: whatever a message, an extra field or a traceback holds, no configured
 secret, bearer token, JWT, ``?token=`` value or URL password reaches the log (issue 7 §6).
 """
 
@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import simplejson as json
@@ -28,10 +29,10 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 
 MASK = "***"
 # scheme://user:password@host → scheme://user:***@host
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@\"']*:)[^@\s/\"']+@")
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@\"'\\]*:)[^@\s/\"'\\]+@")
 # ?token=…, &access_token=…, password=… in query strings and form bodies
 _QUERY_SECRET = re.compile(
-    r"((?:[?&]|\b)(?:token|access_token|subscribeToken|password|secret|secret_key|api_key)=)[^&\s\"'#]+",
+    r"((?:[?&]|\b)(?:token|access_token|subscribeToken|password|secret|secret_key|api_key)=)[^&\s\"'#\\]+",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/\-]+=*", re.IGNORECASE)
@@ -47,9 +48,7 @@ class Redactor:
     and by shape any bearer token, JWT, secret-named query parameter and URL password."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s for s in secrets if len(s) >= MIN_REDACTED_LENGTH}
-        values |= {json.dumps(s)[1:-1] for s in values}
-        self._secrets = sorted(values, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_REDACTED_LENGTH}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -81,7 +80,20 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, default=str, use_decimal=True))
+        return json.dumps(self._scrub(entry), default=str, use_decimal=True)
+
+    def _scrub(self, value: Any) -> Any:
+        """Redact every string of the entry before it is encoded (never the encoded line: a mask laid
+        over JSON escapes could break them)."""
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, dict):
+            return {self._scrub(str(k)): self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrub(v) for v in value]
+        if value is None or isinstance(value, bool | int | float | Decimal):
+            return value
+        return self._redact(str(value))
 
 
 def configure(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

@@ -280,7 +280,7 @@ class Settings(BaseSettings):
             if value and (problem := weak_secret(name, value)):
                 problems.append(problem)
         if self.amk_username == SANDBOX_AMK_USERNAME:
-            problems.append("PAYHUB_AMK_USERNAME is the sandbox value: not accepted in production mode")
+            problems.append("PAYHUB_AMK_USERNAME is the sandbox user name: not accepted in production mode")
         return problems
 
 
@@ -294,7 +294,7 @@ def weak_secret(variable: str, value: str) -> str | None:
     field = variable.removeprefix("PAYHUB_").lower()
     minimum = MIN_SECRET_BYTES_BY_FIELD.get(field, MIN_SECRET_BYTES)
     if value in SANDBOX_SECRETS:
-        return f"{variable} is a sandbox value: not accepted in production mode"
+        return f"{variable} is a sandbox secret: not accepted in production mode"
     if len(value.encode()) < minimum:
         return f"{variable} must be at least {minimum} bytes in production mode"
     if len(set(value)) < MIN_DISTINCT_CHARS:

@@ -152,9 +152,7 @@ async def test_one_ip_cannot_send_1500_requests_per_minute(monkeypatch: pytest.M
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    steps=st.lists(
-        st.tuples(st.integers(0, 20_000), st.sampled_from(["alice", "bob", None])), min_size=1, max_size=60
-    ),
+    steps=st.lists(st.tuples(st.integers(0, 20_000), st.sampled_from(["alice", "bob", None])), min_size=1, max_size=60),
     per_min=st.integers(1, 6),
 )
 def test_admits_exactly_what_both_windows_allow(steps: list[tuple[int, str | None]], per_min: int) -> None:

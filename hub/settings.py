@@ -216,12 +216,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> Iterator[tuple[str, str]]:
         """Every configured secret as ``(PAYHUB_VARIABLE, value)``, one pair per entry of a list."""
-        for name, field in type(self).model_fields.items():
+        for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                yield env_name(name), value.get_secret_value()
-            elif isinstance(value, tuple) and field.annotation is not None and "SecretStr" in repr(field.annotation):
-                for entry in value:
+            entries = value if isinstance(value, tuple) else (value,)
+            for entry in entries:
+                if isinstance(entry, SecretStr):
                     yield env_name(name), entry.get_secret_value()
 
     def log_secrets(self) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import re
 import sys
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import simplejson as json
+from hub.json_codec import dumps
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -80,18 +81,22 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(self._scrub(entry), default=str, use_decimal=True)
+        return dumps(self._scrub(entry))
 
     def _scrub(self, value: Any) -> Any:
         """Redact every string of the entry before it is encoded (never the encoded line: a mask laid
-        over JSON escapes could break them)."""
+        over JSON escapes could break them); what the codec cannot write is logged as its redacted str()."""
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, dict):
             return {self._scrub(str(k)): self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple | set | frozenset):
             return [self._scrub(v) for v in value]
-        if value is None or isinstance(value, bool | int | float | Decimal):
+        if value is None or isinstance(value, bool | int):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        if isinstance(value, Decimal) and value.is_finite():
             return value
         return self._redact(str(value))
 

@@ -24,7 +24,7 @@ from hub.adapters.bus.memory import MemoryBus
 from hub.adapters.cache.memory import MemoryCache
 from hub.adapters.integration import IntegrationClient
 from hub.adapters.store.sql import SqlStore
-from hub.auth import Authenticator
+from hub.auth import authenticator
 from hub.domain.records import PaymentEvent
 from hub.logs import correlation_id
 from hub.metrics import Metrics
@@ -33,6 +33,7 @@ from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
 from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
@@ -104,6 +105,7 @@ class Container:
         self.local = LateApp()
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self._serving: set[str] = set()
 
     def _client(self, base_url: str, local_path: str = "") -> httpx.AsyncClient:
         """An HTTP client to ``base_url``, or to this very process (under ``local_path``) when
@@ -133,10 +135,10 @@ class Container:
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
         self.limiter = RateLimiter(limiter_uri, user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
         stack.push_async_callback(self.limiter.aclose)
-        self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
+        self.auth = authenticator(s)
         self.breaker = self._breaker("integration")
         integration_http = self._client(s.integration_url)
-        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
+        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue_service('gateway', 10 * 365 * 86400)}"
         await stack.enter_async_context(integration_http)
         amk_http = await stack.enter_async_context(self._client(s.amk_base_url, SANDBOX_PREFIX))
         verify_url = s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify"
@@ -147,7 +149,7 @@ class Container:
                 merchant_id=s.amk_merchant_id,
                 store_id=s.amk_store_id,
                 terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key,
+                secret_key=s.amk_secret_key.get_secret_value(),
                 retry_attempts=s.amk_retry_attempts,
                 retry_initial_s=s.amk_retry_initial_s,
                 retry_max_s=s.amk_retry_max_s,
@@ -155,6 +157,7 @@ class Container:
             ),
         )
         self.premiums = PremiumService(self.store)
+        self.settlement = SettlementSweeper(self.premiums, s.settle_interval_s)
         self.inquiry = InquiryService(
             self.store,
             IntegrationClient(integration_http),
@@ -188,7 +191,7 @@ class Container:
             self.sandbox_state,
             gateway_http,
             self.auth,
-            webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
+            webhook_secret=s.amk_webhook_secrets[0].get_secret_value() if s.amk_webhook_secrets else "",
             merchant_id=s.amk_merchant_id,
         )
         if not s.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
@@ -197,13 +200,13 @@ class Container:
         self.bus.subscribe(self.push.on_event)
 
         khqr_gateway_http = self._client(s.gateway_url)
-        khqr_gateway_http.headers["Authorization"] = f"Bearer {self.auth.issue('khqr', 'service', 10 * 365 * 86400)}"
+        khqr_gateway_http.headers["Authorization"] = f"Bearer {self.auth.issue_service('khqr', 10 * 365 * 86400)}"
         await stack.enter_async_context(khqr_gateway_http)
         self.qr_breaker = self._breaker("amk-qr")
         self.amk_qr = AmkQrClient(
             amk_http,
             username=s.amk_username,
-            password=s.amk_password,
+            password=s.amk_password.get_secret_value(),
             breaker=self.qr_breaker,
             retry_attempts=s.amk_retry_attempts,
             retry_initial_s=s.amk_retry_initial_s,
@@ -226,6 +229,7 @@ class Container:
         )
         self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
+        self.amk.on_refusal = lambda e: self.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
         self.metrics.gauge(
             "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
         )
@@ -243,6 +247,16 @@ class Container:
             "payhub_amk_qr_breaker_open",
             "1 while the AMK QR breaker is not closed",
             lambda: 0.0 if self.qr_breaker.state == "closed" else 1.0,
+        )
+        self.metrics.gauge(
+            "payhub_ratelimit_degraded",
+            "1 while the shared rate-limit storage is down and limits are per process",
+            lambda: 1.0 if self.limiter.degraded else 0.0,
+        )
+        self.metrics.gauge(
+            "payhub_ratelimit_fallbacks",
+            "Requests limited per process because the shared storage failed (counter)",
+            lambda: float(self.limiter.fallbacks),
         )
         return self
 
@@ -273,6 +287,11 @@ class Container:
     async def _catch_up(self) -> None:
         offered = await self.push.catch_up(self.store)
         log.warning("push hub caught up from the event log", extra={"offered": offered})
+        if "integration" in self._serving:  # premiums confirmed while the bus was away
+            try:
+                await self.settlement.sweep()
+            except Exception:
+                log.exception("settlement after reconnect failed; the periodic sweep retries")
 
     async def start(
         self, *, seed: bool | None = None, background: bool = True, services: Sequence[str] | None = None
@@ -280,12 +299,11 @@ class Container:
         """Seed (sandbox), catch up, and start the background work of the services this process serves:
         the gateway re-verifies pending webhooks, the KHQR service expires QR sessions."""
         serving = set(services) if services is not None else {"gateway", "khqr", "integration"}
+        self._serving = serving
         if "integration" in serving:
             if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
                 await self.premiums.seed_demo()
-            settled = await self.premiums.settle_unsettled()
-            if settled:
-                log.warning("settled premiums confirmed before a restart", extra={"count": settled})
+            await self.settlement.sweep()  # confirmed before a restart
         await self.bus.start()
         if "khqr" in serving:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
@@ -295,6 +313,8 @@ class Container:
             self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
         if "khqr" in serving:
             self._tasks.append(asyncio.create_task(self.expiry.run_forever(), name="payhub-qr-expiry"))
+        if "integration" in serving:
+            self._tasks.append(asyncio.create_task(self.settlement.run_forever(), name="payhub-settlement"))
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:

@@ -145,11 +145,13 @@ def test_csv_import_refuses_an_id_that_is_not_a_64_bit_ascii_integer(premium_id:
 
 
 def test_csv_import_accepts_the_largest_id() -> None:
+    from hub.constants import PAYMENT_ID_FLOOR  # premium ids stay below the payment ids
+
     csv = (
         "id,policy_number,application_number,payer,amount,currency,due_date\n"
-        "9223372036854775807,P123456789,,John Doe,150.00,USD,2026-12-15\n"
+        f"{PAYMENT_ID_FLOOR - 1},P123456789,,John Doe,150.00,USD,2026-12-15\n"
     )
-    assert [p.id for p in parse_premiums_csv(csv)] == [2**63 - 1]
+    assert [p.id for p in parse_premiums_csv(csv)] == [PAYMENT_ID_FLOOR - 1]
 
 
 @pytest.mark.parametrize("bill", [123456789, 1e5, True, ["P123456789"], {"b": 1}, "P" * 11, "P-12", "P\u0000", "١٢٣"])

@@ -341,7 +341,8 @@ async def test_sandbox_qr_generator_refuses_bad_fields_with_400_at_once(
 ) -> None:
     c, client = proc
     sign_in = await client.post(
-        "/sandbox/amk/auth/sign-in", json={"username": c.settings.amk_username, "password": c.settings.amk_password}
+        "/sandbox/amk/auth/sign-in",
+        json={"username": c.settings.amk_username, "password": c.settings.amk_password.get_secret_value()},
     )
     token = sign_in.json()["access_token"]
     body = {"invoiceNumber": "1", "billNumber": "P123456789", "amount": "1.00", "currency": "USD"}

@@ -129,7 +129,7 @@ def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
 
 def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(request: Request) -> Response:
-        return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(await c.metrics.render_async(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return metrics
 

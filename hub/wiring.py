@@ -31,6 +31,7 @@ from hub.metrics import Metrics
 from hub.ports import Bus, Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
+from hub.service.ledger import double_payments
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from khqr.amk_qr import AmkQrClient
@@ -226,6 +227,9 @@ class Container:
         )
         self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
+        self.metrics.stored_counter(
+            "payhub_double_payments_total", "Possible double payments flagged for review", self._double_payments
+        )
         self.metrics.gauge(
             "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
         )
@@ -245,6 +249,10 @@ class Container:
             lambda: 0.0 if self.qr_breaker.state == "closed" else 1.0,
         )
         return self
+
+    async def _double_payments(self) -> float:
+        async with self.store.transaction() as tx:
+            return float(await double_payments(tx))
 
     def _breaker(self, name: str) -> CircuitBreaker:
         """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""

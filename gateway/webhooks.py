@@ -247,7 +247,13 @@ class WebhookService:
             # The ledger closes the premium's other attempts and flags money for an already-paid
             # premium (or a second bank transaction on this attempt) as a possible double payment.
             payment, new_events, decision = await transition(
-                tx, payment, target, now, method=w.method, transaction_id=w.transaction_id
+                tx,
+                payment,
+                target,
+                now,
+                method=w.method,
+                transaction_id=w.transaction_id,
+                failure_report=target is PaymentStatus.FAILED,
             )
             events += new_events
             answer = self._answer(w, payment, decision.outcome, pending)

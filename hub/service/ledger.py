@@ -85,6 +85,7 @@ async def transition(
     method: PaymentMethod | None = None,
     transaction_id: str | None = None,
     review: str | None = None,
+    failure_report: bool = False,
 ) -> tuple[Payment, list[PaymentEvent], Decision]:
     """Apply the state machine to a payment the caller has locked (``Tx.payment(id, lock=True)``).
 
@@ -92,17 +93,21 @@ async def transition(
     ``payment.ignored`` audit event; NOOP writes nothing. ``review`` flags the payment even when
     the move itself is ordinary. Money (``target`` PROCESSING or CONFIRMED) also closes the
     premium's other payable attempts and flags a possible double payment (see the module doc).
+    ``failure_report``: FAILED comes from a bank's webhook, not from AMK's verify; it cannot fail an
+    attempt whose reported money awaits AMK's verdict (PROCESSING), which alone settles that money.
     """
     decision = decide(payment.status, target)
-    double = await _double_payment(tx, payment, target, transaction_id, decision) if target in _MONEY else None
+    if failure_report and payment.status is PaymentStatus.PROCESSING and target is PaymentStatus.FAILED:
+        decision = Decision(Outcome.IGNORE, "FAILED report ignored: reported money awaits AMK's verdict")
+    doubles = await _double_payments(tx, payment, target, transaction_id, decision) if target in _MONEY else []
     if decision.outcome is Outcome.NOOP or decision.outcome is Outcome.IGNORE:
         events: list[PaymentEvent] = []
         if decision.outcome is Outcome.IGNORE:
             data = {**status_data(payment, now), "attempted": target.value, "reason": decision.reason}
             events.append(await tx.append_event(payment.id, IGNORED, payment.status, data, now))
-        if double:
+        for key, reason in doubles:
             data = {**status_data(payment, now), "bankTransactionId": transaction_id}
-            await _flag_double(tx, payment, transaction_id, double, data, now)
+            await _flag_double(tx, payment, key, reason, transaction_id, data, now)
         return payment, events, decision
     events = await close_other_attempts(tx, payment, now) if target in _MONEY else []
     reasons = [
@@ -111,7 +116,7 @@ async def transition(
             payment.review_reason,
             review,
             decision.reason if decision.outcome is Outcome.APPLY_REVIEW else None,
-            double,
+            *(reason for _, reason in doubles),
         )
         if r
     ]
@@ -127,9 +132,9 @@ async def transition(
     events.append(await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now))
     if target is PaymentStatus.CONFIRMED:
         await tx.end_qr_sessions(updated.id, "PAID", now)
-    if double:
-        await _flag_double(tx, updated, transaction_id, updated.review_reason or double, status_data(updated, now), now)
-    elif updated.review_reason and updated.review_reason != payment.review_reason:
+    for key, reason in doubles:
+        await _flag_double(tx, updated, key, reason, transaction_id, status_data(updated, now), now)
+    if not doubles and updated.review_reason and updated.review_reason != payment.review_reason:
         await tx.add_review(
             f"payment:{updated.id}:{target.value}",
             updated.review_reason,
@@ -157,28 +162,47 @@ async def close_other_attempts(tx: Tx, paying: Payment, now: datetime) -> list[P
     return events
 
 
-async def _double_payment(
+async def _double_payments(
     tx: Tx, payment: Payment, target: PaymentStatus, transaction_id: str | None, decision: Decision
-) -> str | None:
-    """Why money for ``payment`` may be a second payment of its premium, if it may."""
+) -> list[tuple[str, str]]:
+    """(review key, reason) for each way money for ``payment`` may pay its premium twice.
+
+    Each extra bank transaction of a premium is flagged exactly once: a second transaction on one
+    attempt by its own key, and the first transaction of a second confirmed attempt by the
+    attempt's ``paid`` key (the first attempt confirmed is the premium's payment).
+    """
+    found: list[tuple[str, str]] = []
     if transaction_id is not None and payment.transaction_id not in (None, transaction_id) and payment.status in _MONEY:
         # The status cannot say it (the attempt is one), so money is never silently merged.
-        return (
-            f"bank transaction {transaction_id} for payment {payment.id}, already {payment.status.value}"
-            f" by {payment.transaction_id} (possible double payment)"
+        found.append(
+            (
+                f"{DOUBLE_PAYMENT_KEY}{payment.id}:{transaction_id}",
+                f"bank transaction {transaction_id} for payment {payment.id}, already {payment.status.value}"
+                f" by {payment.transaction_id} (possible double payment)",
+            )
         )
     if target is PaymentStatus.CONFIRMED and decision.changes_status:
         paid_by = await tx.confirmed_payment_for(payment.premium_id, excluding=payment.id)
         if paid_by is not None:
-            return f"premium {payment.premium_id} already paid by payment {paid_by.id} (possible double payment)"
-    return None
+            found.append(
+                (
+                    f"{DOUBLE_PAYMENT_KEY}{payment.id}:paid",
+                    f"premium {payment.premium_id} already paid by payment {paid_by.id} (possible double payment)",
+                )
+            )
+    return found
 
 
 async def _flag_double(
-    tx: Tx, payment: Payment, transaction_id: str | None, reason: str, data: dict[str, Any], now: datetime
+    tx: Tx,
+    payment: Payment,
+    key: str,
+    reason: str,
+    transaction_id: str | None,
+    data: dict[str, Any],
+    now: datetime,
 ) -> None:
-    """The double-payment review (once per attempt and bank transaction) and, after commit, its ALERT."""
-    key = f"{DOUBLE_PAYMENT_KEY}{payment.id}:{transaction_id or payment.transaction_id or '-'}"
+    """One double-payment review (idempotent per key) and, after commit, its ALERT."""
     if not await tx.add_review(key, reason, payment.id, data, now):
         return
     extra = {

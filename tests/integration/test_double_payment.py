@@ -3,6 +3,7 @@ an already-paid premium is accepted, flagged for review, ALERTed and counted (bo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from hub.wiring import Container
 from khqr.sessions import SessionRows
-from tests.conftest import auth_header, bank_paid, bill_body, signed
+from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed
 from tests.integration.test_khqr_sessions import BANK, FakeClock
 
 POLICY = "P123456789"
@@ -162,3 +163,31 @@ async def test_a_second_bank_transaction_on_one_attempt_is_a_counted_double(
     assert [r["paymentId"] for r in await double_reviews(c, client)] == [session["paymentId"]]
     assert alerts(caplog)
     assert metric((await client.get("/metrics")).text, "payhub_double_payments_total") == 1.0
+
+
+async def test_two_attempts_paid_at_once_are_one_payment_and_one_flagged_double(
+    container: Container, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Both QRs of a premium paid at the same moment: the premium's lock makes the second see the first."""
+    c = container
+    for _ in range(5):
+        first, second = await second_attempt(c, client, clock, end_first_by="expiry")
+        bank_paid(c, str(first["paymentId"]))
+        bank_paid(c, str(second["paymentId"]))
+
+        async def pay(payment_id: int) -> httpx.Response:
+            raw, headers = signed(c, khqr_body(payment_id))
+            return await client.post("/AMK/khqr", content=raw, headers=headers)
+
+        answers = await asyncio.gather(pay(first["paymentId"]), pay(second["paymentId"]))
+        assert [a.status_code for a in answers] == [200, 200]
+        doubles = [
+            r for r in await double_reviews(c, client) if r["paymentId"] in (first["paymentId"], second["paymentId"])
+        ]
+        assert len(doubles) == 1, doubles
+        await c.bus.drain()
+        async with c.store.transaction() as tx:  # a fresh premium for the next round
+            await tx.conn.execute("UPDATE payments SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
+            await tx.conn.execute("UPDATE khqr_sessions SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
+            await tx.conn.execute("UPDATE premiums SET status = 'DUE', paid_payment_id = NULL WHERE id = $1", PREMIUM)
+        await c.inquiry.forget(POLICY)

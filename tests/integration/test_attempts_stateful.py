@@ -44,6 +44,7 @@ from tests.integration.test_khqr_sessions import BANK, FakeClock
 # Two of the demo premiums: one per currency.
 PREMIUMS = {150001: ("P123456789", "150.00", "USD"), 150002: ("P987654321", "600000", "KHR")}
 MONEY = (PaymentStatus.PROCESSING, PaymentStatus.CONFIRMED)
+# NOSHRINK=1 reports the first failing run as found (quicker to read while debugging).
 PHASES = (Phase.generate,) if os.environ.get("NOSHRINK") else tuple(Phase)
 
 

@@ -211,8 +211,9 @@ async def _flag_double(
         "policyNumber": payment.policy_number,
         "transactionId": transaction_id or payment.transaction_id,
         "review": key,
+        "reason": reason,
     }
-    tx.after_commit(lambda: log.error("ALERT possible double payment: %s", reason, extra=extra))
+    tx.after_commit(lambda: log.error("ALERT possible double payment", extra=extra))
 
 
 async def double_payments(tx: Tx) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.adapters.store.sql import SqlStore
 from hub.wiring import Container
 from khqr.sessions import SessionRows
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed
@@ -191,3 +192,16 @@ async def test_two_attempts_paid_at_once_are_one_payment_and_one_flagged_double(
             await tx.conn.execute("UPDATE khqr_sessions SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
             await tx.conn.execute("UPDATE premiums SET status = 'DUE', paid_payment_id = NULL WHERE id = $1", PREMIUM)
         await c.inquiry.forget(POLICY)
+
+
+async def test_after_commit_callbacks_run_only_when_the_transaction_commits(store: SqlStore) -> None:
+    """The double-payment ALERT is sent after commit: a rolled-back transaction alerts no one."""
+    ran: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            tx.after_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("abort")
+    async with store.transaction() as tx:
+        tx.after_commit(lambda: ran.append("committed"))
+        assert ran == []  # not before the commit
+    assert ran == ["committed"]

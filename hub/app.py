@@ -25,6 +25,7 @@ import sandbox.app
 from hub.errors import PayHubError, ServiceUnavailable
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
+from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.wiring import Container
 
@@ -59,7 +60,9 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
-        routes += push.app.routes(push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s))
+        routes += push.app.routes(
+            push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s, push.app.WsLimits.of(c.settings))
+        )
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
     if "sandbox" in chosen and c.settings.sandbox:
@@ -80,7 +83,12 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
         routes += _demo_routes(c)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CorrelationMiddleware)],
+        middleware=[
+            Middleware(CorrelationMiddleware),
+            Middleware(
+                BodyLimitMiddleware, max_bytes=c.settings.max_request_body_bytes, timeout_s=c.settings.body_timeout_s
+            ),
+        ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
     c.local.app = app

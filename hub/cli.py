@@ -96,10 +96,11 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
     import uvicorn
 
     from hub.app import SERVICES, build_app
+    from hub.http.server import uvicorn_options
     from hub.processes import integration_consumer
     from hub.wiring import Container
 
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, repeat_window_s=settings.log_repeat_window_s)
     _raise_open_files_limit()
 
     async def serve() -> None:
@@ -113,7 +114,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
                 lifespan="off",
                 log_config=None,
                 proxy_headers=True,
-                ws_ping_interval=15,
+                **uvicorn_options(settings),  # size, time and per-client bounds (hub/http/server.py)
                 # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
                 timeout_graceful_shutdown=settings.shutdown_grace_s,
             )
@@ -165,7 +166,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         from hub import processes
 
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
         asyncio.run(target(settings))
         return 0

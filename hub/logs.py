@@ -6,6 +6,9 @@ import contextvars
 import logging
 import math
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,10 +54,48 @@ def _printable(value: Any) -> Any:
     return str(value)
 
 
-def configure(level: str = "INFO") -> None:
-    """Route every logger (uvicorn's too) through one JSON handler on stderr."""
+class RepeatFilter(logging.Filter):
+    """Collapses repeats of a warning or error so that no client can fill the disk (issue 7 §4).
+
+    Key: logger name, level and the message template (``record.msg`` before ``%`` formatting). The
+    first record of a key passes; further ones within ``window_s`` seconds are dropped and counted;
+    the next one to pass after the window carries ``suppressed: N``. Records below WARNING (the
+    access log) always pass. At most ``max_keys`` keys are remembered (least recently seen dropped).
+    The standard library's logging has no such filter, hence this one.
+    """
+
+    def __init__(self, window_s: float, *, max_keys: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._clock = clock
+        # key -> (time the last passing record was let through, records suppressed since)
+        self._seen: OrderedDict[tuple[str, int, str], tuple[float, int]] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or self.window_s <= 0:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        passed_at, suppressed = self._seen.get(key, (float("-inf"), 0))
+        if now - passed_at < self.window_s:
+            self._seen[key] = (passed_at, suppressed + 1)
+            self._seen.move_to_end(key)
+            return False
+        if suppressed:
+            record.suppressed = suppressed
+        self._seen[key] = (now, 0)
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.max_keys:
+            self._seen.popitem(last=False)
+        return True
+
+
+def configure(level: str = "INFO", *, repeat_window_s: float = 10.0) -> None:
+    """Route every logger (uvicorn's too) through one JSON handler on stderr, repeats collapsed."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RepeatFilter(repeat_window_s))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

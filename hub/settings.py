@@ -76,6 +76,33 @@ class Settings:
     push_heartbeat_s: float = 15.0
     shutdown_grace_s: int = 5
     push_buffer: int = 16
+    # Bounds on hostile or broken clients (issue 7 §4), applied before authentication.
+    # Header line + headers of one request, bytes (refused with 431 above).
+    max_header_bytes: int = 16 * 1024
+    # Seconds from connect (or from the first byte of the next keep-alive request) to complete headers (else 408).
+    header_timeout_s: float = 10.0
+    # Largest request body of any route, bytes (else 413); webhooks are capped lower, by max_body_bytes.
+    max_request_body_bytes: int = 4 * 1024 * 1024
+    # Seconds a request body may take to arrive in full (else 408).
+    body_timeout_s: float = 30.0
+    # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
+    keep_alive_timeout_s: int = 5
+    # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
+    # the peer is the proxy: set it above the proxy's connection pool or to 0 and cap at the proxy.
+    max_connections_per_ip: int = 256
+    # Largest WebSocket message accepted, bytes (bigger: close 1009).
+    ws_max_message_bytes: int = 64 * 1024
+    # Seconds a new WebSocket has to subscribe to a payment (else close 1008).
+    ws_subscribe_timeout_s: float = 10.0
+    # Seconds a WebSocket with no live subscription and no message stays open (else close 1008).
+    ws_idle_timeout_s: float = 120.0
+    # Live subscriptions per WebSocket.
+    ws_max_subscriptions: int = 50
+    # WebSocket ping period and the wait for its pong before the peer counts as gone, seconds.
+    ws_ping_interval_s: float = 15.0
+    ws_ping_timeout_s: float = 20.0
+    # Window in which repeats of one warning/error log line are collapsed into a count, seconds (0 = off).
+    log_repeat_window_s: float = 10.0
     seed_demo: bool = True
     demo_dir: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)

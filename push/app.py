@@ -24,7 +24,8 @@ from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
-SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+# no-transform: a compressing proxy would otherwise buffer the stream until it ends (RFC 9111 §5.2.2.6).
+SSE_HEADERS = {"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database driver
 
 

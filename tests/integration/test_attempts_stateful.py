@@ -88,7 +88,9 @@ class Attempts(RuleBasedStateMachine):
             url = f"sqlite:///{self.tmp}/{uuid.uuid4().hex}.db"
         else:
             url = await self.stack.enter_async_context(fresh_pg_schema())
-        c = await self.stack.enter_async_context(Container(make_settings(url, amk_retry_attempts=1)))
+        c = await self.stack.enter_async_context(
+            Container(make_settings(url, amk_retry_attempts=1, rate_user_per_min=100_000, rate_ip_per_min=100_000))
+        )
         app = build_app(c)
         await c.start(background=False)
         c.sandbox_state.qr_images = False  # rendering PNGs is slow and beside the point here

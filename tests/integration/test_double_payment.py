@@ -123,7 +123,10 @@ async def test_late_money_on_one_attempt_closes_the_other_and_paying_it_is_a_fla
     assert [r["paymentId"] for r in reviews] == [second["paymentId"]]
     assert str(first["paymentId"]) in reviews[0]["reason"]
     assert any("double payment" in r.getMessage() for r in alerts(caplog))
-    assert metric((await client.get("/metrics")).text, "payhub_double_payments_total") == 1.0
+    assert (
+        metric((await client.get("/metrics", headers=auth_header(c, "admin"))).text, "payhub_double_payments_total")
+        == 1.0
+    )
 
 
 async def test_bill_paying_the_premium_closes_the_open_qr_and_late_qr_money_is_a_flagged_double(
@@ -149,7 +152,10 @@ async def test_bill_paying_the_premium_closes_the_open_qr_and_late_qr_money_is_a
     assert again.status_code == 200 and again.json()["data"]["status"] == "CONFIRMED"
     assert "double payment" in again.json()["data"]["review"]
     assert len(await double_reviews(c, client)) == 2
-    assert metric((await client.get("/metrics")).text, "payhub_double_payments_total") == 2.0
+    assert (
+        metric((await client.get("/metrics", headers=auth_header(c, "admin"))).text, "payhub_double_payments_total")
+        == 2.0
+    )
 
 
 async def test_a_second_bank_transaction_on_one_attempt_is_a_counted_double(
@@ -163,7 +169,10 @@ async def test_a_second_bank_transaction_on_one_attempt_is_a_counted_double(
     assert double["status"] == 200
     assert [r["paymentId"] for r in await double_reviews(c, client)] == [session["paymentId"]]
     assert alerts(caplog)
-    assert metric((await client.get("/metrics")).text, "payhub_double_payments_total") == 1.0
+    assert (
+        metric((await client.get("/metrics", headers=auth_header(c, "admin"))).text, "payhub_double_payments_total")
+        == 1.0
+    )
 
 
 async def test_two_attempts_paid_at_once_are_one_payment_and_one_flagged_double(

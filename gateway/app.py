@@ -15,13 +15,13 @@ from gateway import signature
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.webhooks import Incoming, WebhookService
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import Forbidden, NotFound, PayHubError
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.metrics import Metrics
+from hub.ports import Store
 from hub.resilience.ratelimit import RateLimiter
 from hub.service.ledger import status_data
 
@@ -30,7 +30,7 @@ INQUIRY_ROLES = ("customer", "amk", "admin", "service")
 
 @dataclass
 class GatewayDeps:
-    store: SqlStore
+    store: Store
     auth: Authenticator
     inquiry: InquiryService
     webhooks: WebhookService

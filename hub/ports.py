@@ -1,16 +1,243 @@
-"""The I/O ports several services share, so each is declared once.
+"""The I/O ports of PayHub, each declared once, here, as a ``Protocol``.
 
-Implementations: ``Publisher``/``Bus`` — ``adapters/bus/memory.py`` (embedded), ``adapters/bus/redis.py``,
-and the wiring's ``NullPublisher`` (Kafka: the outbox relay publishes); ``Cache`` —
-``adapters/cache/memory.py``, ``adapters/cache/redis.py``.
+Services are written against these; adapters implement them; the composition root picks which.
+
+=================  ===========================================================================
+port               implementations
+=================  ===========================================================================
+``Store``          ``adapters/store/sql.py`` (SQLite, PostgreSQL), ``adapters/store/memory.py``
+                   (the in-memory fake; ``tests/integration/test_store_contract.py`` holds all
+                   three to one contract)
+``Publisher``      ``adapters/bus/memory.py``, ``adapters/bus/redis.py``, the wiring's
+``Bus``            ``NullPublisher`` (Kafka: the outbox relay publishes)
+``Cache``          ``adapters/cache/memory.py``, ``adapters/cache/redis.py``
+``RateLimiter``    ``resilience/ratelimit.py`` (memory or Redis storage)
+``Producer``       ``adapters/stream/memory.py``, ``adapters/stream/kafka.py``
+``Consumer``
+``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
+``AmkQrGenerator`` ``khqr/amk_qr.py``
+``PremiumSource``  ``adapters/integration.py`` (the integration service)
+=================  ===========================================================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
-from hub.domain.records import PaymentEvent
+from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.domain.records import (
+    KhqrSession,
+    Payment,
+    PaymentEvent,
+    Premium,
+    QrRequest,
+    QrResult,
+    Receipt,
+    Verification,
+)
+
+# --- the store / unit of work -------------------------------------------------------------------
+
+
+class KhqrSessionRows(Protocol):
+    """KHQR sessions inside one unit of work. At most one PENDING session per premium."""
+
+    async def get(self, session_id: str) -> KhqrSession | None: ...
+
+    async def pending_for_premium(self, premium_id: int) -> KhqrSession | None:
+        """The premium's PENDING session, locked for this unit of work where the store locks rows."""
+        ...
+
+    async def insert(self, s: KhqrSession) -> bool:
+        """False when the premium already has a PENDING session (a concurrent request won)."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 200) -> list[KhqrSession]:
+        """PENDING sessions with ``expires_at <= now``, earliest first."""
+        ...
+
+    async def next_expiry(self) -> datetime | None: ...
+
+    async def close(self, session_id: str, status: str, now: datetime, *, only_pending: bool = True) -> bool:
+        """Set ``status``; with ``only_pending`` only a PENDING session moves, else any other status does.
+        True when a row changed."""
+        ...
+
+    async def mark_paid(self, payment_id: int, now: datetime) -> int:
+        """Every session of the payment not yet PAID becomes PAID; returns how many changed."""
+        ...
+
+
+class OutboxRows(Protocol):
+    """Events not yet relayed (``claim`` → publish → ``mark_published`` → commit, in one unit of work).
+
+    ``claim`` returns events oldest first and, where several relays run, never an event of a
+    payment whose earlier unpublished event another relay holds (``deferred`` counts those).
+    """
+
+    deferred: int
+
+    async def claim(self, limit: int) -> list[PaymentEvent]: ...
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    async def had_processing(self, payment_id: int, before_id: int) -> bool:
+        """Whether a PROCESSING status event of this payment precedes event ``before_id``."""
+        ...
+
+    async def unpublished_count(self) -> int: ...
+
+
+class StoreTx(Protocol):
+    """Everything done inside one unit of work; it commits together or not at all.
+
+    Conflicts a unique rule refuses raise ``hub.errors.UniqueViolation`` (and roll the unit back).
+    Reads with ``lock=True`` hold the row until the unit ends where the store locks rows; stores
+    that serialize whole units (SQLite, the in-memory fake) need no row locks.
+    """
+
+    @property
+    def khqr_sessions(self) -> KhqrSessionRows: ...
+
+    @property
+    def outbox(self) -> OutboxRows: ...
+
+    # premiums (integration service)
+    async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
+        """Insert or update (``overwrite=False``: insert only). A PAID premium stays PAID."""
+        ...
+
+    async def premium(self, premium_id: int) -> Premium | None: ...
+
+    async def find_due_premium(self, query: str) -> Premium | None:
+        """The earliest DUE premium (by due date, then id) of a policy or application number."""
+        ...
+
+    async def mark_premium_paid(self, premium_id: int, payment_id: int, now: datetime) -> bool:
+        """Idempotent: True only for the call that moved DUE to PAID."""
+        ...
+
+    async def unsettled_confirmed(self, limit: int = 500) -> list[tuple[int, int]]:
+        """(payment id, premium id) of CONFIRMED payments whose premium is still DUE, by payment id."""
+        ...
+
+    # payments
+    async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None: ...
+
+    async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
+        """The premium's PENDING or PROCESSING payment (there is at most one)."""
+        ...
+
+    async def latest_payment_for(self, premium_id: int) -> Payment | None: ...
+
+    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+        """The premium's first CONFIRMED payment."""
+        ...
+
+    async def insert_open_payment(
+        self, premium: Premium, method: PaymentMethod | None, now: datetime
+    ) -> Payment | None:
+        """Insert a PENDING payment; None when the premium already has an open one."""
+        ...
+
+    async def update_payment(self, p: Payment) -> None:
+        """Write method, status, transaction id, review reason and ``updated_at``. Raises
+        ``UniqueViolation`` when another CONFIRMED payment has the same transaction id."""
+        ...
+
+    # the append-only event log; ids increase in commit order along each payment's stream
+    async def append_event(
+        self, payment_id: int, type_: str, status: PaymentStatus, data: dict[str, Any], at: datetime
+    ) -> PaymentEvent: ...
+
+    async def events_after(
+        self,
+        payment_id: int,
+        after_id: int,
+        *,
+        types: Sequence[str] = (PaymentEvent.STATUS,),
+        limit: int = 500,
+    ) -> list[PaymentEvent]:
+        """Events of one payment with id > after_id, oldest first."""
+        ...
+
+    async def status_events_of(self, payment_ids: Sequence[int], after_id: int) -> list[PaymentEvent]:
+        """Status events of several payments with id > after_id, oldest first."""
+        ...
+
+    async def last_status_event(self, payment_id: int) -> PaymentEvent | None: ...
+
+    async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]: ...
+
+    # webhook receipts (idempotency)
+    async def receipt(self, key: str) -> Receipt | None: ...
+
+    async def insert_receipt(self, r: Receipt, now: datetime) -> bool:
+        """False when the key exists already (a concurrent duplicate won); the first answer is kept."""
+        ...
+
+    async def update_receipt(self, r: Receipt, now: datetime) -> None: ...
+
+    async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
+        """VERIFY_PENDING receipts with ``next_attempt_at <= now``, earliest first."""
+        ...
+
+    async def lock_receipt(self, key: str) -> Receipt | None: ...
+
+    # reviews and the inquiry log
+    async def add_review(
+        self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
+    ) -> bool:
+        """Flag something for a person. Idempotent per key: False when the key exists."""
+        ...
+
+    async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        ...
+
+    async def log_inquiry(
+        self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime
+    ) -> None: ...
+
+    async def count(self, table: str) -> int:
+        """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
+        ``reviews``, ``inquiries``, ``khqr_sessions``), for operators and tests."""
+        ...
+
+
+class Store(Protocol):
+    """The unit-of-work factory. Every write happens inside ``transaction()``."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgres`` or ``memory``."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreTx]:
+        """One atomic unit of work: committed when the block ends, rolled back when it raises."""
+        ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    # convenience reads, each its own short unit of work
+    async def payment(self, payment_id: int) -> Payment | None: ...
+
+    async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
+
+    async def receipt(self, key: str) -> Receipt | None: ...
+
+
+# --- events: publisher and bus ------------------------------------------------------------------
 
 
 class Publisher(Protocol):
@@ -28,6 +255,9 @@ class Bus(Publisher, Protocol):
     async def aclose(self) -> None: ...
 
 
+# --- cache and rate limits ----------------------------------------------------------------------
+
+
 class Cache(Protocol):
     """Bytes by key with a TTL. A cache may forget anything at any time; callers must cope."""
 
@@ -35,3 +265,95 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def aclose(self) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """Counts a request against its user's and its IP's windows.
+
+    ``hit`` raises ``RateLimitExceeded`` (with ``retry_after``) when a window is full, and
+    ``ServiceUnavailable`` when the limiter's storage cannot be reached.
+    """
+
+    async def hit(self, *, user: str | None, ip: str) -> None: ...
+    async def reset(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+# --- the event stream (Kafka or in-memory) --------------------------------------------------------
+
+Header = tuple[str, bytes]
+Record = tuple[str, str, Mapping[str, Any]]  # (topic, key, JSON value)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed record, as stored by the broker (key and value are the raw bytes)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...] = ()
+    timestamp_ms: int = 0
+
+    def header(self, name: str) -> str | None:
+        for key, raw in self.headers:
+            if key == name:
+                return raw.decode("utf-8", "replace")
+        return None
+
+
+class Producer(Protocol):
+    """Records with the same key keep their send order for consumers; at-least-once."""
+
+    async def send_many(self, records: Sequence[Record]) -> None:
+        """Send JSON records (key = str) and wait until every one is acknowledged."""
+        ...
+
+    async def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
+    ) -> None:
+        """Send one record byte for byte (dead letters, replays) and wait for its ack."""
+        ...
+
+
+class Consumer(Protocol):
+    """Messages of one partition in offset order; ``commit`` stores the group's position."""
+
+    async def getmany(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
+        """The next messages (possibly none after ``timeout_s``), in offset order per partition."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        """Every message, one at a time, forever."""
+        ...
+
+    async def commit(self) -> None:
+        """Store the position after every message handed out so far, for this group."""
+        ...
+
+    async def rewind(self) -> None:
+        """Go back to the first message handed out since the last commit."""
+        ...
+
+
+# --- AMK and the integration service --------------------------------------------------------------
+
+
+class AmkVerifier(Protocol):
+    """AMK's verify-payment call. Raises ``AmkUnavailable`` (retriable) or ``AmkUnknownError``."""
+
+    async def verify_payment(self, tx_id: str) -> Verification: ...
+
+
+class AmkQrGenerator(Protocol):
+    """AMK's ``/qr/generator``. Raises ``AmkUnavailable`` (retriable) or ``AmkUnknownError``."""
+
+    async def generate(self, req: QrRequest) -> QrResult: ...
+
+
+class PremiumSource(Protocol):
+    """The integration service's premium by id. Raises ``NotFound`` or ``ServiceUnavailable``."""
+
+    async def premium(self, premium_id: int) -> Premium: ...

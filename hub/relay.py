@@ -21,11 +21,9 @@ import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from hub.adapters.store.outbox import OutboxRows
-from hub.adapters.store.sql import SqlStore
-from hub.adapters.stream import Producer, Record
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
+from hub.ports import OutboxRows, Producer, Record, Store
 from hub.topics import Topics, event_json
 
 log = logging.getLogger("payhub.relay")
@@ -40,7 +38,7 @@ def _now() -> datetime:
 class OutboxRelay:
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         producer: Producer,
         topics: Topics,
         *,
@@ -74,7 +72,7 @@ class OutboxRelay:
         Raises ``StreamUnavailable`` (or the store's ``ServiceUnavailable``) with nothing marked.
         """
         async with self._store.transaction() as tx:
-            rows = OutboxRows(tx)
+            rows = tx.outbox
             events = await rows.claim(self._batch)
             self._deferred = rows.deferred
             if not events:

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from hub.adapters.store.sql import SqlStore
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
+from hub.ports import Store
 
 log = logging.getLogger("payhub.integration")
 
@@ -131,7 +131,7 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
 
 @dataclass
 class PremiumService:
-    store: SqlStore
+    store: Store
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def due(self, query: str) -> Premium | None:

@@ -15,9 +15,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.ports import Store
 from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
 
@@ -28,7 +28,7 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database
 
 @dataclass
 class PushDeps:
-    store: SqlStore
+    store: Store
     hub: PushHub
     auth: Authenticator
     heartbeat_s: float = 15.0

@@ -1,7 +1,7 @@
 """Status changes and their events, always written together inside one store transaction.
 
-Callers hold a ``Tx``; these functions never commit. After the transaction commits, the caller
-publishes the returned events to the bus (the embedded relay).
+Callers hold a unit of work (``hub.ports.StoreTx``); these functions never commit. After the
+transaction commits, the caller publishes the returned events to the bus (the embedded relay).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from hub.adapters.store.sql import Tx
 from hub.domain.money import quantize
 from hub.domain.payment import Decision, Outcome, PaymentMethod, PaymentStatus, decide
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
+from hub.ports import StoreTx
 
 IGNORED = "payment.ignored"
 
@@ -35,7 +35,7 @@ def status_data(p: Payment, at: datetime) -> dict[str, Any]:
 
 
 async def open_payment(
-    tx: Tx, premium: Premium, method: PaymentMethod | None, now: datetime
+    tx: StoreTx, premium: Premium, method: PaymentMethod | None, now: datetime
 ) -> tuple[Payment, list[PaymentEvent]]:
     """The premium's open payment, created PENDING (with its event) when there is none.
 
@@ -58,7 +58,7 @@ async def open_payment(
 
 
 async def transition(
-    tx: Tx,
+    tx: StoreTx,
     payment: Payment,
     target: PaymentStatus,
     now: datetime,

@@ -16,27 +16,14 @@ from typing import Any
 import httpx
 
 from hub.adapters.amk.hashing import verify_hash
-from hub.domain.money import Currency, MoneyError, parse_currency
+from hub.domain.money import MoneyError, parse_currency
+from hub.domain.records import Verification
 from hub.errors import AmkUnavailable, AmkUnknownError
 from hub.resilience.retry import with_retries
 
 log = logging.getLogger("payhub.amk")
 
 PAID = "PAID"
-
-
-@dataclass(frozen=True)
-class Verification:
-    """AMK's word on one transaction: status PAID | UNPAID | FAILED | NOT_FOUND."""
-
-    tx_id: str
-    status: str
-    amount: Decimal | None = None
-    currency: Currency | None = None
-
-    @property
-    def paid(self) -> bool:
-        return self.status == PAID
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
+from hub.errors import PremiumImportError
 from hub.ports import Store
 
 log = logging.getLogger("payhub.integration")
@@ -58,12 +59,7 @@ DEMO_PREMIUMS = (
 )
 
 
-class ImportError_(ValueError):
-    """The file was refused; ``errors`` lists every problem by row number (header = row 1)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(f"{len(errors)} invalid row(s)")
-        self.errors = errors
+ImportError_ = PremiumImportError  # the name the CLI imports
 
 
 def parse_premiums_csv(text: str) -> list[Premium]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hub.errors import KhqrError as KhqrError  # re-exported: its home was here
+
 MAX_VALUE_LEN = 99
 _DIGITS = frozenset("0123456789")
-
-
-class KhqrError(ValueError):
-    """Invalid KHQR payload or field; the message names the field/tag and the rule broken."""
 
 
 def is_digits(text: str, length: int | None = None) -> bool:

@@ -21,17 +21,11 @@ import simplejson as json
 
 from hub.domain.money import format_amount
 from hub.domain.records import QrRequest, QrResult
-from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError
+from hub.errors import AmkAuthFailed, AmkUnavailable, AmkUnknownError
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.retry import with_retries
 
 log = logging.getLogger("payhub.khqr.amk")
-
-
-class AmkAuthFailed(PayHubError):
-    status_code = 502
-    code = "AMK_UNKNOWN_ERROR"
-    default_message = "AMK refused our sign-in"
 
 
 class AmkQrClient:

@@ -19,7 +19,7 @@ from hub.auth import Authenticator
 from hub.domain.money import Currency, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent, QrRequest
-from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from hub.errors import BadRequest, BankNotFound, NotFound, QrMismatch
 from hub.ports import AmkQrGenerator, Publisher, Store
 from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
@@ -32,16 +32,6 @@ BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 GENERATED = "khqr.generated"
 SUPPORTED_BANKS = {"AMK"}
 MAX_WAIT_S = 30.0
-
-
-class BankNotFound(PayHubError):
-    status_code = 404
-    code = "BANK_NOT_FOUND"
-    default_message = "Bank configuration not found"
-
-
-class QrMismatch(AmkUnknownError):
-    default_message = "AMK returned a QR that does not match the premium"
 
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
+from hub.errors import MoneyError as MoneyError  # re-exported: its home was here
+
 
 class Currency(StrEnum):
     USD = "USD"
@@ -19,10 +21,6 @@ class Currency(StrEnum):
     def numeric_code(self) -> str:
         """ISO 4217 numeric code, as KHQR tag 53 writes it."""
         return "840" if self is Currency.USD else "116"
-
-
-class MoneyError(ValueError):
-    pass
 
 
 def parse_currency(value: str) -> Currency:

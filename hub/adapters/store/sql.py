@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
 from hub.adapters.store._statements import OUTBOX_CHANNEL
@@ -22,6 +22,7 @@ from hub.adapters.store.receipts import ReceiptStatements
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.domain.records import Payment, PaymentEvent, Receipt
+from hub.ports import Store, StoreTx
 
 
 class Dialect(Protocol):
@@ -87,6 +88,12 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+
+if TYPE_CHECKING:  # mypy proves the adapter implements the port
+
+    def _implements_port(store: SqlStore, tx: Tx) -> tuple[Store, StoreTx]:
+        return store, tx
 
 
 __all__ = [

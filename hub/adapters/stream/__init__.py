@@ -21,14 +21,8 @@ from typing import Any
 
 import simplejson as json
 
-from hub.errors import ServiceUnavailable
+from hub.errors import StreamUnavailable
 from hub.ports import Consumer, Header, Message, Producer, Record
-
-
-class StreamUnavailable(ServiceUnavailable):
-    """The broker could not be reached or did not acknowledge in time (retriable)."""
-
-    default_message = "Event stream unavailable"
 
 
 def encode_value(value: Mapping[str, Any]) -> bytes:

@@ -1,0 +1,321 @@
+"""The in-memory store: ``hub.ports.Store`` in a few dicts, for use-case tests that run in milliseconds.
+
+It keeps the SQL stores' rules, and ``tests/integration/test_store_contract.py`` runs against it
+and against SQLite and PostgreSQL to prove it: units of work run one at a time (like SQLite) and
+are all-or-nothing (a unit that raises restores the state it began with); the partial unique
+rules of the schema raise ``UniqueViolation`` or answer False/None as the SQL statements do; JSON
+columns go through the same encoding, so what comes back is what SQL would give back.
+
+Not modelled: foreign keys, the append-only triggers (nothing here can update an event) and
+migrations (``migrate()`` applies nothing). Row ids are never reused, even after a rollback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import simplejson as json
+
+from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows
+from hub.adapters.store.rows import as_datetime, dumps
+from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.errors import UniqueViolation
+from hub.ports import Store, StoreTx
+
+_OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+@dataclass
+class MemoryState:
+    """The tables. Records are immutable, so a shallow copy of each container is a snapshot."""
+
+    premiums: dict[int, Premium] = field(default_factory=dict)
+    payments: dict[int, Payment] = field(default_factory=dict)
+    payment_events: dict[int, PaymentEvent] = field(default_factory=dict)
+    published: dict[int, datetime] = field(default_factory=dict)  # event id -> published_at
+    webhook_receipts: dict[str, Receipt] = field(default_factory=dict)
+    reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
+    inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
+    khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+
+    def snapshot(self) -> MemoryState:
+        return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})
+
+
+class MemoryStore:
+    """``hub.ports.Store`` held in memory; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self.state = MemoryState()
+        self._lock = asyncio.Lock()
+        self._ids: dict[str, int] = {"payments": 0, "payment_events": 0, "reviews": 0}
+
+    @property
+    def dialect(self) -> str:
+        return "memory"
+
+    def next_id(self, table: str) -> int:
+        self._ids[table] += 1
+        return self._ids[table]
+
+    async def migrate(self) -> list[str]:
+        return []
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTx]:
+        """One unit of work at a time; everything it did is undone when it raises."""
+        async with self._lock:
+            before = self.state.snapshot()
+            try:
+                yield MemoryTx(self)
+            except BaseException:
+                self.state = before
+                raise
+
+    async def payment(self, payment_id: int) -> Payment | None:
+        async with self.transaction() as tx:
+            return await tx.payment(payment_id)
+
+    async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        async with self.transaction() as tx:
+            return await tx.events_after(payment_id, after_id, limit=limit)
+
+    async def receipt(self, key: str) -> Receipt | None:
+        async with self.transaction() as tx:
+            return await tx.receipt(key)
+
+
+def _json(value: Any) -> Any:
+    """What a JSON column gives back (decimals stay exact, keys sorted, tuples become lists)."""
+    return json.loads(dumps(value), use_decimal=True)
+
+
+class MemoryTx:
+    """``hub.ports.StoreTx`` over ``MemoryState``; each method mirrors one SQL statement."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._s = store.state
+        self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
+        self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+
+    # --- premiums ---
+    async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
+        old = self._s.premiums.get(p.id)
+        if old is None:
+            self._s.premiums[p.id] = p
+        elif overwrite:
+            self._s.premiums[p.id] = replace(
+                p,
+                status="PAID" if old.status == "PAID" else p.status,
+                paid_payment_id=old.paid_payment_id if old.paid_payment_id is not None else p.paid_payment_id,
+            )
+
+    async def premium(self, premium_id: int) -> Premium | None:
+        return self._s.premiums.get(premium_id)
+
+    async def find_due_premium(self, query: str) -> Premium | None:
+        due = [
+            p
+            for p in self._s.premiums.values()
+            if p.status == "DUE" and query in (p.policy_number, p.application_number)
+        ]
+        return min(due, key=lambda p: (p.due_date, p.id), default=None)
+
+    async def mark_premium_paid(self, premium_id: int, payment_id: int, now: datetime) -> bool:
+        p = self._s.premiums.get(premium_id)
+        if p is None or p.status != "DUE":
+            return False
+        self._s.premiums[premium_id] = replace(p, status="PAID", paid_payment_id=payment_id)
+        return True
+
+    async def unsettled_confirmed(self, limit: int = 500) -> list[tuple[int, int]]:
+        due = {p.id for p in self._s.premiums.values() if p.status == "DUE"}
+        pairs = [
+            (p.id, p.premium_id)
+            for p in self._s.payments.values()
+            if p.status is PaymentStatus.CONFIRMED and p.premium_id in due
+        ]
+        return sorted(pairs)[:limit]
+
+    # --- payments ---
+    async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
+        return self._s.payments.get(payment_id)
+
+    async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
+        return next((p for p in self._s.payments.values() if p.premium_id == premium_id and p.status in _OPEN), None)
+
+    async def latest_payment_for(self, premium_id: int) -> Payment | None:
+        return max((p for p in self._s.payments.values() if p.premium_id == premium_id), key=_id, default=None)
+
+    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+        confirmed = (
+            p for p in self._s.payments.values() if p.premium_id == premium_id and p.status is PaymentStatus.CONFIRMED
+        )
+        return min(confirmed, key=_id, default=None)
+
+    async def insert_open_payment(
+        self, premium: Premium, method: PaymentMethod | None, now: datetime
+    ) -> Payment | None:
+        if await self.open_payment_for(premium.id) is not None:
+            return None  # the partial unique index payments_one_open
+        created = Payment(
+            id=self._store.next_id("payments"),
+            premium_id=premium.id,
+            policy_number=premium.policy_number,
+            method=method,
+            status=PaymentStatus.PENDING,
+            amount=premium.amount,
+            currency=premium.currency,
+            transaction_id=None,
+            review_reason=None,
+            created_at=now,
+            updated_at=now,
+        )
+        self._s.payments[created.id] = created
+        return created
+
+    async def update_payment(self, p: Payment) -> None:
+        old = self._s.payments.get(p.id)
+        if old is None:
+            return  # UPDATE of no row
+        others = [o for o in self._s.payments.values() if o.id != p.id]
+        if p.status in _OPEN and any(o.premium_id == old.premium_id and o.status in _OPEN for o in others):
+            raise UniqueViolation("payments_one_open")
+        if p.status is PaymentStatus.CONFIRMED and any(
+            o.status is PaymentStatus.CONFIRMED and o.transaction_id == p.transaction_id for o in others
+        ):
+            raise UniqueViolation("payments_transaction")
+        self._s.payments[p.id] = replace(
+            old,
+            method=p.method,
+            status=p.status,
+            transaction_id=p.transaction_id,
+            review_reason=p.review_reason,
+            updated_at=p.updated_at,
+        )
+
+    # --- the event log ---
+    async def append_event(
+        self, payment_id: int, type_: str, status: PaymentStatus, data: dict[str, Any], at: datetime
+    ) -> PaymentEvent:
+        event = PaymentEvent(self._store.next_id("payment_events"), payment_id, type_, status, _json(data), at)
+        self._s.payment_events[event.id] = event
+        return event
+
+    async def events_after(
+        self,
+        payment_id: int,
+        after_id: int,
+        *,
+        types: Sequence[str] = (PaymentEvent.STATUS,),
+        limit: int = 500,
+    ) -> list[PaymentEvent]:
+        events = self._s.payment_events.values()
+        return [e for e in events if e.payment_id == payment_id and e.id > after_id and e.type in types][:limit]
+
+    async def status_events_of(self, payment_ids: Sequence[int], after_id: int) -> list[PaymentEvent]:
+        wanted = set(payment_ids)
+        return [
+            e
+            for e in self._s.payment_events.values()
+            if e.type == PaymentEvent.STATUS and e.id > after_id and e.payment_id in wanted
+        ]
+
+    async def last_status_event(self, payment_id: int) -> PaymentEvent | None:
+        events = await self.events_after(payment_id, 0, limit=len(self._s.payment_events))
+        return events[-1] if events else None
+
+    async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]:
+        return await self.events_after(payment_id, 0, types=(type_,))
+
+    # --- webhook receipts ---
+    async def receipt(self, key: str) -> Receipt | None:
+        return self._s.webhook_receipts.get(key)
+
+    async def insert_receipt(self, r: Receipt, now: datetime) -> bool:
+        if r.key in self._s.webhook_receipts:
+            return False
+        self._s.webhook_receipts[r.key] = replace(r, payload=_json(r.payload), response_body=_json(r.response_body))
+        return True
+
+    async def update_receipt(self, r: Receipt, now: datetime) -> None:
+        old = self._s.webhook_receipts.get(r.key)
+        if old is not None:
+            self._s.webhook_receipts[r.key] = replace(
+                old,
+                state=r.state,
+                response_status=r.response_status,
+                response_body=_json(r.response_body),
+                attempts=r.attempts,
+                next_attempt_at=r.next_attempt_at,
+                payment_id=r.payment_id,
+            )
+
+    async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
+        due = [
+            r
+            for r in self._s.webhook_receipts.values()
+            if r.state == "VERIFY_PENDING" and r.next_attempt_at is not None and r.next_attempt_at <= now
+        ]
+        return sorted(due, key=lambda r: r.next_attempt_at or now)[:limit]
+
+    async def lock_receipt(self, key: str) -> Receipt | None:
+        return self._s.webhook_receipts.get(key)
+
+    # --- reviews and the inquiry log ---
+    async def add_review(
+        self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
+    ) -> bool:
+        if key in self._s.reviews:
+            return False
+        self._s.reviews[key] = (self._store.next_id("reviews"), reason, payment_id, dumps(payload), now)
+        return True
+
+    async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = sorted(self._s.reviews.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
+        return [
+            {
+                "id": id_,
+                "key": key,
+                "reason": reason,
+                "paymentId": payment_id,
+                "payload": json.loads(payload),  # as the SQL store reads it back
+                "createdAt": as_datetime(created_at).isoformat(),
+            }
+            for key, (id_, reason, payment_id, payload, created_at) in rows
+        ]
+
+    async def log_inquiry(
+        self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime
+    ) -> None:
+        self._s.inquiries.append((query, subject, client_ip, outcome, correlation_id, now))
+
+    async def count(self, table: str) -> int:
+        rows: Any = getattr(self._s, table)  # AttributeError for a table that does not exist
+        return len(rows)
+
+
+def _id(p: Payment) -> int:
+    return p.id
+
+
+if TYPE_CHECKING:  # mypy proves the adapter implements the port
+
+    def _implements_port(store: MemoryStore, tx: MemoryTx) -> tuple[Store, StoreTx]:
+        return store, tx
+
+
+__all__ = ["MemoryState", "MemoryStore", "MemoryTx"]

@@ -21,8 +21,7 @@ from hub.errors import Forbidden, NotFound, PayHubError
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.metrics import Metrics
-from hub.ports import Store
-from hub.resilience.ratelimit import RateLimiter
+from hub.ports import RateLimiter, Store
 from hub.service.ledger import status_data
 
 INQUIRY_ROLES = ("customer", "amk", "admin", "service")

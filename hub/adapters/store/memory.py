@@ -15,37 +15,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import simplejson as json
 
-from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows
+from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState
 from hub.adapters.store.rows import as_datetime, dumps
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
 from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
-
-
-@dataclass
-class MemoryState:
-    """The tables. Records are immutable, so a shallow copy of each container is a snapshot."""
-
-    premiums: dict[int, Premium] = field(default_factory=dict)
-    payments: dict[int, Payment] = field(default_factory=dict)
-    payment_events: dict[int, PaymentEvent] = field(default_factory=dict)
-    published: dict[int, datetime] = field(default_factory=dict)  # event id -> published_at
-    webhook_receipts: dict[str, Receipt] = field(default_factory=dict)
-    reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
-    inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
-    khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
-
-    def snapshot(self) -> MemoryState:
-        return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})
 
 
 class MemoryStore:

@@ -1,16 +1,33 @@
-"""KHQR sessions and the outbox of the in-memory store (``memory.py``), on the state's own dicts."""
+"""The tables of the in-memory store (``memory.py``), and its KHQR session and outbox rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from hub.domain.payment import PaymentStatus
-from hub.domain.records import KhqrSession, PaymentEvent
+from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
 
 _PENDING = "PENDING"
+
+
+@dataclass
+class MemoryState:
+    """The tables. Records are immutable, so a shallow copy of each container is a snapshot."""
+
+    premiums: dict[int, Premium] = field(default_factory=dict)
+    payments: dict[int, Payment] = field(default_factory=dict)
+    payment_events: dict[int, PaymentEvent] = field(default_factory=dict)
+    published: dict[int, datetime] = field(default_factory=dict)  # event id -> published_at
+    webhook_receipts: dict[str, Receipt] = field(default_factory=dict)
+    reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
+    inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
+    khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+
+    def snapshot(self) -> MemoryState:
+        return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})
 
 
 class MemorySessionRows:

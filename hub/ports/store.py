@@ -1,46 +1,19 @@
-"""The I/O ports of PayHub, each declared once, here, as a ``Protocol``.
+"""The store port: the unit of work (``StoreTx``) and its factory (``Store``).
 
-Services are written against these; adapters implement them; the composition root picks which.
-
-=================  ===========================================================================
-port               implementations
-=================  ===========================================================================
-``Store``          ``adapters/store/sql.py`` (SQLite, PostgreSQL), ``adapters/store/memory.py``
-                   (the in-memory fake; ``tests/integration/test_store_contract.py`` holds all
-                   three to one contract)
-``Publisher``      ``adapters/bus/memory.py``, ``adapters/bus/redis.py``, the wiring's
-``Bus``            ``NullPublisher`` (Kafka: the outbox relay publishes)
-``Cache``          ``adapters/cache/memory.py``, ``adapters/cache/redis.py``
-``RateLimiter``    ``resilience/ratelimit.py`` (memory or Redis storage)
-``Producer``       ``adapters/stream/memory.py``, ``adapters/stream/kafka.py``
-``Consumer``
-``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
-``AmkQrGenerator`` ``khqr/amk_qr.py``
-``PremiumSource``  ``adapters/integration.py`` (the integration service)
-=================  ===========================================================================
+Implementations: ``hub/adapters/store/sql.py`` (SQLite, PostgreSQL) and
+``hub/adapters/store/memory.py`` (in memory); ``tests/integration/test_store_contract*.py`` hold
+all three to one contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import (
-    KhqrSession,
-    Payment,
-    PaymentEvent,
-    Premium,
-    QrRequest,
-    QrResult,
-    Receipt,
-    Verification,
-)
-
-# --- the store / unit of work -------------------------------------------------------------------
+from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 
 
 class KhqrSessionRows(Protocol):
@@ -235,125 +208,3 @@ class Store(Protocol):
     async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
 
     async def receipt(self, key: str) -> Receipt | None: ...
-
-
-# --- events: publisher and bus ------------------------------------------------------------------
-
-
-class Publisher(Protocol):
-    """Hands committed events on. Called after the transaction that wrote them has committed."""
-
-    async def publish(self, events: Sequence[PaymentEvent]) -> None: ...
-
-
-class Bus(Publisher, Protocol):
-    """Publisher plus subscribers: every handler gets every event, in publish order."""
-
-    def subscribe(self, handler: Callable[[PaymentEvent], Awaitable[None]]) -> Callable[[], None]: ...
-    async def start(self) -> None: ...
-    async def drain(self) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-# --- cache and rate limits ----------------------------------------------------------------------
-
-
-class Cache(Protocol):
-    """Bytes by key with a TTL. A cache may forget anything at any time; callers must cope."""
-
-    async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
-    async def delete(self, key: str) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-class RateLimiter(Protocol):
-    """Counts a request against its user's and its IP's windows.
-
-    ``hit`` raises ``RateLimitExceeded`` (with ``retry_after``) when a window is full, and
-    ``ServiceUnavailable`` when the limiter's storage cannot be reached.
-    """
-
-    async def hit(self, *, user: str | None, ip: str) -> None: ...
-    async def reset(self) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-# --- the event stream (Kafka or in-memory) --------------------------------------------------------
-
-Header = tuple[str, bytes]
-Record = tuple[str, str, Mapping[str, Any]]  # (topic, key, JSON value)
-
-
-@dataclass(frozen=True)
-class Message:
-    """One consumed record, as stored by the broker (key and value are the raw bytes)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[Header, ...] = ()
-    timestamp_ms: int = 0
-
-    def header(self, name: str) -> str | None:
-        for key, raw in self.headers:
-            if key == name:
-                return raw.decode("utf-8", "replace")
-        return None
-
-
-class Producer(Protocol):
-    """Records with the same key keep their send order for consumers; at-least-once."""
-
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Send JSON records (key = str) and wait until every one is acknowledged."""
-        ...
-
-    async def send_raw(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
-    ) -> None:
-        """Send one record byte for byte (dead letters, replays) and wait for its ack."""
-        ...
-
-
-class Consumer(Protocol):
-    """Messages of one partition in offset order; ``commit`` stores the group's position."""
-
-    async def getmany(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
-        """The next messages (possibly none after ``timeout_s``), in offset order per partition."""
-        ...
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        """Every message, one at a time, forever."""
-        ...
-
-    async def commit(self) -> None:
-        """Store the position after every message handed out so far, for this group."""
-        ...
-
-    async def rewind(self) -> None:
-        """Go back to the first message handed out since the last commit."""
-        ...
-
-
-# --- AMK and the integration service --------------------------------------------------------------
-
-
-class AmkVerifier(Protocol):
-    """AMK's verify-payment call. Raises ``AmkUnavailable`` (retriable) or ``AmkUnknownError``."""
-
-    async def verify_payment(self, tx_id: str) -> Verification: ...
-
-
-class AmkQrGenerator(Protocol):
-    """AMK's ``/qr/generator``. Raises ``AmkUnavailable`` (retriable) or ``AmkUnknownError``."""
-
-    async def generate(self, req: QrRequest) -> QrResult: ...
-
-
-class PremiumSource(Protocol):
-    """The integration service's premium by id. Raises ``NotFound`` or ``ServiceUnavailable``."""
-
-    async def premium(self, premium_id: int) -> Premium: ...

@@ -12,11 +12,11 @@ from typing import Any
 
 import simplejson as json
 
-from hub.adapters.integration import IntegrationClient, premium_from_json
+from hub.adapters.integration import premium_from_json
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
-from hub.ports import Cache, Publisher, Store
+from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
 from integration.app import premium_json
@@ -29,7 +29,7 @@ CACHE_PREFIX = "payhub:premium:"
 @dataclass
 class InquiryService:
     store: Store
-    integration: IntegrationClient
+    integration: PremiumSource
     cache: Cache
     breaker: CircuitBreaker
     auth: Authenticator

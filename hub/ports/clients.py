@@ -41,6 +41,10 @@ class AmkQrGenerator(Protocol):
 
 
 class PremiumSource(Protocol):
-    """The integration service's premium by id. Raises ``NotFound`` or ``ServiceUnavailable``."""
+    """The integration service's premiums. Both raise ``NotFound`` or ``ServiceUnavailable``."""
+
+    async def due_premium(self, query: str) -> Premium:
+        """The premium due for a policy or application number."""
+        ...
 
     async def premium(self, premium_id: int) -> Premium: ...

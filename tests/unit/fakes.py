@@ -65,6 +65,12 @@ class FakePremiums:
     def __init__(self, *premiums: Premium) -> None:
         self.by_id = {p.id: p for p in premiums}
 
+    async def due_premium(self, query: str) -> Premium:
+        due = [p for p in self.by_id.values() if query in (p.policy_number, p.application_number)]
+        if not due:
+            raise NotFound(f"No premium due for {query}")
+        return min(due, key=lambda p: (p.due_date, p.id))
+
     async def premium(self, premium_id: int) -> Premium:
         try:
             return self.by_id[premium_id]

@@ -7,7 +7,8 @@ rules of the schema raise ``UniqueViolation`` or answer False/None as the SQL st
 columns go through the same encoding, so what comes back is what SQL would give back.
 
 Not modelled: foreign keys, the append-only triggers (nothing here can update an event) and
-migrations (``migrate()`` applies nothing). Row ids are never reused, even after a rollback.
+migrations (``migrate()`` applies nothing). A new row's id is the table's largest plus one, as
+in SQLite: an id a rolled-back unit took is handed out again (PostgreSQL's sequences skip it).
 """
 
 from __future__ import annotations
@@ -37,15 +38,18 @@ class MemoryStore:
     def __init__(self) -> None:
         self.state = MemoryState()
         self._lock = asyncio.Lock()
-        self._ids: dict[str, int] = {"payments": 0, "payment_events": 0, "reviews": 0}
 
     @property
     def dialect(self) -> str:
         return "memory"
 
     def next_id(self, table: str) -> int:
-        self._ids[table] += 1
-        return self._ids[table]
+        ids = {
+            "payments": self.state.payments.keys(),
+            "payment_events": self.state.payment_events.keys(),
+            "reviews": [row[0] for row in self.state.reviews.values()],
+        }[table]
+        return max(ids, default=0) + 1
 
     async def migrate(self) -> list[str]:
         return []

@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.adapters.stream import Consumer, Message, Producer, StreamUnavailable, decode_value
 from hub.domain.records import PaymentEvent
-from hub.resilience.retry import retry_forever, wait_backoff
+from hub.resilience.retry import retry_logged, wait_backoff
 from hub.topics import DEAD_LETTER_SUFFIX, event_from_json
 
 log = logging.getLogger("payhub.dlq")
@@ -110,7 +110,7 @@ class EventConsumer:
     async def run_forever(self) -> None:
         """Consume until cancelled; failures are retried with backoff, never skipped."""
         while True:
-            await retry_forever(self.run_once, wait=self._backoff, log=log, what=f"{self.name}: batch")
+            await retry_logged(self.run_once, wait=self._backoff, log=log, what=f"{self.name}: batch")
 
 
 # --- operator tools (Kafka) ---

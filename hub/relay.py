@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.ports import OutboxRows, Producer, Record, Store
-from hub.resilience.retry import retry_forever, wait_backoff
+from hub.resilience.retry import retry_logged, wait_backoff
 from hub.topics import Topics, event_json
 
 log = logging.getLogger("payhub.relay")
@@ -100,7 +100,7 @@ class OutboxRelay:
         async with self._listening():
             while True:
                 self._wake.clear()
-                done = await retry_forever(self.run_once, wait=self._backoff, log=log, what="relay batch")
+                done = await retry_logged(self.run_once, wait=self._backoff, log=log, what="relay batch")
                 if done >= self._batch:
                     continue  # more is probably waiting
                 # Events held back for another relay's earlier ones are free once it commits: look again soon.
@@ -129,7 +129,7 @@ class OutboxRelay:
         while True:
             # Failing to connect (OSError, TimeoutError, asyncpg's errors) is waited out with backoff;
             # the relay polls meanwhile. A connection that was up and is lost returns here.
-            await retry_forever(
+            await retry_logged(
                 lambda: self._listen_once(dsn), wait=self._backoff, log=log, what="relay LISTEN (polling meanwhile)"
             )
             log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)

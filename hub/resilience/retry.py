@@ -3,8 +3,9 @@
 * ``with_retries`` — a call to a dependency (AMK), a bounded number of attempts while the error
   says it is ``retriable``; the last error is re-raised. Which errors are retried is asked of the
   error itself, never listed here.
-* ``retry_forever`` — a background worker's step (relay batch, consumer batch, a LISTEN or
-  pub/sub connection): every failure is logged and waited out, never given up; cancellation stops it.
+* ``retry_logged`` — a background worker's step (relay batch, consumer batch, a LISTEN or
+  pub/sub connection, creating Kafka topics at start-up): every failure is logged and waited
+  out, never given up unless ``attempts`` says so; cancellation stops it.
 * ``retry_until`` — a client that answers its caller with every attempt (the sandbox's bank):
   call again while the result says so, after each delay of a fixed list, then return the last result.
 
@@ -83,16 +84,19 @@ async def with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def retry_forever(
+async def retry_logged(
     fn: Callable[[], Awaitable[T]],
     *,
     wait: wait_base,
     log: logging.Logger,
     what: str,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    attempts: int | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> T:
     """Call ``fn`` until it returns, waiting ``wait`` after each ``retry_on`` error (others propagate).
+
+    ``attempts``: give up after that many calls and re-raise the last error (None: never give up).
 
     Each failure is logged at WARNING (with a traceback for an error that is not ``retriable``,
     which is a bug rather than an outage); a success after failures is logged at INFO. The wait
@@ -108,7 +112,7 @@ async def retry_forever(
         )
 
     retrying = AsyncRetrying(
-        stop=stop_never,
+        stop=stop_never if attempts is None else stop_after_attempt(attempts),
         wait=wait,
         retry=retry_if_exception_type(retry_on),
         sleep=sleep,

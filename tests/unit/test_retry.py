@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tenacity import wait_fixed
 
 from hub.errors import BadRequest, ServiceUnavailable
-from hub.resilience.retry import retry_forever, retry_until, wait_backoff, wait_sequence
+from hub.resilience.retry import retry_logged, retry_until, wait_backoff, wait_sequence
 
 log = logging.getLogger("test.retry")
 
@@ -42,11 +42,11 @@ def recorder() -> tuple[list[float], Any]:
     return sleeps, sleep
 
 
-async def test_retry_forever_waits_out_failures_with_the_backoff_then_returns(caplog: Any) -> None:
+async def test_retry_logged_waits_out_failures_with_the_backoff_then_returns(caplog: Any) -> None:
     sleeps, sleep = recorder()
     fn = Flaky(ServiceUnavailable(), OSError("refused"), ServiceUnavailable(), result=42)
     caplog.set_level(logging.INFO, "test.retry")
-    got = await retry_forever(fn, wait=wait_backoff(0.5, 1.5, 0.0), log=log, what="step", sleep=sleep)
+    got = await retry_logged(fn, wait=wait_backoff(0.5, 1.5, 0.0), log=log, what="step", sleep=sleep)
     assert got == 42 and fn.calls == 4
     assert sleeps == [0.5, 1.0, 1.5]  # exponential, capped
     messages = [r.getMessage() for r in caplog.records]
@@ -60,21 +60,21 @@ async def test_retry_forever_waits_out_failures_with_the_backoff_then_returns(ca
     assert [bool(r.exc_info) for r in caplog.records[:3]] == [False, True, False]
 
 
-async def test_retry_forever_starts_over_at_each_call() -> None:
+async def test_retry_logged_starts_over_at_each_call() -> None:
     sleeps, sleep = recorder()
     wait = wait_backoff(1.0, 60.0, 0.0)
-    await retry_forever(Flaky(OSError(), OSError()), wait=wait, log=log, what="a", sleep=sleep)
-    await retry_forever(Flaky(OSError()), wait=wait, log=log, what="b", sleep=sleep)
+    await retry_logged(Flaky(OSError(), OSError()), wait=wait, log=log, what="a", sleep=sleep)
+    await retry_logged(Flaky(OSError()), wait=wait, log=log, what="b", sleep=sleep)
     assert sleeps == [1.0, 2.0, 1.0]
 
 
-async def test_retry_forever_lets_other_errors_and_cancellation_through() -> None:
+async def test_retry_logged_lets_other_errors_and_cancellation_through() -> None:
     sleeps, sleep = recorder()
     fn = Flaky(BadRequest("bug"))
     with pytest.raises(BadRequest):
-        await retry_forever(fn, wait=wait_fixed(1), log=log, what="x", retry_on=(OSError,), sleep=sleep)
+        await retry_logged(fn, wait=wait_fixed(1), log=log, what="x", retry_on=(OSError,), sleep=sleep)
     with pytest.raises(asyncio.CancelledError):
-        await retry_forever(Flaky(asyncio.CancelledError()), wait=wait_fixed(1), log=log, what="x", sleep=sleep)
+        await retry_logged(Flaky(asyncio.CancelledError()), wait=wait_fixed(1), log=log, what="x", sleep=sleep)
     assert sleeps == [] and fn.calls == 1
 
 
@@ -121,3 +121,11 @@ def test_wait_backoff_stays_within_the_jitter_band(
 def test_wait_sequence_repeats_its_last_delay() -> None:
     waits = wait_sequence((0.2, 0.5))
     assert [waits(type("S", (), {"attempt_number": n})()) for n in (1, 2, 3, 4)] == [0.2, 0.5, 0.5, 0.5]
+
+
+async def test_retry_logged_with_attempts_gives_up_and_raises_the_last_error() -> None:
+    sleeps, sleep = recorder()
+    fn = Flaky(OSError("1"), OSError("2"), OSError("3"), result="late")
+    with pytest.raises(OSError, match="3"):
+        await retry_logged(fn, wait=wait_fixed(1), log=log, what="topics", attempts=3, sleep=sleep)
+    assert fn.calls == 3 and sleeps == [1, 1]

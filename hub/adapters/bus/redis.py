@@ -20,7 +20,7 @@ from tenacity import wait_fixed
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
-from hub.resilience.retry import retry_forever
+from hub.resilience.retry import retry_logged
 from hub.topics import event_from_json, event_json
 
 Handler = Callable[[PaymentEvent], Awaitable[None]]
@@ -80,7 +80,7 @@ class RedisBus:
 
     async def _read_forever(self) -> None:
         """Subscribe and dispatch; a lost connection is re-subscribed every ``reconnect_s``."""
-        await retry_forever(
+        await retry_logged(
             self._subscribe_and_read,
             wait=wait_fixed(self._reconnect_s),
             log=log,

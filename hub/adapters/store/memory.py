@@ -30,6 +30,9 @@ from hub.errors import UniqueViolation
 from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+_TABLES = frozenset(
+    {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions"}
+)
 
 
 class MemoryStore:
@@ -291,7 +294,9 @@ class MemoryTx:
         self._s.inquiries.append((query, subject, client_ip, outcome, correlation_id, now))
 
     async def count(self, table: str) -> int:
-        rows: Any = getattr(self._s, table)  # AttributeError for a table that does not exist
+        if table not in _TABLES:
+            raise ValueError(f"no table {table!r}")  # SQL would refuse it too
+        rows: Any = getattr(self._s, table)
         return len(rows)
 
 

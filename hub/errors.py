@@ -7,6 +7,7 @@ instead of listing types. Foreign errors are converted where they cross into Pay
 
     PayHubError                      500 INTERNAL_ERROR
     ├── BadRequest                   400 BAD_REQUEST
+    │   └── MalformedJson (ValueError)                     unreadable JSON (``hub.json_codec``)
     ├── InvalidInput (ValueError)    400 BAD_REQUEST       bad values found by pure parsers
     │   ├── MoneyError                                     amounts and currencies
     │   ├── KhqrError                                      KHQR payloads (EMVCo TLV fields)
@@ -162,7 +163,29 @@ class InvalidInput(PayHubError, ValueError):
 
 
 class MoneyError(InvalidInput):
-    """An amount or currency that is not valid (``hub.domain.money``)."""
+    """An amount or currency that PayHub refuses (``hub.domain.money``); ``field`` names where it
+    came from. The HTTP layer answers 400 BAD_REQUEST with ``details=[{"field": field, "message":
+    reason}]``; adapters reading a partner's answer convert it to their own error (``raise … from exc``).
+    """
+
+    def __init__(self, reason: str, *, field: str = "amount") -> None:
+        super().__init__(reason, details=[{"field": field, "message": reason}])
+        self.field = field
+        self.reason = reason
+
+
+class MalformedJson(BadRequest, ValueError):
+    """JSON that cannot be read: not UTF-8, not JSON, too deep, too large, or not the expected shape.
+
+    A ``BadRequest`` (400 BAD_REQUEST, ``details=[{"field": field, "message": reason}]``) on the HTTP
+    paths, and a ``ValueError`` for readers of stored or brokered data; WebSocket handlers catch it to
+    close the socket with a reason (``hub.json_codec``).
+    """
+
+    def __init__(self, reason: str, *, field: str = "body") -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"Malformed JSON: {reason}", details=[{"field": field, "message": reason}])
 
 
 class KhqrError(InvalidInput):

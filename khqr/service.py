@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import simplejson as json
-
 from gateway.keylock import KeyedLocks
 from hub.auth import Authenticator
-from hub.domain.money import Currency, format_amount, parse_amount, parse_currency
+from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent, QrRequest
-from hub.errors import BadRequest, BankNotFound, NotFound, QrMismatch
+from hub.errors import BadRequest, BankNotFound, NotFound, QrMismatch, ServiceUnavailable
+from hub.json_codec import loads
 from hub.ports import AmkQrGenerator, Publisher, Store
 from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
@@ -36,7 +35,7 @@ MAX_WAIT_S = 30.0
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:
     try:
-        value = json.loads(raw or "")
+        value = loads(raw or "", field="bankCode")
     except ValueError as exc:
         raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
@@ -83,8 +82,11 @@ class KhqrService:
             return self.dto(session)
 
     async def _create(self, inquiry: dict[str, Any], premium_id: int, payment_id: int) -> Session:
-        currency = parse_currency(inquiry["currency"])
-        amount = parse_amount(inquiry["amount"], currency)
+        try:
+            currency = parse_currency(inquiry["currency"])
+            amount = parse_amount(inquiry["amount"], currency)
+        except MoneyError as exc:  # the gateway's answer, not the customer's request: never a 400
+            raise ServiceUnavailable("Gateway answered an unreadable amount", details=exc.reason) from exc
         now = self.clock()
         expires = now + timedelta(seconds=self.session_ttl_s)
         policy = str(inquiry["policyNumber"])

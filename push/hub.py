@@ -22,7 +22,7 @@ from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.http.envelope import dumps
+from hub.json_codec import dumps
 from hub.ports import Store
 
 log = logging.getLogger("payhub.push")

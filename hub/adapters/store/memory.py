@@ -20,13 +20,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import simplejson as json
-
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState
-from hub.adapters.store.rows import as_datetime, dumps
+from hub.adapters.store.rows import as_datetime
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
+from hub.json_codec import dumps, loads
 from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
@@ -88,8 +87,8 @@ class MemoryStore:
 
 
 def _json(value: Any) -> Any:
-    """What a JSON column gives back (decimals stay exact, keys sorted, tuples become lists)."""
-    return json.loads(dumps(value), use_decimal=True)
+    """What a JSON column gives back (decimals stay exact, tuples become lists)."""
+    return loads(dumps(value))
 
 
 class MemoryTx:
@@ -282,7 +281,7 @@ class MemoryTx:
                 "key": key,
                 "reason": reason,
                 "paymentId": payment_id,
-                "payload": json.loads(payload),  # as the SQL store reads it back
+                "payload": loads(payload),
                 "createdAt": as_datetime(created_at).isoformat(),
             }
             for key, (id_, reason, payment_id, payload, created_at) in rows

@@ -16,7 +16,6 @@ from hub.adapters.store.rows import (
     EVENT_COLS,
     PAYMENT_COLS,
     PREMIUM_COLS,
-    dumps,
     event_from_row,
     payment_from_row,
     premium_from_row,
@@ -24,6 +23,7 @@ from hub.adapters.store.rows import (
 )
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium
+from hub.json_codec import dumps
 
 
 class PaymentStatements(Statements):

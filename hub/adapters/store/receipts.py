@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import simplejson as json
-
 from hub.adapters.store._statements import Statements
-from hub.adapters.store.rows import RECEIPT_COLS, as_datetime, dumps, receipt_from_row
+from hub.adapters.store.rows import RECEIPT_COLS, as_datetime, receipt_from_row
 from hub.domain.records import Receipt
+from hub.json_codec import dumps, loads
 
 
 class ReceiptStatements(Statements):
@@ -95,7 +94,7 @@ class ReceiptStatements(Statements):
                 "key": r["key"],
                 "reason": r["reason"],
                 "paymentId": r["payment_id"],
-                "payload": json.loads(r["payload"]),
+                "payload": loads(r["payload"]),
                 "createdAt": as_datetime(r["created_at"]).isoformat(),
             }
             for r in rows

@@ -1,7 +1,7 @@
 """Rows to records and back, shared by the SQL statement modules of both dialects.
 
 SQLite hands decimals and times back as text, PostgreSQL as NUMERIC/TIMESTAMPTZ; these functions
-accept both. JSON columns keep decimals exact (``use_decimal``).
+accept both. JSON columns go through the one codec (``hub.json_codec``): decimals stay exact.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import simplejson as json
-
 from hub.adapters.store._conn import Row
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.json_codec import loads
 
 PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "
@@ -34,10 +33,6 @@ SESSION_COLS = (
 
 def storable_id(value: int) -> bool:
     return 0 < value <= 2**63 - 1
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, use_decimal=True, sort_keys=True)
 
 
 def as_datetime(value: Any) -> datetime:
@@ -91,7 +86,7 @@ def event_from_row(r: Row) -> PaymentEvent:
         payment_id=int(r["payment_id"]),
         type=r["type"],
         status=PaymentStatus(r["status"]),
-        data=json.loads(r["data"], use_decimal=True),
+        data=loads(r["data"]),
         occurred_at=as_datetime(r["occurred_at"]),
     )
 
@@ -102,10 +97,10 @@ def receipt_from_row(r: Row) -> Receipt:
         kind=r["kind"],
         fingerprint=r["fingerprint"],
         payment_id=None if r["payment_id"] is None else int(r["payment_id"]),
-        payload=json.loads(r["payload"], use_decimal=True),
+        payload=loads(r["payload"]),
         state=r["state"],
         response_status=int(r["response_status"]),
-        response_body=json.loads(r["response_body"], use_decimal=True),
+        response_body=loads(r["response_body"]),
         attempts=int(r["attempts"]),
         next_attempt_at=_opt_dt(r["next_attempt_at"]),
     )

@@ -19,25 +19,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import simplejson as json
-
 from hub.errors import StreamUnavailable
+from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Consumer, Header, Message, Producer, Record
 
 
 def encode_value(value: Mapping[str, Any]) -> bytes:
     """Compact JSON; decimals stay exact numbers."""
-    return json.dumps(value, use_decimal=True, separators=(",", ":")).encode()
+    return dumps_bytes(value)
 
 
 def decode_value(raw: bytes | None) -> dict[str, Any]:
     """Inverse of ``encode_value``; raises ValueError unless ``raw`` is a JSON object."""
     if raw is None:
         raise ValueError("empty value")
-    value = json.loads(raw.decode("utf-8"), use_decimal=True)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+    return loads_object(raw, field="value")
 
 
 __all__ = [

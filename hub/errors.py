@@ -18,8 +18,10 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     ├── BankNotFound                 404 BANK_NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── DuplicatePayment             409 DUPLICATE_PAYMENT
+    ├── RequestTimeout               408 BAD_REQUEST       headers or body too slow
     ├── QrExpired                    410 QR_EXPIRED
     ├── PayloadTooLarge              413 BAD_REQUEST
+    ├── HeadersTooLarge              431 BAD_REQUEST
     ├── VerificationMismatch         422 PAYMENT_VERIFICATION_DATA_MISMATCHED
     ├── TransactionVerifyFailed      422 TRANSACTION_VERIFY_FAILED
     ├── RateLimitExceeded            429 RATE_LIMIT_EXCEEDED          retriable
@@ -97,6 +99,22 @@ class PayloadTooLarge(PayHubError):
     status_code = 413
     code = "BAD_REQUEST"
     default_message = "Request body too large"
+
+
+class RequestTimeout(PayHubError):
+    """The request (headers or body) did not arrive within its deadline (RFC 9110 §15.5.9)."""
+
+    status_code = 408
+    code = "BAD_REQUEST"
+    default_message = "Request not received in time"
+
+
+class HeadersTooLarge(PayHubError):
+    """Request line and headers over the size limit (RFC 6585 §5)."""
+
+    status_code = 431
+    code = "BAD_REQUEST"
+    default_message = "Request headers too large"
 
 
 class DuplicatePayment(PayHubError):

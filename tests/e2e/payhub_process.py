@@ -64,7 +64,7 @@ class Server:
 
 def start_server(workdir: Path, **extra_env: str) -> Server:
     port = free_port()
-    env = payhub_env(PAYHUB_PORT=str(port), PAYHUB_DATABASE_URL=f"sqlite:///{workdir}/payhub.db", **extra_env)
+    env = payhub_env(**{"PAYHUB_PORT": str(port), "PAYHUB_DATABASE_URL": f"sqlite:///{workdir}/payhub.db", **extra_env})
     log = workdir / "payhub.log"
     with log.open("wb") as sink:
         process = subprocess.Popen([str(PAYHUB), "run"], env=env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)

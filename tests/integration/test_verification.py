@@ -58,7 +58,7 @@ async def amk_wire(container: Container, monkeypatch: pytest.MonkeyPatch) -> Asy
                 merchant_id=s.amk_merchant_id,
                 store_id=s.amk_store_id,
                 terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key,
+                secret_key=s.amk_secret_key.get_secret_value(),
                 retry_attempts=s.amk_retry_attempts,
                 retry_initial_s=s.amk_retry_initial_s,
                 retry_max_s=s.amk_retry_max_s,

@@ -147,5 +147,5 @@ async def test_a_premium_cannot_get_a_second_open_payment_by_update(store: Store
     assert await store.payment(first.id) == expired
     async with store.transaction() as tx:
         assert await tx.open_payment_for(1) == second
-        assert await tx.payment(10**12) is None
-        assert await tx.premium(10**12) is None
+        assert await tx.payment(2**62) is None
+        assert await tx.premium(2**62) is None

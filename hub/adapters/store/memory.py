@@ -7,8 +7,9 @@ rules of the schema raise ``UniqueViolation`` or answer False/None as the SQL st
 columns go through the same encoding, so what comes back is what SQL would give back.
 
 Not modelled: foreign keys, the append-only triggers (nothing here can update an event) and
-migrations (``migrate()`` applies nothing). A new row's id is the table's largest plus one, as
-in SQLite: an id a rolled-back unit took is handed out again (PostgreSQL's sequences skip it).
+migrations (``migrate()`` applies nothing). A new row's id is the table's largest plus one
+(payments from ``PAYMENT_ID_FLOOR``), as in SQLite: an id a rolled-back unit took is handed out
+again (PostgreSQL's sequences skip it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState
 from hub.adapters.store.rows import as_datetime
+from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
@@ -51,7 +53,8 @@ class MemoryStore:
             "payment_events": self.state.payment_events.keys(),
             "reviews": [row[0] for row in self.state.reviews.values()],
         }[table]
-        return max(ids, default=0) + 1
+        floor = PAYMENT_ID_FLOOR - 1 if table == "payments" else 0  # payment ids start at 10^12, as in SQL
+        return max(ids, default=floor) + 1
 
     async def migrate(self) -> list[str]:
         return []

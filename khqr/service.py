@@ -69,6 +69,7 @@ class KhqrService:
             inquiry = await self.gateway.inquire(bill_number)
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
             async with self.store.transaction() as tx:
+                await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
@@ -108,6 +109,7 @@ class KhqrService:
         )
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
+            await tx.lock_premium(premium_id)
             rows = tx.khqr_sessions
             if not await rows.insert(session):
                 winner = await rows.pending_for_premium(premium_id)

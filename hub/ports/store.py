@@ -7,7 +7,7 @@ all three to one contract.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +42,10 @@ class KhqrSessionRows(Protocol):
 
     async def mark_paid(self, payment_id: int, now: datetime) -> int:
         """Every session of the payment not yet PAID becomes PAID; returns how many changed."""
+        ...
+
+    async def end_for_payment(self, payment_id: int, status: str, now: datetime) -> int:
+        """``PAID``: every session of the payment not yet PAID; ``EXPIRED``: only the PENDING ones."""
         ...
 
 
@@ -79,6 +83,11 @@ class StoreTx(Protocol):
     @property
     def outbox(self) -> OutboxRows: ...
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
+        that raises is logged without stopping the others."""
+        ...
+
     # premiums (integration service)
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
         """Insert or update (``overwrite=False``: insert only). A PAID premium stays PAID."""
@@ -98,28 +107,43 @@ class StoreTx(Protocol):
         """(payment id, premium id) of CONFIRMED payments whose premium is still DUE, by payment id."""
         ...
 
-    # payments
+    # payments (a premium's attempts)
+    async def lock_premium(self, premium_id: int) -> None:
+        """Serialize everything done to the attempts of one premium until the unit ends. Every
+        ``lock=True`` read of a payment takes it first (premium, then payment: one lock order)."""
+        ...
+
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None: ...
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
-        """The premium's PENDING or PROCESSING payment (there is at most one)."""
+        """The premium's newest PENDING or PROCESSING attempt."""
+        ...
+
+    async def pending_payments_for(self, premium_id: int, *, excluding: int) -> list[Payment]:
+        """The premium's PENDING attempts other than ``excluding``, by id (locked where rows lock)."""
         ...
 
     async def latest_payment_for(self, premium_id: int) -> Payment | None: ...
 
-    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
-        """The premium's first CONFIRMED payment."""
+    async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
+        """The premium's first CONFIRMED attempt other than ``excluding``."""
+        ...
+
+    async def end_qr_sessions(self, payment_id: int, status: str, now: datetime) -> int:
+        """End an attempt's KHQR sessions: ``PAID`` every one not yet PAID, ``EXPIRED`` only the
+        PENDING ones. Returns how many changed."""
         ...
 
     async def insert_open_payment(
         self, premium: Premium, method: PaymentMethod | None, now: datetime
     ) -> Payment | None:
-        """Insert a PENDING payment; None when the premium already has an open one."""
+        """Insert a PENDING payment; None when the premium already has a PENDING one."""
         ...
 
     async def update_payment(self, p: Payment) -> None:
         """Write method, status, transaction id, review reason and ``updated_at``. Raises
-        ``UniqueViolation`` when another CONFIRMED payment has the same transaction id."""
+        ``UniqueViolation`` when another CONFIRMED payment has the same transaction id, or another
+        attempt of the premium is PENDING too."""
         ...
 
     # the append-only event log; ids increase in commit order along each payment's stream
@@ -170,6 +194,10 @@ class StoreTx(Protocol):
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        ...
+
+    async def count_reviews(self, key_prefix: str) -> int:
+        """Reviews whose key starts with ``key_prefix`` (exactly, case included)."""
         ...
 
     async def log_inquiry(

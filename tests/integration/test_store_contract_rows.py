@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from hub.domain.money import Currency
-from hub.domain.payment import PaymentStatus
+from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession
 from hub.errors import UniqueViolation
 from hub.ports import Store
@@ -149,3 +149,68 @@ async def test_a_premium_cannot_get_a_second_open_payment_by_update(store: Store
         assert await tx.open_payment_for(1) == second
         assert await tx.payment(2**62) is None
         assert await tx.premium(2**62) is None
+
+
+async def test_a_premiums_attempts(store: Store) -> None:
+    first = await new_payment(store, premium())
+    async with store.transaction() as tx:
+        await tx.lock_premium(1)
+        locked = await tx.payment(first.id, lock=True)
+        assert locked is not None
+        waiting, _, _ = await ledger.transition(tx, locked, PaymentStatus.PROCESSING, NOW, transaction_id="T1")
+        second = await tx.insert_open_payment(premium(), PaymentMethod.KHQR, NOW)  # one PENDING at a time
+        assert second is not None
+        assert await tx.insert_open_payment(premium(), None, NOW) is None
+        third_try = replace(waiting, status=PaymentStatus.PENDING)
+    with pytest.raises(UniqueViolation):  # ... even by update
+        async with store.transaction() as tx:
+            await tx.update_payment(third_try)
+    async with store.transaction() as tx:
+        assert await tx.open_payment_for(1, lock=True) == second  # the newest open attempt
+        assert await tx.pending_payments_for(1, excluding=first.id) == [second]
+        assert await tx.pending_payments_for(1, excluding=second.id) == []
+        confirmed, _, _ = await ledger.transition(tx, waiting, PaymentStatus.CONFIRMED, NOW, transaction_id="T1")
+        assert await tx.confirmed_payment_for(1) == confirmed
+        assert await tx.confirmed_payment_for(1, excluding=confirmed.id) is None
+
+
+async def test_ending_an_attempts_qr_sessions(store: Store) -> None:
+    payment = await new_payment(store, premium())
+    async with store.transaction() as tx:
+        await tx.khqr_sessions.insert(session("a", payment.id))
+    async with store.transaction() as tx:
+        assert await tx.end_qr_sessions(payment.id, "EXPIRED", NOW) == 1
+        assert await tx.end_qr_sessions(payment.id, "EXPIRED", NOW) == 0  # only a PENDING one expires
+        assert await tx.end_qr_sessions(payment.id, "PAID", NOW) == 1  # paid, whatever it said
+        assert await tx.end_qr_sessions(payment.id, "PAID", NOW) == 0
+        got = await tx.khqr_sessions.get("a")
+    assert got is not None and got.status == "PAID"
+
+
+async def test_after_commit_runs_after_a_commit_only_and_in_order(store: Store) -> None:
+    ran: list[str] = []
+
+    def boom() -> None:
+        raise RuntimeError("a failing callback does not stop the others")
+
+    async with store.transaction() as tx:
+        tx.after_commit(lambda: ran.append("one"))
+        tx.after_commit(boom)
+        tx.after_commit(lambda: ran.append("two"))
+        assert ran == []
+    assert ran == ["one", "two"]
+    with pytest.raises(KeyError):
+        async with store.transaction() as tx:
+            tx.after_commit(lambda: ran.append("rolled back"))
+            raise KeyError("x")
+    assert ran == ["one", "two"]
+
+
+async def test_count_reviews_by_key_prefix(store: Store) -> None:
+    async with store.transaction() as tx:
+        for key in ("double-payment:1:paid", "double-payment:2:T1", "Double-Payment:3", "double-payment_x", "other"):
+            await tx.add_review(key, "r", None, {}, NOW)
+    async with store.transaction() as tx:
+        assert await tx.count_reviews("double-payment:") == 2  # exactly: case and '_' are not patterns
+        assert await tx.count_reviews("double-payment") == 3
+        assert await tx.count_reviews("") == 5

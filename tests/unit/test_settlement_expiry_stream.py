@@ -108,12 +108,14 @@ async def test_expiry_never_undoes_a_payment_that_was_confirmed_first() -> None:
     payment = await opened(store, 1, PaymentMethod.KHQR)
     async with store.transaction() as tx:
         await tx.khqr_sessions.insert(qr("s", payment, 60))
-    await move(store, payment, PaymentStatus.CONFIRMED, "TX1")
-    assert await ExpiryScheduler(store, bus, clock=clock).expire_due() == 1  # the session closes...
+    await move(store, payment, PaymentStatus.CONFIRMED, "TX1")  # the ledger ends its QR session PAID
+    assert await ExpiryScheduler(store, bus, clock=clock).expire_due() == 0
     assert (await store.payment(payment.id)).status is PaymentStatus.CONFIRMED  # type: ignore[union-attr]
-    assert [e.type for e in bus.events] == [ledger.IGNORED]  # ...the payment keeps its status
+    assert bus.events == []
     async with store.transaction() as tx:
+        session = await tx.khqr_sessions.get("s")
         assert await tx.khqr_sessions.next_expiry() is None
+    assert session is not None and session.status == "PAID"
     assert await ExpiryScheduler(store, bus, clock=clock).seconds_to_next() == MAX_SLEEP_S
 
 

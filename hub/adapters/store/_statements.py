@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hub.adapters.store._conn import Conn
 
 OUTBOX_CHANNEL = "payhub_outbox"
@@ -14,3 +16,8 @@ class Statements:
         self._c = conn
         self._for_update = " FOR UPDATE" if lock else ""
         self._notify = notify  # PostgreSQL: wake outbox relays when this transaction commits
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after this transaction commits (alerts about what it wrote)."""
+        self.committed_callbacks.append(callback)

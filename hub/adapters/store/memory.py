@@ -15,7 +15,8 @@ again (PostgreSQL's sequences skip it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -30,6 +31,7 @@ from hub.errors import UniqueViolation
 from hub.json_codec import dumps, loads
 from hub.ports import Store, StoreTx
 
+log = logging.getLogger("payhub.store")
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 _TABLES = frozenset(
     {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions"}
@@ -37,7 +39,9 @@ _TABLES = frozenset(
 
 
 class MemoryStore:
-    """``hub.ports.Store`` held in memory; lost when the process ends."""
+    """``hub.ports.Store`` held in memory; lost when the process ends.
+
+    Units of work run one at a time, so ``lock_premium`` and ``lock=True`` need do nothing."""
 
     def __init__(self) -> None:
         self.state = MemoryState()
@@ -70,11 +74,17 @@ class MemoryStore:
         """One unit of work at a time; everything it did is undone when it raises."""
         async with self._lock:
             before = self.state.snapshot()
+            tx = MemoryTx(self)
             try:
-                yield MemoryTx(self)
+                yield tx
             except BaseException:
                 self.state = before
                 raise
+        for callback in tx.committed_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
 
     async def payment(self, payment_id: int) -> Payment | None:
         async with self.transaction() as tx:
@@ -101,6 +111,7 @@ class MemoryTx:
         self._store = store
         self._s = store.state
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
+        self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
 
     # --- premiums ---
@@ -142,27 +153,50 @@ class MemoryTx:
         ]
         return sorted(pairs)[:limit]
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed_callbacks.append(callback)
+
     # --- payments ---
+    async def lock_premium(self, premium_id: int) -> None:
+        return None  # units of work never overlap
+
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
         return self._s.payments.get(payment_id)
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
-        return next((p for p in self._s.payments.values() if p.premium_id == premium_id and p.status in _OPEN), None)
+        attempts = (p for p in self._s.payments.values() if p.premium_id == premium_id and p.status in _OPEN)
+        return max(attempts, key=_id, default=None)
+
+    async def pending_payments_for(self, premium_id: int, *, excluding: int) -> list[Payment]:
+        return sorted(
+            (p for p in self._pending(premium_id) if p.id != excluding),
+            key=_id,
+        )
+
+    def _pending(self, premium_id: int) -> list[Payment]:
+        return [
+            p for p in self._s.payments.values() if p.premium_id == premium_id and p.status is PaymentStatus.PENDING
+        ]
 
     async def latest_payment_for(self, premium_id: int) -> Payment | None:
         return max((p for p in self._s.payments.values() if p.premium_id == premium_id), key=_id, default=None)
 
-    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+    async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
         confirmed = (
-            p for p in self._s.payments.values() if p.premium_id == premium_id and p.status is PaymentStatus.CONFIRMED
+            p
+            for p in self._s.payments.values()
+            if p.premium_id == premium_id and p.status is PaymentStatus.CONFIRMED and p.id != excluding
         )
         return min(confirmed, key=_id, default=None)
+
+    async def end_qr_sessions(self, payment_id: int, status: str, now: datetime) -> int:
+        return await self.khqr_sessions.end_for_payment(payment_id, status, now)
 
     async def insert_open_payment(
         self, premium: Premium, method: PaymentMethod | None, now: datetime
     ) -> Payment | None:
-        if await self.open_payment_for(premium.id) is not None:
-            return None  # the partial unique index payments_one_open
+        if self._pending(premium.id):
+            return None  # the partial unique index payments_one_pending
         created = Payment(
             id=self._store.next_id("payments"),
             premium_id=premium.id,
@@ -184,8 +218,8 @@ class MemoryTx:
         if old is None:
             return  # UPDATE of no row
         others = [o for o in self._s.payments.values() if o.id != p.id]
-        if p.status in _OPEN and any(o.premium_id == old.premium_id and o.status in _OPEN for o in others):
-            raise UniqueViolation("payments_one_open")
+        if p.status is PaymentStatus.PENDING and any(o.id != p.id for o in self._pending(old.premium_id)):
+            raise UniqueViolation("payments_one_pending")
         if p.status is PaymentStatus.CONFIRMED and any(
             o.status is PaymentStatus.CONFIRMED and o.transaction_id == p.transaction_id for o in others
         ):
@@ -289,6 +323,9 @@ class MemoryTx:
             }
             for key, (id_, reason, payment_id, payload, created_at) in rows
         ]
+
+    async def count_reviews(self, key_prefix: str) -> int:
+        return sum(1 for key in self._s.reviews if key.startswith(key_prefix))
 
     async def log_inquiry(
         self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime

@@ -64,6 +64,16 @@ class MemorySessionRows:
         self._rows[session_id] = replace(s, status=status)
         return True
 
+    async def end_for_payment(self, payment_id: int, status: str, now: datetime) -> int:
+        ending = [
+            s
+            for s in self._rows.values()
+            if s.payment_id == payment_id and (s.status != "PAID" if status == "PAID" else s.status == _PENDING)
+        ]
+        for s in ending:
+            self._rows[s.id] = replace(s, status=status)
+        return len(ending)
+
     async def mark_paid(self, payment_id: int, now: datetime) -> int:
         changed = [s for s in self._rows.values() if s.payment_id == payment_id and s.status != "PAID"]
         for s in changed:

@@ -91,21 +91,59 @@ class PaymentStatements(Statements):
         return [(int(r["id"]), int(r["premium_id"])) for r in rows]
 
     # --- payments ---
+    async def lock_premium(self, premium_id: int) -> None:
+        """Serialize, until this transaction ends, everything done to the attempts of one premium.
+
+        Every row lock of a payment (``payment(lock=True)``, ``open_payment_for(lock=True)``) takes
+        it first, so the attempts of a premium are always locked in one order (premium, then
+        payments) and a transaction that confirms one attempt sees every other attempt as it is
+        committed: two attempts cannot both be paid without the second one noticing, and no new
+        attempt opens beside one being paid. PostgreSQL: a transaction-scoped advisory lock keyed by
+        schema and premium (the premium row may live with the integration service); SQLite already
+        runs one write transaction at a time.
+        """
+        if self._for_update:
+            await self._c.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('payhub.premium:' || current_schema()"
+                " || ':' || ($1::bigint)::text, 0))",
+                premium_id,
+            )
+
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
+        """One payment; with ``lock`` its premium's lock (see ``lock_premium``) and its row lock."""
         if not storable_id(payment_id):
             return None  # no such row can exist; PostgreSQL would refuse the parameter
+        if lock and self._for_update:
+            owner = await self._c.fetchrow("SELECT premium_id FROM payments WHERE id = $1", payment_id)
+            if owner is None:
+                return None
+            await self.lock_premium(int(owner["premium_id"]))
         suffix = self._for_update if lock else ""
         row = await self._c.fetchrow(f"SELECT {PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id)
         return payment_from_row(row) if row else None
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
+        """The premium's newest open attempt (PENDING, or PROCESSING: money awaiting AMK's verdict)."""
+        if lock:
+            await self.lock_premium(premium_id)
         suffix = self._for_update if lock else ""
         row = await self._c.fetchrow(
             f"SELECT {PAYMENT_COLS} FROM payments WHERE premium_id = $1"
-            f" AND status IN ('PENDING', 'PROCESSING'){suffix}",
+            f" AND status IN ('PENDING', 'PROCESSING') ORDER BY id DESC LIMIT 1{suffix}",
             premium_id,
         )
         return payment_from_row(row) if row else None
+
+    async def pending_payments_for(self, premium_id: int, *, excluding: int) -> list[Payment]:
+        """The premium's payable attempts other than ``excluding``, row-locked. The caller holds the
+        premium's lock (it locked one of its payments)."""
+        rows = await self._c.fetch(
+            f"SELECT {PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'PENDING'"
+            f" AND id <> $2 ORDER BY id{self._for_update}",
+            premium_id,
+            excluding,
+        )
+        return [payment_from_row(r) for r in rows]
 
     async def latest_payment_for(self, premium_id: int) -> Payment | None:
         row = await self._c.fetchrow(
@@ -114,22 +152,25 @@ class PaymentStatements(Statements):
         )
         return payment_from_row(row) if row else None
 
-    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+    async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
+        """The premium's first confirmed attempt (other than ``excluding``), if any."""
         row = await self._c.fetchrow(
-            f"SELECT {PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED' ORDER BY id LIMIT 1",
+            f"SELECT {PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED'"
+            " AND id <> $2 ORDER BY id LIMIT 1",
             premium_id,
+            -1 if excluding is None else excluding,
         )
         return payment_from_row(row) if row else None
 
     async def insert_open_payment(
         self, premium: Premium, method: PaymentMethod | None, now: datetime
     ) -> Payment | None:
-        """Insert a PENDING payment; None when the premium already has an open one (the database's
+        """Insert a PENDING payment; None when the premium already has a pending one (the database's
         partial unique index decides, so concurrent callers cannot both succeed)."""
         row = await self._c.fetchrow(
             "INSERT INTO payments (premium_id, policy_number, method, status, amount, currency,"
             " created_at, updated_at) VALUES ($1,$2,$3,'PENDING',$4,$5,$6,$6)"
-            " ON CONFLICT (premium_id) WHERE status IN ('PENDING', 'PROCESSING') DO NOTHING"
+            " ON CONFLICT (premium_id) WHERE status = 'PENDING' DO NOTHING"
             f" RETURNING {PAYMENT_COLS}",
             premium.id,
             premium.policy_number,

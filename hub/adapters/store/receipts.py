@@ -114,6 +114,13 @@ class ReceiptStatements(Statements):
             now,
         )
 
+    async def count_reviews(self, key_prefix: str) -> int:
+        """Reviews whose key starts with ``key_prefix`` (compared exactly: no pattern, any case)."""
+        row = await self._c.fetchrow(
+            "SELECT COUNT(*) AS n FROM reviews WHERE substr(key, 1, $2) = $1", key_prefix, len(key_prefix)
+        )
+        return int(row["n"]) if row else 0
+
     async def count(self, table: str, where: str = "1=1", *args: Any) -> int:
         """Row count, for operators and tests. ``table`` and ``where`` are code, never input."""
         row = await self._c.fetchrow(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args)

@@ -75,6 +75,18 @@ class SessionRows:
         )
         return row is not None
 
+    async def end_for_payment(self, payment_id: int, status: str, now: datetime) -> int:
+        """``PAID``: every session of the payment not yet PAID; ``EXPIRED``: only those still PENDING.
+        Returns how many changed."""
+        guard = "status <> 'PAID'" if status == "PAID" else "status = 'PENDING'"
+        rows = await self._c.fetch(
+            f"UPDATE khqr_sessions SET status = $2, closed_at = $3 WHERE payment_id = $1 AND {guard} RETURNING id",
+            payment_id,
+            status,
+            now,
+        )
+        return len(rows)
+
     async def mark_paid(self, payment_id: int, now: datetime) -> int:
         rows = await self._c.fetch(
             "UPDATE khqr_sessions SET status = 'PAID', closed_at = $2 WHERE payment_id = $1"

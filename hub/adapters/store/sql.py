@@ -9,8 +9,10 @@ The statements live by subject: ``payments.py`` (premiums, payments, the event l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,6 +25,8 @@ from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.ports import Store, StoreTx
+
+log = logging.getLogger("payhub.store")
 
 
 class Dialect(Protocol):
@@ -60,9 +64,19 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One atomic unit of work: everything done on the Tx commits together or not at all."""
+        """One atomic unit of work: everything done on the Tx commits together or not at all.
+
+        Callbacks registered with ``Tx.after_commit`` run, in order, once the commit succeeded
+        (never after a rollback); one that raises is logged and does not stop the others.
+        """
         async with self._dialect.transaction() as conn:
-            yield Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
+            tx = Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
+            yield tx
+        for callback in tx.committed_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
 
     # Convenience reads, each its own short transaction.
     async def payment(self, payment_id: int) -> Payment | None:
@@ -84,6 +98,13 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def khqr_sessions(self) -> SessionRows:
         return SessionRows(self._c, self._for_update)
+
+    async def end_qr_sessions(self, payment_id: int, status: str, now: datetime) -> int:
+        """End the KHQR sessions of an attempt: ``PAID`` (its payment was confirmed: whatever the
+        session said) or ``EXPIRED`` (the attempt was closed: only a session still PENDING).
+        Returns how many changed. The ledger ends them in the transaction that ends their payment,
+        so a closed attempt's QR is never shown again."""
+        return await self.khqr_sessions.end_for_payment(payment_id, status, now)
 
     @cached_property
     def outbox(self) -> OutboxRows:

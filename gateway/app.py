@@ -15,7 +15,6 @@ from gateway import signature
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.webhooks import Incoming, WebhookService
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import Forbidden, NotFound, PayHubError
@@ -23,7 +22,7 @@ from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.http.path import path_id
 from hub.metrics import Metrics
-from hub.resilience.ratelimit import RateLimiter
+from hub.ports import RateLimiter, Store
 from hub.service.ledger import status_data
 
 INQUIRY_ROLES = ("customer", "amk", "admin", "service")
@@ -31,7 +30,7 @@ INQUIRY_ROLES = ("customer", "amk", "admin", "service")
 
 @dataclass
 class GatewayDeps:
-    store: SqlStore
+    store: Store
     auth: Authenticator
     inquiry: InquiryService
     webhooks: WebhookService

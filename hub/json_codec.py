@@ -28,7 +28,7 @@ from uuid import UUID
 
 import simplejson
 
-from hub.errors import BadRequest
+from hub.errors import MalformedJson
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_EXPONENT", "MalformedJson", "dumps", "dumps_bytes", "loads", "loads_object"]
 
@@ -38,20 +38,6 @@ MAX_EXPONENT = 999_999_999_999_999_999
 """Largest exponent of a number read (``decimal``'s limit); a number past it is :class:`MalformedJson`."""
 MAX_BYTES = 1024 * 1024
 """Largest JSON text read, in UTF-8 bytes; HTTP bodies have smaller limits of their own."""
-
-
-class MalformedJson(BadRequest, ValueError):
-    """JSON that cannot be read: not UTF-8, not JSON, too deep, too large, or not the expected shape.
-
-    A ``BadRequest`` (400 BAD_REQUEST, ``details=[{"field": field, "message": reason}]``) on the HTTP
-    paths, and a ``ValueError`` for readers of stored or brokered data; WebSocket handlers catch it to
-    close the socket with a reason.
-    """
-
-    def __init__(self, reason: str, *, field: str = "body") -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"Malformed JSON: {reason}", details=[{"field": field, "message": reason}])
 
 
 # A string (possibly unterminated, so the scan never restarts inside one) or one bracket.

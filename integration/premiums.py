@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from hub.adapters.store.sql import SqlStore
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
+from hub.errors import PremiumImportError
+from hub.ports import Store
 
 log = logging.getLogger("payhub.integration")
 
@@ -60,12 +61,7 @@ DEMO_PREMIUMS = (
 )
 
 
-class ImportError_(ValueError):
-    """The file was refused; ``errors`` lists every problem by row number (header = row 1)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(f"{len(errors)} invalid row(s)")
-        self.errors = errors
+ImportError_ = PremiumImportError  # the name the CLI imports
 
 
 def parse_premiums_csv(text: str) -> list[Premium]:
@@ -144,7 +140,7 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
 
 @dataclass
 class PremiumService:
-    store: SqlStore
+    store: Store
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def due(self, query: str) -> Premium | None:

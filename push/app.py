@@ -14,12 +14,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
 from hub.http.envelope import ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
+from hub.ports import Store
 from hub.settings import Settings
 from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
@@ -32,7 +32,7 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database
 
 @dataclass
 class PushDeps:
-    store: SqlStore
+    store: Store
     hub: PushHub
     auth: Authenticator
     heartbeat_s: float = 15.0

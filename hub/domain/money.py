@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from enum import StrEnum
 
+from hub.errors import MoneyError as MoneyError  # re-exported: its home was here
+
 
 class Currency(StrEnum):
     USD = "USD"
@@ -41,19 +43,6 @@ class Currency(StrEnum):
     def numeric_code(self) -> str:
         """ISO 4217 numeric code, as KHQR tag 53 writes it."""
         return "840" if self is Currency.USD else "116"
-
-
-class MoneyError(ValueError):
-    """An amount or currency that PayHub refuses; ``field`` names where it came from.
-
-    The HTTP layer answers it with 400 BAD_REQUEST and ``details=[{"field": field, "message": reason}]``;
-    adapters reading a partner's answer convert it to their own error (``raise … from exc``).
-    """
-
-    def __init__(self, reason: str, *, field: str = "amount") -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(reason)
 
 
 def parse_currency(value: object, *, field: str = "currency") -> Currency:

@@ -14,8 +14,9 @@ async def test_signed_bank_notice_passes_when_its_address_is_over_the_limit(tmp_
     # use up the address's budget; the bank's notice of money must still land.
     async with sqlite_process(tmp_path, rate_ip_per_min=4) as (c, client):
         codes = [
-            (await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c, sub=f"u{i}")))
-            .status_code
+            (
+                await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c, sub=f"u{i}"))
+            ).status_code
             for i in range(4)
         ]
         assert codes == [200, 200, 200, 429]

@@ -1,12 +1,15 @@
-"""The bank's signed payment notices are never refused by a rate limit; what is not the bank still is
-(issue 7 §5 rate limits, spec "Webhook endpoint protection with burst capacity", and the rule that money
-the bank reports is never refused for a detail). AMK retries a refused webhook only up to a limit."""
+"""Who a rate limit counts (issue 7 §5 rate limits): the bank's signed payment notices are never refused
+by a rate limit while what is not the bank still is (spec "Webhook endpoint protection with burst
+capacity", and money the bank reports is never refused for a detail: AMK retries only up to a limit);
+customers are limited each, not together behind the PayHub service that asks the gateway for them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tests.conftest import auth_header, bank_paid, bill_body, signed, sqlite_process
+
+KHQR_PARAMS = {"bankCode": '{"id":"AMK","bank":"AMK"}', "billNumber": "P123456789"}
 
 
 async def test_signed_bank_notice_passes_when_its_address_is_over_the_limit(tmp_path: Path) -> None:
@@ -43,3 +46,20 @@ async def test_requests_that_are_not_the_bank_are_still_limited(tmp_path: Path) 
         raw, headers = signed(c, body)
         r = await client.post("/AMK/payments", content=raw, headers=headers)
         assert r.status_code == 200, r.text  # the real bank from the same address is still heard
+
+
+async def test_customers_are_limited_each_not_together_through_the_khqr_service(tmp_path: Path) -> None:
+    # The KHQR service asks the gateway's inquiry with its own service token for every customer. The
+    # spec's limits are per user and per IP: counting those calls against the service would cap QR codes
+    # for all customers together at one user's limit (here 3 per 30 s).
+    async with sqlite_process(tmp_path, rate_user_per_min=4, trusted_proxies=("127.0.0.0/8",)) as (c, client):
+        codes = []
+        for i in range(6):
+            headers = {**auth_header(c, sub=f"customer-{i}"), "X-Forwarded-For": f"198.51.100.{i}"}
+            r = await client.get("/khqr", params=KHQR_PARAMS, headers=headers)
+            codes.append(r.status_code)
+        assert codes == [200] * 6, codes
+        # each customer still has their own limit at the edge
+        headers = auth_header(c, sub="customer-0")
+        mine = [(await client.get("/khqr", params=KHQR_PARAMS, headers=headers)).status_code for _ in range(3)]
+        assert mine == [200, 200, 429], mine

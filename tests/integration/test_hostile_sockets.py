@@ -9,7 +9,10 @@ server closed them with the contract's envelope or an RFC 6455 close code with a
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -276,6 +279,53 @@ async def test_ws_with_no_live_subscription_left_is_closed_1008_when_silent(tmp_
             await conn.send(json.dumps({"type": "unsubscribe", "paymentId": payment_id}))
             code, reason = await closed_with(conn)  # SUBSCRIBED, the status, UNSUBSCRIBED, then the close
         assert code == 1008 and "no subscription for 0.5 s" in reason
+
+
+def _masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame (RFC 6455 §5.2), FIN set, masked with a zero key (payload < 126 bytes)."""
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+async def test_ws_ping_flood_from_a_peer_that_reads_nothing_is_bounded_then_aborted(tmp_path: Any) -> None:
+    # Each ping is answered by the protocol itself, without flow control: a peer that pings and never
+    # reads made the server buffer every pong (50 MB sent: +40 MiB). Reading now stops while the
+    # write buffer is full, and a peer that reads nothing for ws_ping_timeout_s is dropped.
+    async with serve(tmp_path, ws_ping_timeout_s=1.0) as (_, server):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16))
+        writer.write(
+            b"GET /ws/payments HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n"
+        )
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)).startswith(b"HTTP/1.1 101")
+        (protocol,) = [p for p in server.server.server_state.connections if hasattr(p, "conn")]
+        # A small kernel send buffer on the server side, so that its user-space buffer is what grows.
+        protocol.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        pings = _masked_frame(0x9, b"x" * 125) * 1000  # 131 kB of pings
+        buffered = 0
+        for _ in range(100):  # up to 13 MB, as long as the server keeps reading them
+            try:
+                writer.write(pings)
+                await asyncio.wait_for(writer.drain(), 0.2)
+            except TimeoutError:
+                pass  # the server stopped reading
+            except ConnectionError:
+                break  # the server dropped us
+            buffered = max(buffered, protocol.transport.get_write_buffer_size())
+            if protocol.transport.is_closing():
+                break
+        assert buffered < 1024 * 1024, f"{buffered} bytes of pongs buffered for a peer that reads nothing"
+        for _ in range(100):
+            if protocol.transport.is_closing():
+                break
+            await asyncio.sleep(0.05)
+        assert protocol.transport.is_closing(), "a peer that reads nothing is still connected"
+        writer.transport.abort()
+        assert await healthz(server) == 200
 
 
 async def test_ws_text_frame_that_is_not_utf8_is_closed_1007(tmp_path: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
-from hub.errors import HeadersTooLarge, PayHubError, RateLimitExceeded, RequestTimeout
+from hub.errors import BadRequest, HeadersTooLarge, PayHubError, RateLimitExceeded, RequestTimeout
 from hub.http.envelope import error_body
 from hub.json_codec import dumps_bytes
 from hub.settings import Settings
@@ -35,7 +35,12 @@ from hub.settings import Settings
 log = logging.getLogger("payhub.http.server")
 
 _FEED_SLICE = 1024  # bytes parsed at a time; see BoundedHttpProtocol.data_received
-_REASONS = {408: b"Request Timeout", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+}
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -181,8 +186,10 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
             super().on_headers_complete()
 
         def send_400_response(self, msg: str) -> None:
+            # What the HTTP parser refuses (duplicate Content-Length, Content-Length with chunked, bad
+            # chunk sizes, obsolete line folding...) gets the contract's envelope, not uvicorn's text.
             if not self.transport.is_closing():  # not after our own refusal
-                super().send_400_response(msg)
+                self._refuse(BadRequest("Malformed HTTP request (RFC 9112)"))
 
         def handle_websocket_upgrade(self) -> None:
             self._stop_header_timer()
@@ -219,9 +226,14 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
 
         def _refuse(self, err: PayHubError) -> None:
             self._stop_header_timer()
-            if self._response_in_flight():
-                self.transport.close()  # an answer now would be written into the middle of another one
-                return
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                if cycle.response_started or self.pipeline:
+                    self.transport.close()  # an answer now would be written into the middle of another one
+                    return
+                # A request whose body is refused mid-way: its app sees a disconnect, its writes are dropped.
+                cycle.disconnected = True
+                cycle.message_event.set()
             self.transport.write(raw_error_response(err))
             self.transport.close()
 

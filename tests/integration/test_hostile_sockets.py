@@ -179,6 +179,28 @@ async def test_pipelined_requests_are_parsed_one_at_a_time_and_all_answered_in_o
         writer.close()
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", id="duplicate-content-length"),
+        pytest.param(b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", id="length-and-chunked"),
+        pytest.param(b"Transfer-Encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n", id="chunked-not-last"),
+        pytest.param(b"Transfer-Encoding: chunked\r\n\r\n" + b"F" * 100 + b"\r\n", id="huge-chunk-size"),
+        pytest.param(b"Content-Length: -1\r\n\r\n", id="negative-length"),
+        pytest.param("Content-Length: \u0662\r\n\r\n{}".encode(), id="non-ascii-digit-length"),
+        pytest.param(b"X-A: a\r\n folded\r\n\r\n", id="obsolete-line-folding"),
+    ],
+)
+async def test_requests_the_http_parser_refuses_get_a_400_envelope(tmp_path: Any, request_bytes: bytes) -> None:
+    # uvicorn answered these with a text/plain "Invalid HTTP request received.", not the contract's envelope.
+    async with serve(tmp_path) as (_, server):
+        reader, writer = await raw(server)
+        await send_quietly(writer, b"POST /sandbox/amk/control HTTP/1.1\r\nHost: x\r\n" + request_bytes)
+        status, envelope = await answer(reader)
+        assert status == 400 and envelope["error"]["code"] == "BAD_REQUEST", envelope
+        writer.close()
+
+
 async def test_connections_per_address_are_capped(tmp_path: Any) -> None:
     async with serve(tmp_path, max_connections_per_ip=3, header_timeout_s=30) as (_, server):
         held = [await raw(server) for _ in range(3)]

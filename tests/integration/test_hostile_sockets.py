@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -199,6 +200,27 @@ async def test_requests_the_http_parser_refuses_get_a_400_envelope(tmp_path: Any
         status, envelope = await answer(reader)
         assert status == 400 and envelope["error"]["code"] == "BAD_REQUEST", envelope
         writer.close()
+
+
+async def test_client_leaving_in_the_middle_of_its_body_is_no_server_error(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Starlette's ClientDisconnect escaped to the last-resort handler: an ERROR with a traceback and a
+    # 500 in the access log for every client that hung up mid-upload.
+    caplog.set_level(logging.INFO, logger="payhub.http")
+    async with serve(tmp_path) as (_, server):
+        reader, writer = await raw(server)
+        await send_quietly(writer, b"POST /sandbox/amk/control HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+        for _ in range(50):
+            if any(r.getMessage() == "request" for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        (access,) = [r for r in caplog.records if r.getMessage() == "request"]
+        assert access.status == 499  # type: ignore[attr-defined]
+        assert await healthz(server) == 200
 
 
 async def test_connections_per_address_are_capped(tmp_path: Any) -> None:

@@ -68,6 +68,7 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
     max_header_bytes = settings.max_header_bytes
     max_per_peer = settings.max_connections_per_ip
     stall_timeout_s = settings.ws_ping_timeout_s
+    send_timeout_s = settings.send_timeout_s
 
     def release(peer: str | None) -> None:
         if peer is None:
@@ -84,6 +85,7 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
         _in_headers = False
         _message_done = False  # the current request is parsed to its end (body included)
         _held = b""  # bytes of the next request(s), read while a response is in flight, not yet parsed
+        _send_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -99,6 +101,7 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_header_timer()
+            self._stop_send_timer()
             self._held = b""
             release(self._peer)
             self._peer = None
@@ -166,6 +169,27 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
             if self._held:
                 self.flow.pause_reading()
                 self.loop.call_soon(self._feed_held)  # not from inside the response's send()
+
+        def pause_writing(self) -> None:
+            # Slow read: a client that reads nothing left the app waiting in uvicorn's drain with no
+            # deadline, holding its connection for good. Abort it once it has read nothing for this long.
+            super().pause_writing()
+            if self._send_timer is None and send_timeout_s > 0:
+                self._send_timer = self.loop.call_later(send_timeout_s, self._send_late)
+
+        def resume_writing(self) -> None:
+            self._stop_send_timer()
+            super().resume_writing()
+
+        def _stop_send_timer(self) -> None:
+            if self._send_timer is not None:
+                self._send_timer.cancel()
+                self._send_timer = None
+
+        def _send_late(self) -> None:
+            self._send_timer = None
+            log.warning("connection aborted: client reads nothing", extra={"peer": self._peer})
+            self.transport.abort()  # no answer can reach a client that does not read
 
         def on_url(self, url: bytes) -> None:
             self._parsed_bytes += len(url)

@@ -209,7 +209,7 @@ async def test_client_leaving_in_the_middle_of_its_body_is_no_server_error(
     # 500 in the access log for every client that hung up mid-upload.
     caplog.set_level(logging.INFO, logger="payhub.http")
     async with serve(tmp_path) as (_, server):
-        reader, writer = await raw(server)
+        _, writer = await raw(server)
         await send_quietly(writer, b"POST /sandbox/amk/control HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         await asyncio.sleep(0.2)
         writer.transport.abort()
@@ -220,6 +220,30 @@ async def test_client_leaving_in_the_middle_of_its_body_is_no_server_error(
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
         (access,) = [r for r in caplog.records if r.getMessage() == "request"]
         assert access.status == 499  # type: ignore[attr-defined]
+        assert await healthz(server) == 200
+
+
+async def test_client_that_reads_no_response_is_dropped_after_the_send_timeout(tmp_path: Any) -> None:
+    # Slow read, the mirror of slowloris: responses the client never reads filled the socket buffers,
+    # then the app waited in uvicorn's drain with no deadline and the connection was held for good
+    # (300 pipelined GETs of the demo's script: still held after 45 s on payhub run).
+    async with serve(tmp_path, send_timeout_s=0.5) as (_, server):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+        _, writer = await asyncio.open_connection(sock=sock)
+        await send_quietly(writer, b"GET /demo/app.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        (protocol,) = [p for p in server.server.server_state.connections if hasattr(p, "pipeline")]
+        protocol.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        await send_quietly(writer, b"GET /demo/app.js HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+        for _ in range(100):
+            if protocol.transport.is_closing():
+                break
+            await asyncio.sleep(0.05)
+        dropped = protocol.transport.is_closing()
+        writer.transport.abort()  # before asserting: otherwise the server's shutdown would wait for it
+        assert dropped, "a client that reads nothing still holds its connection"
         assert await healthz(server) == 200
 
 

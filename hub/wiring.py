@@ -31,8 +31,10 @@ from hub.metrics import Metrics
 from hub.ports import Bus, Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
+from hub.service.ledger import double_payments
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
 from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
@@ -104,6 +106,7 @@ class Container:
         self.local = LateApp()
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self._serving: set[str] = set()
 
     def _client(self, base_url: str, local_path: str = "") -> httpx.AsyncClient:
         """An HTTP client to ``base_url``, or to this very process (under ``local_path``) when
@@ -155,6 +158,7 @@ class Container:
             ),
         )
         self.premiums = PremiumService(self.store)
+        self.settlement = SettlementSweeper(self.premiums, s.settle_interval_s)
         self.inquiry = InquiryService(
             self.store,
             IntegrationClient(integration_http),
@@ -226,6 +230,10 @@ class Container:
         )
         self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
+        self.amk.on_refusal = lambda e: self.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
+        self.metrics.stored_counter(
+            "payhub_double_payments_total", "Possible double payments flagged for review", self._double_payments
+        )
         self.metrics.gauge(
             "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
         )
@@ -256,6 +264,10 @@ class Container:
         )
         return self
 
+    async def _double_payments(self) -> float:
+        async with self.store.transaction() as tx:
+            return float(await double_payments(tx))
+
     def _breaker(self, name: str) -> CircuitBreaker:
         """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
         s = self.settings
@@ -283,6 +295,11 @@ class Container:
     async def _catch_up(self) -> None:
         offered = await self.push.catch_up(self.store)
         log.warning("push hub caught up from the event log", extra={"offered": offered})
+        if "integration" in self._serving:  # premiums confirmed while the bus was away
+            try:
+                await self.settlement.sweep()
+            except Exception:
+                log.exception("settlement after reconnect failed; the periodic sweep retries")
 
     async def start(
         self, *, seed: bool | None = None, background: bool = True, services: Sequence[str] | None = None
@@ -290,12 +307,11 @@ class Container:
         """Seed (sandbox), catch up, and start the background work of the services this process serves:
         the gateway re-verifies pending webhooks, the KHQR service expires QR sessions."""
         serving = set(services) if services is not None else {"gateway", "khqr", "integration"}
+        self._serving = serving
         if "integration" in serving:
             if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
                 await self.premiums.seed_demo()
-            settled = await self.premiums.settle_unsettled()
-            if settled:
-                log.warning("settled premiums confirmed before a restart", extra={"count": settled})
+            await self.settlement.sweep()  # confirmed before a restart
         await self.bus.start()
         if "khqr" in serving:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
@@ -305,6 +321,8 @@ class Container:
             self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
         if "khqr" in serving:
             self._tasks.append(asyncio.create_task(self.expiry.run_forever(), name="payhub-qr-expiry"))
+        if "integration" in serving:
+            self._tasks.append(asyncio.create_task(self.settlement.run_forever(), name="payhub-settlement"))
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:

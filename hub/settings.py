@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = 4 * 1024 * 1024
     # Seconds a request body may take to arrive in full (else 408).
     body_timeout_s: float = 30.0
+    # Seconds a response may wait for a client that reads nothing of it (slow read; else the connection is dropped).
+    send_timeout_s: float = 30.0
     # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
     keep_alive_timeout_s: int = 5
     # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy

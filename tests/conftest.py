@@ -23,9 +23,9 @@ import uvicorn
 from starlette.applications import Starlette
 
 from gateway.signature import signature_header
-from hub.app import build_app
 from hub.settings import SANDBOX_WEBHOOK_SECRET, Settings
-from hub.wiring import Container, open_store
+from payhub.app import build_app
+from payhub.bootstrap import Container, open_store
 
 PG_BASE = os.environ.get("PAYHUB_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"

@@ -17,7 +17,7 @@ from hub.adapters.stream import Header, Producer, Record
 from hub.adapters.stream.kafka import KafkaProducer
 from hub.relay import OutboxRelay
 from hub.topics import Topics
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 
 
 class PausingProducer:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 from tests.e2e.payhub_process import Server, start_server
 
 

@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.app import build_app
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from tests.conftest import PG_BASE, bank_paid, bill_body, make_settings, require_postgres, signed
 from tests.tcp_proxy import TcpProxy
 

@@ -22,9 +22,9 @@ from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
 from hub.topics import Topics, event_json
-from hub.wiring import open_store
 from integration.consumer import PremiumSettlementConsumer
 from integration.premiums import PremiumService
+from payhub.bootstrap import open_store
 from push.feeder import GROUP_ID, StatusFeeder
 from tests.kafka_broker import KafkaBackend, MemoryBackend, open_backend
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.errors import ServiceUnavailable
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from tests.conftest import LiveServer, auth_header, make_settings
 
 ERROR_KEYS = {"code", "message", "details", "correlationId", "timestamp"}

@@ -16,7 +16,7 @@ from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.errors import DuplicatePayment
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 N = 50

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.domain.records import PaymentEvent
-from hub.wiring import Container
 from khqr.sessions import SessionRows
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from push.hub import Frame
 from push.stream import open_stream
 from tests.conftest import LiveServer, auth_header, make_settings

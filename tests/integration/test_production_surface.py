@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from hub.app import build_app
 from hub.settings import Settings
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 
 SECRET = "a-production-secret-of-at-least-32-bytes!"
 

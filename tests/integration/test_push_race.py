@@ -25,7 +25,7 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.service.ledger import open_payment, transition
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from push import stream as stream_module
 from push.stream import open_stream
 from tests.conftest import make_settings

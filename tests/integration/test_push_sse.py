@@ -19,11 +19,11 @@ import httpx
 import pytest
 import simplejson as json
 
-from hub.app import build_app
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.service.ledger import transition
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from tests.conftest import LiveServer, auth_header, make_settings
 from tests.integration.test_push_race import add_latency, fresh_payment
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from hub.app import build_app
 from hub.domain.payment import PaymentStatus
 from hub.service.ledger import transition
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from push.stream import open_stream
 from tests.conftest import auth_header, make_settings
 from tests.redis_server import PrivateRedis

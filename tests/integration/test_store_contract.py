@@ -17,7 +17,7 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.service import ledger
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 
 NOW = datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=UTC)
 STATUS = PaymentEvent.STATUS

@@ -22,7 +22,7 @@ from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent
 from hub.errors import NotFound, TransactionVerifyFailed, VerificationMismatch
 from hub.service import ledger
-from hub.wiring import SANDBOX_PREFIX, Container
+from payhub.bootstrap import SANDBOX_PREFIX, Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 VERIFY_PATH = "/amkpayway/v1/api/payment/payment-verify"

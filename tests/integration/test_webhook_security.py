@@ -19,7 +19,7 @@ import gateway.app
 from gateway.signature import sign, signature_header, verify
 from hub.errors import Unauthorized
 from hub.settings import SANDBOX_WEBHOOK_SECRET
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed, sqlite_process
 
 NOW = 1_800_000_000

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import simplejson as json
 
-from hub.app import build_app
-from hub.wiring import Container
+from payhub.app import build_app
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, bill_body, khqr_body, make_settings, signed
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")

@@ -27,7 +27,7 @@ async def run_relay(settings: Settings) -> None:
     """Outbox → Kafka, woken by PostgreSQL NOTIFY right after each commit, polling as a fallback."""
     from hub.adapters.stream.kafka import KafkaProducer, ensure_topics
     from hub.relay import OutboxRelay
-    from hub.wiring import open_store
+    from payhub.bootstrap import open_store
 
     _require_kafka(settings, "payhub relay")
     topics = Topics(settings.kafka_topic_prefix)

@@ -97,9 +97,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _serve_services(settings: Settings, services: list[str] | None, port: int, *, banner: bool) -> int:
     import uvicorn
 
-    from hub.app import SERVICES, build_app
-    from hub.processes import integration_consumer
-    from hub.wiring import Container
+    from payhub.app import SERVICES, build_app
+    from payhub.bootstrap import Container
+    from payhub.workers import integration_consumer
 
     logs.configure(settings.log_level)
     _raise_open_files_limit()
@@ -165,7 +165,7 @@ def _banner(settings: Settings, port: int) -> None:
 
 def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
-        from hub import processes
+        from payhub import workers as processes
 
         logs.configure(settings.log_level)
         target = processes.run_relay if name == "relay" else processes.run_feeder
@@ -209,7 +209,7 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.wiring import open_store
+    from payhub.bootstrap import open_store
 
     async def go() -> list[str]:
         async with open_store(settings.database_url, migrate=False) as store:
@@ -238,8 +238,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.wiring import open_store
     from integration.premiums import ImportError_, PremiumService, parse_premiums_csv
+    from payhub.bootstrap import open_store
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")

@@ -26,7 +26,7 @@ from hub.errors import PayHubError, ServiceUnavailable
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.middleware import CorrelationMiddleware
-from hub.wiring import Container
+from payhub.bootstrap import Container
 
 SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
 

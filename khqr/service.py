@@ -27,7 +27,7 @@ from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.sessions import EXPIRED, PAID, PENDING, Session, SessionRows
-from push.hub import PushHub
+from push.fanout import PushHub
 
 log = logging.getLogger("payhub.khqr")
 BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")

@@ -37,7 +37,7 @@ from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.service import KhqrService
-from push.hub import PushHub
+from push.fanout import PushHub
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 

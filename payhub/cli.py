@@ -176,7 +176,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.dlq import list_dead_letters
+    from hub.event_consumer import list_dead_letters
     from hub.topics import Topics
 
     if not settings.kafka_bootstrap:
@@ -193,7 +193,7 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.dlq import replay
+    from hub.event_consumer import replay
     from hub.topics import Topics
 
     if not settings.kafka_bootstrap:

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
-from push.hub import PushHub
+from push.fanout import PushHub
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")

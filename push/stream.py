@@ -12,7 +12,7 @@ from dataclasses import replace
 from hub.adapters.store.sql import SqlStore
 from hub.domain.records import PaymentEvent
 from hub.service.ledger import status_data
-from push.hub import Frame, PushHub, Subscriber
+from push.fanout import Frame, PushHub, Subscriber
 
 PAGE = 500
 

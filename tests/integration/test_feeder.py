@@ -16,11 +16,11 @@ import pytest
 
 from hub.adapters.bus.memory import MemoryBus
 from hub.adapters.stream import Producer
-from hub.dlq import EventConsumer
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
+from hub.event_consumer import EventConsumer
 from hub.topics import Topics, event_json
 from integration.consumer import PremiumSettlementConsumer
 from integration.premiums import PremiumService

@@ -13,7 +13,7 @@ import simplejson as json
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from push import hub as hub_module
-from push.hub import Frame, PushHub, Subscriber
+from push.fanout import Frame, PushHub, Subscriber
 from push.stream import PaymentStream
 
 S = PaymentStatus

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from gateway.dto import BillPayment, KhqrPayment
-from gateway.keylock import KeyedLocks
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency, format_amount
@@ -33,6 +32,7 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
+from hub.keylock import KeyedLocks
 from hub.ports import Publisher
 from hub.service.ledger import open_payment, transition
 

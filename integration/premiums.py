@@ -58,7 +58,7 @@ DEMO_PREMIUMS = (
 )
 
 
-class ImportError_(ValueError):
+class PremiumCsvRejected(ValueError):
     """The file was refused; ``errors`` lists every problem by row number (header = row 1)."""
 
     def __init__(self, errors: list[str]) -> None:
@@ -67,11 +67,11 @@ class ImportError_(ValueError):
 
 
 def parse_premiums_csv(text: str) -> list[Premium]:
-    """Validate every row; return them all, or raise ImportError_ naming each bad row."""
+    """Validate every row; return them all, or raise PremiumCsvRejected naming each bad row."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ImportError_([f"row 1: missing column(s): {', '.join(missing)}"])
+        raise PremiumCsvRejected([f"row 1: missing column(s): {', '.join(missing)}"])
     out: list[Premium] = []
     errors: list[str] = []
     seen: dict[int, int] = {}
@@ -86,9 +86,9 @@ def parse_premiums_csv(text: str) -> list[Premium]:
             seen[premium.id] = number
             out.append(premium)
     if errors:
-        raise ImportError_(errors)
+        raise PremiumCsvRejected(errors)
     if not out:
-        raise ImportError_(["the file has no data rows"])
+        raise PremiumCsvRejected(["the file has no data rows"])
     return out
 
 

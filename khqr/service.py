@@ -14,20 +14,20 @@ from typing import Any, Protocol
 
 import simplejson as json
 
-from gateway.keylock import KeyedLocks
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
+from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent
 from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from hub.fanout import Fanout
+from hub.keylock import KeyedLocks
 from hub.ports import Publisher
 from khqr.amk_qr import QrRequest, QrResult
-from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.sessions import EXPIRED, PAID, PENDING, Session, SessionRows
-from push.fanout import PushHub
 
 log = logging.getLogger("payhub.khqr")
 BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
@@ -69,7 +69,7 @@ class KhqrService:
     qr: QrGenerator
     auth: Authenticator
     bus: Publisher
-    hub: PushHub
+    hub: Fanout
     expiry: ExpiryScheduler
     merchant_id: str
     session_ttl_s: int = 1800

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import simplejson as json
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 

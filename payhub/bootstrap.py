@@ -26,6 +26,7 @@ from hub.adapters.integration import IntegrationClient
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
 from hub.domain.records import PaymentEvent
+from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
 from hub.ports import Bus, Cache, Publisher
@@ -37,7 +38,6 @@ from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.service import KhqrService
-from push.fanout import PushHub
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
@@ -193,7 +193,7 @@ class Container:
         )
         if not s.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
             self.bus.subscribe(self.premiums.on_event)
-        self.push = PushHub(capacity=s.push_buffer)
+        self.push = Fanout(capacity=s.push_buffer)
         self.bus.subscribe(self.push.on_event)
 
         khqr_gateway_http = self._client(s.gateway_url)

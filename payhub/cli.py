@@ -238,7 +238,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from integration.premiums import ImportError_, PremiumService, parse_premiums_csv
+    from integration.premiums import PremiumCsvRejected, PremiumService, parse_premiums_csv
     from payhub.bootstrap import open_store
 
     try:
@@ -248,7 +248,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         premiums = parse_premiums_csv(text)
-    except ImportError_ as exc:
+    except PremiumCsvRejected as exc:
         print(f"payhub: {args.file}: nothing imported, {len(exc.errors)} error(s):", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
-from push.fanout import PushHub
+from hub.fanout import Fanout
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -29,7 +29,7 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database
 @dataclass
 class PushDeps:
     store: SqlStore
-    hub: PushHub
+    hub: Fanout
     auth: Authenticator
     heartbeat_s: float = 15.0
 

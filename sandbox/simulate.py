@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import simplejson as json
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency
 from hub.errors import BadRequest, NotFound, ServiceUnavailable

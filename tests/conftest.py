@@ -22,7 +22,7 @@ import simplejson as json
 import uvicorn
 from starlette.applications import Starlette
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from payhub.app import build_app
 from payhub.bootstrap import Container, open_store

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import simplejson as json
 
-from gateway.keylock import KeyedLocks
+from hub.domain.khqr.codec import crc16_ccitt_false, decode, encode
 from hub.domain.money import Currency
+from hub.keylock import KeyedLocks
 from khqr.amk_qr import QrRequest, QrResult, render_png
-from khqr.codec import crc16_ccitt_false, decode, encode
 from payhub.bootstrap import Container
 from sandbox.app import build_qr
 from tests.conftest import auth_header

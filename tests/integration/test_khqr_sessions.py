@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from hub.domain.records import PaymentEvent
+from hub.fanout import Frame
 from khqr.sessions import SessionRows
 from payhub.app import build_app
 from payhub.bootstrap import Container
-from push.fanout import Frame
 from push.stream import open_stream
 from tests.conftest import LiveServer, auth_header, make_settings
 from tests.integration.test_push_sse import SseReader

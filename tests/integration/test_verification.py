@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from gateway.dto import BillPayment, KhqrPayment, parse
-from gateway.keylock import KeyedLocks
 from gateway.reverify import ReVerifier
 from gateway.webhooks import VERIFY_PENDING, Incoming, WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
@@ -21,6 +20,7 @@ from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent
 from hub.errors import NotFound, TransactionVerifyFailed, VerificationMismatch
+from hub.keylock import KeyedLocks
 from hub.service import ledger
 from payhub.bootstrap import SANDBOX_PREFIX, Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed

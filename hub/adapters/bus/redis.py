@@ -2,7 +2,7 @@
 
 Same interface as the in-process bus. Pub/sub keeps nothing for a subscriber that is away, so
 the reader resubscribes after a lost connection and then calls every ``on_reconnect`` callback:
-push nodes catch up from the event log for what they missed (see ``PushHub.catch_up``), so a
+push nodes catch up from the event log for what they missed (see ``Fanout.catch_up``), so a
 subscriber sees no gap.
 """
 

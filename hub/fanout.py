@@ -104,7 +104,9 @@ class EventSource(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
 
-class PushHub:
+class Fanout:
+    """This process's open payment streams: each event offered once to the subscribers of its payment."""
+
     def __init__(self, *, capacity: int = 16) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
         self._capacity = capacity

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
-from khqr._tlv import (
+from hub.domain.khqr._tlv import (
     KhqrError,
     checked_fields,
     crc16_ccitt_false,

@@ -8,8 +8,6 @@ retries retriable failures with backoff inside a circuit breaker.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import segno
 import simplejson as json
 
+from hub.domain.khqr.image import render_png
 from hub.domain.money import Currency, format_amount
 from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError
 from hub.resilience.breaker import CircuitBreaker
@@ -155,10 +153,3 @@ class AmkQrClient:
             raise AmkUnknownError("AMK QR generator returned no QR string")
         image = data.get("qrImage")
         return QrResult(qr_string, image if isinstance(image, str) and image else render_png(qr_string))
-
-
-def render_png(qr_string: str) -> str:
-    """The QR as a base64 PNG, for when AMK returns only the string."""
-    buffer = io.BytesIO()
-    segno.make(qr_string, error="m").save(buffer, kind="png", scale=8, border=4)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,31 +1,34 @@
-"""The one module that knows URL schemes and builds every resource of a process.
+"""Builds one PayHub process from settings: the one module that turns URLs into backends.
 
-``Container`` is an async context manager: it opens the store, bus, cache, limiter and HTTP
-clients that the settings name, builds the services over them, runs their background tasks, and
-closes everything in reverse order. Drivers are imported only for the schemes chosen.
+``Container(settings, services=...)`` builds, without any I/O, the objects the chosen services
+need and nothing else (a push node builds no AMK client, re-verifier or sandbox). ``async with``
+opens what they use (database pool, HTTP clients) and closes everything in reverse order;
+``start()`` seeds, catches up and runs the background work under one task group. Any adapter can
+be handed in instead of the one the settings name (``store=``, ``bus=``, ``amk=``, …), as in
+cosmicpython's ``bootstrap``: the container then uses it and leaves its closing to the caller.
+Drivers are imported only for the schemes chosen.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
-from hub.adapters.bus.memory import MemoryBus
-from hub.adapters.cache.memory import MemoryCache
 from hub.adapters.integration import IntegrationClient
-from hub.adapters.store.sql import SqlStore
+from hub.adapters.store.sql import Dialect, SqlStore
 from hub.auth import Authenticator
+from hub.background import running
 from hub.domain.records import PaymentEvent
+from hub.errors import ConfigError
 from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
@@ -34,14 +37,86 @@ from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
-from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
-from khqr.gateway_client import GatewayClient
-from khqr.service import KhqrService
+from khqr.service import KhqrService, QrGenerator
+from payhub import builders as build
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
 log = logging.getLogger("payhub.wiring")
+
+SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
+SANDBOX_PREFIX = "/sandbox/amk"
+SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
+
+
+# --- URL schemes -----------------------------------------------------------------------------
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgres:"))
+
+
+class OpenableDialect(Dialect, Protocol):
+    async def connect(self) -> None: ...
+
+
+def store_dialect(url: str, *, pool_min: int = 2, pool_max: int = 20) -> OpenableDialect:
+    """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``; not connected."""
+    if url.startswith("sqlite:"):
+        from hub.adapters.store.sqlite import SqliteDialect
+
+        return SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
+    if is_postgres(url):
+        from hub.adapters.store.postgres import PostgresDialect
+
+        return PostgresDialect(url, min_size=pool_min, max_size=pool_max)
+    raise ConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+def fanout_bus(redis_url: str) -> Bus:
+    """Redis pub/sub when a URL is set (several processes), else in-process."""
+    if redis_url:
+        from hub.adapters.bus.redis import RedisBus
+
+        return RedisBus(redis_url)
+    from hub.adapters.bus.memory import MemoryBus
+
+    return MemoryBus()
+
+
+def shared_cache(redis_url: str) -> Cache:
+    if redis_url:
+        from hub.adapters.cache.redis import RedisCache
+
+        return RedisCache(redis_url)
+    from hub.adapters.cache.memory import MemoryCache
+
+    return MemoryCache()
+
+
+def limiter_storage(redis_url: str) -> str:
+    """The rate limiter's storage URI (the ``limits`` library's): shared in Redis, else in memory."""
+    return redis_url or "memory://"
+
+
+@asynccontextmanager
+async def open_store(
+    url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
+) -> AsyncIterator[SqlStore]:
+    """A connected store (migrated unless ``migrate=False``), closed on exit."""
+    dialect = store_dialect(url, pool_min=pool_min, pool_max=pool_max)
+    await dialect.connect()
+    store = SqlStore(dialect)
+    try:
+        if migrate:
+            await store.migrate()
+        yield store
+    finally:
+        await store.aclose()
+
+
+# --- the container ---------------------------------------------------------------------------
 
 
 async def _pass_correlation_id(request: httpx.Request) -> None:
@@ -58,195 +133,111 @@ class NullPublisher:
         return None
 
 
-SANDBOX_PREFIX = "/sandbox/amk"
-
-
-@asynccontextmanager
-async def open_store(
-    url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
-) -> AsyncIterator[SqlStore]:
-    """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``."""
-    if url.startswith("sqlite:"):
-        from hub.adapters.store.sqlite import SqliteDialect
-
-        dialect: Any = SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
-    elif url.startswith(("postgresql:", "postgres:")):
-        from hub.adapters.store.postgres import PostgresDialect
-
-        dialect = PostgresDialect(url, min_size=pool_min, max_size=pool_max)
-    else:
-        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
-    await dialect.connect()
-    store = SqlStore(dialect)
-    try:
-        if migrate:
-            await store.migrate()
-        yield store
-    finally:
-        await store.aclose()
-
-
-class LateApp:
-    """An ASGI app filled in after the clients that call it were built (in-process transport)."""
-
-    app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None, "in-process app not attached yet"
-        await self.app(scope, receive, send)
-
-
 class Container:
-    """Everything one PayHub process needs, opened from settings."""
+    """Everything one PayHub process needs for ``services``, built from settings.
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.local = LateApp()
+    ``app`` is the ASGI app this process serves: with no URL configured for a service it calls
+    (``PAYHUB_INTEGRATION_URL``, ``PAYHUB_GATEWAY_URL``, ``PAYHUB_AMK_BASE_URL`` in sandbox mode),
+    the HTTP client goes to ``app`` in-process — the same code path, minus the sockets.
+    Attributes of a service that is not served are absent (``AttributeError``).
+    Raises ConfigError for unknown services, unsupported URLs, or a missing in-process app.
+    """
+
+    limiter: RateLimiter  # gateway and KHQR only
+    # Set by the builders of the services served (payhub/builders.py).
+    push: Fanout
+    premiums: PremiumService
+    breaker: CircuitBreaker
+    inquiry: InquiryService
+    webhooks: WebhookService
+    reverifier: ReVerifier
+    qr_breaker: CircuitBreaker
+    amk_qr: QrGenerator
+    expiry: ExpiryScheduler
+    khqr: KhqrService
+    sandbox_state: SandboxState
+    simulator: Simulator
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Sequence[str] = SERVICES,
+        app: ASGIApp | None = None,
+        store: SqlStore | None = None,
+        bus: Bus | None = None,
+        cache: Cache | None = None,
+        limiter: RateLimiter | None = None,
+        **adapters: Any,
+    ) -> None:
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ConfigError(f"unknown service(s): {', '.join(sorted(unknown))}")
+        self.settings = s = settings
+        self.services = frozenset(services)
+        self.app = app
+        self.adapters = adapters  # amk=, amk_qr=, integration=, gateway=: see payhub/builders.py
         self._stack = AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def _client(self, base_url: str, local_path: str = "") -> httpx.AsyncClient:
-        """An HTTP client to ``base_url``, or to this very process (under ``local_path``) when
-        no URL is configured: the embedded process keeps the same code path, minus the sockets."""
-        timeout = httpx.Timeout(self.settings.amk_timeout_s)
-        hooks = {"request": [_pass_correlation_id]}
-        if base_url:
-            return httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.local),
-            base_url=f"http://payhub.local{local_path}",
-            timeout=timeout,
-            event_hooks=hooks,
-        )
-
-    async def __aenter__(self) -> Container:
-        s = self.settings
-        stack = self._stack
-        self.store = await stack.enter_async_context(
-            open_store(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
-        )
-        self.bus, self.cache, limiter_uri = self._fanout_and_cache()
-        stack.push_async_callback(self.bus.aclose)
-        stack.push_async_callback(self.cache.aclose)
+        self._http: list[httpx.AsyncClient] = []
+        self._owned: list[Any] = []  # adapters built here, closed by this container
+        self._dialect: OpenableDialect | None = None
+        if store is None:
+            self._dialect = store_dialect(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
+            store = SqlStore(self._dialect)
+        self.store = store
+        self.bus: Bus = bus or _own(self._owned, fanout_bus(s.redis_url))
+        self.cache: Cache = cache or _own(self._owned, shared_cache(s.redis_url))
         # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
         # committing process hands them to the bus itself.
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
-        self.limiter = RateLimiter(limiter_uri, user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min)
-        stack.push_async_callback(self.limiter.aclose)
         self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
-        self.breaker = self._breaker("integration")
-        integration_http = self._client(s.integration_url)
-        integration_http.headers["Authorization"] = f"Bearer {self.auth.issue('gateway', 'service', 10 * 365 * 86400)}"
-        await stack.enter_async_context(integration_http)
-        amk_http = await stack.enter_async_context(self._client(s.amk_base_url, SANDBOX_PREFIX))
-        verify_url = s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify"
-        self.amk = AmkClient(
-            amk_http,
-            AmkConfig(
-                verify_url=verify_url,
-                merchant_id=s.amk_merchant_id,
-                store_id=s.amk_store_id,
-                terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key,
-                retry_attempts=s.amk_retry_attempts,
-                retry_initial_s=s.amk_retry_initial_s,
-                retry_max_s=s.amk_retry_max_s,
-                retry_jitter=s.amk_retry_jitter,
-            ),
-        )
-        self.premiums = PremiumService(self.store)
-        self.inquiry = InquiryService(
-            self.store,
-            IntegrationClient(integration_http),
-            self.cache,
-            self.breaker,
-            self.auth,
-            self.publisher,
-            ttl_s=s.premium_cache_ttl_s,
-            subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
-            public_url=s.public_url,
-        )
-        self.webhooks = WebhookService(
-            self.store,
-            self.amk,
-            self.inquiry,
-            self.publisher,
-            merchant_id=s.amk_merchant_id,
-            reverify_interval_s=s.reverify_interval_s,
-            on_confirmed=self.inquiry.on_confirmed,
-        )
-        self.reverifier = ReVerifier(
-            self.store,
-            self.amk,
-            self.publisher,
-            interval_s=s.reverify_interval_s,
-            on_confirmed=self.inquiry.on_confirmed,
-        )
-        self.sandbox_state = SandboxState()
-        gateway_http = await stack.enter_async_context(self._client(s.gateway_url))
-        self.simulator = Simulator(
-            self.sandbox_state,
-            gateway_http,
-            self.auth,
-            webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
-            merchant_id=s.amk_merchant_id,
-        )
-        if not s.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
-            self.bus.subscribe(self.premiums.on_event)
-        self.push = Fanout(capacity=s.push_buffer)
-        self.bus.subscribe(self.push.on_event)
-
-        khqr_gateway_http = self._client(s.gateway_url)
-        khqr_gateway_http.headers["Authorization"] = f"Bearer {self.auth.issue('khqr', 'service', 10 * 365 * 86400)}"
-        await stack.enter_async_context(khqr_gateway_http)
-        self.qr_breaker = self._breaker("amk-qr")
-        self.amk_qr = AmkQrClient(
-            amk_http,
-            username=s.amk_username,
-            password=s.amk_password,
-            breaker=self.qr_breaker,
-            retry_attempts=s.amk_retry_attempts,
-            retry_initial_s=s.amk_retry_initial_s,
-            retry_max_s=s.amk_retry_max_s,
-            retry_jitter=s.amk_retry_jitter,
-        )
-        self.expiry = ExpiryScheduler(self.store, self.publisher)
-        self.khqr = KhqrService(
-            self.store,
-            GatewayClient(khqr_gateway_http),
-            self.amk_qr,
-            self.auth,
-            self.publisher,
-            self.push,
-            self.expiry,
-            merchant_id=s.amk_merchant_id,
-            session_ttl_s=s.khqr_session_ttl_s,
-            grace_s=s.subscribe_grace_s,
-            public_url=s.public_url,
-        )
-        self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
-        self.metrics.gauge(
-            "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
-        )
-        self.metrics.gauge(
-            "payhub_push_frames_delivered",
-            "Status frames handed to subscribers (counter)",
-            lambda: float(self.push.delivered),
-        )
-        self.metrics.gauge(
-            "payhub_integration_breaker_open",
-            "1 while the integration breaker is not closed",
-            lambda: 0.0 if self.breaker.state == "closed" else 1.0,
-        )
-        self.metrics.gauge(
-            "payhub_amk_qr_breaker_open",
-            "1 while the AMK QR breaker is not closed",
-            lambda: 0.0 if self.qr_breaker.state == "closed" else 1.0,
-        )
-        return self
+        if limiter is not None:
+            self.limiter = limiter
+        elif self.services & {"gateway", "khqr"}:
+            self.limiter = _own(
+                self._owned,
+                RateLimiter(
+                    limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+                ),
+            )
+        if "integration" in self.services:
+            build.integration(self)
+        if self.services & {"push", "khqr"}:
+            build.fanout(self)
+        if "gateway" in self.services:
+            build.gateway(self)
+        if "khqr" in self.services:
+            build.khqr(self)
+        if "sandbox" in self.services and s.sandbox:
+            build.sandbox(self)
 
-    def _breaker(self, name: str) -> CircuitBreaker:
+    # --- used by the per-service builders (payhub/builders.py) ----------------------------
+
+    def http_client(
+        self, base_url: str, local_path: str = "", *, service_token: str | None = None
+    ) -> httpx.AsyncClient:
+        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``)."""
+        timeout = httpx.Timeout(self.settings.amk_timeout_s)
+        hooks = {"request": [_pass_correlation_id]}
+        if base_url:
+            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+        elif self.app is not None:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=self.app),
+                base_url=f"http://payhub.local{local_path}",
+                timeout=timeout,
+                event_hooks=hooks,
+            )
+        else:
+            raise ConfigError(f"no URL configured for {local_path or 'a service'} and no in-process app to call")
+        if service_token is not None:
+            token = self.auth.issue(service_token, "service", SERVICE_TOKEN_TTL_S)
+            client.headers["Authorization"] = f"Bearer {token}"
+        self._http.append(client)
+        return client
+
+    def breaker_for(self, name: str) -> CircuitBreaker:
         """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
         s = self.settings
         return CircuitBreaker(
@@ -258,50 +249,80 @@ class Container:
             half_open_successes=s.breaker_half_open_successes,
         )
 
-    def _fanout_and_cache(self) -> tuple[Bus, Cache, str]:
-        """Redis when PAYHUB_REDIS_URL is set (several processes), else in-process."""
-        url = self.settings.redis_url
-        if url:
-            from hub.adapters.bus.redis import RedisBus
-            from hub.adapters.cache.redis import RedisCache
+    def amk_client(self) -> AmkClient:
+        """AMK's payment-verify client (one per process, shared by the gateway's services)."""
+        if "amk" not in self.adapters:
+            s = self.settings
+            self.adapters["amk"] = AmkClient(
+                self.amk_http(),
+                AmkConfig(
+                    verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
+                    merchant_id=s.amk_merchant_id,
+                    store_id=s.amk_store_id,
+                    terminal_id=s.amk_terminal_id,
+                    secret_key=s.amk_secret_key,
+                    retry_attempts=s.amk_retry_attempts,
+                    retry_initial_s=s.amk_retry_initial_s,
+                    retry_max_s=s.amk_retry_max_s,
+                    retry_jitter=s.amk_retry_jitter,
+                ),
+            )
+        amk: AmkClient = self.adapters["amk"]
+        return amk
 
-            bus = RedisBus(url)
-            bus.on_reconnect(self._catch_up)  # pub/sub forgets the absent: read the log instead
-            return bus, RedisCache(url), url
-        return MemoryBus(), MemoryCache(), "memory://"
+    def amk_http(self) -> httpx.AsyncClient:
+        if "amk_http" not in self.adapters:
+            self.adapters["amk_http"] = self.http_client(self.settings.amk_base_url, SANDBOX_PREFIX)
+        client: httpx.AsyncClient = self.adapters["amk_http"]
+        return client
 
-    async def _catch_up(self) -> None:
-        offered = await self.push.catch_up(self.store)
-        log.warning("push hub caught up from the event log", extra={"offered": offered})
+    def integration_client(self) -> IntegrationClient:
+        if "integration" not in self.adapters:
+            http = self.http_client(self.settings.integration_url, service_token="gateway")
+            self.adapters["integration"] = IntegrationClient(http)
+        client: IntegrationClient = self.adapters["integration"]
+        return client
 
-    async def start(
-        self, *, seed: bool | None = None, background: bool = True, services: Sequence[str] | None = None
-    ) -> None:
-        """Seed (sandbox), catch up, and start the background work of the services this process serves:
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Container:
+        stack = self._stack
+        if self._dialect is not None:
+            await self._dialect.connect()
+            stack.push_async_callback(self.store.aclose)
+            await self.store.migrate()
+        for resource in self._owned:
+            stack.push_async_callback(resource.aclose)
+        for client in self._http:
+            stack.push_async_callback(client.aclose)
+        return self
+
+    async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
+        """Seed (sandbox), catch up, start the bus and the background work of the services served:
         the gateway re-verifies pending webhooks, the KHQR service expires QR sessions."""
-        serving = set(services) if services is not None else {"gateway", "khqr", "integration"}
-        if "integration" in serving:
-            if seed if seed is not None else (self.settings.sandbox and self.settings.seed_demo):
+        s = self.settings
+        if "integration" in self.services:
+            if seed if seed is not None else (s.sandbox and s.seed_demo):
                 await self.premiums.seed_demo()
             settled = await self.premiums.settle_unsettled()
             if settled:
                 log.warning("settled premiums confirmed before a restart", extra={"count": settled})
         await self.bus.start()
-        if "khqr" in serving:
+        if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
         if not background:
             return
-        if "gateway" in serving:
-            self._tasks.append(asyncio.create_task(self.reverifier.run_forever(), name="payhub-reverify"))
-        if "khqr" in serving:
-            self._tasks.append(asyncio.create_task(self.expiry.run_forever(), name="payhub-qr-expiry"))
+        jobs = []
+        if "gateway" in self.services:
+            jobs.append(self.reverifier.run_forever())
+        if "khqr" in self.services:
+            jobs.append(self.expiry.run_forever())
+        await self._stack.enter_async_context(running(*jobs))
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
         await self._stack.aclose()
+
+
+def _own(owned: list[Any], resource: Any) -> Any:
+    owned.append(resource)
+    return resource

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import simplejson as json
 
 from hub import logs
+from hub.auth import ROLES
 from hub.errors import ConfigError, PayHubError
 from hub.settings import Settings
-
-ROLES = ("customer", "amk", "admin", "service")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,38 +93,37 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve_services(settings: Settings, services: list[str] | None, port: int, *, banner: bool) -> int:
+    """Serve the app of ``services`` with uvicorn; its lifespan opens and closes the container."""
     import uvicorn
 
-    from payhub.app import SERVICES, build_app
-    from payhub.bootstrap import Container
-    from payhub.workers import integration_consumer
+    from payhub.app import create_app
+    from payhub.bootstrap import SERVICES
 
     logs.configure(settings.log_level)
     _raise_open_files_limit()
 
-    async def serve() -> None:
-        async with Container(settings) as container:
-            app = build_app(container, services or SERVICES)
-            await container.start(services=services or SERVICES)
-            config = uvicorn.Config(
-                app,
-                host=settings.host,
-                port=port,
-                lifespan="off",
-                log_config=None,
-                proxy_headers=True,
-                ws_ping_interval=15,
-                # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
-                timeout_graceful_shutdown=settings.shutdown_grace_s,
-            )
-            server = uvicorn.Server(config)
-            if banner:
-                _banner(settings, port)
-            serving = services or SERVICES
-            async with integration_consumer(settings, container.premiums) if "integration" in serving else _nothing():
-                await server.serve()
+    async def serve() -> bool:
+        app = create_app(settings, services=services or SERVICES)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            lifespan="on",
+            log_config=None,
+            proxy_headers=True,
+            ws_ping_interval=15,
+            # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+        )
+        server = uvicorn.Server(config)
+        if banner:
+            _banner(settings, port)
+        await server.serve()
+        return server.started
 
-    asyncio.run(serve())
+    if not asyncio.run(serve()):
+        print("payhub: start-up failed (see the log above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -139,11 +136,6 @@ def _raise_open_files_limit() -> None:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.getLogger("payhub").info("open files limit", extra={"limit": max(soft, hard)})
-
-
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
 
 
 def _banner(settings: Settings, port: int) -> None:

@@ -49,7 +49,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 async def amk_wire(container: Container, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountingTransport]:
     """The container's webhook service and re-verifier talk to AMK through a counting wire."""
     s = container.settings
-    wire = CountingTransport(httpx.ASGITransport(app=container.local))
+    wire = CountingTransport(httpx.ASGITransport(app=container.app))
     async with httpx.AsyncClient(transport=wire, base_url=f"http://payhub.local{SANDBOX_PREFIX}") as http:
         amk = AmkClient(
             http,

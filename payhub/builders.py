@@ -1,0 +1,143 @@
+"""One builder per service: what that service needs, over the container's shared resources.
+
+Each sets the attributes the service's routes and background work use, and registers its gauges.
+An adapter handed to the container (``amk=``, ``amk_qr=``, ``integration=``, ``gateway=``) is used
+instead of the one built from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.inquiry import InquiryService
+from gateway.reverify import ReVerifier
+from gateway.webhooks import WebhookService
+from hub.fanout import Fanout
+from integration.premiums import PremiumService
+from khqr.amk_qr import AmkQrClient
+from khqr.expiry import ExpiryScheduler
+from khqr.gateway_client import GatewayClient
+from khqr.service import KhqrService
+from sandbox.simulate import Simulator
+from sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from payhub.bootstrap import Container
+
+log = logging.getLogger("payhub.wiring")
+
+
+def fanout(c: Container) -> None:
+    """The streams open in this process (push SSE/WebSocket, KHQR long-poll), fed by the bus."""
+    c.push = push = Fanout(capacity=c.settings.push_buffer)
+    c.bus.subscribe(push.on_event)
+    on_reconnect = getattr(c.bus, "on_reconnect", None)
+    if on_reconnect is not None:  # Redis pub/sub forgets the absent: read the log instead
+
+        async def catch_up() -> None:
+            offered = await push.catch_up(c.store)
+            log.warning("push hub caught up from the event log", extra={"offered": offered})
+
+        on_reconnect(catch_up)
+    c.metrics.gauge(
+        "payhub_push_subscribers", "Open payment streams in this process", lambda: float(push.subscriber_count)
+    )
+    c.metrics.gauge(
+        "payhub_push_frames_delivered",
+        "Status frames handed to subscribers (counter)",
+        lambda: float(push.delivered),
+    )
+
+
+def integration(c: Container) -> None:
+    c.premiums = PremiumService(c.store)
+    if not c.settings.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
+        c.bus.subscribe(c.premiums.on_event)
+
+
+def gateway(c: Container) -> None:
+    """Inquiry (cache → breaker → integration service), webhooks, and the re-verifier of pending ones."""
+    s = c.settings
+    c.breaker = c.breaker_for("integration")
+    amk = c.amk_client()
+    c.inquiry = InquiryService(
+        c.store,
+        c.integration_client(),
+        c.cache,
+        c.breaker,
+        c.auth,
+        c.publisher,
+        ttl_s=s.premium_cache_ttl_s,
+        subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
+        public_url=s.public_url,
+    )
+    c.webhooks = WebhookService(
+        c.store,
+        amk,
+        c.inquiry,
+        c.publisher,
+        merchant_id=s.amk_merchant_id,
+        reverify_interval_s=s.reverify_interval_s,
+        on_confirmed=c.inquiry.on_confirmed,
+    )
+    c.reverifier = ReVerifier(
+        c.store, amk, c.publisher, interval_s=s.reverify_interval_s, on_confirmed=c.inquiry.on_confirmed
+    )
+    breaker = c.breaker
+    c.metrics.gauge(
+        "payhub_integration_breaker_open",
+        "1 while the integration breaker is not closed",
+        lambda: 0.0 if breaker.state == "closed" else 1.0,
+    )
+
+
+def khqr(c: Container) -> None:
+    """QR generation over AMK's QR API, sessions and their expiry."""
+    s = c.settings
+    c.qr_breaker = c.breaker_for("amk-qr")
+    c.amk_qr = c.adapters.get("amk_qr") or AmkQrClient(
+        c.amk_http(),
+        username=s.amk_username,
+        password=s.amk_password,
+        breaker=c.qr_breaker,
+        retry_attempts=s.amk_retry_attempts,
+        retry_initial_s=s.amk_retry_initial_s,
+        retry_max_s=s.amk_retry_max_s,
+        retry_jitter=s.amk_retry_jitter,
+    )
+    c.expiry = ExpiryScheduler(c.store, c.publisher)
+    gateway_client = c.adapters.get("gateway") or GatewayClient(c.http_client(s.gateway_url, service_token="khqr"))
+    c.khqr = KhqrService(
+        c.store,
+        gateway_client,
+        c.amk_qr,
+        c.auth,
+        c.publisher,
+        c.push,
+        c.expiry,
+        merchant_id=s.amk_merchant_id,
+        session_ttl_s=s.khqr_session_ttl_s,
+        grace_s=s.subscribe_grace_s,
+        public_url=s.public_url,
+    )
+    c.bus.subscribe(c.khqr.on_event)
+    breaker = c.qr_breaker
+    c.metrics.gauge(
+        "payhub_amk_qr_breaker_open",
+        "1 while the AMK QR breaker is not closed",
+        lambda: 0.0 if breaker.state == "closed" else 1.0,
+    )
+
+
+def sandbox(c: Container) -> None:
+    """The sandbox bank (sandbox mode only): AMK's APIs, and a simulator that posts signed webhooks."""
+    s = c.settings
+    c.sandbox_state = SandboxState()
+    c.simulator = Simulator(
+        c.sandbox_state,
+        c.http_client(s.gateway_url),
+        c.auth,
+        webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
+        merchant_id=s.amk_merchant_id,
+    )

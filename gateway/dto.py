@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.domain.money import Currency, MoneyError, parse_amount
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest
-
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 def _amount(value: Decimal, currency: Currency | None) -> Decimal:

@@ -24,13 +24,14 @@ from datetime import UTC, datetime
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.sql import SqlStore
 from hub.adapters.stream import Producer, Record
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.topics import Topics, event_json
 
 log = logging.getLogger("payhub.relay")
 
-CHANNEL = "payhub_outbox"
+CHANNEL = OUTBOX_CHANNEL
 
 
 def _now() -> datetime:

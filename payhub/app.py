@@ -72,16 +72,17 @@ def container_of(app: Starlette) -> Container:
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     container = container_of(app)
-    async with container:
-        await container.start(background=app.state.background)
-        serving_settlement = "integration" in container.services and app.state.background
-        async with integration_consumer(container.settings, container.premiums) if serving_settlement else _nothing():
-            yield
-
-
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
+    background = app.state.background
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(container)
+            await container.start(background=background)
+            if background and "integration" in container.services:
+                await stack.enter_async_context(integration_consumer(container.settings, container.premiums))
+        except PayHubError as exc:
+            log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
+            raise
+        yield
 
 
 def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseRoute]:

@@ -22,8 +22,6 @@ from starlette.types import ASGIApp
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
-from hub.adapters.amk.client import AmkClient, AmkConfig
-from hub.adapters.integration import IntegrationClient
 from hub.adapters.store.sql import Dialect, SqlStore
 from hub.auth import Authenticator
 from hub.background import running
@@ -46,7 +44,6 @@ from sandbox.state import SandboxState
 log = logging.getLogger("payhub.wiring")
 
 SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
-SANDBOX_PREFIX = "/sandbox/amk"
 SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
 
 
@@ -248,40 +245,6 @@ class Container:
             open_s=s.breaker_open_s,
             half_open_successes=s.breaker_half_open_successes,
         )
-
-    def amk_client(self) -> AmkClient:
-        """AMK's payment-verify client (one per process, shared by the gateway's services)."""
-        if "amk" not in self.adapters:
-            s = self.settings
-            self.adapters["amk"] = AmkClient(
-                self.amk_http(),
-                AmkConfig(
-                    verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
-                    merchant_id=s.amk_merchant_id,
-                    store_id=s.amk_store_id,
-                    terminal_id=s.amk_terminal_id,
-                    secret_key=s.amk_secret_key,
-                    retry_attempts=s.amk_retry_attempts,
-                    retry_initial_s=s.amk_retry_initial_s,
-                    retry_max_s=s.amk_retry_max_s,
-                    retry_jitter=s.amk_retry_jitter,
-                ),
-            )
-        amk: AmkClient = self.adapters["amk"]
-        return amk
-
-    def amk_http(self) -> httpx.AsyncClient:
-        if "amk_http" not in self.adapters:
-            self.adapters["amk_http"] = self.http_client(self.settings.amk_base_url, SANDBOX_PREFIX)
-        client: httpx.AsyncClient = self.adapters["amk_http"]
-        return client
-
-    def integration_client(self) -> IntegrationClient:
-        if "integration" not in self.adapters:
-            http = self.http_client(self.settings.integration_url, service_token="gateway")
-            self.adapters["integration"] = IntegrationClient(http)
-        client: IntegrationClient = self.adapters["integration"]
-        return client
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import httpx
+
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
+from hub.adapters.amk.client import AmkClient, AmkConfig
+from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
 from integration.premiums import PremiumService
 from khqr.amk_qr import AmkQrClient
@@ -24,6 +28,8 @@ from sandbox.state import SandboxState
 
 if TYPE_CHECKING:
     from payhub.bootstrap import Container
+
+SANDBOX_PREFIX = "/sandbox/amk"  # where the sandbox bank serves AMK's APIs in this process
 
 log = logging.getLogger("payhub.wiring")
 
@@ -60,10 +66,10 @@ def gateway(c: Container) -> None:
     """Inquiry (cache → breaker → integration service), webhooks, and the re-verifier of pending ones."""
     s = c.settings
     c.breaker = c.breaker_for("integration")
-    amk = c.amk_client()
+    amk = amk_client(c)
     c.inquiry = InquiryService(
         c.store,
-        c.integration_client(),
+        integration_client(c),
         c.cache,
         c.breaker,
         c.auth,
@@ -97,7 +103,7 @@ def khqr(c: Container) -> None:
     s = c.settings
     c.qr_breaker = c.breaker_for("amk-qr")
     c.amk_qr = c.adapters.get("amk_qr") or AmkQrClient(
-        c.amk_http(),
+        amk_http(c),
         username=s.amk_username,
         password=s.amk_password,
         breaker=c.qr_breaker,
@@ -141,3 +147,41 @@ def sandbox(c: Container) -> None:
         webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
         merchant_id=s.amk_merchant_id,
     )
+
+
+def amk_client(c: Container) -> AmkClient:
+    """AMK's payment-verify client (one per process, shared by the gateway's services)."""
+    if "amk" not in c.adapters:
+        s = c.settings
+        c.adapters["amk"] = AmkClient(
+            amk_http(c),
+            AmkConfig(
+                verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
+                merchant_id=s.amk_merchant_id,
+                store_id=s.amk_store_id,
+                terminal_id=s.amk_terminal_id,
+                secret_key=s.amk_secret_key,
+                retry_attempts=s.amk_retry_attempts,
+                retry_initial_s=s.amk_retry_initial_s,
+                retry_max_s=s.amk_retry_max_s,
+                retry_jitter=s.amk_retry_jitter,
+            ),
+        )
+    amk: AmkClient = c.adapters["amk"]
+    return amk
+
+
+def amk_http(c: Container) -> httpx.AsyncClient:
+    """HTTP to AMK (payment-verify and the QR API), or to the sandbox bank of this process."""
+    if "amk_http" not in c.adapters:
+        c.adapters["amk_http"] = c.http_client(c.settings.amk_base_url, SANDBOX_PREFIX)
+    client: httpx.AsyncClient = c.adapters["amk_http"]
+    return client
+
+
+def integration_client(c: Container) -> IntegrationClient:
+    if "integration" not in c.adapters:
+        http = c.http_client(c.settings.integration_url, service_token="gateway")
+        c.adapters["integration"] = IntegrationClient(http)
+    client: IntegrationClient = c.adapters["integration"]
+    return client

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import simplejson as json
@@ -22,11 +21,10 @@ import simplejson as json
 from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest, NotFound, ServiceUnavailable
 from sandbox.state import SandboxState, Transaction
 
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 MAX_DUPLICATES = 50
 
 

@@ -22,7 +22,8 @@ from hub.domain.records import Payment, PaymentEvent
 from hub.errors import NotFound, TransactionVerifyFailed, VerificationMismatch
 from hub.keylock import KeyedLocks
 from hub.service import ledger
-from payhub.bootstrap import SANDBOX_PREFIX, Container
+from payhub.bootstrap import Container
+from payhub.builders import SANDBOX_PREFIX
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 VERIFY_PATH = "/amkpayway/v1/api/payment/payment-verify"

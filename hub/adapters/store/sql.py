@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import simplejson as json
 
 from hub.adapters.store._conn import Conn, Row, UniqueViolation
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
@@ -35,8 +36,6 @@ class Dialect(Protocol):
 
     async def close(self) -> None: ...
 
-
-OUTBOX_CHANNEL = "payhub_outbox"
 
 _PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.sql import SqlStore
 from hub.adapters.stream import Producer, Record
+from hub.background import running
 from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
@@ -130,16 +131,11 @@ class OutboxRelay:
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
-        if not self._listen_url or not self._listen_url.startswith(("postgresql:", "postgres:")):
+        if not self._listen_url:
             yield
             return
-        task = asyncio.create_task(self._listen(self._listen_url), name="payhub-relay-listen")
-        try:
+        async with running(self._listen(self._listen_url), name="payhub-relay-listen"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _listen(self, url: str) -> None:
         """Keep a LISTEN connection open; reconnect (and run a batch) whenever it drops."""

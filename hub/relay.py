@@ -28,7 +28,8 @@ from hub.background import running
 from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.topics import Topics, event_json
+from hub.event_codec import event_json
+from hub.topics import Topics
 
 log = logging.getLogger("payhub.relay")
 

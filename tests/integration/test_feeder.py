@@ -20,8 +20,9 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
+from hub.event_codec import event_json
 from hub.event_consumer import EventConsumer
-from hub.topics import Topics, event_json
+from hub.topics import Topics
 from integration.consumer import PremiumSettlementConsumer
 from integration.premiums import PremiumService
 from payhub.bootstrap import open_store

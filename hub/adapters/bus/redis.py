@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
-from hub.topics import event_from_json, event_json
+from hub.event_codec import event_from_json, event_json
 
 Handler = Callable[[PaymentEvent], Awaitable[None]]
 log = logging.getLogger("payhub.bus.redis")

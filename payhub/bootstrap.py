@@ -182,8 +182,9 @@ class Container:
             self._dialect = store_dialect(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
             store = SqlStore(self._dialect)
         self.store = store
-        self.bus: Bus = bus or _own(self._owned, fanout_bus(s.redis_url))
-        self.cache: Cache = cache or _own(self._owned, shared_cache(s.redis_url))
+        # ``is None``, not ``or``: an empty in-memory cache or bus may be falsy.
+        self.bus: Bus = bus if bus is not None else _own(self._owned, fanout_bus(s.redis_url))
+        self.cache: Cache = cache if cache is not None else _own(self._owned, shared_cache(s.redis_url))
         # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
         # committing process hands them to the bus itself.
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus

@@ -102,18 +102,26 @@ def khqr(c: Container) -> None:
     """QR generation over AMK's QR API, sessions and their expiry."""
     s = c.settings
     c.qr_breaker = c.breaker_for("amk-qr")
-    c.amk_qr = c.adapters.get("amk_qr") or AmkQrClient(
-        amk_http(c),
-        username=s.amk_username,
-        password=s.amk_password,
-        breaker=c.qr_breaker,
-        retry_attempts=s.amk_retry_attempts,
-        retry_initial_s=s.amk_retry_initial_s,
-        retry_max_s=s.amk_retry_max_s,
-        retry_jitter=s.amk_retry_jitter,
+    c.amk_qr = (
+        c.adapters["amk_qr"]
+        if "amk_qr" in c.adapters
+        else AmkQrClient(
+            amk_http(c),
+            username=s.amk_username,
+            password=s.amk_password,
+            breaker=c.qr_breaker,
+            retry_attempts=s.amk_retry_attempts,
+            retry_initial_s=s.amk_retry_initial_s,
+            retry_max_s=s.amk_retry_max_s,
+            retry_jitter=s.amk_retry_jitter,
+        )
     )
     c.expiry = ExpiryScheduler(c.store, c.publisher)
-    gateway_client = c.adapters.get("gateway") or GatewayClient(c.http_client(s.gateway_url, service_token="khqr"))
+    gateway_client = (
+        c.adapters["gateway"]
+        if "gateway" in c.adapters
+        else GatewayClient(c.http_client(s.gateway_url, service_token="khqr"))
+    )
     c.khqr = KhqrService(
         c.store,
         gateway_client,

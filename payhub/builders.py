@@ -18,6 +18,7 @@ from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
+from hub.settings import Settings
 from integration.premiums import PremiumService
 from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
@@ -160,23 +161,24 @@ def sandbox(c: Container) -> None:
 def amk_client(c: Container) -> AmkClient:
     """AMK's payment-verify client (one per process, shared by the gateway's services)."""
     if "amk" not in c.adapters:
-        s = c.settings
-        c.adapters["amk"] = AmkClient(
-            amk_http(c),
-            AmkConfig(
-                verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
-                merchant_id=s.amk_merchant_id,
-                store_id=s.amk_store_id,
-                terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key,
-                retry_attempts=s.amk_retry_attempts,
-                retry_initial_s=s.amk_retry_initial_s,
-                retry_max_s=s.amk_retry_max_s,
-                retry_jitter=s.amk_retry_jitter,
-            ),
-        )
+        c.adapters["amk"] = AmkClient(amk_http(c), amk_config(c.settings))
     amk: AmkClient = c.adapters["amk"]
     return amk
+
+
+def amk_config(s: Settings) -> AmkConfig:
+    """Payment-verify settings: the sandbox bank's path unless ``PAYHUB_AMK_VERIFY_URL`` is set."""
+    return AmkConfig(
+        verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
+        merchant_id=s.amk_merchant_id,
+        store_id=s.amk_store_id,
+        terminal_id=s.amk_terminal_id,
+        secret_key=s.amk_secret_key,
+        retry_attempts=s.amk_retry_attempts,
+        retry_initial_s=s.amk_retry_initial_s,
+        retry_max_s=s.amk_retry_max_s,
+        retry_jitter=s.amk_retry_jitter,
+    )
 
 
 def amk_http(c: Container) -> httpx.AsyncClient:

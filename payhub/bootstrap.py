@@ -141,6 +141,7 @@ class Container:
     """
 
     limiter: RateLimiter  # gateway and KHQR only
+    cache: Cache  # gateway only
     # Set by the builders of the services served (payhub/builders.py).
     push: Fanout
     premiums: PremiumService
@@ -184,7 +185,10 @@ class Container:
         self.store = store
         # ``is None``, not ``or``: an empty in-memory cache or bus may be falsy.
         self.bus: Bus = bus if bus is not None else _own(self._owned, fanout_bus(s.redis_url))
-        self.cache: Cache = cache if cache is not None else _own(self._owned, shared_cache(s.redis_url))
+        if cache is not None:
+            self.cache = cache
+        elif "gateway" in self.services:  # premiums seen by inquiries
+            self.cache = _own(self._owned, shared_cache(s.redis_url))
         # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
         # committing process hands them to the bus itself.
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus

@@ -24,7 +24,7 @@ def db(tmp_path: Path) -> str:
 async def test_a_push_node_builds_no_amk_client_reverifier_or_sandbox(tmp_path: Path) -> None:
     c = Container(make_settings(db(tmp_path)), services=["push"])  # no app: it must call nothing over HTTP
     assert not any(hasattr(c, name) for name in AMK_PIECES)
-    assert not hasattr(c, "limiter")
+    assert not hasattr(c, "limiter") and not hasattr(c, "cache")
     assert "amk_http" not in c.adapters and "amk" not in c.adapters
     async with c:
         await c.start()

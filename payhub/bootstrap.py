@@ -239,31 +239,32 @@ class Container:
         self._http.append(client)
         return client
 
-    def breaker_for(self, name: str) -> CircuitBreaker:
-        """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
-        s = self.settings
-        return CircuitBreaker(
-            name,
-            window_s=s.breaker_window_s,
-            failure_ratio=s.breaker_failure_ratio,
-            min_calls=s.breaker_min_calls,
-            open_s=s.breaker_open_s,
-            half_open_successes=s.breaker_half_open_successes,
-        )
-
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Container:
+        """Connect and migrate the store; on exit (or failure) close all in reverse, the store last."""
         stack = self._stack
-        if self._dialect is not None:
-            await self._dialect.connect()
-            stack.push_async_callback(self.store.aclose)
-            await self.store.migrate()
-        for resource in self._owned:
-            stack.push_async_callback(resource.aclose)
-        for client in self._http:
-            stack.push_async_callback(client.aclose)
+        try:
+            if self._dialect is not None:
+                await self._dialect.connect()
+                stack.push_async_callback(self.store.aclose)
+        except BaseException:
+            await self._close_built()
+            raise
+        stack.push_async_callback(self._close_built)
+        try:
+            if self._dialect is not None:
+                await self.store.migrate()
+        except BaseException:
+            await stack.aclose()
+            raise
         return self
+
+    async def _close_built(self) -> None:
+        for client in reversed(self._http):
+            await client.aclose()
+        for resource in reversed(self._owned):
+            await resource.aclose()
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, start the bus and the background work of the services served:

@@ -18,6 +18,7 @@ from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
+from hub.resilience.breaker import CircuitBreaker
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from khqr.amk_qr import AmkQrClient
@@ -66,7 +67,7 @@ def integration(c: Container) -> None:
 def gateway(c: Container) -> None:
     """Inquiry (cache → breaker → integration service), webhooks, and the re-verifier of pending ones."""
     s = c.settings
-    c.breaker = c.breaker_for("integration")
+    c.breaker = circuit_breaker(c, "integration")
     amk = amk_client(c)
     c.inquiry = InquiryService(
         c.store,
@@ -102,7 +103,7 @@ def gateway(c: Container) -> None:
 def khqr(c: Container) -> None:
     """QR generation over AMK's QR API, sessions and their expiry."""
     s = c.settings
-    c.qr_breaker = c.breaker_for("amk-qr")
+    c.qr_breaker = circuit_breaker(c, "amk-qr")
     c.amk_qr = (
         c.adapters["amk_qr"]
         if "amk_qr" in c.adapters
@@ -164,6 +165,19 @@ def amk_client(c: Container) -> AmkClient:
         c.adapters["amk"] = AmkClient(amk_http(c), amk_config(c.settings))
     amk: AmkClient = c.adapters["amk"]
     return amk
+
+
+def circuit_breaker(c: Container, name: str) -> CircuitBreaker:
+    """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
+    s = c.settings
+    return CircuitBreaker(
+        name,
+        window_s=s.breaker_window_s,
+        failure_ratio=s.breaker_failure_ratio,
+        min_calls=s.breaker_min_calls,
+        open_s=s.breaker_open_s,
+        half_open_successes=s.breaker_half_open_successes,
+    )
 
 
 def amk_config(s: Settings) -> AmkConfig:

@@ -8,10 +8,10 @@ import pytest
 
 from hub.adapters.bus.memory import MemoryBus
 from hub.adapters.cache.memory import MemoryCache
-from hub.errors import ConfigError
+from hub.errors import ConfigError, ServiceUnavailable
 from payhub.app import container_of, create_app
 from payhub.bootstrap import Container, open_store
-from tests.conftest import make_settings, running
+from tests.conftest import make_settings, process, running
 from tests.integration.test_production_surface import production
 
 AMK_PIECES = ("amk_qr", "inquiry", "webhooks", "reverifier", "sandbox_state", "simulator", "khqr", "premiums")
@@ -66,3 +66,11 @@ def test_unknown_services_and_url_schemes_fail_before_any_io(tmp_path: Path) -> 
 def test_a_service_called_in_process_needs_the_app(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no URL configured"):
         Container(make_settings(db(tmp_path)), services=["gateway"])  # integration client, AMK: no app
+
+
+async def test_a_failed_start_up_closes_what_was_built() -> None:
+    c = process(make_settings("postgresql://127.0.0.1:1/unreachable"))
+    with pytest.raises(ServiceUnavailable, match="database unreachable"):
+        async with c:
+            pass
+    assert c.adapters["amk_http"].is_closed

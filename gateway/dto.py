@@ -9,32 +9,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hub.domain.money import Currency, MoneyError, parse_amount
+from hub.domain.money import Currency, MoneyError, parse_amount, read_decimal
 from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest
 
 
-def _amount(value: Decimal, currency: Currency | None) -> Decimal:
-    if currency is None:
-        return value
-    try:
-        return parse_amount(value, currency)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from exc
-
-
-def _not_bool(value: Any) -> Any:
-    # pydantic would read true as 1: an amount must be a number, never a boolean
-    if isinstance(value, bool):
-        raise ValueError("must be a number")
-    return value
+def _exact_number(value: Any) -> Decimal:
+    # The one amount parser reads the value before pydantic can (pydantic's Decimal would take true as 1,
+    # "1_000" as 1000); the currency's bounds follow in the model validator, once the currency is known.
+    return read_decimal(value)
 
 
 def _exact(amount: Decimal, currency: Currency, field: str) -> Decimal:
     try:
-        return _amount(amount, currency)
-    except ValueError as exc:
-        raise ValueError(f"{field}: {exc}") from exc
+        return parse_amount(amount, currency, field=field)
+    except MoneyError as exc:
+        raise ValueError(f"{field}: {exc.reason}") from exc
 
 
 class BillPayment(BaseModel):
@@ -57,7 +47,7 @@ class BillPayment(BaseModel):
             raise ValueError("must be yyyyMMddHHmmss (GMT+7)")
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 
-    _no_bool = field_validator("amount", mode="before")(_not_bool)
+    _exact_amount = field_validator("amount", mode="before")(_exact_number)
 
     @model_validator(mode="after")
     def _decimals(self) -> BillPayment:
@@ -84,7 +74,7 @@ class KhqrPayment(BaseModel):
             raise ValueError("must be yyyy-MM-dd HH:mm:ss.SSSSSS (Asia/Bangkok)")
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BANGKOK)
 
-    _no_bool = field_validator("paid_amount", mode="before")(_not_bool)
+    _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)
 
     @model_validator(mode="after")
     def _decimals(self) -> KhqrPayment:

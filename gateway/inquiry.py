@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import simplejson as json
-
 from hub.adapters.integration import IntegrationClient, premium_from_json, premium_json
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
+from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
@@ -75,7 +74,7 @@ class InquiryService:
         key = PREMIUM_KEY + query.upper()
         cached = await self.cache.get(key)
         if cached is not None:
-            return premium_from_json(json.loads(cached, use_decimal=True))
+            return premium_from_json(loads_object(cached))
         try:
             premium = await self._fetch(lambda: self.integration.due_premium(query))
         except (CircuitOpen, ServiceUnavailable) as exc:
@@ -85,7 +84,7 @@ class InquiryService:
                 details=exc.message,
                 retry_after=exc.retry_after or self.breaker.retry_after() or 30,
             ) from exc
-        await self.cache.set(key, json.dumps(premium_json(premium), use_decimal=True).encode(), self.ttl_s)
+        await self.cache.set(key, dumps_bytes(premium_json(premium)), self.ttl_s)
         return premium
 
     async def premium(self, premium_id: int) -> Premium:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.http.envelope import dumps
+from hub.json_codec import dumps
 
 log = logging.getLogger("payhub.push")
 

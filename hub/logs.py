@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-import simplejson as json
+from hub.json_codec import dumps
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -31,7 +33,22 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, use_decimal=True)
+        try:
+            return dumps(entry)
+        except (TypeError, ValueError):  # an extra the codec does not write: log its str() instead
+            return dumps(_printable(entry))
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float | Decimal) and math.isfinite(value):
+        return value
+    return str(value)
 
 
 def configure(level: str = "INFO") -> None:

@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import simplejson as json
 
 from hub.domain.khqr.image import render_png
 from hub.domain.money import Currency, format_amount
 from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError
+from hub.json_codec import dumps, loads_object
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.retry import with_retries
 
@@ -93,14 +93,19 @@ class AmkQrClient:
     async def _sign_in(self) -> str:
         self.sign_ins += 1
         try:
-            response = await self._http.post("/auth/sign-in", json=self._credentials)
+            response = await self._http.post(
+                "/auth/sign-in", content=dumps(self._credentials), headers={"Content-Type": "application/json"}
+            )
         except httpx.HTTPError as exc:
             raise AmkUnavailable("AMK sign-in unreachable", details=repr(exc)) from exc
         if response.status_code >= 500:
             raise AmkUnavailable(f"AMK sign-in answered {response.status_code}")
         if response.status_code != 200:
             raise AmkAuthFailed(details={"status": response.status_code})
-        body = response.json()
+        try:
+            body = loads_object(response.content)
+        except ValueError as exc:
+            raise AmkUnknownError("AMK sign-in answered unreadable JSON") from exc
         token = str(body["access_token"])
         ttl = float(body.get("expires_in", 3600))
         self._token = token
@@ -135,7 +140,7 @@ class AmkQrClient:
         try:
             response = await self._http.post(
                 "/qr/generator",
-                content=json.dumps(payload),
+                content=dumps(payload),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:
@@ -147,7 +152,10 @@ class AmkQrClient:
             raise AmkUnavailable(f"AMK QR generator answered {response.status_code}")
         if response.status_code != 200:
             raise AmkUnknownError("AMK QR generator refused the request", details=response.text[:300])
-        data: dict[str, Any] = response.json().get("data") or {}
+        try:
+            data: dict[str, Any] = loads_object(response.content).get("data") or {}
+        except ValueError as exc:
+            raise AmkUnknownError("AMK QR generator answered unreadable JSON") from exc
         qr_string = data.get("qrString")
         if not isinstance(qr_string, str) or not qr_string:
             raise AmkUnknownError("AMK QR generator returned no QR string")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import simplejson as json
 
 from hub.errors import NotFound, RateLimitExceeded, ServiceUnavailable
+from hub.json_codec import loads
 
 
 class GatewayClient:
@@ -20,7 +20,10 @@ class GatewayClient:
             response = await self._http.get("/AMK/payments", params={"query": bill_number})
         except httpx.HTTPError as exc:
             raise ServiceUnavailable("Gateway unreachable", details=repr(exc)) from exc
-        body = json.loads(response.content, use_decimal=True) if response.content else {}
+        try:
+            body = loads(response.content) if response.content else {}
+        except ValueError as exc:  # the gateway's answer is unreadable: its fault, not our caller's
+            raise ServiceUnavailable(f"Gateway answered {response.status_code} with unreadable JSON") from exc
         if response.status_code == 200:
             data: dict[str, Any] = body["data"]
             return data

@@ -12,16 +12,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-import simplejson as json
-
 from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
 from hub.domain.khqr.codec import KhqrError, decode
-from hub.domain.money import Currency, format_amount, parse_amount, parse_currency
+from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod
 from hub.domain.records import PaymentEvent
-from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError
+from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError, ServiceUnavailable
 from hub.fanout import Fanout
+from hub.json_codec import loads
 from hub.keylock import KeyedLocks
 from hub.ports import Publisher
 from khqr.amk_qr import QrRequest, QrResult
@@ -52,7 +51,7 @@ class QrGenerator(Protocol):
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:
     try:
-        value = json.loads(raw or "")
+        value = loads(raw or "", field="bankCode")
     except ValueError as exc:
         raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
@@ -99,8 +98,11 @@ class KhqrService:
             return self.dto(session)
 
     async def _create(self, inquiry: dict[str, Any], premium_id: int, payment_id: int) -> Session:
-        currency = parse_currency(inquiry["currency"])
-        amount = parse_amount(inquiry["amount"], currency)
+        try:
+            currency = parse_currency(inquiry["currency"])
+            amount = parse_amount(inquiry["amount"], currency)
+        except MoneyError as exc:  # the gateway's answer, not the customer's request: never a 400
+            raise ServiceUnavailable("Gateway answered an unreadable amount", details=exc.reason) from exc
         now = self.clock()
         expires = now + timedelta(seconds=self.session_ttl_s)
         policy = str(inquiry["policyNumber"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import socket
 import statistics
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 
 import httpx
-import simplejson as json
 
+from hub import json_codec
 from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
@@ -75,7 +76,7 @@ async def run(base: str, n: int, concurrency: int) -> dict[str, object]:
         r.raise_for_status()
 
         async def send(body: dict[str, object], into: list[float]) -> None:
-            raw = json.dumps(body).encode()
+            raw = json_codec.dumps_bytes(body)
             ts = int(time.time())
             headers = {
                 "Authorization": bearer,

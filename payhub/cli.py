@@ -8,9 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import simplejson as json
-
-from hub import logs
+from hub import json_codec, logs
 from hub.auth import ROLES
 from hub.errors import ConfigError, PayHubError
 from hub.settings import Settings
@@ -179,7 +177,7 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
         list_dead_letters(settings.kafka_bootstrap, topics.dead_letter(topics.name(args.topic)), args.limit)
     )
     for letter in letters:
-        print(json.dumps(letter, default=str))
+        print(json_codec.dumps(letter))
     print(f"{len(letters)} dead letter(s)", file=sys.stderr)
     return 0
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import simplejson as json
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -19,6 +18,7 @@ from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
 from hub.fanout import Fanout
+from hub.json_codec import dumps, loads
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -94,7 +94,7 @@ class _WsSession:
         try:
             while True:
                 try:
-                    message = json.loads(await self.ws.receive_text())
+                    message = loads(await self.ws.receive_text(), field="message")
                 except (ValueError, TypeError):
                     await self.send({"type": "ERROR", "code": "BAD_REQUEST", "message": "messages are JSON objects"})
                     continue
@@ -166,7 +166,7 @@ class _WsSession:
                 del self.subs[payment_id]
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.send_text(json.dumps(message))
+        await self.send_text(dumps(message))
 
     async def send_text(self, text: str) -> None:
         async with self.send_lock:

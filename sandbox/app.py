@@ -27,13 +27,13 @@ SANDBOX_CITY = "Phnom Penh"
 
 
 def build_qr(body: dict[str, Any], *, merchant_id: str, now_ms: int) -> KhqrPayload:
-    currency = parse_currency(str(body["currency"]))
+    currency = parse_currency(body["currency"])
     return KhqrPayload(
         account=MerchantAccount(SANDBOX_BAKONG_ACCOUNT, merchant_id, "AMK Sandbox"),
         merchant_name=SANDBOX_MERCHANT_NAME,
         merchant_city=SANDBOX_CITY,
         currency=currency.value,
-        amount=parse_amount(str(body["amount"]), currency),
+        amount=parse_amount(body["amount"], currency),
         dynamic=True,
         additional=AdditionalData(
             bill_number=str(body["billNumber"]),
@@ -128,12 +128,15 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
             d.state.verify_available = bool(body["verifyAvailable"])
         if "qrImages" in body:
             d.state.qr_images = bool(body["qrImages"])
-        for tx in body.get("paidTransactions") or []:  # the bank knows these (benchmarks, demos)
+        paid = body.get("paidTransactions") or []
+        if not isinstance(paid, list):
+            return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
+        for tx in paid:  # the bank knows these (benchmarks, demos)
             try:
-                currency = parse_currency(str(tx["currency"]))
-                amount = parse_amount(str(tx["amount"]), currency)
+                currency = parse_currency(tx["currency"])
+                amount = parse_amount(tx["amount"], currency)
                 d.state.record(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
-            except (KeyError, MoneyError) as exc:
+            except (KeyError, TypeError, MoneyError) as exc:
                 return _amk_error(400, "BAD_REQUEST", f"paidTransactions: {exc}")
         return ok(
             {

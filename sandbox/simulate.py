@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import simplejson as json
 
 from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
-from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency
+from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency, read_decimal
 from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest, NotFound, ServiceUnavailable
+from hub.json_codec import dumps_bytes, loads, loads_object
 from sandbox.state import SandboxState, Transaction
 
 MAX_DUPLICATES = 50
@@ -59,6 +59,11 @@ class SimulateRequest:
             errors.append({"field": "duplicates", "message": f"integer 0..{MAX_DUPLICATES}"})
             duplicates = 0
         amount = body.get("amount")
+        if amount is not None:
+            try:
+                amount = read_decimal(amount)  # the currency's bounds are checked in ``pay``
+            except MoneyError as exc:
+                errors.append({"field": "amount", "message": exc.reason})
         if errors:
             raise BadRequest("Invalid simulate request", details=errors)
         return cls(
@@ -67,7 +72,7 @@ class SimulateRequest:
             method,
             outcome,
             duplicates,
-            Decimal(str(amount)) if amount is not None else None,
+            amount,
             body.get("currency"),
         )
 
@@ -92,15 +97,15 @@ class Simulator:
 
     async def pay(self, req: SimulateRequest) -> dict[str, Any]:
         target = await self._target(req)
-        currency = parse_currency(req.currency or target["currency"])
         try:
+            currency = parse_currency(req.currency or target["currency"])
             amount = parse_amount(req.amount if req.amount is not None else target["amount"], currency)
         except MoneyError as exc:
-            raise BadRequest(str(exc), details=[{"field": "amount", "message": str(exc)}]) from exc
+            raise BadRequest(exc.reason, details=[{"field": exc.field, "message": exc.reason}]) from exc
         body, tx_id = self._webhook(req, target, amount, currency.value)
         self._state.record(Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount, currency.value))
         path = "/AMK/khqr" if req.method == "KHQR" else "/AMK/payments"
-        raw = json.dumps(body, use_decimal=True).encode()
+        raw = dumps_bytes(body)
         sent = [await self._send(path, raw)]
         if req.duplicates:
             sent += await asyncio.gather(*(self._send(path, raw) for _ in range(req.duplicates)))
@@ -129,7 +134,7 @@ class Simulator:
     def _data(response: httpx.Response) -> dict[str, Any]:
         if response.status_code != 200:
             raise ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
-        data: dict[str, Any] = json.loads(response.content, use_decimal=True)["data"]
+        data: dict[str, Any] = loads_object(response.content)["data"]
         return data
 
     def _webhook(
@@ -169,7 +174,7 @@ class Simulator:
             }
             try:
                 response = await self._gw.post(path, content=raw, headers=headers)
-                answer: Any = json.loads(response.content, use_decimal=True) if response.content else None
+                answer: Any = loads(response.content) if response.content else None
                 attempts.append({"status": response.status_code, "response": answer})
                 if response.status_code < 500 and response.status_code != 429:
                     break
@@ -177,4 +182,4 @@ class Simulator:
                 attempts.append({"status": None, "error": repr(exc)})
             if delay is not None:
                 await asyncio.sleep(delay)
-        return {"body": json.loads(raw, use_decimal=True), "attempts": attempts}
+        return {"body": loads(raw), "attempts": attempts}

@@ -9,11 +9,11 @@ from datetime import date
 from typing import Any
 
 import httpx
-import simplejson as json
 
 from hub.domain.money import parse_amount, parse_currency
 from hub.domain.records import Premium
 from hub.errors import NotFound, ServiceUnavailable
+from hub.json_codec import loads_object
 
 
 class IntegrationClient:
@@ -36,7 +36,11 @@ class IntegrationClient:
             raise NotFound("Premium not found", details={"path": path, **(params or {})})
         if response.status_code != 200:
             raise ServiceUnavailable(f"Integration service answered {response.status_code}")
-        return premium_from_json(json.loads(response.content, use_decimal=True)["data"])
+        try:
+            return premium_from_json(loads_object(response.content)["data"])
+        except (KeyError, TypeError, ValueError) as exc:  # MalformedJson and MoneyError are ValueErrors
+            # The service's answer is unusable, not the caller's request: never a 400 to our client.
+            raise ServiceUnavailable("Integration service answered an unreadable premium", details=str(exc)) from exc
 
 
 def premium_json(p: Premium) -> dict[str, object]:

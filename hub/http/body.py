@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-import simplejson as json
 from starlette.requests import Request
 
-from hub.errors import BadRequest, PayloadTooLarge
+from hub.errors import PayloadTooLarge
+from hub.json_codec import loads_object
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -27,10 +26,5 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("Malformed JSON body", details=[{"field": "body", "message": str(exc)}]) from exc
-    if not isinstance(value, dict):
-        raise BadRequest("JSON body must be an object", details=[{"field": "body", "message": "not an object"}])
-    return value
+    """The body as a JSON object; ``MalformedJson`` (400, field ``body``) otherwise. See ``hub.json_codec``."""
+    return loads_object(raw, field="body")

@@ -5,29 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import simplejson as json
 from starlette.responses import Response
 
 from hub.errors import PayHubError
+from hub.json_codec import dumps_bytes
 from hub.logs import correlation_id
-
-
-def dumps(value: Any) -> str:
-    """JSON with Decimals written as exact numbers (150.00, never 150.0)."""
-    return json.dumps(value, use_decimal=True, separators=(",", ":"), default=_default)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return dumps(content).encode("utf-8")
+        return dumps_bytes(content)
 
 
 def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from hub.domain.money import MoneyError
 from hub.errors import BadRequest, MethodNotAllowed, NotFound, PayHubError, PayloadTooLarge, Unauthorized
 from hub.http.envelope import error_response
 
@@ -22,6 +23,12 @@ _BY_STATUS: dict[int, type[PayHubError]] = {
 async def payhub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PayHubError)
     return error_response(exc)
+
+
+async def money_error(request: Request, exc: Exception) -> Response:
+    """An amount or currency refused by the one amount parser: 400 BAD_REQUEST naming the field."""
+    assert isinstance(exc, MoneyError)
+    return error_response(BadRequest("Invalid amount", details=[{"field": exc.field, "message": exc.reason}]))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -54,4 +61,4 @@ def _allowed_methods(request: Request) -> list[str]:
     return methods
 
 
-EXCEPTION_HANDLERS = {PayHubError: payhub_error, HTTPException: http_error}
+EXCEPTION_HANDLERS = {PayHubError: payhub_error, MoneyError: money_error, HTTPException: http_error}

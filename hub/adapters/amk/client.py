@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from hub.adapters.amk.hashing import verify_hash
-from hub.domain.money import Currency, MoneyError, parse_currency
+from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.errors import AmkUnavailable, AmkUnknownError
+from hub.json_codec import loads_object
 from hub.resilience.retry import with_retries
 
 log = logging.getLogger("payhub.amk")
@@ -95,7 +96,7 @@ class AmkClient:
         if response.status_code >= 500:
             raise AmkUnavailable("AMK payment-verify answered " + str(response.status_code))
         try:
-            body = response.json()
+            body = loads_object(response.content)  # amounts as exact Decimals, never floats
         except ValueError as exc:
             raise AmkUnknownError("AMK payment-verify answered non-JSON") from exc
         if response.status_code == 404 or body.get("code") == "NOT_FOUND":
@@ -104,8 +105,12 @@ class AmkClient:
             raise AmkUnknownError("AMK payment-verify refused the request", details=body)
         data = body["data"]
         try:
-            amount = Decimal(str(data["amount"])) if data.get("amount") is not None else None
             currency = parse_currency(data["currency"]) if data.get("currency") else None
-        except (ArithmeticError, MoneyError) as exc:
+            amount = None
+            if data.get("amount") is not None:
+                if currency is None:
+                    raise MoneyError("an amount without a currency")
+                amount = parse_amount(data["amount"], currency)
+        except MoneyError as exc:
             raise AmkUnknownError("AMK payment-verify answered unreadable amounts", details=data) from exc
         return Verification(str(data.get("txId", tx_id)), str(data.get("status", "")).upper(), amount, currency)

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import redis.asyncio as redis
-import simplejson as json
 from redis.exceptions import RedisError
 
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
 from hub.event_codec import event_from_json, event_json
+from hub.json_codec import dumps, loads
 
 Handler = Callable[[PaymentEvent], Awaitable[None]]
 log = logging.getLogger("payhub.bus.redis")
@@ -52,7 +52,7 @@ class RedisBus:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
-                    pipe.publish(self._channel, json.dumps(event_json(event), use_decimal=True))
+                    pipe.publish(self._channel, dumps(event_json(event)))
                 await pipe.execute()
         except RedisError as exc:
             # Committed events are never lost: subscribers resume from the event log.
@@ -105,7 +105,7 @@ class RedisBus:
 
     async def _dispatch(self, raw: bytes | str) -> None:
         try:
-            event = event_from_json(json.loads(raw, use_decimal=True))
+            event = event_from_json(loads(raw))
         except (ValueError, KeyError, TypeError):
             log.error("undecodable bus message dropped", extra={"raw": str(raw)[:200]})
             return

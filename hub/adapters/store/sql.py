@@ -15,13 +15,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-import simplejson as json
-
 from hub.adapters.store._conn import Conn, Row, UniqueViolation
 from hub.constants import OUTBOX_CHANNEL
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.json_codec import dumps, loads
 
 
 class Dialect(Protocol):
@@ -240,7 +239,7 @@ class Tx:
             payment_id,
             type_,
             status.value,
-            json.dumps(data, use_decimal=True, sort_keys=True),
+            dumps(data),
             at,
         )
         assert row is not None
@@ -376,7 +375,7 @@ class Tx:
                 "key": r["key"],
                 "reason": r["reason"],
                 "paymentId": r["payment_id"],
-                "payload": json.loads(r["payload"]),
+                "payload": loads(r["payload"]),
                 "createdAt": as_datetime(r["created_at"]).isoformat(),
             }
             for r in rows
@@ -407,7 +406,7 @@ def _storable_id(value: int) -> bool:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, use_decimal=True, sort_keys=True)
+    return dumps(value)
 
 
 def as_datetime(value: Any) -> datetime:
@@ -461,7 +460,7 @@ def event_from_row(r: Row) -> PaymentEvent:
         payment_id=int(r["payment_id"]),
         type=r["type"],
         status=PaymentStatus(r["status"]),
-        data=json.loads(r["data"], use_decimal=True),
+        data=loads(r["data"]),
         occurred_at=as_datetime(r["occurred_at"]),
     )
 
@@ -472,10 +471,10 @@ def _receipt(r: Row) -> Receipt:
         kind=r["kind"],
         fingerprint=r["fingerprint"],
         payment_id=None if r["payment_id"] is None else int(r["payment_id"]),
-        payload=json.loads(r["payload"], use_decimal=True),
+        payload=loads(r["payload"]),
         state=r["state"],
         response_status=int(r["response_status"]),
-        response_body=json.loads(r["response_body"], use_decimal=True),
+        response_body=loads(r["response_body"]),
         attempts=int(r["attempts"]),
         next_attempt_at=_opt_dt(r["next_attempt_at"]),
     )

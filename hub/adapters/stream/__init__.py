@@ -20,9 +20,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import simplejson as json
-
 from hub.errors import ServiceUnavailable
+from hub.json_codec import dumps_bytes, loads_object
 
 Header = tuple[str, bytes]
 Record = tuple[str, str, Mapping[str, Any]]  # (topic, key, JSON value)
@@ -79,17 +78,14 @@ class Consumer(Protocol):
 
 def encode_value(value: Mapping[str, Any]) -> bytes:
     """Compact JSON; decimals stay exact numbers."""
-    return json.dumps(value, use_decimal=True, separators=(",", ":")).encode()
+    return dumps_bytes(value)
 
 
 def decode_value(raw: bytes | None) -> dict[str, Any]:
     """Inverse of ``encode_value``; raises ValueError unless ``raw`` is a JSON object."""
     if raw is None:
         raise ValueError("empty value")
-    value = json.loads(raw.decode("utf-8"), use_decimal=True)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+    return loads_object(raw, field="value")
 
 
 __all__ = [

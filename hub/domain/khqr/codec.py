@@ -34,6 +34,7 @@ from hub.domain.khqr._tlv import (
     tlv,
     to_dict,
 )
+from hub.domain.money import read_decimal
 
 __all__ = [
     "CURRENCY_CODES",
@@ -283,7 +284,10 @@ def _decode_amount(text: str | None, currency: str) -> Decimal | None:
         raise KhqrError(f"54 amount: KHR amounts must be whole numbers (no decimal point), got {text!r}")
     if match.group(1) is not None and len(match.group(1)) > places:
         raise KhqrError(f"54 amount: at most {places} decimal places for {currency}, got {text!r}")
-    return Decimal(text).quantize(Decimal(1).scaleb(-places), context=_DECIMAL_CTX)
+    # Read exactly by PayHub's one amount reader; value rules (> 0, 13 characters) follow in validate(),
+    # and agree with hub.domain.money.parse_amount (tests/unit/test_amounts.py checks both).
+    exact = read_decimal(text, field="54 amount")
+    return exact.quantize(Decimal(1).scaleb(-places), context=_DECIMAL_CTX)
 
 
 def _decode_timestamp(subs: dict[str, str] | None, sub: str, name: str) -> int | None:

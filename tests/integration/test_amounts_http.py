@@ -1,0 +1,237 @@
+"""Amounts and hostile JSON over HTTP: every refusal is a 400 envelope naming the field and changes nothing.
+
+Issue 7 §3 (amounts that answered 500 with decimal.InvalidOperation, which AMK retries forever) and the
+JSON-depth part of §4 (5,000 ``[`` → RecursionError → 500) on the signed webhooks, ``GET /khqr?bankCode=``
+and WebSocket text frames. Bodies are correctly signed and sent with an amk token, so only the amount
+or the JSON can be refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import simplejson
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import connect
+
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, running, signed
+
+TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
+HTTP_PROPERTY = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+ISSUE_AMOUNTS = ["1E+30", "1e309", "123456789012345678901234567890.12"]
+
+
+@pytest.fixture
+async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    async with running(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
+        app = c.app
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield c, client
+
+
+async def _counts(c: Container) -> dict[str, int]:
+    async with c.store.transaction() as tx:
+        return {t: await tx.count(t) for t in TABLES}
+
+
+def _with_amount_text(body: dict[str, Any], field: str, text: str) -> bytes:
+    """``body`` as JSON with ``field`` written as the literal JSON text ``text`` (no re-formatting)."""
+    marker = "__AMOUNT_LITERAL__"
+    return simplejson.dumps({**body, field: marker}).replace(f'"{marker}"', text).encode()
+
+
+def _assert_400(r: httpx.Response, field: str) -> None:
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert r.json()["success"] is False and error["code"] == "BAD_REQUEST"
+    assert {"message", "details", "correlationId", "timestamp"} <= error.keys()
+    assert field in [d.get("field") for d in error["details"]], error["details"]
+
+
+# --- the issue's examples ---
+
+
+@pytest.mark.parametrize("text", ISSUE_AMOUNTS)
+@pytest.mark.parametrize("kind", ["bill", "khqr"])
+async def test_issue_amounts_are_400_naming_the_field(
+    proc: tuple[Container, httpx.AsyncClient], kind: str, text: str
+) -> None:
+    c, client = proc
+    if kind == "bill":
+        good = bill_body()
+        bank_paid(c, good["bankTransactionId"])
+        path, field = "/AMK/payments", "amount"
+    else:
+        good, path, field = khqr_body(1), "/AMK/khqr", "paid_amount"
+    before = await _counts(c)
+    raw, headers = signed(c, _with_amount_text(good, field, text))
+    r = await client.post(path, content=raw, headers=headers)
+    _assert_400(r, field)
+    assert await _counts(c) == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 5000, b'{"id": ' + b"[" * 5000, b'{"amount": ' + b"{" * 5000, b"[" * 5000 + b"]" * 5000],
+    ids=["arrays", "inside-object-unclosed", "objects", "closed-arrays"],
+)
+@pytest.mark.parametrize("path", ["/AMK/payments", "/AMK/khqr"])
+async def test_deep_json_webhook_is_400(proc: tuple[Container, httpx.AsyncClient], path: str, raw: bytes) -> None:
+    c, client = proc
+    before = await _counts(c)
+    raw, headers = signed(c, raw)
+    r = await client.post(path, content=raw, headers=headers)
+    _assert_400(r, "body")
+    assert await _counts(c) == before
+
+
+@pytest.mark.parametrize("bank_code", ["[" * 5000, '{"id":' + "[" * 5000, "[" * 5000 + "]" * 5000])
+async def test_deep_json_bank_code_is_400(proc: tuple[Container, httpx.AsyncClient], bank_code: str) -> None:
+    c, client = proc
+    before = await _counts(c)
+    r = await client.get(f"/khqr?bankCode={quote(bank_code)}&billNumber=P123456789", headers=auth_header(c))
+    _assert_400(r, "bankCode")
+    assert await _counts(c) == before
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/payhub.db"
+
+
+async def test_deep_json_websocket_frame_is_answered_and_socket_kept(container: Container, live: LiveServer) -> None:
+    """A refused frame gets an answer (an ERROR frame, or a close frame with a code); the server lives on."""
+    url = live.url.replace("http", "ws", 1) + "/ws/payments"
+    async with connect(url) as conn:
+        await conn.send("[" * 5000)
+        try:
+            answer = simplejson.loads(await asyncio.wait_for(conn.recv(), 5))
+            assert answer["type"] == "ERROR" and answer["code"] == "BAD_REQUEST"
+            await conn.send('{"type": "ping"}')
+            assert simplejson.loads(await asyncio.wait_for(conn.recv(), 5)) == {"type": "pong"}
+        except Exception as exc:  # a close frame with a code and reason is the other acceptable answer
+            close = getattr(exc, "rcvd", None)
+            assert close is not None and close.code not in (1006, 1011), repr(exc)
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+
+# --- properties ---
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=35)
+amount_texts = st.one_of(
+    st.builds(
+        lambda sign, whole, frac, exp: f"{sign}{whole.lstrip('0') or '0'}{frac}{exp}",
+        st.sampled_from(["", "-"]),
+        _DIGITS,
+        st.one_of(st.just(""), _DIGITS.map(lambda d: "." + d)),
+        st.one_of(st.just(""), st.integers(-400, 400).map(lambda e: f"E{e:+d}")),
+    ),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-1, max_value=10**11).map(str),
+    # as JSON strings and other JSON values
+    st.text(max_size=40).map(simplejson.dumps),
+    st.sampled_from(["true", "null", "[]", "{}", '"NaN"', '"1_000"', '"Infinity"', "[150.00]", '{"v":1}']),
+)
+
+
+def _acceptable(text: str) -> bool:
+    """The oracle (USD): a JSON number > 0, at most 2 decimals, below 10**10; shares no code with Decimal."""
+    try:
+        value = Fraction(text)
+    except ValueError:
+        return False
+    return value > 0 and (value * 100).denominator == 1 and value < 10**10
+
+
+@HTTP_PROPERTY
+@given(text=amount_texts)
+@example(text="1E+30")
+@example(text="1e309")
+@example(text="123456789012345678901234567890.12")
+@example(text="150.00")
+async def test_no_amount_gives_a_5xx_and_a_refused_one_changes_nothing(
+    proc: tuple[Container, httpx.AsyncClient], text: str
+) -> None:
+    c, client = proc
+    good = bill_body()
+    bank_paid(c, good["bankTransactionId"])
+    before = await _counts(c)
+    raw, headers = signed(c, _with_amount_text(good, "amount", text))
+    r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code < 500, r.text
+    if _acceptable(text):
+        assert r.status_code != 400, r.text
+        if Fraction(text) == Fraction("150.00"):
+            assert r.status_code == 200 and r.json()["data"]["status"] == "CONFIRMED", r.text
+    else:
+        _assert_400(r, "amount")
+        assert await _counts(c) == before
+
+
+@HTTP_PROPERTY
+@given(text=amount_texts)
+@example(text="1E+30")
+@example(text="1e309")
+@example(text="123456789012345678901234567890.12")
+async def test_khqr_webhook_amount_is_never_a_5xx(proc: tuple[Container, httpx.AsyncClient], text: str) -> None:
+    c, client = proc
+    before = await _counts(c)
+    raw, headers = signed(c, _with_amount_text(khqr_body(1), "paid_amount", text))
+    r = await client.post("/AMK/khqr", content=raw, headers=headers)
+    assert r.status_code < 500, r.text
+    if _acceptable(text):
+        assert r.status_code != 400, r.text  # no payment 1 exists: refused later, not for the amount
+    else:
+        _assert_400(r, "paid_amount")
+        assert await _counts(c) == before
+
+
+@HTTP_PROPERTY
+@given(
+    raw=st.one_of(
+        st.binary(max_size=200),
+        st.integers(1, 6000).map(lambda n: b"[" * n),
+        st.integers(1, 3000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+        st.text(max_size=100).map(str.encode),
+    )
+)
+async def test_any_garbage_webhook_body_is_a_400_envelope(
+    proc: tuple[Container, httpx.AsyncClient], raw: bytes
+) -> None:
+    c, client = proc
+    before = await _counts(c)
+    raw, headers = signed(c, raw)
+    r = await client.post("/AMK/khqr", content=raw, headers=headers)
+    _assert_400(r, r.json()["error"]["details"][0]["field"] if r.status_code == 400 else "body")
+    assert await _counts(c) == before
+
+
+@HTTP_PROPERTY
+@given(bank_code=st.one_of(st.text(max_size=60), st.integers(1, 6000).map(lambda n: "[" * n)))
+async def test_any_bank_code_is_never_a_5xx(proc: tuple[Container, httpx.AsyncClient], bank_code: str) -> None:
+    c, client = proc
+    r = await client.get("/khqr", params={"bankCode": bank_code, "billNumber": "P123456789"}, headers=auth_header(c))
+    assert r.status_code < 500, r.text
+    if r.status_code != 200:
+        assert r.json()["success"] is False
+
+
+def test_amount_literal_helper_keeps_the_text() -> None:
+    raw = _with_amount_text({"a": 1, "amount": 0}, "amount", "1E+30")
+    assert raw == b'{"a": 1, "amount": 1E+30}'
+    assert simplejson.loads(raw, use_decimal=True)["amount"] == Decimal("1E+30")

@@ -22,8 +22,19 @@ browser:
 	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+## khqr-sdk: the official KHQR SDK (npm bakong-khqr, pinned by tests/khqr_sdk/package-lock.json)
+## for the differential test, installed with `npm ci` into tests/khqr_sdk/node_modules
+KHQR_SDK_DIR   := tests/khqr_sdk
+KHQR_SDK_STAMP := $(KHQR_SDK_DIR)/node_modules/.installed-stamp
+.PHONY: khqr-sdk
+khqr-sdk: $(KHQR_SDK_STAMP)
+$(KHQR_SDK_STAMP): $(KHQR_SDK_DIR)/package.json $(KHQR_SDK_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(KHQR_SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the KHQR differential test will be skipped (and fail under CI=true)"; fi
+
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP) browser
+test: $(STAMP) browser khqr-sdk
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -40,4 +51,4 @@ typecheck: $(STAMP)
 check: test lint typecheck
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(KHQR_SDK_DIR)/node_modules

@@ -1,8 +1,17 @@
 """Bearer tokens: customer / amk / admin / service JWTs, and per-payment subscribe tokens.
 
-User tokens are HS256 with ``PAYHUB_JWT_SECRET`` (sandbox) or verified against a JWKS URL
-(production). Subscribe tokens are minted by PayHub itself with ``PAYHUB_SUBSCRIBE_SECRET`` and
-allow exactly one payment's stream until they expire.
+Three kinds of token, told apart by their ``aud`` claim and each checked with its own key:
+
+* user tokens (customer, amk, admin): HS256 with ``PAYHUB_JWT_SECRET``, or, with ``PAYHUB_JWT_JWKS_URL``,
+  RS/PS/ES-signed by the identity provider and checked against its JWK Set (keys fetched by PyJWT's
+  ``PyJWKClient``, cached), its ``aud`` (``PAYHUB_JWT_AUDIENCE``) and ``iss`` (``PAYHUB_JWT_ISSUER``);
+* service tokens (``aud: payhub:service``) that PayHub's services mint for each other with
+  ``PAYHUB_SERVICE_TOKEN_SECRET`` (HS256), so that JWKS-only production still has a key to call itself;
+* subscribe tokens (``aud: payhub:subscribe``), minted with ``PAYHUB_SUBSCRIBE_SECRET``, allowing exactly
+  one payment's stream until they expire.
+
+Any token that cannot be read, has no usable ``kid``/``alg``, or fails its checks is ``401 UNAUTHORIZED``;
+an unreachable JWK Set is ``503 SERVICE_UNAVAILABLE`` (the caller may retry).
 """
 
 from __future__ import annotations
@@ -15,12 +24,17 @@ from typing import Any
 import jwt
 from starlette.requests import HTTPConnection
 
-from hub.errors import Forbidden, Unauthorized
+from hub.errors import Forbidden, ServiceUnavailable, Unauthorized
+from hub.settings import Settings
 
 ROLES = ("customer", "amk", "admin", "service")
 SUBSCRIBER = "subscriber"
 _ISSUER = "payhub"
 _SUBSCRIBE_AUDIENCE = "payhub:subscribe"
+_SERVICE_AUDIENCE = "payhub:service"
+# Asymmetric algorithms an identity provider signs with (RFC 7518 §3.1); never "none" or HS* from a JWKS.
+JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
+JWKS_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,29 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, *, secret: str, subscribe_secret: str, jwks_url: str = "") -> None:
+    """Mints and verifies PayHub's bearer tokens (see the module docstring for the three kinds).
+
+    ``secret`` signs user tokens (empty in JWKS-only production: user tokens then come from the identity
+    provider); ``service_secret`` signs service tokens (defaults to ``secret``); ``audience`` and
+    ``issuer``, when set, are required claims of JWKS tokens.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        subscribe_secret: str,
+        service_secret: str = "",
+        jwks_url: str = "",
+        audience: str = "",
+        issuer: str = "",
+    ) -> None:
         self._secret = secret
         self._subscribe_secret = subscribe_secret
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._service_secret = service_secret or secret
+        self._audience = audience or None
+        self._issuer = issuer or None
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_S) if jwks_url else None
 
     def issue(self, sub: str, role: str, ttl_s: int = 3600) -> str:
         if role not in ROLES:
@@ -52,6 +85,14 @@ class Authenticator:
         now = int(time.time())
         claims = {"sub": sub, "role": role, "iss": _ISSUER, "iat": now, "exp": now + ttl_s}
         return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def issue_service(self, sub: str, ttl_s: int) -> str:
+        """A token one PayHub service sends another (role ``service``), signed with the service key."""
+        if not self._service_secret:
+            raise ValueError("no PAYHUB_SERVICE_TOKEN_SECRET configured")
+        now = int(time.time())
+        claims = {"sub": sub, "role": "service", "aud": _SERVICE_AUDIENCE, "iss": _ISSUER, "iat": now}
+        return jwt.encode({**claims, "exp": now + ttl_s}, self._service_secret, algorithm="HS256")
 
     def issue_subscribe(self, payment_id: int, expires_at: float) -> str:
         now = int(time.time())
@@ -66,19 +107,36 @@ class Authenticator:
         return jwt.encode(claims, self._subscribe_secret, algorithm="HS256")
 
     async def verify(self, token: str) -> Principal:
-        """Any valid token: a user token or a subscribe token. Raises Unauthorized."""
+        """Any valid token: a user, service or subscribe token.
+
+        Raises :class:`Unauthorized` (401) for every token that does not pass, whatever its header or
+        claims hold, and :class:`ServiceUnavailable` (503) when the identity provider's JWK Set cannot
+        be fetched.
+        """
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise Unauthorized("Malformed bearer token") from exc
-        if unverified.get("aud") == _SUBSCRIBE_AUDIENCE:
+        alg = header.get("alg")
+        if not isinstance(alg, str):
+            raise Unauthorized("Token algorithm not accepted")
+        audience = unverified.get("aud")
+        if audience == _SUBSCRIBE_AUDIENCE:
             claims = self._decode(token, self._subscribe_secret, ["HS256"], audience=_SUBSCRIBE_AUDIENCE)
-            return Principal(str(claims["sub"]), SUBSCRIBER, int(claims["pid"]))
-        if self._jwks is not None and header.get("alg", "").startswith(("RS", "ES", "PS")):
-            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-            claims = self._decode(token, signing_key.key, [str(header["alg"])])
-        elif self._secret:
+            try:
+                return Principal(str(claims["sub"]), SUBSCRIBER, int(claims["pid"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise Unauthorized("Subscribe token without a payment") from exc
+        if audience == _SERVICE_AUDIENCE:
+            claims = self._decode(token, self._service_secret, ["HS256"], audience=_SERVICE_AUDIENCE)
+            if claims.get("role") != "service":
+                raise Unauthorized("Service token without the service role")
+            return Principal(str(claims["sub"]), "service")
+        if self._jwks is not None and alg in JWKS_ALGORITHMS:
+            key = await self._jwks_key(token)
+            claims = self._decode(token, key, [alg], audience=self._audience, issuer=self._issuer)
+        elif self._secret and alg == "HS256":
             claims = self._decode(token, self._secret, ["HS256"])
         else:
             raise Unauthorized("Token algorithm not accepted")
@@ -87,15 +145,35 @@ class Authenticator:
             raise Unauthorized("Token has no PayHub role")
         return Principal(str(claims.get("sub", "")), str(role))
 
+    async def _jwks_key(self, token: str) -> jwt.PyJWK:
+        assert self._jwks is not None
+        try:
+            # PyJWKClient fetches with blocking urllib (bounded by JWKS_TIMEOUT_S): keep it off the loop.
+            return await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError) as exc:
+            # PyJWKSetError: the provider answered with no usable key, so no token can be checked now.
+            raise ServiceUnavailable("Identity provider keys unavailable", retry_after=5) from exc
+        except jwt.PyJWTError as exc:  # no kid, unknown kid, unusable key
+            raise Unauthorized("Token signing key not found") from exc
+
     @staticmethod
-    def _decode(token: str, key: Any, algorithms: list[str], audience: str | None = None) -> dict[str, Any]:
+    def _decode(
+        token: str,
+        key: Any,
+        algorithms: list[str],
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> dict[str, Any]:
+        required = ["exp", "sub", *(["aud"] if audience else []), *(["iss"] if issuer else [])]
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=algorithms,
                 audience=audience,
-                options={"require": ["exp", "sub"]},
+                issuer=issuer,
+                # Without a configured audience, a provider's `aud` (most send one) is not ours to judge.
+                options={"require": required, "verify_aud": audience is not None},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Token expired") from exc
@@ -118,3 +196,15 @@ async def authenticate(conn: HTTPConnection, auth: Authenticator, *roles: str) -
         raise Unauthorized("Missing bearer token")
     principal = await auth.verify(token)
     return principal.require(*roles) if roles else principal
+
+
+def authenticator(settings: Settings) -> Authenticator:
+    """The authenticator the settings describe (the one place that unwraps the token keys)."""
+    return Authenticator(
+        secret=settings.jwt_secret.get_secret_value(),
+        subscribe_secret=settings.subscribe_secret.get_secret_value(),
+        service_secret=settings.service_token_secret.get_secret_value(),
+        jwks_url=settings.jwt_jwks_url,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )

@@ -65,6 +65,22 @@ class PayloadTooLarge(PayHubError):
     default_message = "Request body too large"
 
 
+class RequestTimeout(PayHubError):
+    """The request (headers or body) did not arrive within its deadline (RFC 9110 §15.5.9)."""
+
+    status_code = 408
+    code = "BAD_REQUEST"
+    default_message = "Request not received in time"
+
+
+class HeadersTooLarge(PayHubError):
+    """Request line and headers over the size limit (RFC 6585 §5)."""
+
+    status_code = 431
+    code = "BAD_REQUEST"
+    default_message = "Request headers too large"
+
+
 class DuplicatePayment(PayHubError):
     status_code = 409
     code = "DUPLICATE_PAYMENT"

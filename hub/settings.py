@@ -1,15 +1,30 @@
-"""Settings read from ``PAYHUB_*`` environment variables, validated once at start-up.
+"""Settings read from ``PAYHUB_*`` environment variables (pydantic-settings), validated once at start-up.
 
 Sandbox defaults exist only in sandbox mode (``PAYHUB_MODE=sandbox``, the default); production mode
-refuses to start while a secret is missing. Whatever the environment sets wins over a default.
+refuses to start while a secret is missing, short, low in entropy or a sandbox value, and names the
+variable. Whatever the environment sets wins over a default. Secrets are :class:`pydantic.SecretStr`:
+``repr``, ``str`` and logs show ``'**********'``; code that needs the value calls
+``.get_secret_value()`` where it hands it to a client.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from hub.errors import ConfigError
 
@@ -23,11 +38,44 @@ SANDBOX_MERCHANT_ID = "000000000000001"
 SANDBOX_STORE_ID = "000000000000002"
 SANDBOX_TERMINAL_ID = "00000003"
 SANDBOX_BAKONG_ACCOUNT = "payhub_sandbox@amkb"
+SANDBOX_SECRETS = frozenset(
+    {SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET, SANDBOX_AMK_SECRET_KEY, SANDBOX_AMK_PASSWORD, SANDBOX_AMK_USERNAME}
+)
+
+# Production strength of a secret (issue 7 §6). PayHub's own keys are HMAC keys: at least 32 bytes
+# (RFC 7518 §3.2: an HS256 key at least as long as the hash). AMK chooses its partner's password, so
+# it gets NIST SP 800-63B's floor for memorized secrets (8 characters) instead of a key's length.
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES_BY_FIELD = {"amk_password": 8}
+# Fewer distinct characters than this is a repeated or patterned value ("aaaa…", "abab…"), not a key.
+MIN_DISTINCT_CHARS = 8
+
+SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
+NameList = Annotated[tuple[str, ...], NoDecode]
+
+# The environment :meth:`Settings.from_env` reads; ``None`` means ``os.environ``.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("payhub_settings_environ", default=None)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    mode: str = "sandbox"
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own environment)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        return parse_env_vars(
+            os.environ if environ is None else environ,
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYHUB_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
+
+    mode: Literal["sandbox", "production"] = "sandbox"
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
@@ -41,10 +89,11 @@ class Settings:
     kafka_idempotence: bool = True
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_ms: int = 3_000
-    jwt_secret: str = ""
+    jwt_secret: SecretStr = SecretStr("")
     jwt_jwks_url: str = ""
-    subscribe_secret: str = ""
-    amk_webhook_secrets: tuple[str, ...] = ()
+    subscribe_secret: SecretStr = SecretStr("")
+    # The contract names the rotation list in the singular: PAYHUB_AMK_WEBHOOK_SECRET=new,old
+    amk_webhook_secrets: SecretList = Field(default=(), validation_alias="PAYHUB_AMK_WEBHOOK_SECRET")
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
     amk_base_url: str = ""
@@ -52,9 +101,9 @@ class Settings:
     amk_merchant_id: str = ""
     amk_store_id: str = ""
     amk_terminal_id: str = ""
-    amk_secret_key: str = ""
+    amk_secret_key: SecretStr = SecretStr("")
     amk_username: str = ""
-    amk_password: str = ""
+    amk_password: SecretStr = SecretStr("")
     amk_timeout_s: float = 5.0
     amk_retry_attempts: int = 3
     amk_retry_initial_s: float = 1.0
@@ -76,59 +125,142 @@ class Settings:
     push_heartbeat_s: float = 15.0
     shutdown_grace_s: int = 5
     push_buffer: int = 16
+    # Bounds on hostile or broken clients (issue 7 §4), applied before authentication.
+    # Header line + headers of one request, bytes (refused with 431 above).
+    max_header_bytes: int = 16 * 1024
+    # Seconds from connect (or from the first byte of the next keep-alive request) to complete headers (else 408).
+    header_timeout_s: float = 10.0
+    # Largest request body of any route, bytes (else 413); webhooks are capped lower, by max_body_bytes.
+    max_request_body_bytes: int = 4 * 1024 * 1024
+    # Seconds a request body may take to arrive in full (else 408).
+    body_timeout_s: float = 30.0
+    # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
+    keep_alive_timeout_s: int = 5
+    # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
+    # the peer is the proxy: set it above the proxy's connection pool or to 0 and cap at the proxy.
+    max_connections_per_ip: int = 256
+    # Largest WebSocket message accepted, bytes (bigger: close 1009).
+    ws_max_message_bytes: int = 64 * 1024
+    # Seconds a new WebSocket has to subscribe to a payment (else close 1008).
+    ws_subscribe_timeout_s: float = 10.0
+    # Seconds a WebSocket with no live subscription and no message stays open (else close 1008).
+    ws_idle_timeout_s: float = 120.0
+    # Live subscriptions per WebSocket.
+    ws_max_subscriptions: int = 50
+    # WebSocket ping period and the wait for its pong before the peer counts as gone, seconds.
+    ws_ping_interval_s: float = 15.0
+    ws_ping_timeout_s: float = 20.0
+    # Window in which repeats of one warning/error log line are collapsed into a count, seconds (0 = off).
+    log_repeat_window_s: float = 10.0
     seed_demo: bool = True
     demo_dir: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # Security of the production surface (issue 7 §6): see README "Settings" and docs/operations.md.
+    service_token_secret: SecretStr = SecretStr("")
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+    metrics_token: SecretStr = SecretStr("")
+    trusted_proxies: NameList = ()
+    webhook_allowed_ips: NameList = ()
+    admin_allowed_ips: NameList = ()
 
     @property
     def sandbox(self) -> bool:
         return self.mode == "sandbox"
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Overrides (keyword arguments) win over the environment; no .env file, no secrets directory.
+        return (init_settings, _EnvSource(settings_cls))
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read, apply sandbox defaults, validate. Raises ConfigError listing every problem."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            raw = env.get(_env_name(f.name))
-            if raw is None:
-                continue
+        """Read ``environ`` (default ``os.environ``), apply sandbox defaults, validate.
+
+        Raises :class:`ConfigError` whose ``details`` list every problem, each naming its variable.
+        """
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError("invalid settings", details=[_problem(e) for e in exc.errors()]) from None
+        finally:
+            _ENVIRON.reset(token)
+
+    @field_validator(
+        "amk_webhook_secrets", "trusted_proxies", "webhook_allowed_ips", "admin_allowed_ips", mode="before"
+    )
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies", "webhook_allowed_ips", "admin_allowed_ips")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
             try:
-                values[f.name] = _parse(f.type, raw.strip())
-            except ValueError as exc:
-                problems.append(f"{_env_name(f.name)}: {exc}")
-        values.update(overrides)
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_rules(self) -> Settings:
+        if self.sandbox:
+            self._apply_sandbox_defaults()
+        problems = self._problems()
         if problems:
             raise ConfigError("invalid settings", details=problems)
-        settings = cls(**values)
-        if settings.sandbox:
-            settings = settings._with_sandbox_defaults()
-        settings.validate()
-        return settings
+        return self
 
-    def _with_sandbox_defaults(self) -> Settings:
-        defaults = {
-            "jwt_secret": SANDBOX_JWT_SECRET,
-            "amk_webhook_secrets": (SANDBOX_WEBHOOK_SECRET,),
-            "amk_secret_key": SANDBOX_AMK_SECRET_KEY,
+    def _apply_sandbox_defaults(self) -> None:
+        jwt = self.jwt_secret.get_secret_value() or SANDBOX_JWT_SECRET
+        defaults: dict[str, Any] = {
+            "jwt_secret": SecretStr(SANDBOX_JWT_SECRET),
+            "amk_webhook_secrets": (SecretStr(SANDBOX_WEBHOOK_SECRET),),
+            "amk_secret_key": SecretStr(SANDBOX_AMK_SECRET_KEY),
             "amk_username": SANDBOX_AMK_USERNAME,
-            "amk_password": SANDBOX_AMK_PASSWORD,
+            "amk_password": SecretStr(SANDBOX_AMK_PASSWORD),
             "amk_merchant_id": SANDBOX_MERCHANT_ID,
             "amk_store_id": SANDBOX_STORE_ID,
             "amk_terminal_id": SANDBOX_TERMINAL_ID,
+            "subscribe_secret": SecretStr(jwt),
+            "service_token_secret": SecretStr(jwt),
         }
-        changes: dict[str, Any] = {k: v for k, v in defaults.items() if not getattr(self, k)}
-        if not self.subscribe_secret:
-            changes["subscribe_secret"] = self.jwt_secret or SANDBOX_JWT_SECRET
-        return replace(self, **changes)
+        for name, value in defaults.items():
+            current = getattr(self, name)
+            if not (current.get_secret_value() if isinstance(current, SecretStr) else current):
+                # Frozen model: the defaults are filled in once, while it is being validated.
+                object.__setattr__(self, name, value)
 
-    def validate(self) -> None:
+    def secret_values(self) -> Iterator[tuple[str, str]]:
+        """Every configured secret as ``(PAYHUB_VARIABLE, value)``, one pair per entry of a list."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            entries = value if isinstance(value, tuple) else (value,)
+            for entry in entries:
+                if isinstance(entry, SecretStr):
+                    yield env_name(name), entry.get_secret_value()
+
+    def log_secrets(self) -> list[str]:
+        """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
+        values = [value for _, value in self.secret_values() if value]
+        for url in (self.database_url, self.redis_url, self.amk_base_url, self.amk_verify_url, self.jwt_jwks_url):
+            password = urlsplit(url).password if "@" in url else None
+            if password:
+                values += [password, unquote(password)]
+        return values
+
+    def _problems(self) -> list[str]:
         problems: list[str] = []
-        if self.mode not in ("sandbox", "production"):
-            problems.append("PAYHUB_MODE must be 'sandbox' or 'production'")
         if not (0 < self.port < 65536):
             problems.append("PAYHUB_PORT must be between 1 and 65535")
         scheme = self.database_url.split(":", 1)[0]
@@ -143,57 +275,71 @@ class Settings:
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
         if self.mode == "production":
-            required = {
-                "PAYHUB_AMK_WEBHOOK_SECRET": self.amk_webhook_secrets,
-                "PAYHUB_SUBSCRIBE_SECRET": self.subscribe_secret,
-                "PAYHUB_AMK_BASE_URL": self.amk_base_url,
-                "PAYHUB_AMK_VERIFY_URL": self.amk_verify_url,
-                "PAYHUB_AMK_SECRET_KEY": self.amk_secret_key,
-                "PAYHUB_AMK_MERCHANT_ID": self.amk_merchant_id,
-                "PAYHUB_AMK_STORE_ID": self.amk_store_id,
-                "PAYHUB_AMK_TERMINAL_ID": self.amk_terminal_id,
-                "PAYHUB_AMK_USERNAME": self.amk_username,
-                "PAYHUB_AMK_PASSWORD": self.amk_password,
-            }
-            problems += [f"{name} is required in production mode" for name, v in required.items() if not v]
-            if not (self.jwt_secret or self.jwt_jwks_url):
-                problems.append("PAYHUB_JWT_SECRET or PAYHUB_JWT_JWKS_URL is required in production mode")
-            if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
-                problems.append("PAYHUB_JWT_SECRET must be at least 32 bytes in production mode")
-            if self.subscribe_secret and len(self.subscribe_secret.encode()) < 32:
-                problems.append("PAYHUB_SUBSCRIBE_SECRET must be at least 32 bytes in production mode")
-            sandbox_values = {SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET, SANDBOX_AMK_SECRET_KEY}
-            if sandbox_values & {
-                self.jwt_secret,
-                self.subscribe_secret,
-                self.amk_secret_key,
-                *self.amk_webhook_secrets,
-            }:
-                problems.append("a sandbox secret is configured in production mode")
-        if problems:
-            raise ConfigError("invalid settings", details=problems)
+            problems += self._production_problems()
+        return problems
+
+    def _production_problems(self) -> list[str]:
+        required: dict[str, object] = {
+            "PAYHUB_AMK_WEBHOOK_SECRET": self.amk_webhook_secrets,
+            "PAYHUB_SUBSCRIBE_SECRET": self.subscribe_secret.get_secret_value(),
+            "PAYHUB_SERVICE_TOKEN_SECRET": self.service_token_secret.get_secret_value(),
+            "PAYHUB_AMK_BASE_URL": self.amk_base_url,
+            "PAYHUB_AMK_VERIFY_URL": self.amk_verify_url,
+            "PAYHUB_AMK_SECRET_KEY": self.amk_secret_key.get_secret_value(),
+            "PAYHUB_AMK_MERCHANT_ID": self.amk_merchant_id,
+            "PAYHUB_AMK_STORE_ID": self.amk_store_id,
+            "PAYHUB_AMK_TERMINAL_ID": self.amk_terminal_id,
+            "PAYHUB_AMK_USERNAME": self.amk_username,
+            "PAYHUB_AMK_PASSWORD": self.amk_password.get_secret_value(),
+        }
+        problems = [f"{name} is required in production mode" for name, v in required.items() if not v]
+        if not (self.jwt_secret.get_secret_value() or self.jwt_jwks_url):
+            problems.append("PAYHUB_JWT_SECRET or PAYHUB_JWT_JWKS_URL is required in production mode")
+        if self.jwt_jwks_url:
+            # Without both, any token the identity provider signs for another application would pass.
+            problems += [
+                f"{name} is required with PAYHUB_JWT_JWKS_URL in production mode"
+                for name, v in (("PAYHUB_JWT_AUDIENCE", self.jwt_audience), ("PAYHUB_JWT_ISSUER", self.jwt_issuer))
+                if not v
+            ]
+        for name, value in self.secret_values():
+            if value and (problem := weak_secret(name, value)):
+                problems.append(problem)
+        if self.amk_username == SANDBOX_AMK_USERNAME:
+            problems.append("PAYHUB_AMK_USERNAME is the sandbox user name: not accepted in production mode")
+        return problems
 
 
-def _parse(annotation: Any, raw: str) -> Any:
-    kind = str(annotation)
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    if kind == "bool":
-        lowered = raw.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected a boolean, got {raw!r}")
-    if kind.startswith("tuple"):
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw
+def weak_secret(variable: str, value: str) -> str | None:
+    """Why ``value`` may not be the production value of ``variable`` (``PAYHUB_…``), or ``None``.
+
+    One rule for every secret (issue 7 §6): a sandbox value, fewer bytes than the variable's minimum
+    (:data:`MIN_SECRET_BYTES`, or :data:`MIN_SECRET_BYTES_BY_FIELD`), or fewer than
+    :data:`MIN_DISTINCT_CHARS` distinct characters. The message names the variable, never the value.
+    """
+    field = variable.removeprefix("PAYHUB_").lower()
+    minimum = MIN_SECRET_BYTES_BY_FIELD.get(field, MIN_SECRET_BYTES)
+    if value in SANDBOX_SECRETS:
+        return f"{variable} is a sandbox secret: not accepted in production mode"
+    if len(value.encode()) < minimum:
+        return f"{variable} must be at least {minimum} bytes in production mode"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"{variable} is too predictable (fewer than {MIN_DISTINCT_CHARS} distinct characters)"
+    return None
 
 
-def _env_name(field_name: str) -> str:
-    # The contract names the rotation list in the singular: PAYHUB_AMK_WEBHOOK_SECRET=a,b
+def env_name(field_name: str) -> str:
+    """The environment variable of a settings field."""
     if field_name == "amk_webhook_secrets":
         return "PAYHUB_AMK_WEBHOOK_SECRET"
     return f"PAYHUB_{field_name.upper()}"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "invalid"))
+    if not loc:  # raised by the model validator: the message already names its variables
+        return message
+    first = str(loc[0])
+    name = first if first.startswith("PAYHUB_") else env_name(first)
+    return f"{name}: {message}"

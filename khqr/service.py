@@ -157,6 +157,7 @@ class KhqrService:
         try:
             payload = decode(qr_string)
         except KhqrError as exc:
+            log.error("ALERT AMK QR is not a valid KHQR", extra={"reason": str(exc)})
             raise QrMismatch("AMK returned an invalid KHQR", details=str(exc)) from exc
         bill = payload.additional.bill_number if payload.additional else None
         expected = {

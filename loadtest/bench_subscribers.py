@@ -107,6 +107,7 @@ def main() -> None:
         "PAYHUB_RATE_USER_PER_MIN": "1000000",
         "PAYHUB_RATE_IP_PER_MIN": "1000000",
         "PAYHUB_LOG_LEVEL": "WARNING",
+        "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
     }
     with (tmp / "premiums.csv").open("w", newline="") as f:
         w = csv.writer(f)

@@ -127,6 +127,7 @@ def main() -> None:
         "PAYHUB_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
         "PAYHUB_RATE_IP_PER_MIN": "100000000",
         "PAYHUB_LOG_LEVEL": "WARNING",
+        "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
     }
     with (tmp / "premiums.csv").open("w", newline="") as f:
         w = csv.writer(f)

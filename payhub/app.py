@@ -26,8 +26,10 @@ import khqr.app
 import push.app
 import sandbox.app
 from hub.errors import PayHubError, ServiceUnavailable
+from hub.http.access import access_middleware, require_metrics_access
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
+from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
 from payhub.bootstrap import SERVICES, Container
@@ -52,7 +54,13 @@ def create_app(
     settings = settings or Settings.from_env()
     chosen = tuple(services)
     app = Starlette(
-        middleware=[Middleware(CorrelationMiddleware)],
+        middleware=[
+            Middleware(CorrelationMiddleware),
+            *access_middleware(settings),
+            Middleware(
+                BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, timeout_s=settings.body_timeout_s
+            ),
+        ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
@@ -101,7 +109,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 inquiry=c.inquiry,
                 webhooks=c.webhooks,
                 limiter=c.limiter,
-                webhook_secrets=c.settings.amk_webhook_secrets,
+                webhook_secrets=tuple(x.get_secret_value() for x in c.settings.amk_webhook_secrets),
                 tolerance_s=c.settings.webhook_tolerance_s,
                 max_body_bytes=c.settings.max_body_bytes,
                 metrics=c.metrics,
@@ -110,7 +118,9 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
-        routes += push.app.routes(push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s))
+        routes += push.app.routes(
+            push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s, push.app.WsLimits.of(c.settings))
+        )
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
     if "sandbox" in chosen and c.settings.sandbox:
@@ -120,11 +130,11 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 state=c.sandbox_state,
                 simulator=c.simulator,
                 username=s.amk_username,
-                password=s.amk_password,
+                password=s.amk_password.get_secret_value(),
                 merchant_id=s.amk_merchant_id,
                 store_id=s.amk_store_id,
                 terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key,
+                secret_key=s.amk_secret_key.get_secret_value(),
             )
         )
     if "khqr" in chosen or "gateway" in chosen:
@@ -174,6 +184,7 @@ def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
 
 def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(request: Request) -> Response:
+        await require_metrics_access(request, c.auth, c.settings.metrics_token.get_secret_value())
         return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return metrics

@@ -23,7 +23,7 @@ from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
 from hub.adapters.store.sql import Dialect, SqlStore
-from hub.auth import Authenticator
+from hub.auth import authenticator
 from hub.background import running
 from hub.domain.records import PaymentEvent
 from hub.errors import ConfigError
@@ -192,7 +192,7 @@ class Container:
         # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
         # committing process hands them to the bus itself.
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
-        self.auth = Authenticator(secret=s.jwt_secret, subscribe_secret=s.subscribe_secret, jwks_url=s.jwt_jwks_url)
+        self.auth = authenticator(s)
         self.metrics = Metrics()
         if limiter is not None:
             self.limiter = limiter
@@ -203,6 +203,8 @@ class Container:
                     limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
                 ),
             )
+        if hasattr(self, "limiter"):
+            build.limiter_gauges(self)
         if "integration" in self.services:
             build.integration(self)
         if self.services & {"push", "khqr"}:
@@ -234,7 +236,7 @@ class Container:
         else:
             raise ConfigError(f"no URL configured for {local_path or 'a service'} and no in-process app to call")
         if service_token is not None:
-            token = self.auth.issue(service_token, "service", SERVICE_TOKEN_TTL_S)
+            token = self.auth.issue_service(service_token, SERVICE_TOKEN_TTL_S)
             client.headers["Authorization"] = f"Bearer {token}"
         self._http.append(client)
         return client

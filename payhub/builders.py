@@ -58,6 +58,20 @@ def fanout(c: Container) -> None:
     )
 
 
+def limiter_gauges(c: Container) -> None:
+    limiter = c.limiter
+    c.metrics.gauge(
+        "payhub_ratelimit_degraded",
+        "1 while the shared rate-limit storage is down and limits are per process",
+        lambda: 1.0 if limiter.degraded else 0.0,
+    )
+    c.metrics.gauge(
+        "payhub_ratelimit_fallbacks",
+        "Requests limited per process because the shared storage failed (counter)",
+        lambda: float(limiter.fallbacks),
+    )
+
+
 def integration(c: Container) -> None:
     c.premiums = PremiumService(c.store)
     if not c.settings.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
@@ -110,7 +124,7 @@ def khqr(c: Container) -> None:
         else AmkQrClient(
             amk_http(c),
             username=s.amk_username,
-            password=s.amk_password,
+            password=s.amk_password.get_secret_value(),
             breaker=c.qr_breaker,
             retry_attempts=s.amk_retry_attempts,
             retry_initial_s=s.amk_retry_initial_s,
@@ -154,7 +168,7 @@ def sandbox(c: Container) -> None:
         c.sandbox_state,
         c.http_client(s.gateway_url),
         c.auth,
-        webhook_secret=s.amk_webhook_secrets[0] if s.amk_webhook_secrets else "",
+        webhook_secret=s.amk_webhook_secrets[0].get_secret_value() if s.amk_webhook_secrets else "",
         merchant_id=s.amk_merchant_id,
     )
 
@@ -187,7 +201,7 @@ def amk_config(s: Settings) -> AmkConfig:
         merchant_id=s.amk_merchant_id,
         store_id=s.amk_store_id,
         terminal_id=s.amk_terminal_id,
-        secret_key=s.amk_secret_key,
+        secret_key=s.amk_secret_key.get_secret_value(),
         retry_attempts=s.amk_retry_attempts,
         retry_initial_s=s.amk_retry_initial_s,
         retry_max_s=s.amk_retry_max_s,

@@ -94,10 +94,11 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
     """Serve the app of ``services`` with uvicorn; its lifespan opens and closes the container."""
     import uvicorn
 
+    from hub.http.server import uvicorn_options
     from payhub.app import create_app
     from payhub.bootstrap import SERVICES
 
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
     _raise_open_files_limit()
 
     async def serve() -> bool:
@@ -108,8 +109,9 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
             port=port,
             lifespan="on",
             log_config=None,
-            proxy_headers=True,
-            ws_ping_interval=15,
+            # X-Forwarded-For is trusted only from PAYHUB_TRUSTED_PROXIES, by the app (hub/http/access.py).
+            proxy_headers=False,
+            **uvicorn_options(settings),  # size, time and per-client bounds (hub/http/server.py)
             # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
             timeout_graceful_shutdown=settings.shutdown_grace_s,
         )
@@ -147,7 +149,7 @@ def _banner(settings: Settings, port: int) -> None:
         f"  khqr         {base}/khqr?bankCode={{...}}&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",
-        f"  database     {settings.database_url}",
+        f"  database     {logs.redact_url(settings.database_url)}",
         "  get a token: payhub token --sub demo --role customer",
     ]
     print("\n".join(line for line in lines if line), flush=True)
@@ -157,7 +159,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         from payhub import workers as processes
 
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
         asyncio.run(target(settings))
         return 0
@@ -211,12 +213,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.auth import Authenticator
+    from hub.auth import authenticator
 
     if args.ttl <= 0:
         print("payhub: --ttl must be positive", file=sys.stderr)
         return 2
-    auth = Authenticator(secret=settings.jwt_secret, subscribe_secret=settings.subscribe_secret)
+    auth = authenticator(settings)
     try:
         token = auth.issue(args.sub, args.role, args.ttl)
     except ValueError as exc:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -18,11 +18,14 @@ from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
 from hub.fanout import Fanout
-from hub.json_codec import dumps, loads
+from hub.http.envelope import ws_error
+from hub.json_codec import MalformedJson, dumps, loads
+from hub.settings import Settings
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
-SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+# no-transform: a compressing proxy would otherwise buffer the stream until it ends (RFC 9111 §5.2.2.6).
+SSE_HEADERS = {"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database driver
 
 
@@ -32,6 +35,7 @@ class PushDeps:
     hub: Fanout
     auth: Authenticator
     heartbeat_s: float = 15.0
+    limits: WsLimits = field(default_factory=lambda: WsLimits())
 
 
 def _cursor(raw: str | None) -> int | None:
@@ -79,37 +83,96 @@ async def _sse_body(stream: PaymentStream, heartbeat_s: float) -> AsyncIterator[
         stream.close()
 
 
+@dataclass(frozen=True)
+class WsLimits:
+    """Bounds of one WebSocket (issue 7 §4); the message size is bounded by the server (close 1009)."""
+
+    subscribe_timeout_s: float = 10.0
+    idle_timeout_s: float = 120.0
+    max_subscriptions: int = 50
+
+    @classmethod
+    def of(cls, settings: Settings) -> WsLimits:
+        return cls(settings.ws_subscribe_timeout_s, settings.ws_idle_timeout_s, settings.ws_max_subscriptions)
+
+
+# Close codes of RFC 6455 §7.4.1
+UNSUPPORTED_DATA = 1003
+POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
+
+
 class _WsSession:
-    """One socket, any number of payment subscriptions, each fed by its own small task."""
+    """One socket, any number of payment subscriptions, each fed by its own small task.
+
+    Malformed messages get an ERROR frame (the HTTP error object, ``hub.http.envelope.ws_error``) and
+    the socket stays open; a binary frame closes it with 1003, a socket with no subscription after
+    ``subscribe_timeout_s`` (or none live and silent for ``idle_timeout_s``) with 1008, an unexpected
+    failure with 1011. Every close carries a reason.
+    """
 
     def __init__(self, d: PushDeps, websocket: WebSocket) -> None:
         self.d = d
         self.ws = websocket
         self.subs: dict[int, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
+        self.subscribed_once = False
 
     async def run(self) -> None:
         await self.ws.accept()
         default_token = bearer(self.ws)
+        started = asyncio.get_running_loop().time()
         try:
             while True:
+                limits = self.d.limits
+                if self.subscribed_once:
+                    wait = limits.idle_timeout_s
+                else:
+                    wait = limits.subscribe_timeout_s - (asyncio.get_running_loop().time() - started)
                 try:
-                    message = loads(await self.ws.receive_text(), field="message")
-                except (ValueError, TypeError):
-                    await self.send({"type": "ERROR", "code": "BAD_REQUEST", "message": "messages are JSON objects"})
-                    continue
-                if not isinstance(message, dict):
-                    await self.send({"type": "ERROR", "code": "BAD_REQUEST", "message": "messages are JSON objects"})
-                    continue
-                await self.handle(message, default_token)
+                    message = await asyncio.wait_for(self.ws.receive(), max(wait, 0))
+                except TimeoutError:
+                    if not self.subscribed_once:
+                        await self.close(POLICY_VIOLATION, f"no subscription within {limits.subscribe_timeout_s:g} s")
+                        return
+                    if self.subs:
+                        continue
+                    await self.close(POLICY_VIOLATION, f"no subscription for {limits.idle_timeout_s:g} s")
+                    return
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:
+                    await self.close(UNSUPPORTED_DATA, "text frames carrying JSON only")
+                    return
+                await self.receive_text(text, default_token)
         except WebSocketDisconnect:
             pass
+        except Exception:
+            log.exception("websocket session failed")
+            await self.close(INTERNAL_ERROR, "internal error")
         finally:
             for task in self.subs.values():
                 task.cancel()
             for task in list(self.subs.values()):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def receive_text(self, text: str, default_token: str | None) -> None:
+        try:
+            message = loads(text, field="message")  # size and depth bounded by the codec
+        except MalformedJson as exc:
+            await self.send(ws_error(exc))
+            return
+        if not isinstance(message, dict):
+            await self.send(ws_error(BadRequest("messages are JSON objects")))
+            return
+        await self.handle(message, default_token)
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            async with self.send_lock:
+                await self.ws.close(code, reason)
 
     async def handle(self, message: dict[str, Any], default_token: str | None) -> None:
         kind = message.get("type")
@@ -118,13 +181,7 @@ class _WsSession:
             return
         payment_id = message.get("paymentId")
         if kind not in ("subscribe", "unsubscribe") or not isinstance(payment_id, int) or isinstance(payment_id, bool):
-            await self.send(
-                {
-                    "type": "ERROR",
-                    "code": "BAD_REQUEST",
-                    "message": "expected subscribe/unsubscribe with an integer paymentId, or ping",
-                }
-            )
+            await self.send(ws_error(BadRequest("expected subscribe/unsubscribe with an integer paymentId, or ping")))
             return
         if kind == "unsubscribe":
             task = self.subs.pop(payment_id, None)
@@ -133,6 +190,8 @@ class _WsSession:
             await self.send({"type": "UNSUBSCRIBED", "paymentId": payment_id})
             return
         try:
+            if payment_id not in self.subs and len(self.subs) >= self.d.limits.max_subscriptions:
+                raise BadRequest(f"at most {self.d.limits.max_subscriptions} subscriptions per socket")
             token = message.get("token") or default_token
             if not token:
                 raise Unauthorized("Missing token")
@@ -144,8 +203,9 @@ class _WsSession:
                 self.subs.pop(payment_id).cancel()
             stream = await open_stream(self.d.store, self.d.hub, payment_id, cursor)
         except PayHubError as exc:
-            await self.send({"type": "ERROR", "paymentId": payment_id, "code": exc.code, "message": exc.message})
+            await self.send(ws_error(exc, paymentId=payment_id))
             return
+        self.subscribed_once = True
         await self.send({"type": "SUBSCRIBED", "paymentId": payment_id})
         if stream is None:
             await self.send({"type": "COMPLETED", "paymentId": payment_id})

@@ -36,6 +36,12 @@ def error_body(err: PayHubError, cid: str | None = None) -> dict[str, Any]:
     return {"success": False, "error": error}
 
 
+def ws_error(err: PayHubError, **context: Any) -> dict[str, Any]:
+    """The WebSocket form of an error: ``{"type": "ERROR", **context, code, message, details,
+    correlationId, timestamp, retryAfter?}``, the same error object the HTTP envelope carries."""
+    return {"type": "ERROR", **context, **error_body(err)["error"]}
+
+
 def error_response(err: PayHubError, cid: str | None = None) -> JSONResponse:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
     return JSONResponse(error_body(err, cid), status_code=err.status_code, headers=headers)

@@ -65,7 +65,7 @@ class Server:
 def start_server(workdir: Path, *, command: list[str] | None = None, **extra_env: str) -> Server:
     """``payhub run`` (or ``command``, given the port as its last argument) on a free port, once healthy."""
     port = free_port()
-    env = payhub_env(PAYHUB_PORT=str(port), PAYHUB_DATABASE_URL=f"sqlite:///{workdir}/payhub.db", **extra_env)
+    env = payhub_env(**{"PAYHUB_PORT": str(port), "PAYHUB_DATABASE_URL": f"sqlite:///{workdir}/payhub.db", **extra_env})
     argv = [*command, str(port)] if command else [str(PAYHUB), "run"]
     log = workdir / "payhub.log"
     with log.open("wb") as sink:

@@ -59,7 +59,7 @@ def test_unknown_services_and_url_schemes_fail_before_any_io(tmp_path: Path) -> 
         Container(make_settings(db(tmp_path)), services=["gateway", "billing"])
     settings = make_settings(db(tmp_path))
     with pytest.raises(ConfigError, match="unsupported database URL scheme: mysql"):
-        Container(settings.__class__(**{**settings.__dict__, "database_url": "mysql://x"}))
+        Container(settings.model_copy(update={"database_url": "mysql://x"}))
     assert not (tmp_path / "p.db").exists()
 
 

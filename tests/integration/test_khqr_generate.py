@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -246,12 +247,62 @@ def _tampered(kind: str, req: QrRequest) -> str:
     qr = encode(build_qr(body, merchant_id="000000000000001", now_ms=int(time.time() * 1000)))
     if kind == "crc":
         qr = qr[:-1] + ("0" if qr[-1] != "0" else "1")
+    if kind == "second-amount":  # the SDK would keep the last 54; which one is meant is a guess
+        qr = _reframed(qr, lambda fields: [*fields, ("54", "1.00")])
     return qr
 
 
-@pytest.mark.parametrize("kind", ["amount", "currency", "bill", "crc"])
+Fields = list[tuple[str, str]]
+
+
+def _reframed(qr: str, change: Callable[[Fields], Fields], lower_crc: bool = False) -> str:
+    """``qr``'s fields (CRC dropped) changed by ``change``, then signed again."""
+    fields: Fields = []
+    i = 0
+    while i < len(qr) - 8:
+        tag, length = qr[i : i + 2], int(qr[i + 2 : i + 4])
+        fields.append((tag, qr[i + 4 : i + 4 + length]))
+        i += 4 + length
+    body = "".join(f"{tag}{len(value):02d}{value}" for tag, value in change(fields)) + "6304"
+    crc = crc16_ccitt_false(body)
+    return body + (crc.lower() if lower_crc else crc)
+
+
+BANK_FORMS: dict[str, Callable[[str], str]] = {
+    # Issue 7 §2: QRs the official SDK verifies, in forms AMK may send; PayHub shows them as sent.
+    "postal-code-tag-61": lambda qr: _reframed(qr, lambda f: [*f, ("61", "12000")]),
+    "lowercase-crc": lambda qr: _reframed(qr, lambda f: f, lower_crc=True),
+    "reordered-with-unionpay-and-reserved-template": lambda qr: _reframed(
+        qr, lambda f: [f[0], ("15", "9704360012345678"), *reversed(f[1:]), ("80", "0003abc")]
+    ),
+}
+
+
+@pytest.mark.parametrize("form", BANK_FORMS)
+async def test_a_valid_bank_qr_in_another_form_is_accepted(
+    container: Container, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    sent: list[str] = []
+
+    class OtherFormAmk:
+        async def generate(self, req: QrRequest) -> QrResult:
+            sent.append(BANK_FORMS[form](_tampered("none", req)))
+            return QrResult(sent[-1], render_png(sent[-1]))
+
+    monkeypatch.setattr(container.khqr, "qr", OtherFormAmk())
+    r = await get_khqr(container, client)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["qrString"] == sent[0]
+    assert await session_count(container) == 1
+
+
+@pytest.mark.parametrize("kind", ["amount", "currency", "bill", "crc", "second-amount"])
 async def test_a_qr_that_does_not_match_the_premium_is_refused(
-    container: Container, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, kind: str
+    container: Container,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
 ) -> None:
     class WrongAmk:
         async def generate(self, req: QrRequest) -> QrResult:
@@ -263,6 +314,12 @@ async def test_a_qr_that_does_not_match_the_premium_is_refused(
     assert r.status_code == 502, r.text
     assert r.json()["error"]["code"] == "AMK_UNKNOWN_ERROR"
     assert "qrString" not in r.text
+    alerts = [rec.getMessage() for rec in caplog.records if rec.getMessage().startswith("ALERT AMK QR")]
+    assert alerts == [
+        "ALERT AMK QR is not a valid KHQR"
+        if kind in ("crc", "second-amount")
+        else "ALERT AMK QR does not match the premium"
+    ]
     assert await session_count(container) == 0
     inquiry = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(container))
     payment_id = inquiry.json()["data"]["paymentId"]

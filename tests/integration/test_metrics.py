@@ -17,7 +17,7 @@ async def test_webhooks_and_inquiries_are_counted(container: Container, client: 
     await client.post("/AMK/payments", content=raw, headers=headers)
     await client.post("/AMK/payments", content=b"{}", headers=headers)  # bad signature for this body
 
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=auth_header(container, "admin"))).text
     assert 'payhub_inquiries_total{outcome="found"} 1.0' in text
     assert 'payhub_inquiries_total{outcome="resource_not_found"} 1.0' in text
     assert 'payhub_webhooks_total{kind="BILL",status="200"} 1.0' in text

@@ -26,8 +26,9 @@ def production(tmp_path: Path) -> Settings:
             "PAYHUB_AMK_MERCHANT_ID": "m",
             "PAYHUB_AMK_STORE_ID": "s",
             "PAYHUB_AMK_TERMINAL_ID": "t",
-            "PAYHUB_AMK_USERNAME": "u",
-            "PAYHUB_AMK_PASSWORD": "p",
+            "PAYHUB_AMK_USERNAME": "insurer-partner",
+            "PAYHUB_AMK_PASSWORD": "Pw-4-the-bank!",
+            "PAYHUB_SERVICE_TOKEN_SECRET": SECRET + "-service",
         }
     )
 

@@ -159,7 +159,7 @@ async def test_snapshot_first_then_live_confirmed_then_end(container: Container,
     async with http.stream("GET", events_path(payment_id), headers=bearer(token)) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith(EVENT_STREAM)
-        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["cache-control"] == "no-store, no-transform"  # issue 7 §6: proxies must not buffer
         assert r.headers["x-accel-buffering"] == "no"
         sse = SseReader(r)
         first = await sse.frame()

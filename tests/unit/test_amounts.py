@@ -164,7 +164,12 @@ def test_anything_else_parses_or_raises_money_error_only(value: object, currency
 # --- KHQR tag 54: the codec reads the amount with the same reader and the same bounds ---
 
 _USD = KhqrPayload(
-    MerchantAccount("payhub_sandbox@amkb", "000000000000001", "AMK Sandbox"), "PayHub", "Phnom Penh", "USD"
+    MerchantAccount("payhub_sandbox@amkb", "000000000000001", "AMK Sandbox"),
+    "PayHub",
+    "Phnom Penh",
+    "USD",
+    created_ms=1_700_000_000_000,  # an amount needs tag 99 (the SDK refuses 54 without it)
+    expires_ms=1_700_000_900_000,
 )
 
 

@@ -1,16 +1,22 @@
-"""Low-level helpers for the KHQR codec: the error type, CRC-16 and EMVCo TLV framing.
+"""Low-level helpers for the KHQR codec: the error type, text rules, CRC-16 and EMVCo TLV framing.
 
 Pure functions, standard library only.  A TLV field is ``TT LL value``: a 2-digit tag, a 2-digit
-length and the value, where the length counts *characters* (``len(str)``), so a value holds at
-most 99 characters.
+length and the value.  The length counts UTF-16 code units, as the official NBC SDK does
+(``bakong-khqr`` 1.0.20 slices JavaScript strings, whose ``length`` is in UTF-16 code units):
+one per character for ASCII and Khmer (both in the Basic Multilingual Plane), two for a
+character outside it such as an emoji.  A value therefore holds at most 99 code units.
 """
 
 from __future__ import annotations
 
+import binascii
+import re
 from collections.abc import Iterable
 
 MAX_VALUE_LEN = 99
 _DIGITS = frozenset("0123456789")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class KhqrError(ValueError):
@@ -24,56 +30,63 @@ def is_digits(text: str, length: int | None = None) -> bool:
     return bool(text) and all(ch in _DIGITS for ch in text)
 
 
-def _make_crc_table() -> tuple[int, ...]:
-    table: list[int] = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
+def units(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units (JavaScript's ``String.length``)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-_CRC_TABLE = _make_crc_table()
+def check_text(text: str, where: str) -> None:
+    """Refuse control characters (Unicode category Cc: U+0000-001F, U+007F-009F) and lone
+    surrogates; everything else is text.  Khmer often carries zero-width spaces and joiners
+    (category Cf), so those pass.
+    """
+    bad = _CONTROL_OR_SURROGATE.search(text)
+    if bad is not None:
+        kind = "lone surrogate" if bad.group() >= "\ud800" else "control character"
+        raise KhqrError(f"{where}: {kind} {bad.group()!r} at position {bad.start()}")
 
 
 def crc16_ccitt_false(data: str) -> str:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0) of ``data``.
 
-    The checksum is computed over the UTF-8 bytes of ``data`` (identical to the characters for
-    ASCII) and returned as 4 uppercase hex digits.
+    The checksum is computed over the UTF-8 bytes of ``data`` (as the SDK's ``crc16`` does with
+    ``Buffer.from``) and returned as 4 uppercase hex digits.  ``binascii.crc_hqx`` is exactly this
+    CRC when started at 0xFFFF.
     """
     try:
         raw = data.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise KhqrError("63 crc: data is not encodable as UTF-8") from exc
-    crc = 0xFFFF
-    for byte in raw:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ byte) & 0xFF]
-    return f"{crc:04X}"
+    return f"{binascii.crc_hqx(raw, 0xFFFF):04X}"
 
 
 def tlv(tag: str, value: str, label: str | None = None) -> str:
     """Frame one field; refuses (never truncates) values longer than the length field allows."""
-    if len(value) > MAX_VALUE_LEN:
-        raise KhqrError(f"{label or tag}: value is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}")
-    return f"{tag}{len(value):02d}{value}"
+    size = units(value)
+    if size > MAX_VALUE_LEN:
+        raise KhqrError(f"{label or tag}: value is {size} characters, a TLV value holds at most {MAX_VALUE_LEN}")
+    return f"{tag}{size:02d}{value}"
 
 
 def template(tag: str, fields: Iterable[tuple[str, str]]) -> str:
-    """Build the value of a nested template ``tag`` from its sub-fields (checked to fit in 99 chars)."""
+    """Build the value of a nested template ``tag`` from its sub-fields (checked to fit in 99 units)."""
     value = "".join(tlv(sub, sub_value, f"{tag}.{sub}") for sub, sub_value in fields)
-    if len(value) > MAX_VALUE_LEN:
-        raise KhqrError(f"{tag}: template is {len(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}")
+    if units(value) > MAX_VALUE_LEN:
+        raise KhqrError(f"{tag}: template is {units(value)} characters, a TLV value holds at most {MAX_VALUE_LEN}")
     return value
 
 
 def parse_tlv(text: str, where: str) -> list[tuple[str, str]]:
-    """Split ``text`` into ``(tag, value)`` pairs, in order; ``where`` prefixes error messages."""
+    """Split ``text`` into ``(tag, value)`` pairs, in order; ``where`` prefixes error messages.
+
+    Tags and lengths must be two ASCII digits and every value must fit in what remains (the SDK
+    reads ``parseInt`` lengths and silently shortens truncated values; we refuse both).
+    """
+    data = text.encode("utf-16-le", "surrogatepass")
     fields: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        header = text[pos : pos + 4]
+    pos, end_of_text = 0, len(data) // 2
+    while pos < end_of_text:
+        header = data[2 * pos : 2 * pos + 8].decode("utf-16-le", "replace")
         if len(header) < 4:
             raise KhqrError(f"{where}: truncated field header {header!r} at position {pos}")
         tag, length = header[:2], header[2:]
@@ -83,67 +96,47 @@ def parse_tlv(text: str, where: str) -> list[tuple[str, str]]:
             raise KhqrError(f"{where}: tag {tag}: invalid length field {length!r} (must be 2 digits)")
         start = pos + 4
         end = start + int(length)
-        if end > len(text):
-            raise KhqrError(
-                f"{where}: tag {tag}: truncated, declares {int(length)} characters but only {len(text) - start} remain"
-            )
-        fields.append((tag, text[start:end]))
+        if end > end_of_text:
+            left = end_of_text - start
+            raise KhqrError(f"{where}: tag {tag}: truncated, declares {int(length)} characters but only {left} remain")
+        try:
+            fields.append((tag, data[2 * start : 2 * end].decode("utf-16-le")))
+        except UnicodeDecodeError as exc:
+            raise KhqrError(f"{where}: tag {tag}: length {length} splits a character in two") from exc
         pos = end
     return fields
 
 
-def to_dict(fields: list[tuple[str, str]], where: str, allowed: Iterable[str]) -> dict[str, str]:
-    """Index parsed fields by tag, rejecting duplicate and unsupported tags."""
-    allowed_tags = frozenset(allowed)
+def to_dict(fields: list[tuple[str, str]], where: str) -> dict[str, str]:
+    """Index parsed fields by tag, refusing duplicates (the SDK lets the last one win)."""
     result: dict[str, str] = {}
     for tag, value in fields:
-        if tag not in allowed_tags:
-            raise KhqrError(f"{where}: unsupported tag {tag}")
         if tag in result:
             raise KhqrError(f"{where}: duplicate tag {tag}")
         result[tag] = value
     return result
 
 
-def required(fields: dict[str, str], tag: str, label: str) -> str:
-    """The value of a mandatory ``tag``; ``label`` names the field in the error message."""
-    if tag not in fields:
-        raise KhqrError(f"{label}: missing")
-    return fields[tag]
+def checked_fields(text: str) -> dict[str, str]:
+    """Split a whole payload into its root fields after checking characters, framing and the CRC.
 
-
-def sub_fields(value: str, tag: str, allowed: Iterable[str]) -> dict[str, str]:
-    """Parse the value of nested template ``tag`` (must not be empty) into its sub-fields."""
-    if not value:
-        raise KhqrError(f"{tag}: empty template")
-    return to_dict(parse_tlv(value, tag), tag, allowed)
-
-
-def optional_sub_fields(root: dict[str, str], tag: str, allowed: Iterable[str]) -> dict[str, str] | None:
-    """Like :func:`sub_fields` for an optional template; ``None`` when ``tag`` is absent."""
-    return None if tag not in root else sub_fields(root[tag], tag, allowed)
-
-
-def checked_fields(text: str) -> list[tuple[str, str]]:
-    """Split a whole payload into root fields after checking characters, framing and the CRC.
-
-    The CRC field 63 must be the last field, and its value must be the CRC of everything before
-    it, including ``"6304"``.  Returns the root fields without the CRC field.
+    The CRC field 63 must be the last field, 4 hex digits in either case (the SDK compares it
+    case-insensitively), equal to the CRC of everything before it, ``"6304"`` included.  Returns
+    the root fields by tag, without the CRC field.
     """
     if not isinstance(text, str):
         raise KhqrError("payload: must be a str")
-    for pos, ch in enumerate(text):
-        if not ch.isprintable():
-            raise KhqrError(f"payload: non-printable character {ch!r} at position {pos}")
+    check_text(text, "payload")
     fields = parse_tlv(text, "payload")
-    if all(tag != "63" for tag, _ in fields):
+    root = to_dict(fields, "payload")
+    crc = root.pop("63", None)
+    if crc is None:
         raise KhqrError("63 crc: missing")
-    tag, crc = fields[-1]
-    if tag != "63":
+    if fields[-1][0] != "63":
         raise KhqrError("63 crc: must be the last field")
-    if len(crc) != 4:
-        raise KhqrError(f"63 crc: length must be 04, got {len(crc):02d}")
+    if units(crc) != 4 or not _HEX4.fullmatch(crc):
+        raise KhqrError(f"63 crc: must be 4 hex digits, got {crc!r}")
     expected = crc16_ccitt_false(text[:-4])
-    if crc != expected:
+    if crc.upper() != expected:
         raise KhqrError(f"63 crc: mismatch, payload says {crc!r}, computed {expected!r}")
-    return fields[:-1]
+    return root

@@ -1,0 +1,95 @@
+"""Who may reach what, decided before any route runs: trusted proxies, IP allow-lists, /metrics access.
+
+* ``PAYHUB_TRUSTED_PROXIES`` (CIDRs, default none): only a request whose socket peer is one of these may
+  name its client in ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (uvicorn's ``ProxyHeadersMiddleware``
+  does the parsing); otherwise the socket peer is the client, for rate limits, logs and allow-lists.
+* ``PAYHUB_WEBHOOK_ALLOWED_IPS`` and ``PAYHUB_ADMIN_ALLOWED_IPS`` (CIDRs, default none = anyone): AMK's
+  webhooks and the operator endpoints answer ``403 FORBIDDEN`` (spec envelope) to any other client.
+  The spec asks for "IP whitelisting for sensitive operations"; the lists apply in production mode only,
+  since the sandbox bank calls the gateway from inside the process.
+* ``/metrics`` needs an admin bearer token or ``PAYHUB_METRICS_TOKEN`` (what Prometheus sends as
+  ``authorization: credentials``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable
+
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from hub.auth import Authenticator, authenticate, bearer
+from hub.errors import Forbidden
+from hub.http.envelope import error_response
+from hub.settings import Settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# (method or None for any, path prefix) of the operations each list guards.
+WEBHOOK_ROUTES = (("POST", "/AMK/payments"), ("POST", "/AMK/khqr"))
+ADMIN_ROUTES = ((None, "/admin/"), (None, "/metrics"), (None, "/ops/"))
+
+
+def networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """CIDRs (or single addresses) as networks; entries were validated with the settings."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def access_middleware(settings: Settings) -> list[Middleware]:
+    """The proxy-header rewrite (when proxies are trusted), then the allow-lists (production only)."""
+    chosen: list[Middleware] = []
+    if settings.trusted_proxies:
+        chosen.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)))
+    if not settings.sandbox and (settings.webhook_allowed_ips or settings.admin_allowed_ips):
+        chosen.append(
+            Middleware(AllowListMiddleware, webhooks=settings.webhook_allowed_ips, admin=settings.admin_allowed_ips)
+        )
+    return chosen
+
+
+class AllowListMiddleware:
+    """Refuses webhook / admin requests from clients outside their allow-list (403, spec envelope).
+
+    An empty list allows everyone. Runs inside the proxy-header rewrite, so the client is the one the
+    trusted proxies named. A client address that is not an IP address (a Unix socket) is refused.
+    """
+
+    def __init__(self, app: ASGIApp, *, webhooks: Iterable[str] = (), admin: Iterable[str] = ()) -> None:
+        self.app = app
+        self._rules = [(WEBHOOK_ROUTES, networks(webhooks), "webhooks"), (ADMIN_ROUTES, networks(admin), "admin")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for routes, allowed, what in self._rules:
+                if allowed and _matches(routes, scope) and not _inside(scope, allowed):
+                    response = error_response(Forbidden(f"This client address may not call the {what} endpoints"))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _matches(routes: tuple[tuple[str | None, str], ...], scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    method: str = scope.get("method", "")
+    return any((m is None or m == method) and (path == p.rstrip("/") or path.startswith(p)) for m, p in routes)
+
+
+def _inside(scope: Scope, allowed: tuple[Network, ...]) -> bool:
+    client = scope.get("client")
+    try:
+        address = ipaddress.ip_address(client[0]) if client else None
+    except ValueError:
+        return False
+    return address is not None and any(address in network for network in allowed)
+
+
+async def require_metrics_access(conn: HTTPConnection, auth: Authenticator, metrics_token: str) -> None:
+    """Admit a scraper holding ``PAYHUB_METRICS_TOKEN`` or an admin token; raise 401/403 otherwise."""
+    token = bearer(conn)
+    if metrics_token and token is not None and hmac.compare_digest(token.encode(), metrics_token.encode()):
+        return
+    await authenticate(conn, auth, "admin")

@@ -1,0 +1,77 @@
+"""Request body bounds for every route: size and time, enforced while the body streams in (issue 7 §4).
+
+Routes that read their body with ``hub.http.body.read_body`` apply their own (smaller or equal) cap;
+this middleware makes sure no route, present or future, can be made to buffer more than
+``max_body_bytes`` or to wait on a trickling upload for more than ``body_timeout_s``.
+Header size and header time are bounded earlier, in the server protocol (``hub.http.server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.errors import PayloadTooLarge, RequestTimeout
+from hub.http.envelope import error_response
+
+
+class BodyLimitMiddleware:
+    """Refuses with 413 a body over ``max_bytes`` and with 408 one not complete within ``timeout_s``.
+
+    Both errors are raised from ``receive``, inside the route, so the app's exception handlers turn
+    them into the envelope (with ``Connection: close``); a declared ``Content-Length`` over the cap is
+    refused before the route runs.
+    Once the body is complete, ``receive`` (waiting for a disconnect, as streaming responses do) is
+    left untouched.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            refusal = error_response(PayloadTooLarge(details={"limitBytes": self.max_bytes}))
+            refusal.headers["connection"] = "close"
+            await refusal(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        size = 0
+        complete = False
+        refused = False
+
+        async def bounded_receive() -> Message:
+            nonlocal size, complete, refused
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                refused = True
+                raise RequestTimeout(f"Request body not received within {self.timeout_s:g} s") from None
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > self.max_bytes:
+                    refused = True
+                    raise PayloadTooLarge(details={"limitBytes": self.max_bytes})
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            # The rest of a refused body is never read: close the connection after the answer instead
+            # of draining bytes a hostile client may trickle forever. (A client still sending then
+            # may see a TCP reset instead of the answer; bounded resources come first.)
+            if refused and message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, bounded_receive, closing_send)

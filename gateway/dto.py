@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -55,24 +56,103 @@ class BillPayment(BaseModel):
         return self
 
 
+class KhqrStatus(StrEnum):
+    """What a KHQR webhook reports, reduced to what PayHub does with it."""
+
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+# The spec names SUCCESS and FAILED, and its flow has a "Payment Failed/Timeout Webhook": every
+# word a bank uses for "no money moved" is a failure. Compared after upper-casing and turning
+# spaces and hyphens into underscores.
+_SUCCESS_WORDS = frozenset({"SUCCESS", "SUCCESSFUL", "SUCCEEDED", "PAID", "COMPLETED"})
+_FAILURE_WORDS = frozenset(
+    {
+        "FAILED",
+        "FAIL",
+        "FAILURE",
+        "TIMEOUT",
+        "TIMED_OUT",
+        "EXPIRED",
+        "CANCELLED",
+        "CANCELED",
+        "DECLINED",
+        "REJECTED",
+    }
+)
+
+
+def parse_khqr_status(value: Any) -> KhqrStatus:
+    """The one reader of a KHQR webhook's ``status``: any case, success or failure words.
+
+    Raises ValueError (400 naming ``status``) only for a word that says neither.
+    """
+    if not isinstance(value, str):
+        raise ValueError("must be a string (SUCCESS, FAILED, TIMEOUT, EXPIRED, CANCELLED, ...)")
+    word = re.sub(r"[\s\-]+", "_", value.strip()).upper()
+    if word in _SUCCESS_WORDS:
+        return KhqrStatus.SUCCESS
+    if word in _FAILURE_WORDS:
+        return KhqrStatus.FAILED
+    raise ValueError(f"unknown status {value[:40]!r}: expected SUCCESS, or FAILED, TIMEOUT, EXPIRED, CANCELLED")
+
+
+# yyyy-MM-dd HH:mm:ss with 0-9 fraction digits, "T" or a space between date and time, and an
+# optional ISO-8601 offset (Z, +07:00, +0700, +07). The spec writes exactly 6 digits, Asia/Bangkok.
+_PAID_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{0,9}))?"
+    r"(?:\s*(Z|[+-]\d{2}(?::?\d{2})?))?",
+    re.IGNORECASE,
+)
+
+
+def parse_paid_datetime(value: Any) -> datetime:
+    """The one reader of a KHQR ``paid_datetime``; returns an aware datetime.
+
+    Without an offset the time is Asia/Bangkok (spec AmkKhqrConfirmationReqDto). Fractions of
+    more than 6 digits are truncated to microseconds (Python's resolution), never rounded up.
+    Raises ValueError (400 naming ``paid_datetime``) for text that is not such a date and time.
+    """
+    match = _PAID_DATETIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("must be yyyy-MM-dd HH:mm:ss[.fraction][offset] (Asia/Bangkok when no offset)")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    micro = int((match.group(7) or "").ljust(6, "0")[:6])
+    tz: Any = BANGKOK
+    if match.group(8):
+        tz = _offset(match.group(8))
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except ValueError as exc:
+        raise ValueError(f"not a real date and time: {exc}") from exc
+
+
+def _offset(text: str) -> timezone:
+    if text.upper() == "Z":
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"offset {text!r} out of range")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
 class KhqrPayment(BaseModel):
     """AmkKhqrConfirmationReqDto."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     invoice_number: str = Field(min_length=1, max_length=18, pattern=r"^[0-9]+$")  # fits a 64-bit id
-    status: Literal["SUCCESS", "FAILED"]
+    status: KhqrStatus
     merchant_number: str = Field(min_length=1, max_length=32)
     paid_amount: Decimal = Field(gt=0, allow_inf_nan=False)
     currency: Currency
     paid_datetime: datetime
 
-    @field_validator("paid_datetime", mode="before")
-    @classmethod
-    def _paid_datetime(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", value):
-            raise ValueError("must be yyyy-MM-dd HH:mm:ss.SSSSSS (Asia/Bangkok)")
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BANGKOK)
+    _status = field_validator("status", mode="before")(parse_khqr_status)
+    _paid_datetime = field_validator("paid_datetime", mode="before")(parse_paid_datetime)
 
     _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)
 

@@ -21,9 +21,10 @@ from hub.adapters.store.sql import SqlStore
 from hub.domain.money import Currency, parse_amount
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Receipt
-from hub.errors import AmkUnavailable, PayHubError, TransactionVerifyFailed, VerificationMismatch
+from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
 from hub.ports import Publisher
+from hub.service.announce import announce
 from hub.service.ledger import transition
 
 log = logging.getLogger("payhub.reverify")
@@ -57,11 +58,17 @@ class ReVerifier:
         return settled
 
     async def _one(self, receipt: Receipt) -> int:
-        tx_ref = receipt.payload.get("invoice_number") or receipt.payload.get("bankTransactionId")
+        # KHQR: AMK knows the QR by the payment id PayHub gave its generator, whichever id it echoed.
+        tx_ref = receipt.payment_id if receipt.kind == "KHQR" else receipt.payload.get("bankTransactionId")
+        refused: AmkUnknownError | None = None
         try:
             verdict: Verification | None = await self.verifier.verify_payment(str(tx_ref))
         except AmkUnavailable:
             verdict = None
+        except AmkUnknownError as exc:
+            # A refusal (merchant not bound, unknown code, unreadable answer) is no verdict on the
+            # money: keep the payment PROCESSING, ask again later, and put it before a person.
+            verdict, refused = None, exc
         now = self.clock()
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
@@ -74,6 +81,15 @@ class ReVerifier:
                     replace(current, attempts=current.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)),
                     now,
                 )
+                if refused is not None:
+                    await tx.add_review(
+                        f"reverify:{current.key}:refused:{refused.code}",
+                        f"AMK payment-verify refused: {refused.code}",
+                        current.payment_id,
+                        {**current.payload, "amk": refused.details, "amkCode": refused.amk_code},
+                        now,
+                    )
+                    return 0
                 log.error(
                     "ALERT AMK still unreachable for a recorded payment",
                     extra={"key": current.key, "attempts": current.attempts + 1},
@@ -96,7 +112,7 @@ class ReVerifier:
                     },
                 )
             await tx.update_receipt(replace(current, state=DONE, response_status=status, response_body=body), now)
-        await self.bus.publish(events)
+        await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
         log.info("re-verified", extra={"key": receipt.key, "status": payment.status.value})

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from gateway.dto import BillPayment, KhqrPayment
+from gateway.invoice import InvoiceProblem, resolve_invoice
 from hub.adapters.amk.client import Verification
 from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency, format_amount
@@ -27,19 +28,23 @@ from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.errors import (
     AmkUnavailable,
+    AmkUnknownError,
     DuplicatePayment,
     NotFound,
+    ServiceUnavailable,
     TransactionVerifyFailed,
     VerificationMismatch,
 )
 from hub.keylock import KeyedLocks
 from hub.ports import Publisher
+from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition
 
 log = logging.getLogger("payhub.webhooks")
 
 DONE = "DONE"
 VERIFY_PENDING = "VERIFY_PENDING"
+HELD_INTEGRATION_DOWN = "bank notice held: integration service unavailable (answered 503; AMK retries)"
 
 
 class Verifier(Protocol):
@@ -63,7 +68,8 @@ class Incoming:
     transaction_id: str  # what the payment records and AMK's verify is asked about
     payload: dict[str, Any]
     premium_id: int | None = None  # BILL
-    payment_id: int | None = None  # KHQR
+    payment_id: int | None = None  # KHQR, once the invoice number is resolved
+    invoice_number: str | None = None  # KHQR, as AMK sent it: a payment id or a bill id
     policy_number: str | None = None
     merchant_number: str | None = None
 
@@ -111,6 +117,8 @@ class WebhookService:
 
     @staticmethod
     def khqr(body: KhqrPayment, raw: dict[str, Any]) -> Incoming:
+        """The key and transaction id are provisional until ``handle`` resolves the invoice number
+        to a payment (``resolve_invoice``); then both name the payment, whichever id AMK echoed."""
         success = body.status == "SUCCESS"
         return Incoming(
             key=f"KHQR:{body.invoice_number}:{body.status}",
@@ -121,11 +129,13 @@ class WebhookService:
             currency=body.currency,
             transaction_id=f"AMK_KHQR_{body.invoice_number}",
             payload=raw,
-            payment_id=int(body.invoice_number),
+            invoice_number=body.invoice_number,
             merchant_number=body.merchant_number,
         )
 
     async def handle(self, w: Incoming) -> Answer:
+        if w.kind == "KHQR" and w.payment_id is None:
+            w = await self._resolve_invoice(w)
         # One process handles one key at a time (spares AMK 50 identical verifies); across
         # processes the receipt's unique key in the database is what decides.
         async with self._locks.hold(w.key):
@@ -142,6 +152,22 @@ class WebhookService:
                 assert receipt is not None
                 return self._replay(receipt, w)
 
+    async def _resolve_invoice(self, w: Incoming) -> Incoming:
+        """Name the payment a KHQR ``invoice_number`` means (see ``gateway.invoice``); the
+        idempotency key and transaction id then name that payment, so AMK echoing the payment id
+        once and the bill id another time is one notice, not two."""
+        assert w.invoice_number is not None
+        async with self.store.transaction() as tx:
+            found = await resolve_invoice(tx, int(w.invoice_number))
+        if isinstance(found, InvoiceProblem):
+            await self._review(w, found.reason, None, {"candidates": found.candidates})
+            if found.ambiguous:
+                log.error("ALERT ambiguous KHQR invoice number", extra={"invoice": w.invoice_number})
+                raise VerificationMismatch(found.reason, details={"invoice_number": w.invoice_number, **found.details})
+            raise NotFound(f"No payment for invoice {w.invoice_number}")
+        status = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
+        return replace(w, payment_id=found.id, key=f"KHQR:{found.id}:{status}", transaction_id=f"AMK_KHQR_{found.id}")
+
     def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
             log.error(
@@ -155,9 +181,7 @@ class WebhookService:
     async def _locate(self, w: Incoming) -> tuple[Premium | None, Payment | None]:
         if w.payment_id is not None:
             payment = await self.store.payment(w.payment_id)
-            if payment is None:
-                await self._review(w, "unknown invoice number", None)
-                raise NotFound(f"No payment for invoice {w.payment_id}")
+            assert payment is not None  # resolved from an existing row; payments are never deleted
             return None, payment
         assert w.premium_id is not None
         try:
@@ -165,6 +189,17 @@ class WebhookService:
         except NotFound:
             await self._review(w, "unknown premium id", None)
             raise
+        except ServiceUnavailable as exc:
+            # The premium cannot be matched now, so nothing is recorded as paid: AMK retries a 503
+            # (Retry-After), and the retry lands exactly once (the receipt decides). The bank's
+            # notice is kept for a person meanwhile, in case AMK's retries stop before we are back.
+            log.error("ALERT integration service unavailable", extra={"key": w.key, "error": exc.message})
+            await self._review(w, HELD_INTEGRATION_DOWN, None, {"error": exc.message})
+            raise ServiceUnavailable(
+                "Integration service temporarily unavailable; the webhook was not processed, retry it",
+                details=exc.message,
+                retry_after=exc.retry_after or 30,
+            ) from exc
         return premium, None
 
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
@@ -193,7 +228,9 @@ class WebhookService:
                 "merchant_number": w.merchant_number or "",
             }
         wrong = [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
-        if wrong and w.target is PaymentStatus.CONFIRMED:
+        # A failure notice is matched exactly like money: one naming another merchant, amount or
+        # currency must not close someone's open payment.
+        if wrong:
             await self._review(
                 w, "webhook does not match the premium", payment.id if payment else None, {"mismatch": wrong}
             )
@@ -206,6 +243,17 @@ class WebhookService:
         except AmkUnavailable:
             log.warning("AMK unreachable; recording PROCESSING for re-verification", extra={"key": w.key})
             return None
+        except AmkUnknownError as exc:
+            # AMK refused to verify (merchant not bound, bank not found, unknown code, unreadable
+            # answer): the client has alerted and counted it; the bank's notice waits for a person
+            # (and for AMK's retry, as the answer is a 5xx), nothing is changed.
+            await self._review(
+                w,
+                f"AMK payment-verify refused: {exc.code}",
+                w.payment_id,
+                {"amk": exc.details, "amkCode": exc.amk_code},
+            )
+            raise
         try:
             self._check_verdict(w, verdict)
         except (TransactionVerifyFailed, VerificationMismatch) as exc:
@@ -267,7 +315,7 @@ class WebhookService:
                 now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             await tx.update_receipt(receipt, now)
-        await self.bus.publish(events)
+        await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)
         log.info(

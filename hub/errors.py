@@ -131,9 +131,31 @@ class AmkUnavailable(PayHubError):
 
 
 class AmkUnknownError(PayHubError):
+    """AMK answered, but refused the request or said something PayHub cannot read.
+
+    ``amk_code`` is a bounded label (a known AMK code, ``unknown`` or ``unreadable``) for metrics.
+    """
+
     status_code = 502
     code = "AMK_UNKNOWN_ERROR"
     default_message = "Unknown error from AMK"
+    amk_code: str = "unknown"
+
+
+class AmkMerchantNotBound(AmkUnknownError):
+    """AMK does not know PayHub's merchant, store or terminal (spec: MERCHANT_NOT_BIND)."""
+
+    code = "MERCHANT_NOT_BIND"
+    default_message = "AMK does not recognise the merchant account"
+    amk_code = "MERCHANT_NOT_BIND"
+
+
+class AmkBankNotFound(AmkUnknownError):
+    """AMK has no bank configuration for the request (spec: BANK_NOT_FOUND)."""
+
+    code = "BANK_NOT_FOUND"
+    default_message = "AMK bank configuration not found"
+    amk_code = "BANK_NOT_FOUND"
 
 
 class ConfigError(PayHubError):

@@ -26,6 +26,14 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.inquiries = Counter("payhub_inquiries_total", "Premium inquiries", ["outcome"], registry=r)
+        # Labels are bounded: ``code`` is a spec error code, ``amk_code`` one of
+        # hub.adapters.amk.client.REFUSAL_LABELS (any other code AMK sends counts as "unknown").
+        self.amk_refusals = Counter(
+            "payhub_amk_verify_refusals_total",
+            "AMK payment-verify answers that refused or could not be read",
+            ["code", "amk_code"],
+            registry=r,
+        )
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time (``read`` must be cheap and synchronous)."""

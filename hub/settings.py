@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     amk_retry_max_s: float = 10.0
     amk_retry_jitter: float = 0.1
     reverify_interval_s: float = 30.0
+    settle_interval_s: float = 30.0
     integration_url: str = ""
     gateway_url: str = ""
     premium_cache_ttl_s: int = 900

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from hub.adapters.store.sql import SqlStore
+from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
@@ -99,6 +100,8 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
     pid = cell("id")
     if not pid.isdigit() or int(pid) <= 0:
         problems.append(f"id: {pid!r} is not a positive integer")
+    elif int(pid) >= PAYMENT_ID_FLOOR:
+        problems.append(f"id: {pid} is not below {PAYMENT_ID_FLOOR} (payment ids start there)")
     policy = cell("policy_number")
     if not POLICY_NUMBER.match(policy):
         problems.append(f"policy_number: {policy!r} must be 9-10 letters or digits")
@@ -143,7 +146,15 @@ class PremiumService:
             return await tx.premium(premium_id)
 
     async def import_premiums(self, premiums: Iterable[Premium]) -> int:
-        """All or nothing: one transaction for the whole file."""
+        """All or nothing: one transaction for the whole file.
+
+        Raises PremiumCsvRejected when an id is not below ``PAYMENT_ID_FLOOR``: bill ids and payment
+        ids share a KHQR webhook's ``invoice_number`` and must never be the same number.
+        """
+        premiums = list(premiums)
+        too_large = [f"id: {p.id} is not below {PAYMENT_ID_FLOOR}" for p in premiums if p.id >= PAYMENT_ID_FLOOR]
+        if too_large:
+            raise PremiumCsvRejected(too_large)
         now = self.clock()
         count = 0
         async with self.store.transaction() as tx:
@@ -168,10 +179,14 @@ class PremiumService:
             if payment is not None and await tx.mark_premium_paid(payment.premium_id, payment.id, self.clock()):
                 log.info("premium paid", extra={"premiumId": payment.premium_id, "paymentId": payment.id})
 
-    async def settle_unsettled(self) -> int:
-        """Catch up after a restart: confirmed payments whose premium is still due."""
+    async def settle_unsettled(self, batch: int = 500) -> int:
+        """Confirmed payments whose premium is still due, settled from the committed state
+        (after a restart, a bus reconnect, or periodically); returns how many were settled."""
         settled = 0
-        async with self.store.transaction() as tx:
-            for payment_id, premium_id in await tx.unsettled_confirmed():
-                settled += await tx.mark_premium_paid(premium_id, payment_id, self.clock())
-        return settled
+        while True:
+            async with self.store.transaction() as tx:
+                rows = await tx.unsettled_confirmed(limit=batch)
+                for payment_id, premium_id in rows:
+                    settled += await tx.mark_premium_paid(premium_id, payment_id, self.clock())
+            if len(rows) < batch:
+                return settled

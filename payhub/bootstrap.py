@@ -35,6 +35,7 @@ from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
 from khqr.service import KhqrService, QrGenerator
 from payhub import builders as build
@@ -145,6 +146,7 @@ class Container:
     # Set by the builders of the services served (payhub/builders.py).
     push: Fanout
     premiums: PremiumService
+    settlement: SettlementSweeper
     breaker: CircuitBreaker
     inquiry: InquiryService
     webhooks: WebhookService
@@ -270,14 +272,13 @@ class Container:
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, start the bus and the background work of the services served:
-        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions."""
+        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions, the
+        integration service sweeps confirmed payments into settled premiums."""
         s = self.settings
         if "integration" in self.services:
             if seed if seed is not None else (s.sandbox and s.seed_demo):
                 await self.premiums.seed_demo()
-            settled = await self.premiums.settle_unsettled()
-            if settled:
-                log.warning("settled premiums confirmed before a restart", extra={"count": settled})
+            await self.settlement.sweep()  # confirmed before a restart
         await self.bus.start()
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
@@ -288,6 +289,8 @@ class Container:
             jobs.append(self.reverifier.run_forever())
         if "khqr" in self.services:
             jobs.append(self.expiry.run_forever())
+        if "integration" in self.services:
+            jobs.append(self.settlement.run_forever())
         await self._stack.enter_async_context(running(*jobs))
 
     async def __aexit__(self, *exc: object) -> None:

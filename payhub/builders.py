@@ -21,6 +21,7 @@ from hub.fanout import Fanout
 from hub.resilience.breaker import CircuitBreaker
 from hub.settings import Settings
 from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
 from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
@@ -74,6 +75,17 @@ def limiter_gauges(c: Container) -> None:
 
 def integration(c: Container) -> None:
     c.premiums = PremiumService(c.store)
+    c.settlement = settlement = SettlementSweeper(c.premiums, c.settings.settle_interval_s)
+    on_reconnect = getattr(c.bus, "on_reconnect", None)
+    if on_reconnect is not None:
+
+        async def sweep() -> None:  # premiums confirmed while the bus was away
+            try:
+                await settlement.sweep()
+            except Exception:
+                log.exception("settlement after reconnect failed; the periodic sweep retries")
+
+        on_reconnect(sweep)
     if not c.settings.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
         c.bus.subscribe(c.premiums.on_event)
 
@@ -176,7 +188,9 @@ def sandbox(c: Container) -> None:
 def amk_client(c: Container) -> AmkClient:
     """AMK's payment-verify client (one per process, shared by the gateway's services)."""
     if "amk" not in c.adapters:
-        c.adapters["amk"] = AmkClient(amk_http(c), amk_config(c.settings))
+        client = AmkClient(amk_http(c), amk_config(c.settings))
+        client.on_refusal = lambda e: c.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
+        c.adapters["amk"] = client
     amk: AmkClient = c.adapters["amk"]
     return amk
 

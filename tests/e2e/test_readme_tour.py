@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.constants import PAYMENT_ID_FLOOR
 from payhub.bootstrap import open_store
 from tests.e2e.payhub_process import Server, start_server
 
@@ -53,7 +54,7 @@ def test_bill_tour(server: Server, http: httpx.Client) -> None:
     assert (premium["id"], premium["payer"], premium["currency"]) == (150001, "John Doe", "USD")
     assert b'"amount":150.00' in r.content
     payment_id = premium["paymentId"]
-    assert payment_id == 1  # the README's step 3 reads /api/payments/1 on a fresh database
+    assert payment_id == PAYMENT_ID_FLOOR  # the README's step 3 reads /api/payments/1000000000000
     assert premium["eventsUrl"] == f"/api/payments/{payment_id}/events"
 
     r = http.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789", "method": "BILL", "duplicates": 2})

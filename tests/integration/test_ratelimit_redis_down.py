@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.constants import PAYMENT_ID_FLOOR
 from tests.conftest import auth_header, bank_paid, bill_body, make_settings, running, signed
 from tests.redis_server import PrivateRedis
 
@@ -28,7 +29,7 @@ async def test_webhook_is_answered_while_redis_is_down(tmp_path: Path, caplog: p
                 # The limiter let it through (the fan-out to Redis after the commit is another matter):
                 # the bank's money is recorded.
                 assert "Rate-limit storage" not in r.text
-                paid = await client.get("/api/payments/1", headers=auth_header(c, "admin"))
+                paid = await client.get(f"/api/payments/{PAYMENT_ID_FLOOR}", headers=auth_header(c, "admin"))
                 assert paid.json()["data"]["status"] == "CONFIRMED", paid.text
                 assert any(
                     rec.getMessage().startswith("ALERT rate-limit storage unavailable") for rec in caplog.records

@@ -1,0 +1,54 @@
+"""Which payment a KHQR webhook's ``invoice_number`` names.
+
+AMK may echo PayHub's payment id (the ``invoiceNumber`` PayHub gave AMK's QR generator) or the
+bill id the inquiry returned (the premium id; the spec's own example sends ``"150001"``). The two
+id spaces are disjoint by construction (``hub.constants.PAYMENT_ID_FLOOR``): payment ids start at
+10^12, premium ids stay below it. So:
+
+- a number at or above the floor is a payment id: that payment, or nothing;
+- a number below it is a bill id: the premium's open attempt (PENDING or PROCESSING; at most one,
+  enforced by the database), else its most recent attempt (money after EXPIRED or FAILED is then
+  accepted and flagged, as for any late money), else nothing.
+
+Only a database that holds payments from before migration 0003 (ids below the floor) can have a
+number that reads both ways; such a number lands on a payment only when both readings name the
+same premium, and is otherwise refused for a person to decide, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.adapters.store.sql import Tx
+from hub.constants import PAYMENT_ID_FLOOR
+from hub.domain.records import Payment
+
+
+@dataclass(frozen=True)
+class InvoiceProblem:
+    reason: str
+    ambiguous: bool = False
+    candidates: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def resolve_invoice(tx: Tx, number: int) -> Payment | InvoiceProblem:
+    """The payment ``number`` names, or why there is none (see the module's rule)."""
+    if number >= PAYMENT_ID_FLOOR:
+        payment = await tx.payment(number)
+        return payment if payment is not None else InvoiceProblem("unknown invoice number")
+    attempt = await tx.open_payment_for(number) or await tx.latest_payment_for(number)
+    legacy = await tx.payment(number)  # only a payment from before migration 0003 can have this id
+    if legacy is not None and (attempt is None or legacy.premium_id == number):
+        return legacy
+    if legacy is not None and attempt is not None:
+        return InvoiceProblem(
+            "ambiguous invoice number: a bill id and an old payment id",
+            ambiguous=True,
+            candidates=[legacy.id, attempt.id],
+            details={"asPaymentId": legacy.id, "asBillId": number, "billAttempt": attempt.id},
+        )
+    if attempt is not None:
+        return attempt
+    return InvoiceProblem("unknown invoice number")

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
-from gateway.webhooks import WebhookService
+from gateway.webhooks import Verifier, WebhookService
 from hub.adapters.store.sql import Dialect, SqlStore
 from hub.auth import authenticator
 from hub.background import running
@@ -148,6 +148,7 @@ class Container:
     premiums: PremiumService
     settlement: SettlementSweeper
     breaker: CircuitBreaker
+    amk: Verifier
     inquiry: InquiryService
     webhooks: WebhookService
     reverifier: ReVerifier

@@ -94,7 +94,7 @@ def gateway(c: Container) -> None:
     """Inquiry (cache → breaker → integration service), webhooks, and the re-verifier of pending ones."""
     s = c.settings
     c.breaker = circuit_breaker(c, "integration")
-    amk = amk_client(c)
+    c.amk = amk = amk_client(c)
     c.inquiry = InquiryService(
         c.store,
         integration_client(c),

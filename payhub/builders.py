@@ -19,6 +19,7 @@ from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
 from hub.resilience.breaker import CircuitBreaker
+from hub.service.ledger import double_payments
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
@@ -117,6 +118,15 @@ def gateway(c: Container) -> None:
     )
     c.reverifier = ReVerifier(
         c.store, amk, c.publisher, interval_s=s.reverify_interval_s, on_confirmed=c.inquiry.on_confirmed
+    )
+    store = c.store
+
+    async def double_payments_flagged() -> float:
+        async with store.transaction() as tx:
+            return float(await double_payments(tx))
+
+    c.metrics.stored_counter(
+        "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
     breaker = c.breaker
     c.metrics.gauge(

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
-from gateway.webhooks import Verifier, WebhookService
+from gateway.webhooks import WebhookService
 from hub.adapters.store.sql import Dialect, SqlStore
 from hub.auth import authenticator
 from hub.background import running
@@ -30,14 +30,14 @@ from hub.errors import ConfigError
 from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
-from hub.ports import Bus, Cache, Publisher
+from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
-from khqr.service import KhqrService, QrGenerator
+from khqr.service import KhqrService
 from payhub import builders as build
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
@@ -148,12 +148,12 @@ class Container:
     premiums: PremiumService
     settlement: SettlementSweeper
     breaker: CircuitBreaker
-    amk: Verifier
+    amk: AmkVerifier
     inquiry: InquiryService
     webhooks: WebhookService
     reverifier: ReVerifier
     qr_breaker: CircuitBreaker
-    amk_qr: QrGenerator
+    amk_qr: AmkQrGenerator
     expiry: ExpiryScheduler
     khqr: KhqrService
     sandbox_state: SandboxState
@@ -165,7 +165,7 @@ class Container:
         *,
         services: Sequence[str] = SERVICES,
         app: ASGIApp | None = None,
-        store: SqlStore | None = None,
+        store: Store | None = None,
         bus: Bus | None = None,
         cache: Cache | None = None,
         limiter: RateLimiter | None = None,
@@ -182,10 +182,11 @@ class Container:
         self._http: list[httpx.AsyncClient] = []
         self._owned: list[Any] = []  # adapters built here, closed by this container
         self._dialect: OpenableDialect | None = None
+        self._own_store: SqlStore | None = None  # built here from the URL: opened and closed here
         if store is None:
             self._dialect = store_dialect(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
-            store = SqlStore(self._dialect)
-        self.store = store
+            self._own_store = store = SqlStore(self._dialect)
+        self.store: Store = store
         # ``is None``, not ``or``: an empty in-memory cache or bus may be falsy.
         self.bus: Bus = bus if bus is not None else _own(self._owned, fanout_bus(s.redis_url))
         if cache is not None:
@@ -250,16 +251,16 @@ class Container:
         """Connect and migrate the store; on exit (or failure) close all in reverse, the store last."""
         stack = self._stack
         try:
-            if self._dialect is not None:
+            if self._dialect is not None and self._own_store is not None:
                 await self._dialect.connect()
-                stack.push_async_callback(self.store.aclose)
+                stack.push_async_callback(self._own_store.aclose)
         except BaseException:
             await self._close_built()
             raise
         stack.push_async_callback(self._close_built)
         try:
-            if self._dialect is not None:
-                await self.store.migrate()
+            if self._own_store is not None:
+                await self._own_store.migrate()
         except BaseException:
             await stack.aclose()
             raise

@@ -230,7 +230,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from integration.premiums import PremiumCsvRejected, PremiumService, parse_premiums_csv
+    from hub.errors import PremiumImportError
+    from integration.premiums import PremiumService, parse_premiums_csv
     from payhub.bootstrap import open_store
 
     try:
@@ -238,9 +239,12 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"payhub: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"payhub: {args.file}: nothing imported, not UTF-8 (byte {exc.start}: {exc.reason})", file=sys.stderr)
+        return 1
     try:
         premiums = parse_premiums_csv(text)
-    except PremiumCsvRejected as exc:
+    except PremiumImportError as exc:
         print(f"payhub: {args.file}: nothing imported, {len(exc.errors)} error(s):", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import signature
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.webhooks import Incoming, WebhookService
+from hub.adapters.amk import signature
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import Forbidden, NotFound, PayHubError

@@ -7,15 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency, read_decimal
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest
-
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 def _exact_number(value: Any) -> Decimal:

@@ -21,7 +21,6 @@ from typing import Any
 
 from gateway.dto import BillPayment, KhqrPayment
 from gateway.invoice import InvoiceProblem, resolve_invoice
-from gateway.keylock import KeyedLocks
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
@@ -34,6 +33,7 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
+from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition

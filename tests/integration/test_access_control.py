@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.settings import Settings
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, sqlite_process
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, running, sqlite_process
 
 STRONG = "Zq8#vR2!mK5@wX9$pL3%tN7^yB1&cF4*"
 METRICS_TOKEN = STRONG + "-metrics"
@@ -79,9 +78,8 @@ async def test_allow_lists_refuse_other_clients_in_production(
     tmp_path: Path, method: str, path: str, role: str
 ) -> None:
     env = {"PAYHUB_WEBHOOK_ALLOWED_IPS": "10.20.0.0/16", "PAYHUB_ADMIN_ALLOWED_IPS": "10.30.0.7"}
-    async with Container(production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", **env)) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", **env)) as c:
+        app = c.app
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             headers = auth_header(c, role)
             r = await client.request(method, path, headers=headers, content=b"{}")

@@ -24,10 +24,9 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from hub.app import build_app
 from hub.http.server import uvicorn_options
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, make_settings
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, make_settings, running
 
 WAIT_S = 5.0
 
@@ -36,9 +35,9 @@ class BoundedServer(LiveServer):
     """A live server configured like production (``uvicorn_options``), with the container's settings."""
 
     def __init__(self, c: Container) -> None:
-        super().__init__(c.local.app)  # type: ignore[arg-type]
+        super().__init__(c.app)  # type: ignore[arg-type]
         config = uvicorn.Config(
-            c.local.app,  # type: ignore[arg-type]
+            c.app,  # type: ignore[arg-type]
             host="127.0.0.1",
             port=self.port,
             lifespan="off",
@@ -50,9 +49,7 @@ class BoundedServer(LiveServer):
 
 @contextlib.asynccontextmanager
 async def serve(tmp_path: Any, **limits: Any) -> AsyncIterator[tuple[Container, BoundedServer]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/payhub.db", **limits)) as c:
-        build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(f"sqlite:///{tmp_path}/payhub.db", **limits)) as c:
         async with BoundedServer(c) as server:
             yield c, server
 

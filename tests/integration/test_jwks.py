@@ -25,12 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.app import build_app
 from hub.auth import Authenticator
 from hub.errors import ServiceUnavailable, Unauthorized
 from hub.settings import Settings
-from hub.wiring import Container
-from tests.conftest import free_port, sqlite_process
+from tests.conftest import free_port, running, sqlite_process
 
 AUDIENCE = "payhub-api"
 ISSUER = "https://idp.test/"
@@ -204,9 +202,8 @@ async def test_production_with_only_a_jwks_url_starts_and_serves(jwks_url: str, 
             "PAYHUB_AMK_PASSWORD": "Pw-4-the-bank!",
         }
     )
-    async with Container(settings) as c:  # used to die here: HS256 service tokens with no key
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(settings) as c:  # used to die here: HS256 service tokens with no key
+        app = c.app
         await c.premiums.seed_demo()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             token = mint(role="customer", sub="customer-1")

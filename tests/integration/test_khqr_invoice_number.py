@@ -23,8 +23,8 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Premium
 from hub.service.ledger import open_payment
-from hub.wiring import Container
-from integration.premiums import ImportError_, parse_premiums_csv
+from integration.premiums import PremiumImportError, parse_premiums_csv
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, khqr_body, signed
 
 WHO = Principal("t", "customer")
@@ -106,11 +106,11 @@ async def test_a_number_that_names_nothing_is_404_and_flagged(
 
 async def test_premium_ids_at_or_above_the_floor_are_refused(container: Container) -> None:
     header = "id,policy_number,application_number,payer,amount,currency,due_date\n"
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(PremiumImportError) as caught:
         parse_premiums_csv(header + f"{PAYMENT_ID_FLOOR},P000000001,,A B,1.00,USD,2027-01-01\n")
     assert "not below" in caught.value.errors[0]
     premium = Premium(PAYMENT_ID_FLOOR + 5, "P000000002", "A B", Decimal("1.00"), Currency.USD, date(2027, 1, 1))
-    with pytest.raises(ImportError_):
+    with pytest.raises(PremiumImportError):
         await container.premiums.import_premiums([premium])
     assert await container.premiums.get(PAYMENT_ID_FLOOR + 5) is None
 

@@ -8,10 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.constants import PAYMENT_ID_FLOOR
-from hub.wiring import Container
-from tests.conftest import auth_header, bank_paid, bill_body, make_settings, signed
+from tests.conftest import auth_header, bank_paid, bill_body, make_settings, running, signed
 from tests.redis_server import PrivateRedis
 
 
@@ -20,9 +18,8 @@ async def test_webhook_is_answered_while_redis_is_down(tmp_path: Path, caplog: p
     await redis_server.start()
     settings = make_settings(f"sqlite:///{tmp_path}/p.db", redis_url=redis_server.url)
     try:
-        async with Container(settings) as c:
-            app = build_app(c)
-            await c.start(background=False)
+        async with running(settings) as c:
+            app = c.app
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
                 redis_server.stop()
                 body = bill_body()

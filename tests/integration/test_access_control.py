@@ -132,10 +132,9 @@ async def test_an_ipv4_client_is_the_same_client_written_as_ipv6(
 ) -> None:
     # The peer itself is the IPv4-mapped loopback (a dual-stack socket): still the trusted proxy.
     settings = production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", PAYHUB_WEBHOOK_ALLOWED_IPS="10.20.0.0/16")
-    async with Container(settings) as c:
-        app = build_app(c)
-        await c.start(background=False)
-        transport = httpx.ASGITransport(app=app, client=("::ffff:127.0.0.1", 40000))
+    async with running(settings) as c:
+        assert c.app is not None
+        transport = httpx.ASGITransport(app=c.app, client=("::ffff:127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             headers = {**auth_header(c, "amk"), "X-Forwarded-For": forwarded_for}
             r = await client.post("/AMK/khqr", headers=headers, content=b"{}")

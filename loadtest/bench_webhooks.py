@@ -28,7 +28,7 @@ import httpx
 from hub import json_codec
 from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
-from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
+from hub.secrets_policy import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 
 BIN = Path(sys.executable).parent
 

@@ -22,7 +22,7 @@ import jwt
 from locust import HttpUser, between, task
 
 from hub.adapters.amk.signature import signature_header
-from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
+from hub.secrets_policy import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 
 JWT_SECRET = os.environ.get("PAYHUB_JWT_SECRET", SANDBOX_JWT_SECRET)
 WEBHOOK_SECRET = os.environ.get("PAYHUB_AMK_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET).split(",")[0]

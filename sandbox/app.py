@@ -18,7 +18,7 @@ from hub.domain.khqr.image import render_png
 from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
-from hub.settings import SANDBOX_BAKONG_ACCOUNT
+from hub.secrets_policy import SANDBOX_BAKONG_ACCOUNT
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
 

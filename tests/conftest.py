@@ -26,7 +26,8 @@ from hub.adapters.amk.signature import signature_header
 from hub.adapters.store.memory import MemoryStore
 from hub.adapters.store.sql import SqlStore
 from hub.ports import Store
-from hub.settings import SANDBOX_WEBHOOK_SECRET, Settings
+from hub.secrets_policy import SANDBOX_WEBHOOK_SECRET
+from hub.settings import Settings
 from payhub.app import container_of, create_app
 from payhub.bootstrap import Container, open_store
 

@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 
-from hub.settings import SANDBOX_JWT_SECRET
+from hub.secrets_policy import SANDBOX_JWT_SECRET
 from payhub.bootstrap import open_store
 from payhub.cli import main
 from tests.conftest import free_port

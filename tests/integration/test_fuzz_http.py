@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 
 from hub.adapters.amk.signature import signature_header
-from hub.settings import SANDBOX_WEBHOOK_SECRET
+from hub.secrets_policy import SANDBOX_WEBHOOK_SECRET
 from payhub.bootstrap import Container
 from tests.conftest import bill_body, khqr_body, sqlite_process, token
 

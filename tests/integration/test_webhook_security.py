@@ -18,7 +18,7 @@ import pytest
 import gateway.app
 from hub.adapters.amk.signature import sign, signature_header, verify
 from hub.errors import Unauthorized
-from hub.settings import SANDBOX_WEBHOOK_SECRET
+from hub.secrets_policy import SANDBOX_WEBHOOK_SECRET
 from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed, sqlite_process
 

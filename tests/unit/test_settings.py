@@ -12,16 +12,15 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from hub.errors import ConfigError
-from hub.settings import (
+from hub.secrets_policy import (
     MIN_DISTINCT_CHARS,
     MIN_SECRET_BYTES,
     MIN_SECRET_BYTES_BY_FIELD,
     SANDBOX_AMK_PASSWORD,
     SANDBOX_AMK_USERNAME,
     SANDBOX_SECRETS,
-    Settings,
-    env_name,
 )
+from hub.settings import Settings, env_name
 
 STRONG = "Zq8#vR2!mK5@wX9$pL3%tN7^yB1&cF4*"  # 32 bytes, 32 distinct characters
 

@@ -15,30 +15,28 @@ again (PostgreSQL's sequences skip it).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState
-from hub.adapters.store.rows import as_datetime
+from hub.adapters.store.memory_receipts import MemoryReceiptStatements
+from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
+from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import UniqueViolation
-from hub.json_codec import dumps, loads
 from hub.ports import Store, StoreTx
 
-log = logging.getLogger("payhub.store")
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 _TABLES = frozenset(
     {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions"}
 )
 
 
-class MemoryStore:
+class MemoryStore(ShortReads):
     """``hub.ports.Store`` held in memory; lost when the process ends.
 
     Units of work run one at a time, so ``lock_premium`` and ``lock=True`` need do nothing."""
@@ -80,31 +78,10 @@ class MemoryStore:
             except BaseException:
                 self.state = before
                 raise
-        for callback in tx.committed_callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("after-commit callback failed")
-
-    async def payment(self, payment_id: int) -> Payment | None:
-        async with self.transaction() as tx:
-            return await tx.payment(payment_id)
-
-    async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]:
-        async with self.transaction() as tx:
-            return await tx.events_after(payment_id, after_id, limit=limit)
-
-    async def receipt(self, key: str) -> Receipt | None:
-        async with self.transaction() as tx:
-            return await tx.receipt(key)
+        run_after_commit(tx.committed_callbacks)
 
 
-def _json(value: Any) -> Any:
-    """What a JSON column gives back (decimals stay exact, tuples become lists)."""
-    return loads(dumps(value))
-
-
-class MemoryTx:
+class MemoryTx(MemoryReceiptStatements):
     """``hub.ports.StoreTx`` over ``MemoryState``; each method mirrors one SQL statement."""
 
     def __init__(self, store: MemoryStore) -> None:
@@ -237,7 +214,7 @@ class MemoryTx:
     async def append_event(
         self, payment_id: int, type_: str, status: PaymentStatus, data: dict[str, Any], at: datetime
     ) -> PaymentEvent:
-        event = PaymentEvent(self._store.next_id("payment_events"), payment_id, type_, status, _json(data), at)
+        event = PaymentEvent(self._store.next_id("payment_events"), payment_id, type_, status, json_column(data), at)
         self._s.payment_events[event.id] = event
         return event
 
@@ -266,71 +243,6 @@ class MemoryTx:
 
     async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]:
         return await self.events_after(payment_id, 0, types=(type_,))
-
-    # --- webhook receipts ---
-    async def receipt(self, key: str) -> Receipt | None:
-        return self._s.webhook_receipts.get(key)
-
-    async def insert_receipt(self, r: Receipt, now: datetime) -> bool:
-        if r.key in self._s.webhook_receipts:
-            return False
-        self._s.webhook_receipts[r.key] = replace(r, payload=_json(r.payload), response_body=_json(r.response_body))
-        return True
-
-    async def update_receipt(self, r: Receipt, now: datetime) -> None:
-        old = self._s.webhook_receipts.get(r.key)
-        if old is not None:
-            self._s.webhook_receipts[r.key] = replace(
-                old,
-                state=r.state,
-                response_status=r.response_status,
-                response_body=_json(r.response_body),
-                attempts=r.attempts,
-                next_attempt_at=r.next_attempt_at,
-                payment_id=r.payment_id,
-            )
-
-    async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
-        due = [
-            r
-            for r in self._s.webhook_receipts.values()
-            if r.state == "VERIFY_PENDING" and r.next_attempt_at is not None and r.next_attempt_at <= now
-        ]
-        return sorted(due, key=lambda r: r.next_attempt_at or now)[:limit]
-
-    async def lock_receipt(self, key: str) -> Receipt | None:
-        return self._s.webhook_receipts.get(key)
-
-    # --- reviews and the inquiry log ---
-    async def add_review(
-        self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
-    ) -> bool:
-        if key in self._s.reviews:
-            return False
-        self._s.reviews[key] = (self._store.next_id("reviews"), reason, payment_id, dumps(payload), now)
-        return True
-
-    async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = sorted(self._s.reviews.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
-        return [
-            {
-                "id": id_,
-                "key": key,
-                "reason": reason,
-                "paymentId": payment_id,
-                "payload": loads(payload),
-                "createdAt": as_datetime(created_at).isoformat(),
-            }
-            for key, (id_, reason, payment_id, payload, created_at) in rows
-        ]
-
-    async def count_reviews(self, key_prefix: str) -> int:
-        return sum(1 for key in self._s.reviews if key.startswith(key_prefix))
-
-    async def log_inquiry(
-        self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime
-    ) -> None:
-        self._s.inquiries.append((query, subject, client_ip, outcome, correlation_id, now))
 
     async def count(self, table: str) -> int:
         if table not in _TABLES:

@@ -1,16 +1,23 @@
-"""The tables of the in-memory store (``memory.py``), and its KHQR session and outbox rows."""
+"""The tables of the in-memory store (``memory.py``), its JSON columns, and its KHQR session and outbox rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
+from hub.json_codec import dumps, loads
 
 _PENDING = "PENDING"
+
+
+def json_column(value: Any) -> Any:
+    """What a JSON column gives back (decimals stay exact, tuples become lists)."""
+    return loads(dumps(value))
 
 
 @dataclass

@@ -3,8 +3,11 @@ plus optional ``NNNN_name.<dialect>.sql`` with what only one dialect has (trigge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+
+from hub.adapters.store._conn import Conn
 
 _TYPES = {
     "sqlite": {
@@ -44,3 +47,22 @@ def migrations_for(dialect: str) -> list[Migration]:
             sql += "\n" + specific.read_text(encoding="utf-8")
         out.append(Migration(name.removesuffix(".sql"), sql))
     return out
+
+
+async def apply_pending(conn: Conn, dialect: str, split: Callable[[str], list[str]], applied_at: object) -> list[str]:
+    """Apply, inside the caller's transaction, every migration ``schema_migrations`` lacks; returns their names.
+
+    ``split`` cuts a rendered script into the statements the driver runs one at a time; ``applied_at``
+    is the ledger's time stamp as the dialect stores it.
+    """
+    await conn.execute(LEDGER_DDL)
+    done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+    applied: list[str] = []
+    for m in migrations_for(dialect):
+        if m.name in done:
+            continue
+        for statement in split(m.sql):
+            await conn.execute(statement)
+        await conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)", m.name, applied_at)
+        applied.append(m.name)
+    return applied

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from hub.adapters.store._conn import Row, UniqueViolation
-from hub.adapters.store.migrations import LEDGER_DDL, migrations_for
+from hub.adapters.store.migrations import apply_pending
 from hub.errors import ServiceUnavailable
 
 _MIGRATION_LOCK = 0x5041_5948  # "PAYH": one migrator at a time across processes
@@ -102,22 +102,10 @@ class PostgresDialect:
             raise ServiceUnavailable("database conflict; try again", details=str(exc)) from exc
 
     async def migrate(self) -> list[str]:
-        applied: list[str] = []
         async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(LEDGER_DDL)
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            for m in migrations_for("postgres"):
-                if m.name in done:
-                    continue
-                await conn.execute(m.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                    m.name,
-                    datetime.now(UTC).isoformat(),
-                )
-                applied.append(m.name)
-        return applied
+            # asyncpg sends the whole script at once; the ledger's column is text.
+            return await apply_pending(conn, "postgres", lambda sql: [sql], datetime.now(UTC).isoformat())
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

@@ -9,7 +9,6 @@ The statements live by subject: ``payments.py`` (premiums, payments, the event l
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
@@ -22,11 +21,9 @@ from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
+from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import OUTBOX_CHANNEL
-from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.ports import Store, StoreTx
-
-log = logging.getLogger("payhub.store")
 
 
 class Dialect(Protocol):
@@ -42,7 +39,7 @@ class Dialect(Protocol):
     async def close(self) -> None: ...
 
 
-class SqlStore:
+class SqlStore(ShortReads):
     """The store port over SQL. Create with ``open_store(url)``; close with ``aclose()``."""
 
     def __init__(self, dialect: Dialect) -> None:
@@ -72,24 +69,7 @@ class SqlStore:
         async with self._dialect.transaction() as conn:
             tx = Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
             yield tx
-        for callback in tx.committed_callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("after-commit callback failed")
-
-    # Convenience reads, each its own short transaction.
-    async def payment(self, payment_id: int) -> Payment | None:
-        async with self.transaction() as tx:
-            return await tx.payment(payment_id)
-
-    async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]:
-        async with self.transaction() as tx:
-            return await tx.events_after(payment_id, after_id, limit=limit)
-
-    async def receipt(self, key: str) -> Receipt | None:
-        async with self.transaction() as tx:
-            return await tx.receipt(key)
+        run_after_commit(tx.committed_callbacks)
 
 
 class Tx(PaymentStatements, ReceiptStatements):

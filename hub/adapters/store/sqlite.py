@@ -18,7 +18,7 @@ from typing import Any, cast
 import aiosqlite
 
 from hub.adapters.store._conn import Row, UniqueViolation
-from hub.adapters.store.migrations import LEDGER_DDL, migrations_for
+from hub.adapters.store.migrations import apply_pending
 from hub.errors import ServiceUnavailable
 
 
@@ -101,22 +101,8 @@ class SqliteDialect:
                 await db.execute("COMMIT")
 
     async def migrate(self) -> list[str]:
-        applied: list[str] = []
         async with self.transaction() as conn:
-            await conn.execute(LEDGER_DDL)
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            for m in migrations_for("sqlite"):
-                if m.name in done:
-                    continue
-                for statement in _statements(m.sql):
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                    m.name,
-                    datetime.now(UTC),
-                )
-                applied.append(m.name)
-        return applied
+            return await apply_pending(conn, "sqlite", _statements, datetime.now(UTC))
 
     async def ping(self) -> None:
         async with self.transaction() as conn:

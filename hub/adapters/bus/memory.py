@@ -10,54 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
+from hub.adapters.bus.handlers import Handler, Handlers
 from hub.domain.records import PaymentEvent
 
-Handler = Callable[[PaymentEvent], Awaitable[None]]
+__all__ = ["Handler", "MemoryBus"]
 log = logging.getLogger("payhub.bus")
 
 
-class MemoryBus:
+class MemoryBus(Handlers):
     def __init__(self, *, max_queue: int = 100_000) -> None:
-        self._handlers: list[Handler] = []
+        super().__init__(log)
         self._queue: asyncio.Queue[PaymentEvent] = asyncio.Queue(max_queue)
-        self._task: asyncio.Task[None] | None = None
-
-    def subscribe(self, handler: Handler) -> Callable[[], None]:
-        """Register a handler; returns the function that removes it."""
-        self._handlers.append(handler)
-        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
 
     async def publish(self, events: Sequence[PaymentEvent]) -> None:
         for event in events:
             await self._queue.put(event)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._dispatch(), name="payhub-bus")
+        self._start_task(self._dispatch, "payhub-bus")
 
     async def drain(self) -> None:
         """Wait until everything published so far has been handed to the handlers."""
         await self._queue.join()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._stop_task()
 
     async def _dispatch(self) -> None:
         while True:
             event = await self._queue.get()
             try:
-                for handler in list(self._handlers):
-                    try:
-                        await handler(event)
-                    except Exception:
-                        log.exception("bus handler failed", extra={"event_id": event.id})
+                await self.deliver(event)
             finally:
                 self._queue.task_done()

@@ -16,6 +16,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 from tenacity import wait_fixed
 
+from hub.adapters.bus.handlers import Handlers
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
@@ -23,27 +24,21 @@ from hub.event_codec import event_from_json, event_json
 from hub.json_codec import dumps, loads
 from hub.resilience.retry import retry_logged
 
-Handler = Callable[[PaymentEvent], Awaitable[None]]
 log = logging.getLogger("payhub.bus.redis")
 CHANNEL = BUS_CHANNEL
 
 
-class RedisBus:
+class RedisBus(Handlers):
     def __init__(self, url: str, *, channel: str = CHANNEL, reconnect_s: float = 0.5) -> None:
+        super().__init__(log)
         self._url = url
         self._channel = channel
         self._reconnect_s = reconnect_s
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=5)
-        self._handlers: list[Handler] = []
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
-        self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self.reconnects = 0
         self._lost = False  # a subscription was lost (or never made): the next one is a reconnect
-
-    def subscribe(self, handler: Handler) -> Callable[[], None]:
-        self._handlers.append(handler)
-        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Called after every re-subscription that followed a lost connection."""
@@ -62,20 +57,13 @@ class RedisBus:
             raise ServiceUnavailable("Redis unavailable for fan-out", details=repr(exc)) from exc
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._read_forever(), name="payhub-redis-bus")
+        self._start_task(self._read_forever, "payhub-redis-bus")
 
     async def drain(self) -> None:
         """Nothing is queued in this process; delivery is Redis's."""
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._stop_task()
         await self._redis.aclose()
 
     async def _read_forever(self) -> None:
@@ -119,8 +107,4 @@ class RedisBus:
         except (ValueError, KeyError, TypeError):
             log.error("undecodable bus message dropped", extra={"raw": str(raw)[:200]})
             return
-        for handler in list(self._handlers):
-            try:
-                await handler(event)
-            except Exception:
-                log.exception("bus handler failed", extra={"event_id": event.id})
+        await self.deliver(event)

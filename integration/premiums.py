@@ -24,40 +24,16 @@ APPLICATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 MAX_ID = 2**63 - 1  # BIGINT, the premiums table's id column
 CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "currency", "due_date")
 
-DEMO_PREMIUMS = (
-    Premium(
-        150001,
-        "P123456789",
-        "John Doe",
-        parse_amount("150.00", Currency.USD),
-        Currency.USD,
-        date(2026, 12, 15),
-    ),
-    Premium(
-        150002,
-        "P987654321",
-        "Sok Dara",
-        parse_amount("600000", Currency.KHR),
-        Currency.KHR,
-        date(2026, 12, 20),
-    ),
-    Premium(
-        150003,
-        "P555000111",
-        "Chan Sophea",
-        parse_amount("75.50", Currency.USD),
-        Currency.USD,
-        date(2027, 1, 5),
-        application_number="A10000001",
-    ),
-    Premium(
-        150004,
-        "P444000222",
-        "Lim Bopha",
-        parse_amount("250000", Currency.KHR),
-        Currency.KHR,
-        date(2027, 1, 10),
-    ),
+# id, policy number, payer, amount as written, currency, due date, application number
+_DEMO_ROWS: tuple[tuple[int, str, str, str, Currency, date, str | None], ...] = (
+    (150001, "P123456789", "John Doe", "150.00", Currency.USD, date(2026, 12, 15), None),
+    (150002, "P987654321", "Sok Dara", "600000", Currency.KHR, date(2026, 12, 20), None),
+    (150003, "P555000111", "Chan Sophea", "75.50", Currency.USD, date(2027, 1, 5), "A10000001"),
+    (150004, "P444000222", "Lim Bopha", "250000", Currency.KHR, date(2027, 1, 10), None),
+)
+DEMO_PREMIUMS = tuple(
+    Premium(pid, policy, payer, parse_amount(amount, currency), currency, due, application_number=application)
+    for pid, policy, payer, amount, currency, due, application in _DEMO_ROWS
 )
 
 

@@ -1,4 +1,4 @@
-"""Builds one PayHub process from settings: the one module that turns URLs into backends.
+"""Builds one PayHub process from settings (``payhub.backends`` turns its URLs into backends).
 
 ``Container(settings, services=...)`` builds, without any I/O, the objects the chosen services
 need and nothing else (a push node builds no AMK client, re-verifier or sandbox). ``async with``
@@ -6,15 +6,14 @@ opens what they use (database pool, HTTP clients) and closes everything in rever
 ``start()`` seeds, catches up and runs the background work under one task group. Any adapter can
 be handed in instead of the one the settings name (``store=``, ``bus=``, ``amk=``, …), as in
 cosmicpython's ``bootstrap``: the container then uses it and leaves its closing to the caller.
-Drivers are imported only for the schemes chosen.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from typing import Any
 
 import httpx
 from starlette.types import ASGIApp
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
-from hub.adapters.store.sql import Dialect, SqlStore
+from hub.adapters.store.sql import SqlStore
 from hub.auth import authenticator
 from hub.background import running
 from hub.domain.records import PaymentEvent
@@ -39,79 +38,25 @@ from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
 from khqr.service import KhqrService
 from payhub import builders as build
+from payhub.backends import (
+    OpenableDialect,
+    fanout_bus,
+    is_postgres,
+    limiter_storage,
+    open_store,
+    shared_cache,
+    store_dialect,
+)
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
 log = logging.getLogger("payhub.wiring")
 
+# ``open_store`` and ``is_postgres`` are imported from here by tests and tools that build a store.
+__all__ = ["SERVICES", "Container", "is_postgres", "open_store"]
+
 SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
 SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
-
-
-# --- URL schemes -----------------------------------------------------------------------------
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql:", "postgres:"))
-
-
-class OpenableDialect(Dialect, Protocol):
-    async def connect(self) -> None: ...
-
-
-def store_dialect(url: str, *, pool_min: int = 2, pool_max: int = 20) -> OpenableDialect:
-    """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``; not connected."""
-    if url.startswith("sqlite:"):
-        from hub.adapters.store.sqlite import SqliteDialect
-
-        return SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
-    if is_postgres(url):
-        from hub.adapters.store.postgres import PostgresDialect
-
-        return PostgresDialect(url, min_size=pool_min, max_size=pool_max)
-    raise ConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
-
-
-def fanout_bus(redis_url: str) -> Bus:
-    """Redis pub/sub when a URL is set (several processes), else in-process."""
-    if redis_url:
-        from hub.adapters.bus.redis import RedisBus
-
-        return RedisBus(redis_url)
-    from hub.adapters.bus.memory import MemoryBus
-
-    return MemoryBus()
-
-
-def shared_cache(redis_url: str) -> Cache:
-    if redis_url:
-        from hub.adapters.cache.redis import RedisCache
-
-        return RedisCache(redis_url)
-    from hub.adapters.cache.memory import MemoryCache
-
-    return MemoryCache()
-
-
-def limiter_storage(redis_url: str) -> str:
-    """The rate limiter's storage URI (the ``limits`` library's): shared in Redis, else in memory."""
-    return redis_url or "memory://"
-
-
-@asynccontextmanager
-async def open_store(
-    url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
-) -> AsyncIterator[SqlStore]:
-    """A connected store (migrated unless ``migrate=False``), closed on exit."""
-    dialect = store_dialect(url, pool_min=pool_min, pool_max=pool_max)
-    await dialect.connect()
-    store = SqlStore(dialect)
-    try:
-        if migrate:
-            await store.migrate()
-        yield store
-    finally:
-        await store.aclose()
 
 
 # --- the container ---------------------------------------------------------------------------

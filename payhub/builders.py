@@ -128,12 +128,7 @@ def gateway(c: Container) -> None:
     c.metrics.stored_counter(
         "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
-    breaker = c.breaker
-    c.metrics.gauge(
-        "payhub_integration_breaker_open",
-        "1 while the integration breaker is not closed",
-        lambda: 0.0 if breaker.state == "closed" else 1.0,
-    )
+    breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
 
 
 def khqr(c: Container) -> None:
@@ -174,12 +169,7 @@ def khqr(c: Container) -> None:
         public_url=s.public_url,
     )
     c.bus.subscribe(c.khqr.on_event)
-    breaker = c.qr_breaker
-    c.metrics.gauge(
-        "payhub_amk_qr_breaker_open",
-        "1 while the AMK QR breaker is not closed",
-        lambda: 0.0 if breaker.state == "closed" else 1.0,
-    )
+    breaker_gauge(c, "payhub_amk_qr_breaker_open", "AMK QR", c.qr_breaker)
 
 
 def sandbox(c: Container) -> None:
@@ -215,6 +205,13 @@ def circuit_breaker(c: Container, name: str) -> CircuitBreaker:
         min_calls=s.breaker_min_calls,
         open_s=s.breaker_open_s,
         half_open_successes=s.breaker_half_open_successes,
+    )
+
+
+def breaker_gauge(c: Container, metric: str, what: str, breaker: CircuitBreaker) -> None:
+    """Export ``metric``: 1 while ``breaker`` (guarding ``what``) is not closed, else 0."""
+    c.metrics.gauge(
+        metric, f"1 while the {what} breaker is not closed", lambda: 0.0 if breaker.state == "closed" else 1.0
     )
 
 

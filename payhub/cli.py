@@ -201,7 +201,7 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from payhub.bootstrap import open_store
+    from payhub.backends import open_store
 
     async def go() -> list[str]:
         async with open_store(settings.database_url, migrate=False) as store:
@@ -232,7 +232,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 def _import(settings: Settings, args: argparse.Namespace) -> int:
     from hub.errors import PremiumImportError
     from integration.premiums import PremiumService, parse_premiums_csv
-    from payhub.bootstrap import open_store
+    from payhub.backends import open_store
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")

@@ -31,7 +31,7 @@ async def run_relay(settings: Settings) -> None:
     """Outbox → Kafka, woken by PostgreSQL NOTIFY right after each commit, polling as a fallback."""
     from hub.adapters.stream.kafka import KafkaProducer, ensure_topics
     from hub.relay import OutboxRelay
-    from payhub.bootstrap import is_postgres, open_store
+    from payhub.backends import is_postgres, open_store
 
     _require_kafka(settings, "payhub relay")
     topics = Topics(settings.kafka_topic_prefix)

@@ -1,0 +1,40 @@
+"""The bounds one server puts on its connections, and the count of connections open per peer address."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hub.settings import Settings
+
+
+@dataclass
+class ConnectionLimits:
+    """Shared by a server's HTTP and WebSocket protocols (one instance per server, never at import time).
+
+    Times in seconds, sizes in bytes; 0 turns a bound off."""
+
+    header_timeout_s: float
+    max_header_bytes: int
+    max_per_peer: int
+    stall_timeout_s: float
+    send_timeout_s: float
+    open_by_peer: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout_s=settings.header_timeout_s,
+            max_header_bytes=settings.max_header_bytes,
+            max_per_peer=settings.max_connections_per_ip,
+            stall_timeout_s=settings.ws_ping_timeout_s,
+            send_timeout_s=settings.send_timeout_s,
+        )
+
+    def release(self, peer: str | None) -> None:
+        """One connection of ``peer`` closed (``None``: one that was never counted)."""
+        if peer is None:
+            return
+        self.open_by_peer[peer] -= 1
+        if self.open_by_peer[peer] <= 0:
+            del self.open_by_peer[peer]

@@ -11,6 +11,12 @@ from hub.domain.records import Receipt
 from hub.json_codec import dumps, loads
 
 
+def _answer(r: Receipt, now: datetime) -> tuple[Any, ...]:
+    """The columns a receipt's answer sets, in statement order: state, response_status, response_body,
+    attempts, next_attempt_at, updated_at."""
+    return (r.state, r.response_status, dumps(r.response_body), r.attempts, r.next_attempt_at, now)
+
+
 class ReceiptStatements(Statements):
     # --- webhook receipts (idempotency) ---
     async def receipt(self, key: str) -> Receipt | None:
@@ -28,12 +34,7 @@ class ReceiptStatements(Statements):
             r.fingerprint,
             r.payment_id,
             dumps(r.payload),
-            r.state,
-            r.response_status,
-            dumps(r.response_body),
-            r.attempts,
-            r.next_attempt_at,
-            now,
+            *_answer(r, now),
         )
         return row is not None
 
@@ -43,12 +44,7 @@ class ReceiptStatements(Statements):
             "UPDATE webhook_receipts SET state = $2, response_status = $3, response_body = $4,"
             " attempts = $5, next_attempt_at = $6, updated_at = $7, payment_id = $8 WHERE key = $1",
             r.key,
-            r.state,
-            r.response_status,
-            dumps(r.response_body),
-            r.attempts,
-            r.next_attempt_at,
-            now,
+            *_answer(r, now),
             r.payment_id,
         )
 

@@ -16,12 +16,29 @@ Guarantees every backend gives:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
 
 from hub.errors import StreamUnavailable
 from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Consumer, Header, Message, Producer, Record
+
+
+class _Batches(Protocol):
+    async def getmany(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]: ...
+
+
+class BatchIteration:
+    """``async for`` over a consumer: every message of each ``getmany`` batch, one at a time, forever."""
+
+    def __aiter__(self: _Batches) -> AsyncIterator[Message]:
+        return _iterate(self)
+
+
+async def _iterate(consumer: _Batches) -> AsyncIterator[Message]:
+    while True:
+        for message in await consumer.getmany():
+            yield message
 
 
 def encode_value(value: Mapping[str, Any]) -> bytes:
@@ -37,6 +54,7 @@ def decode_value(raw: bytes | None) -> dict[str, Any]:
 
 
 __all__ = [
+    "BatchIteration",
     "Consumer",
     "Header",
     "Message",

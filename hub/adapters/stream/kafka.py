@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -22,7 +22,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from hub.adapters.stream import Header, Message, Record, StreamUnavailable, encode_value
+from hub.adapters.stream import BatchIteration, Header, Message, Record, StreamUnavailable, encode_value
 
 log = logging.getLogger("payhub.stream")
 
@@ -127,7 +127,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
-class KafkaConsumer:
+class KafkaConsumer(BatchIteration):
     """A member of consumer group ``group_id`` on ``topics``; offsets are committed only by ``commit()``.
 
     A group without committed offsets starts at the earliest message. Defaults suit Apache Kafka
@@ -193,14 +193,6 @@ class KafkaConsumer:
                 for r in records
             ]
         return out
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            for message in await self.getmany():
-                yield message
 
     async def commit(self) -> None:
         if not self._next or self._consumer is None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
-from hub.adapters.stream import Header, Message, Record, StreamUnavailable, encode_value
+from hub.adapters.stream import BatchIteration, Header, Message, Record, StreamUnavailable, encode_value
 
 
 class MemoryStream:
@@ -75,7 +75,7 @@ class MemoryProducer:
         await self._stream._append(topic, key, value, headers)
 
 
-class MemoryConsumer:
+class MemoryConsumer(BatchIteration):
     def __init__(self, stream: MemoryStream, group_id: str, topics: Sequence[str]) -> None:
         self._stream = stream
         self._group = group_id
@@ -105,14 +105,6 @@ class MemoryConsumer:
             return []
         self._stream._check()
         return self._take(max_records)
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            for message in await self.getmany():
-                yield message
 
     async def commit(self) -> None:
         for topic in list(self._first_uncommitted):

@@ -10,6 +10,10 @@ id spaces are disjoint by construction (``hub.constants.PAYMENT_ID_FLOOR``): pay
   enforced by the database), else its most recent attempt (money after EXPIRED or FAILED is then
   accepted and flagged, as for any late money), else nothing.
 
+Whatever the number, a notice AMK already delivered lands where it landed (``earlier_notice``): the
+same notice (same outcome, paid time, amount and currency) echoed once with the payment id and once
+with the bill id is one notice, even when the premium's open attempt changed in between.
+
 Only a database that holds payments from before migration 0003 (ids below the floor) can have a
 number that reads both ways; such a number lands on a payment only when both readings name the
 same premium, and is otherwise refused for a person to decide, never guessed.
@@ -18,11 +22,14 @@ same premium, and is otherwise refused for a person to decide, never guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from gateway.dto import parse_paid_datetime
 from hub.adapters.store.sql import Tx
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.records import Payment
+from hub.json_codec import loads
 
 
 @dataclass(frozen=True)
@@ -52,3 +59,57 @@ async def resolve_invoice(tx: Tx, number: int) -> Payment | InvoiceProblem:
     if attempt is not None:
         return attempt
     return InvoiceProblem("unknown invoice number")
+
+
+@dataclass(frozen=True)
+class EarlierNotice:
+    """A KHQR receipt already stored for the same bank notice: its key and payment."""
+
+    key: str
+    payment_id: int
+
+
+async def earlier_notice(
+    tx: Tx,
+    premium_id: int,
+    outcome: str,
+    paid_at: datetime,
+    fingerprint: str,
+    invoice_number: int,
+) -> EarlierNotice | None:
+    """The receipt of this very notice on any attempt of ``premium_id``, if AMK delivered it before.
+
+    A KHQR notice carries no bank transaction id; what identifies it, whichever id AMK echoed in
+    ``invoice_number``, is its outcome (``SUCCESS``/``FAILED``, the receipt key's last part), its
+    ``paid_datetime`` (an instant, read by ``gateway.dto.parse_paid_datetime``), its amount and
+    currency (the receipt's fingerprint), and that one of the two echoes named the bill id: two
+    notices naming two payment ids are two payments, however alike. Called under the premium's
+    lock, it also sees a concurrent echo that committed first.
+    """
+    rows = await tx.conn.fetch(
+        "SELECT r.key, r.payment_id, r.payload FROM webhook_receipts r JOIN payments p ON p.id = r.payment_id"
+        " WHERE p.premium_id = $1 AND r.kind = 'KHQR' AND r.fingerprint = $2 ORDER BY r.key",
+        premium_id,
+        fingerprint,
+    )
+    for row in rows:
+        if not str(row["key"]).endswith(f":{outcome}"):
+            continue
+        payload = loads(row["payload"])
+        if not isinstance(payload, dict):
+            continue
+        both_payment_ids = invoice_number >= PAYMENT_ID_FLOOR and _names_payment(payload.get("invoice_number"))
+        if both_payment_ids:
+            continue
+        try:
+            same_time = parse_paid_datetime(payload.get("paid_datetime")) == paid_at
+        except ValueError:
+            same_time = False
+        if same_time:
+            return EarlierNotice(str(row["key"]), int(row["payment_id"]))
+    return None
+
+
+def _names_payment(invoice_number: Any) -> bool:
+    text = str(invoice_number)
+    return text.isascii() and text.isdigit() and int(text) >= PAYMENT_ID_FLOOR

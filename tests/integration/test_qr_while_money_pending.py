@@ -84,3 +84,16 @@ async def test_after_amk_denies_the_pending_money_the_premium_gets_a_new_qr(
     assert fresh.status_code == 200, fresh.text
     assert fresh.json()["data"]["paymentId"] != session["paymentId"]
 
+
+async def test_a_failed_attempts_qr_session_ends_with_it(
+    container: Container, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """A FAILED notice ends the attempt and its QR session in one transaction: the session row does
+    not stay PENDING beside a premium that another attempt then pays."""
+    c = container
+    session = (await qr(c, client)).json()["data"]
+    failed = await post_khqr(c, client, khqr_body(session["paymentId"], "FAILED"))
+    assert failed.status_code == 200 and failed.json()["data"]["status"] == "FAILED"
+    async with c.store.transaction() as tx:
+        pending = await tx.count("khqr_sessions", "premium_id = $1 AND status = 'PENDING'", PREMIUM)
+    assert pending == 0

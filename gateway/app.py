@@ -15,14 +15,14 @@ from gateway import signature
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.webhooks import Incoming, WebhookService
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import Forbidden, NotFound, PayHubError
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
+from hub.http.path import path_id
 from hub.metrics import Metrics
-from hub.resilience.ratelimit import RateLimiter
+from hub.ports import RateLimiter, Store
 from hub.service.ledger import status_data
 
 INQUIRY_ROLES = ("customer", "amk", "admin", "service")
@@ -30,7 +30,7 @@ INQUIRY_ROLES = ("customer", "amk", "admin", "service")
 
 @dataclass
 class GatewayDeps:
-    store: SqlStore
+    store: Store
     auth: Authenticator
     inquiry: InquiryService
     webhooks: WebhookService
@@ -106,7 +106,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
     async def payment(request: Request) -> Response:
         """Current status of one payment: admin, service, or that payment's subscribe token."""
         who = await authenticate(request, d.auth)
-        payment_id = int(request.path_params["payment_id"])
+        payment_id = path_id(request, "payment_id")
         if not (who.may_watch(payment_id) or who.role == "service"):
             raise Forbidden("This token does not cover that payment")
         found = await d.store.payment(payment_id)
@@ -123,7 +123,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         Route("/AMK/payments", inquiry, methods=["GET"]),
         Route("/AMK/payments", bill, methods=["POST"]),
         Route("/AMK/khqr", khqr, methods=["POST"]),
-        Route("/api/payments/{payment_id:int}", payment, methods=["GET"]),
+        Route("/api/payments/{payment_id:str}", payment, methods=["GET"]),
         Route("/admin/reviews", reviews, methods=["GET"]),
     ]
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.adapters.integration import IntegrationClient, premium_from_json
-from hub.adapters.store.sql import SqlStore
+from hub.adapters.integration import premium_from_json
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
 from hub.json_codec import dumps_bytes, loads_object
-from hub.ports import Cache, Publisher
+from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
 from integration.app import premium_json
@@ -28,8 +27,8 @@ CACHE_PREFIX = "payhub:premium:"
 
 @dataclass
 class InquiryService:
-    store: SqlStore
-    integration: IntegrationClient
+    store: Store
+    integration: PremiumSource
     cache: Cache
     breaker: CircuitBreaker
     auth: Authenticator

@@ -26,10 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.dto import parse_paid_datetime
-from hub.adapters.store.sql import Tx
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.records import Payment
-from hub.json_codec import loads
+from hub.ports import StoreTx
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class InvoiceProblem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-async def resolve_invoice(tx: Tx, number: int) -> Payment | InvoiceProblem:
+async def resolve_invoice(tx: StoreTx, number: int) -> Payment | InvoiceProblem:
     """The payment ``number`` names, or why there is none (see the module's rule)."""
     if number >= PAYMENT_ID_FLOOR:
         payment = await tx.payment(number)
@@ -70,7 +69,7 @@ class EarlierNotice:
 
 
 async def earlier_notice(
-    tx: Tx,
+    tx: StoreTx,
     premium_id: int,
     outcome: str,
     paid_at: datetime,
@@ -86,27 +85,20 @@ async def earlier_notice(
     notices naming two payment ids are two payments, however alike. Called under the premium's
     lock, it also sees a concurrent echo that committed first.
     """
-    rows = await tx.conn.fetch(
-        "SELECT r.key, r.payment_id, r.payload FROM webhook_receipts r JOIN payments p ON p.id = r.payment_id"
-        " WHERE p.premium_id = $1 AND r.kind = 'KHQR' AND r.fingerprint = $2 ORDER BY r.key",
-        premium_id,
-        fingerprint,
-    )
-    for row in rows:
-        if not str(row["key"]).endswith(f":{outcome}"):
+    for attempt in await tx.payments_for(premium_id):
+        receipt = await tx.receipt(f"KHQR:{attempt.id}:{outcome}")
+        if receipt is None or receipt.payment_id is None or receipt.fingerprint != fingerprint:
             continue
-        payload = loads(row["payload"])
-        if not isinstance(payload, dict):
+        if not isinstance(receipt.payload, dict):
             continue
-        both_payment_ids = invoice_number >= PAYMENT_ID_FLOOR and _names_payment(payload.get("invoice_number"))
-        if both_payment_ids:
+        if invoice_number >= PAYMENT_ID_FLOOR and _names_payment(receipt.payload.get("invoice_number")):
             continue
         try:
-            same_time = parse_paid_datetime(payload.get("paid_datetime")) == paid_at
+            same_time = parse_paid_datetime(receipt.payload.get("paid_datetime")) == paid_at
         except ValueError:
             same_time = False
         if same_time:
-            return EarlierNotice(str(row["key"]), int(row["payment_id"]))
+            return EarlierNotice(receipt.key, attempt.id)
     return None
 
 

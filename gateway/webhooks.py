@@ -17,16 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.dto import BillPayment, KhqrPayment
 from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
 from gateway.keylock import KeyedLocks
-from hub.adapters.amk.client import Verification
-from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
-from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
 from hub.errors import (
     AmkUnavailable,
     AmkUnknownError,
@@ -36,7 +34,7 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
-from hub.ports import Publisher
+from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition
 
@@ -45,14 +43,6 @@ log = logging.getLogger("payhub.webhooks")
 DONE = "DONE"
 VERIFY_PENDING = "VERIFY_PENDING"
 HELD_INTEGRATION_DOWN = "bank notice held: integration service unavailable (answered 503; AMK retries)"
-
-
-class Verifier(Protocol):
-    async def verify_payment(self, tx_id: str) -> Verification: ...
-
-
-class PremiumSource(Protocol):
-    async def premium(self, premium_id: int) -> Premium: ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +85,8 @@ class _LostRace(Exception):
 
 @dataclass
 class WebhookService:
-    store: SqlStore
-    verifier: Verifier
+    store: Store
+    verifier: AmkVerifier
     premiums: PremiumSource
     bus: Publisher
     merchant_id: str
@@ -180,7 +170,7 @@ class WebhookService:
         return replace(w, payment_id=found.id, key=f"KHQR:{found.id}:{status}", transaction_id=f"AMK_KHQR_{found.id}")
 
     @staticmethod
-    async def _earlier(tx: Tx, w: Incoming, premium_id: int) -> EarlierNotice | None:
+    async def _earlier(tx: StoreTx, w: Incoming, premium_id: int) -> EarlierNotice | None:
         assert w.paid_at is not None and w.invoice_number is not None
         outcome = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
         return await earlier_notice(tx, premium_id, outcome, w.paid_at, w.fingerprint, int(w.invoice_number))
@@ -356,7 +346,7 @@ class WebhookService:
         return answer
 
     async def _payment_for(
-        self, tx: Tx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
+        self, tx: StoreTx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
     ) -> Payment:
         if w.payment_id is not None:
             payment = await tx.payment(w.payment_id, lock=True)

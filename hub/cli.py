@@ -246,6 +246,9 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"payhub: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"payhub: {args.file}: nothing imported, not UTF-8 (byte {exc.start}: {exc.reason})", file=sys.stderr)
+        return 1
     try:
         premiums = parse_premiums_csv(text)
     except ImportError_ as exc:

@@ -11,7 +11,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from tenacity import wait_fixed
+
 from hub.errors import ConfigError
+from hub.resilience.retry import retry_logged
 from hub.settings import Settings
 from hub.topics import Topics
 
@@ -123,12 +126,11 @@ def _group_timing(settings: Settings) -> dict[str, int]:
 
 async def _ensure(ensure_topics: object, bootstrap: str, topics: Topics | list[str]) -> None:
     names = topics.all() if isinstance(topics, Topics) else topics
-    for attempt in range(30):
-        try:
-            await ensure_topics(bootstrap, names)  # type: ignore[operator]
-            return
-        except Exception as exc:  # the broker may still be starting: keep trying, then give up loudly
-            if attempt == 29:
-                raise
-            log.warning("Kafka not ready, retrying", extra={"error": repr(exc)})
-            await asyncio.sleep(1)
+    # The broker may still be starting: keep trying for 30 s, then give up loudly.
+    await retry_logged(
+        lambda: ensure_topics(bootstrap, names),  # type: ignore[operator]
+        wait=wait_fixed(1),
+        log=log,
+        what="Kafka topics (broker not ready?)",
+        attempts=30,
+    )

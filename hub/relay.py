@@ -17,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from hub.adapters.store.outbox import OutboxRows
-from hub.adapters.store.sql import SqlStore
-from hub.adapters.stream import Producer, Record
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
+from hub.ports import OutboxRows, Producer, Record, Store
+from hub.resilience.retry import retry_logged, wait_backoff
 from hub.topics import Topics, event_json
 
 log = logging.getLogger("payhub.relay")
@@ -40,7 +38,7 @@ def _now() -> datetime:
 class OutboxRelay:
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         producer: Producer,
         topics: Topics,
         *,
@@ -58,7 +56,8 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._clock = clock
         self._listen_url = listen_url
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        # the settings' backoff, jitter ±20 %: relays restarted together do not retry in lockstep
+        self._backoff = wait_backoff(backoff_initial_s, backoff_max_s, 0.2)
         self._wake = asyncio.Event()
         self._deferred = 0
         self.published = 0  # events marked published by this relay (for logs and tests)
@@ -74,7 +73,7 @@ class OutboxRelay:
         Raises ``StreamUnavailable`` (or the store's ``ServiceUnavailable``) with nothing marked.
         """
         async with self._store.transaction() as tx:
-            rows = OutboxRows(tx)
+            rows = tx.outbox
             events = await rows.claim(self._batch)
             self._deferred = rows.deferred
             if not events:
@@ -98,34 +97,16 @@ class OutboxRelay:
 
     async def run_forever(self) -> None:
         """Relay until cancelled; broker or database outages are waited out with backoff."""
-        failures = 0
         async with self._listening():
             while True:
                 self._wake.clear()
-                try:
-                    done = await self.run_once()
-                except Exception as exc:
-                    if not getattr(exc, "retriable", False):
-                        log.exception("relay batch failed")
-                    failures += 1
-                    delay = self._delay(failures)
-                    log.warning("relay backing off %.2fs: %s", delay, getattr(exc, "details", None) or exc)
-                    await asyncio.sleep(delay)
-                    continue
-                if failures:
-                    log.info("relay resumed after %d failed attempt(s)", failures)
-                failures = 0
+                done = await retry_logged(self.run_once, wait=self._backoff, log=log, what="relay batch")
                 if done >= self._batch:
                     continue  # more is probably waiting
                 # Events held back for another relay's earlier ones are free once it commits: look again soon.
                 wait_s = min(self._poll_s, 0.05) if self._deferred else self._poll_s
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait_s)
-
-    def _delay(self, failures: int) -> float:
-        initial, maximum = self._backoff
-        base = min(maximum, initial * 2.0 ** (failures - 1))
-        return base * random.uniform(0.8, 1.2)
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
@@ -145,16 +126,14 @@ class OutboxRelay:
         from hub.adapters.store.postgres import split_schema
 
         dsn, _ = split_schema(url)
-        failures = 0
         while True:
-            try:
-                await self._listen_once(dsn)
-                failures = 0
-                log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
-            except Exception as exc:  # OSError, TimeoutError, asyncpg's PostgresError / InterfaceError
-                failures += 1
-                log.warning("relay cannot LISTEN (%r); polling meanwhile", exc)
-            await asyncio.sleep(self._delay(max(failures, 1)))
+            # Failing to connect (OSError, TimeoutError, asyncpg's errors) is waited out with backoff;
+            # the relay polls meanwhile. A connection that was up and is lost returns here.
+            await retry_logged(
+                lambda: self._listen_once(dsn), wait=self._backoff, log=log, what="relay LISTEN (polling meanwhile)"
+            )
+            log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
+            await asyncio.sleep(self._backoff.initial)  # a moment before reconnecting, as after a failure
 
     async def _listen_once(self, dsn: str) -> None:
         import asyncpg

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from hub.auth import Authenticator, authenticate
 from hub.errors import BadRequest, Forbidden
 from hub.http.envelope import ok
-from hub.resilience.ratelimit import RateLimiter
+from hub.ports import RateLimiter
 from khqr.service import KhqrService, parse_bank_code
 
 CUSTOMER_ROLES = ("customer", "admin", "service")

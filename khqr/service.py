@@ -10,22 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.keylock import KeyedLocks
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import Payment, PaymentEvent
-from hub.errors import AmkUnknownError, BadRequest, DuplicatePayment, NotFound, PayHubError, ServiceUnavailable
+from hub.domain.records import Payment, PaymentEvent, QrRequest
+from hub.errors import BadRequest, BankNotFound, DuplicatePayment, NotFound, QrMismatch, ServiceUnavailable
 from hub.json_codec import loads
-from hub.ports import Publisher
-from khqr.amk_qr import QrRequest, QrResult
+from hub.ports import AmkQrGenerator, Publisher, Store
 from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
-from khqr.sessions import EXPIRED, PAID, PENDING, Session, SessionRows
+from khqr.sessions import EXPIRED, PAID, PENDING, Session
 from push.hub import PushHub
 
 log = logging.getLogger("payhub.khqr")
@@ -33,20 +31,6 @@ BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 GENERATED = "khqr.generated"
 SUPPORTED_BANKS = {"AMK"}
 MAX_WAIT_S = 30.0
-
-
-class BankNotFound(PayHubError):
-    status_code = 404
-    code = "BANK_NOT_FOUND"
-    default_message = "Bank configuration not found"
-
-
-class QrMismatch(AmkUnknownError):
-    default_message = "AMK returned a QR that does not match the premium"
-
-
-class QrGenerator(Protocol):
-    async def generate(self, req: QrRequest) -> QrResult: ...
 
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:
@@ -78,9 +62,9 @@ def _payable(payment: Payment | None) -> Payment:
 
 @dataclass
 class KhqrService:
-    store: SqlStore
+    store: Store
     gateway: GatewayClient
-    qr: QrGenerator
+    qr: AmkQrGenerator
     auth: Authenticator
     bus: Publisher
     hub: PushHub
@@ -102,7 +86,7 @@ class KhqrService:
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 _payable(await tx.payment(payment_id))
-                rows = SessionRows(tx)
+                rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
                     # Its payment ended (e.g. the bank reported FAILED) and the inquiry opened a new
@@ -143,7 +127,7 @@ class KhqrService:
         async with self.store.transaction() as tx:
             await tx.lock_premium(premium_id)
             payment = _payable(await tx.payment(payment_id, lock=True))
-            rows = SessionRows(tx)
+            rows = tx.khqr_sessions
             if not await rows.insert(session):
                 winner = await rows.pending_for_premium(premium_id)
                 if winner is None:
@@ -236,7 +220,7 @@ class KhqrService:
 
     async def _status(self, session_id: str) -> dict[str, Any]:
         async with self.store.transaction() as tx:
-            session = await SessionRows(tx).get(session_id)
+            session = await tx.khqr_sessions.get(session_id)
             if session is None:
                 raise NotFound(f"No QR session {session_id}")
             payment = await tx.payment(session.payment_id)
@@ -262,4 +246,4 @@ class KhqrService:
         """Bus handler: a confirmed payment marks its QR session PAID."""
         if event.type == PaymentEvent.STATUS and event.status.value == "CONFIRMED":
             async with self.store.transaction() as tx:
-                await SessionRows(tx).mark_paid(event.payment_id, self.clock())
+                await tx.khqr_sessions.mark_paid(event.payment_id, self.clock())

@@ -9,19 +9,14 @@ the events were handed to the bus; poison messages go to ``<status topic>.dlq`` 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
-from typing import Protocol
 
 from hub.adapters.stream import Consumer, Producer
 from hub.dlq import EventConsumer
 from hub.domain.records import PaymentEvent
+from hub.ports import Publisher
 from hub.topics import Topics
 
 GROUP_ID = "payhub.feeder"
-
-
-class Bus(Protocol):
-    def publish(self, events: Sequence[PaymentEvent]) -> Awaitable[None]: ...
 
 
 class StatusFeeder(EventConsumer):
@@ -37,7 +32,7 @@ class StatusFeeder(EventConsumer):
     def __init__(
         self,
         consumer: Consumer,
-        bus: Bus,
+        bus: Publisher,
         dead_letter_producer: Producer,
         topics: Topics,
         *,

@@ -23,7 +23,10 @@ import uvicorn
 from starlette.applications import Starlette
 
 from gateway.signature import signature_header
+from hub.adapters.store.memory import MemoryStore
+from hub.adapters.store.sql import SqlStore
 from hub.app import build_app
+from hub.ports import Store
 from hub.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from hub.wiring import Container, open_store
 
@@ -85,8 +88,23 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
             yield url
 
 
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Store]:
+    """Every implementation of the store port."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        async with open_store(f"sqlite:///{tmp_path}/payhub.db") as s:
+            yield s
+        return
+    async with fresh_pg_schema() as url, open_store(url) as s:
+        yield s
+
+
 @pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Any]:
+async def sql_store(db_url: str) -> AsyncIterator[SqlStore]:
+    """The SQL stores only (SQLite and PostgreSQL)."""
     async with open_store(db_url) as s:
         yield s
 

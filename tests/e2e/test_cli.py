@@ -127,6 +127,26 @@ def test_import_refuses_bad_files(
     assert not in_process.exists()  # refused before the database was even opened
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfei\x00d\x00", "not UTF-8"),  # UTF-16 from a spreadsheet: UnicodeDecodeError traceback before
+        (HEADER.encode() + b"900001,P900000001,,A,1.00,USD,2027-03-01," + b"x" * 200_000 + b"\n", "row 2"),
+        (HEADER.encode() + "²,P900000001,,A,1.00,USD,2027-03-01\n".encode(), "row 2: id"),
+        (HEADER.encode() + b"9223372036854775808,P900000001,,A,1.00,USD,2027-03-01\n", "row 2: id"),
+    ],
+    ids=["utf-16", "huge-field", "superscript-id", "id-past-bigint"],
+)
+def test_import_refuses_unreadable_files_without_a_traceback(
+    in_process: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (in_process.parent / "f.csv").write_bytes(content)
+    assert main(["policies", "import", "f.csv"]) != 0
+    out = capsys.readouterr()
+    assert expected in out.err and "Traceback" not in out.err, out.err
+    assert not in_process.exists()
+
+
 def test_import_missing_file_fails(in_process: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policies", "import", "nope.csv"]) != 0
     assert "nope.csv" in capsys.readouterr().err

@@ -16,7 +16,6 @@ import pytest
 from hub.app import build_app
 from hub.domain.records import PaymentEvent
 from hub.wiring import Container
-from khqr.sessions import SessionRows
 from push.hub import Frame
 from push.stream import open_stream
 from tests.conftest import LiveServer, auth_header, make_settings
@@ -61,7 +60,7 @@ async def status_events(c: Container, payment_id: int) -> list[PaymentEvent]:
 
 async def stored_session_status(c: Container, session_id: str) -> str:
     async with c.store.transaction() as tx:
-        session = await SessionRows(tx).get(session_id)
+        session = await tx.khqr_sessions.get(session_id)
     assert session is not None
     return session.status
 
@@ -218,7 +217,7 @@ async def test_restart_catch_up_with_the_row_already_past_due(db_url: str) -> No
     session = await _session_then_close(db_url)
     async with Container(make_settings(db_url)) as c:
         async with c.store.transaction() as tx:
-            await tx.conn.execute(
+            await tx._c.execute(  # the SQL adapter's own connection (test-only)
                 "UPDATE khqr_sessions SET expires_at = $1 WHERE id = $2",
                 datetime.now(UTC) - timedelta(seconds=1),
                 session["sessionId"],

@@ -138,6 +138,13 @@ class Attempts(RuleBasedStateMachine):
         payment_id = int(r.json()["data"]["paymentId"])
         self.model.payments[payment_id] = premium
 
+    @rule(premium=st.sampled_from(sorted(PREMIUMS)))
+    def renew_after_expiry(self, premium: int) -> None:
+        """The issue's set-up in one move: a QR, left to expire, then a new one (a second attempt)."""
+        self.qr(premium)
+        self.time_passes(1801)
+        self.qr(premium)
+
     @rule(seconds=st.sampled_from([60, 1801]))
     def time_passes(self, seconds: int) -> None:
         self.clock.advance(seconds=seconds)

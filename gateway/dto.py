@@ -142,6 +142,15 @@ def _offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def _invoice_text(value: Any) -> Any:
+    """A JSON integer ``invoice_number`` is read as its decimal text (the spec writes a string; a
+    bank sending the number means the same id). Anything else goes to the field's own checks,
+    which refuse booleans, fractions, signs and exponents (400 naming ``invoice_number``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 class KhqrPayment(BaseModel):
     """AmkKhqrConfirmationReqDto."""
 
@@ -155,6 +164,7 @@ class KhqrPayment(BaseModel):
     paid_datetime: datetime
 
     _status = field_validator("status", mode="before")(parse_khqr_status)
+    _invoice_number = field_validator("invoice_number", mode="before")(_invoice_text)
     _paid_datetime = field_validator("paid_datetime", mode="before")(parse_paid_datetime)
 
     _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hub.domain.money import Currency, MoneyError, parse_amount, read_decimal
+from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency, read_decimal
 from hub.errors import BadRequest
 
 GMT7 = timezone(timedelta(hours=7))
@@ -22,6 +22,12 @@ def _exact_number(value: Any) -> Decimal:
     # The one amount parser reads the value before pydantic can (pydantic's Decimal would take true as 1,
     # "1_000" as 1000); the currency's bounds follow in the model validator, once the currency is known.
     return read_decimal(value)
+
+
+def _read_currency(value: Any) -> Currency:
+    # The one currency reader (also AMK's verify answers, CSV import): case and surrounding
+    # whitespace are formatting details; anything but USD or KHR is a 400 naming the field.
+    return parse_currency(value)
 
 
 def _exact(amount: Decimal, currency: Currency, field: str) -> Decimal:
@@ -52,6 +58,7 @@ class BillPayment(BaseModel):
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 
     _exact_amount = field_validator("amount", mode="before")(_exact_number)
+    _currency = field_validator("currency", mode="before")(_read_currency)
 
     @model_validator(mode="after")
     def _decimals(self) -> BillPayment:
@@ -168,6 +175,7 @@ class KhqrPayment(BaseModel):
     _paid_datetime = field_validator("paid_datetime", mode="before")(parse_paid_datetime)
 
     _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)
+    _currency = field_validator("currency", mode="before")(_read_currency)
 
     @model_validator(mode="after")
     def _decimals(self) -> KhqrPayment:

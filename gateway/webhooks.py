@@ -205,13 +205,15 @@ class WebhookService:
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
         expected: dict[str, str] = {}
         if premium is not None:
+            # The premium is found by id; its policy number is a cross-check that a letter case
+            # (p123456789) must not fail, as the inquiry cache keys policy numbers upper-cased.
             expected = {
-                "policyNumber": premium.policy_number,
+                "policyNumber": premium.policy_number.upper(),
                 "amount": format_amount(premium.amount, premium.currency),
                 "currency": premium.currency.value,
             }
             got = {
-                "policyNumber": w.policy_number or "",
+                "policyNumber": (w.policy_number or "").upper(),
                 "amount": format_amount(w.amount, w.currency),
                 "currency": w.currency.value,
             }

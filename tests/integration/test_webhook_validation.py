@@ -258,3 +258,20 @@ async def test_body_of_exactly_the_limit_is_accepted(proc: tuple[Container, http
     r = await client.post("/AMK/payments", content=raw, headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["status"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize(
+    ("policy", "currency"), [("p123456789", "USD"), ("P123456789", "usd"), (" p123456789 ", " Usd ")]
+)
+async def test_case_and_whitespace_of_policy_and_currency_never_refuse_money(
+    proc: tuple[Container, httpx.AsyncClient], policy: str, currency: str
+) -> None:
+    """Policy numbers are cross-checked case-insensitively, currency is read by the one
+    currency reader: a bill webhook differing from the premium only in case lands CONFIRMED."""
+    c, client = proc
+    body = bill_body(policy=policy, currency=currency)
+    bank_paid(c, body["bankTransactionId"])
+    raw, headers = signed(c, body)
+    r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["status"] == "CONFIRMED"

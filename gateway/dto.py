@@ -53,7 +53,12 @@ class BillPayment(BaseModel):
     @field_validator("paidDate", mode="before")
     @classmethod
     def _paid_date(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{14}", value):
+        # The same 14 digits as a JSON integer, or with surrounding whitespace, are the same instant.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            value = value.strip()
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{14}", value):
             raise ValueError("must be yyyyMMddHHmmss (GMT+7)")
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 

@@ -174,3 +174,18 @@ def test_a_currency_that_is_neither_is_a_400_naming_it(value: Any) -> None:
         with pytest.raises(BadRequest) as caught:
             parse(model, {**body, "currency": value})
         assert [d["field"] for d in caught.value.details] == ["currency"]
+
+
+@pytest.mark.parametrize("value", ["20251007120000", " 20251007120000 ", 20251007120000])
+def test_bill_paid_date_as_text_with_spaces_or_as_a_json_integer_is_the_same_instant(value: Any) -> None:
+    paid = parse(BillPayment, {**BILL, "paidDate": value}).paidDate
+    assert paid == datetime(2025, 10, 7, 12, 0, 0, tzinfo=timezone(timedelta(hours=7)))
+
+
+@pytest.mark.parametrize(
+    "value", ["2025100712000", 2025100712000.0, True, "20251307120000", "2025-10-07 12:00:00", None]
+)
+def test_bill_paid_date_that_cannot_be_read_is_a_400_naming_it(value: Any) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(BillPayment, {**BILL, "paidDate": value})
+    assert [d["field"] for d in caught.value.details] == ["paidDate"]

@@ -293,14 +293,17 @@ class WebhookService:
             placeholder = Receipt(w.key, w.kind, w.fingerprint, None, w.payload, DONE, 0, {}, 0, None)
             if not await tx.insert_receipt(placeholder, now):
                 raise _LostRace
-            payment, review = await self._payment_for(tx, w, premium, now, events)
-            double = self._other_transaction(w, payment)
-            if double:
-                # The status cannot say it (the payment is one), so money is never silently merged.
-                await tx.add_review(f"webhook:{w.key}:double payment", double, payment.id, w.payload, now)
-                log.error("ALERT second bank transaction for one payment", extra={"key": w.key})
+            payment = await self._payment_for(tx, w, premium, now, events)
+            # The ledger closes the premium's other attempts and flags money for an already-paid
+            # premium (or a second bank transaction on this attempt) as a possible double payment.
             payment, new_events, decision = await transition(
-                tx, payment, target, now, method=w.method, transaction_id=w.transaction_id, review=review
+                tx,
+                payment,
+                target,
+                now,
+                method=w.method,
+                transaction_id=w.transaction_id,
+                failure_report=target is PaymentStatus.FAILED,
             )
             events += new_events
             answer = self._answer(w, payment, decision.outcome, pending)
@@ -333,32 +336,17 @@ class WebhookService:
 
     async def _payment_for(
         self, tx: Tx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
-    ) -> tuple[Payment, str | None]:
+    ) -> Payment:
         if w.payment_id is not None:
             payment = await tx.payment(w.payment_id, lock=True)
             assert payment is not None
-            return payment, None
+            return payment
         assert premium is not None
-        review = None
-        if w.target is PaymentStatus.CONFIRMED:
-            paid_by = await tx.confirmed_payment_for(premium.id)
-            if paid_by is not None:
-                review = f"premium already paid by payment {paid_by.id} (possible double payment)"
+        # A bill for a premium already paid lands on an attempt of its own (opened here): the
+        # ledger then flags it as a possible double payment.
         payment, opened = await open_payment(tx, premium, PaymentMethod.BILL, now)
         events += opened
-        return payment, review
-
-    @staticmethod
-    def _other_transaction(w: Incoming, p: Payment) -> str | None:
-        """Why money from ``w`` lands on a payment another bank transaction already paid, if it does."""
-        if w.target is not PaymentStatus.CONFIRMED or p.transaction_id in (None, w.transaction_id):
-            return None
-        if p.status not in (PaymentStatus.PROCESSING, PaymentStatus.CONFIRMED):
-            return None
-        return (
-            f"bank transaction {w.transaction_id} for payment {p.id}, already {p.status.value} by"
-            f" {p.transaction_id} (possible double payment)"
-        )
+        return payment
 
     @staticmethod
     def _answer(w: Incoming, p: Payment, outcome: Outcome, pending: bool) -> Answer:

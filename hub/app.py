@@ -140,7 +140,7 @@ def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
 def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(request: Request) -> Response:
         await require_metrics_access(request, c.auth, c.settings.metrics_token.get_secret_value())
-        return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(await c.metrics.render_async(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return metrics
 

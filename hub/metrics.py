@@ -6,10 +6,10 @@ outbox rows) are read from the database at scrape time, so every process reports
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -34,10 +34,27 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
+        self._stored: list[_Stored] = []
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time (``read`` must be cheap and synchronous)."""
         self.registry.register(_Live(name, documentation, read))
+
+    def stored_counter(self, name: str, documentation: str, read: Callable[[], Awaitable[float]]) -> None:
+        """A counter kept in the database (``read`` counts rows that are never deleted), read at
+        scrape time: every process reports the same truth, and a restart does not reset it."""
+        stored = _Stored(name, documentation, read)
+        self._stored.append(stored)
+        self.registry.register(stored)
+
+    async def render_async(self) -> bytes:
+        """``render`` after reading the stored counters (a failed read leaves the metric out)."""
+        for stored in self._stored:
+            try:
+                stored.value = await stored.read()
+            except Exception:
+                stored.value = None
+        return self.render()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -49,3 +66,13 @@ class _Live(Collector):
 
     def collect(self):  # type: ignore[no-untyped-def]
         yield GaugeMetricFamily(self._name, self._doc, value=self._read())
+
+
+class _Stored(Collector):
+    def __init__(self, name: str, documentation: str, read: Callable[[], Awaitable[float]]) -> None:
+        self._name, self._doc, self.read = name, documentation, read
+        self.value: float | None = None
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        if self.value is not None:
+            yield CounterMetricFamily(self._name, self._doc, value=self.value)

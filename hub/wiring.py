@@ -31,6 +31,7 @@ from hub.metrics import Metrics
 from hub.ports import Bus, Cache, Publisher
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
+from hub.service.ledger import double_payments
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
@@ -230,6 +231,9 @@ class Container:
         self.bus.subscribe(self.khqr.on_event)
         self.metrics = Metrics()
         self.amk.on_refusal = lambda e: self.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
+        self.metrics.stored_counter(
+            "payhub_double_payments_total", "Possible double payments flagged for review", self._double_payments
+        )
         self.metrics.gauge(
             "payhub_push_subscribers", "Open payment streams in this process", lambda: float(self.push.subscriber_count)
         )
@@ -259,6 +263,10 @@ class Container:
             lambda: float(self.limiter.fallbacks),
         )
         return self
+
+    async def _double_payments(self) -> float:
+        async with self.store.transaction() as tx:
+            return float(await double_payments(tx))
 
     def _breaker(self, name: str) -> CircuitBreaker:
         """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""

@@ -44,9 +44,11 @@ class ExpiryScheduler:
         async with self.store.transaction() as tx:
             rows = SessionRows(tx)
             for session in await rows.due(now):
+                # The payment (and its premium) first, then the session: the order the ledger
+                # locks them in when money closes an attempt, so the two never deadlock.
+                payment = await tx.payment(session.payment_id, lock=True)
                 if not await rows.close(session.id, EXPIRED, now):
                     continue
-                payment = await tx.payment(session.payment_id, lock=True)
                 if payment is not None:
                     _, new_events, _ = await transition(tx, payment, PaymentStatus.EXPIRED, now)
                     events += new_events

@@ -85,6 +85,7 @@ class KhqrService:
             inquiry = await self.gateway.inquire(bill_number)
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
             async with self.store.transaction() as tx:
+                await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 rows = SessionRows(tx)
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
@@ -124,6 +125,7 @@ class KhqrService:
         )
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
+            await tx.lock_premium(premium_id)
             rows = SessionRows(tx)
             if not await rows.insert(session):
                 winner = await rows.pending_for_premium(premium_id)

@@ -2,10 +2,25 @@
 
 Callers hold a ``Tx``; these functions never commit. After the transaction commits, the caller
 publishes the returned events to the bus (the embedded relay).
+
+The attempts of one premium are kept consistent here, whichever rail and whichever caller (bill or
+KHQR webhook, re-verifier, expiry) moves one of them (issue 7 §1):
+
+* when an attempt receives money (PROCESSING or CONFIRMED), every other payable (PENDING) attempt
+  of its premium is closed in the same transaction: payment EXPIRED with a ``closedBy`` status
+  event (its stream's terminal frame) and its QR session EXPIRED, so its QR is never shown again;
+* money on an attempt of a premium that another attempt already paid, or a second bank transaction
+  on one attempt, is recorded like any money (never dropped) and raises a "possible double
+  payment" review (key ``double-payment:…``, counted by ``payhub_double_payments_total``) and an
+  ERROR ``ALERT`` log line once the transaction has committed.
+
+The premium's lock (``Tx.lock_premium``, taken by every payment row lock) makes the second of two
+concurrent payers see the first.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -17,6 +32,10 @@ from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
 
 IGNORED = "payment.ignored"
+DOUBLE_PAYMENT_KEY = "double-payment:"
+_MONEY = (PaymentStatus.PROCESSING, PaymentStatus.CONFIRMED)
+
+log = logging.getLogger("payhub.ledger")
 
 
 def status_data(p: Payment, at: datetime) -> dict[str, Any]:
@@ -66,26 +85,38 @@ async def transition(
     method: PaymentMethod | None = None,
     transaction_id: str | None = None,
     review: str | None = None,
+    failure_report: bool = False,
 ) -> tuple[Payment, list[PaymentEvent], Decision]:
-    """Apply the state machine to a payment the caller has locked.
+    """Apply the state machine to a payment the caller has locked (``Tx.payment(id, lock=True)``).
 
     APPLY / APPLY_REVIEW update the row and append a ``payment.status`` event; IGNORE appends a
     ``payment.ignored`` audit event; NOOP writes nothing. ``review`` flags the payment even when
-    the move itself is ordinary (e.g. a premium that was already paid).
+    the move itself is ordinary. Money (``target`` PROCESSING or CONFIRMED) also closes the
+    premium's other payable attempts and flags a possible double payment (see the module doc).
+    ``failure_report``: FAILED comes from a bank's webhook, not from AMK's verify; it cannot fail an
+    attempt whose reported money awaits AMK's verdict (PROCESSING), which alone settles that money.
     """
     decision = decide(payment.status, target)
-    if decision.outcome is Outcome.NOOP:
-        return payment, [], decision
-    if decision.outcome is Outcome.IGNORE:
-        data = {**status_data(payment, now), "attempted": target.value, "reason": decision.reason}
-        event = await tx.append_event(payment.id, IGNORED, payment.status, data, now)
-        return payment, [event], decision
+    if failure_report and payment.status is PaymentStatus.PROCESSING and target is PaymentStatus.FAILED:
+        decision = Decision(Outcome.IGNORE, "FAILED report ignored: reported money awaits AMK's verdict")
+    doubles = await _double_payments(tx, payment, target, transaction_id, decision) if target in _MONEY else []
+    if decision.outcome is Outcome.NOOP or decision.outcome is Outcome.IGNORE:
+        events: list[PaymentEvent] = []
+        if decision.outcome is Outcome.IGNORE:
+            data = {**status_data(payment, now), "attempted": target.value, "reason": decision.reason}
+            events.append(await tx.append_event(payment.id, IGNORED, payment.status, data, now))
+        for key, reason in doubles:
+            data = {**status_data(payment, now), "bankTransactionId": transaction_id}
+            await _flag_double(tx, payment, key, reason, transaction_id, data, now)
+        return payment, events, decision
+    events = await close_other_attempts(tx, payment, now) if target in _MONEY else []
     reasons = [
         r
         for r in (
             payment.review_reason,
             review,
             decision.reason if decision.outcome is Outcome.APPLY_REVIEW else None,
+            *(reason for _, reason in doubles),
         )
         if r
     ]
@@ -98,8 +129,12 @@ async def transition(
         updated_at=now,
     )
     await tx.update_payment(updated)
-    event = await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now)
-    if updated.review_reason and updated.review_reason != payment.review_reason:
+    events.append(await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now))
+    if target is PaymentStatus.CONFIRMED:
+        await tx.end_qr_sessions(updated.id, "PAID", now)
+    for key, reason in doubles:
+        await _flag_double(tx, updated, key, reason, transaction_id, status_data(updated, now), now)
+    if not doubles and updated.review_reason and updated.review_reason != payment.review_reason:
         await tx.add_review(
             f"payment:{updated.id}:{target.value}",
             updated.review_reason,
@@ -107,4 +142,80 @@ async def transition(
             status_data(updated, now),
             now,
         )
-    return updated, [event], decision
+    return updated, events, decision
+
+
+async def close_other_attempts(tx: Tx, paying: Payment, now: datetime) -> list[PaymentEvent]:
+    """Close every PENDING attempt of ``paying``'s premium but ``paying`` itself: payment EXPIRED
+    (its status event carries ``closedBy``) and QR session EXPIRED. Returns the status events.
+
+    Attempts already holding money (PROCESSING) stay as they are: their money is settled by AMK's
+    verdict, and a second confirmation is flagged as a double payment.
+    """
+    events: list[PaymentEvent] = []
+    for other in await tx.pending_payments_for(paying.premium_id, excluding=paying.id):
+        closed = replace(other, status=PaymentStatus.EXPIRED, updated_at=now)
+        await tx.update_payment(closed)
+        data = {**status_data(closed, now), "closedBy": paying.id}
+        events.append(await tx.append_event(closed.id, PaymentEvent.STATUS, closed.status, data, now))
+        await tx.end_qr_sessions(closed.id, "EXPIRED", now)
+    return events
+
+
+async def _double_payments(
+    tx: Tx, payment: Payment, target: PaymentStatus, transaction_id: str | None, decision: Decision
+) -> list[tuple[str, str]]:
+    """(review key, reason) for each way money for ``payment`` may pay its premium twice.
+
+    Each extra bank transaction of a premium is flagged exactly once: a second transaction on one
+    attempt by its own key, and the first transaction of a second confirmed attempt by the
+    attempt's ``paid`` key (the first attempt confirmed is the premium's payment).
+    """
+    found: list[tuple[str, str]] = []
+    if transaction_id is not None and payment.transaction_id not in (None, transaction_id) and payment.status in _MONEY:
+        # The status cannot say it (the attempt is one), so money is never silently merged.
+        found.append(
+            (
+                f"{DOUBLE_PAYMENT_KEY}{payment.id}:{transaction_id}",
+                f"bank transaction {transaction_id} for payment {payment.id}, already {payment.status.value}"
+                f" by {payment.transaction_id} (possible double payment)",
+            )
+        )
+    if target is PaymentStatus.CONFIRMED and decision.changes_status:
+        paid_by = await tx.confirmed_payment_for(payment.premium_id, excluding=payment.id)
+        if paid_by is not None:
+            found.append(
+                (
+                    f"{DOUBLE_PAYMENT_KEY}{payment.id}:paid",
+                    f"premium {payment.premium_id} already paid by payment {paid_by.id} (possible double payment)",
+                )
+            )
+    return found
+
+
+async def _flag_double(
+    tx: Tx,
+    payment: Payment,
+    key: str,
+    reason: str,
+    transaction_id: str | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    """One double-payment review (idempotent per key) and, after commit, its ALERT."""
+    if not await tx.add_review(key, reason, payment.id, data, now):
+        return
+    extra = {
+        "paymentId": payment.id,
+        "premiumId": payment.premium_id,
+        "policyNumber": payment.policy_number,
+        "transactionId": transaction_id or payment.transaction_id,
+        "review": key,
+        "reason": reason,
+    }
+    tx.after_commit(lambda: log.error("ALERT possible double payment", extra=extra))
+
+
+async def double_payments(tx: Tx) -> int:
+    """How many double-payment reviews exist (every one ever raised: reviews are never deleted)."""
+    return await tx.count("reviews", "key LIKE $1", DOUBLE_PAYMENT_KEY + "%")

@@ -97,6 +97,9 @@ class PostgresDialect:
                 yield _PgConn(con)
         except _UNAVAILABLE as exc:
             raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
+        except asyncpg.TransactionRollbackError as exc:
+            # A deadlock or serialization failure rolled everything back: safe to try again (AMK retries a 503).
+            raise ServiceUnavailable("database conflict; try again", details=str(exc)) from exc
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []

@@ -9,7 +9,8 @@ commit order and their ids increase along its stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -36,6 +37,7 @@ class Dialect(Protocol):
 
 
 OUTBOX_CHANNEL = "payhub_outbox"
+log = logging.getLogger("payhub.store")
 
 _PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "
@@ -70,9 +72,19 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One atomic unit of work: everything done on the Tx commits together or not at all."""
+        """One atomic unit of work: everything done on the Tx commits together or not at all.
+
+        Callbacks registered with ``Tx.after_commit`` run, in order, once the commit succeeded
+        (never after a rollback); one that raises is logged and does not stop the others.
+        """
         async with self._dialect.transaction() as conn:
-            yield Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
+            tx = Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
+            yield tx
+        for callback in tx.committed_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
 
     # Convenience reads, each its own short transaction.
     async def payment(self, payment_id: int) -> Payment | None:
@@ -95,6 +107,11 @@ class Tx:
         self._c = conn
         self._for_update = " FOR UPDATE" if lock else ""
         self._notify = notify  # PostgreSQL: wake outbox relays when this transaction commits
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after this transaction commits (alerts about what it wrote)."""
+        self.committed_callbacks.append(callback)
 
     @property
     def conn(self) -> Conn:
@@ -169,21 +186,59 @@ class Tx:
         return [(int(r["id"]), int(r["premium_id"])) for r in rows]
 
     # --- payments ---
+    async def lock_premium(self, premium_id: int) -> None:
+        """Serialize, until this transaction ends, everything done to the attempts of one premium.
+
+        Every row lock of a payment (``payment(lock=True)``, ``open_payment_for(lock=True)``) takes
+        it first, so the attempts of a premium are always locked in one order (premium, then
+        payments) and a transaction that confirms one attempt sees every other attempt as it is
+        committed: two attempts cannot both be paid without the second one noticing, and no new
+        attempt opens beside one being paid. PostgreSQL: a transaction-scoped advisory lock keyed by
+        schema and premium (the premium row may live with the integration service); SQLite already
+        runs one write transaction at a time.
+        """
+        if self._for_update:
+            await self._c.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('payhub.premium:' || current_schema()"
+                " || ':' || ($1::bigint)::text, 0))",
+                premium_id,
+            )
+
     async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None:
+        """One payment; with ``lock`` its premium's lock (see ``lock_premium``) and its row lock."""
         if not _storable_id(payment_id):
             return None  # no such row can exist; PostgreSQL would refuse the parameter
+        if lock and self._for_update:
+            owner = await self._c.fetchrow("SELECT premium_id FROM payments WHERE id = $1", payment_id)
+            if owner is None:
+                return None
+            await self.lock_premium(int(owner["premium_id"]))
         suffix = self._for_update if lock else ""
         row = await self._c.fetchrow(f"SELECT {_PAYMENT_COLS} FROM payments WHERE id = $1{suffix}", payment_id)
         return _payment(row) if row else None
 
     async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
+        """The premium's newest open attempt (PENDING, or PROCESSING: money awaiting AMK's verdict)."""
+        if lock:
+            await self.lock_premium(premium_id)
         suffix = self._for_update if lock else ""
         row = await self._c.fetchrow(
             f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1"
-            f" AND status IN ('PENDING', 'PROCESSING'){suffix}",
+            f" AND status IN ('PENDING', 'PROCESSING') ORDER BY id DESC LIMIT 1{suffix}",
             premium_id,
         )
         return _payment(row) if row else None
+
+    async def pending_payments_for(self, premium_id: int, *, excluding: int) -> list[Payment]:
+        """The premium's payable attempts other than ``excluding``, row-locked. The caller holds the
+        premium's lock (it locked one of its payments)."""
+        rows = await self._c.fetch(
+            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'PENDING'"
+            f" AND id <> $2 ORDER BY id{self._for_update}",
+            premium_id,
+            excluding,
+        )
+        return [_payment(r) for r in rows]
 
     async def latest_payment_for(self, premium_id: int) -> Payment | None:
         row = await self._c.fetchrow(
@@ -192,22 +247,39 @@ class Tx:
         )
         return _payment(row) if row else None
 
-    async def confirmed_payment_for(self, premium_id: int) -> Payment | None:
+    async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
+        """The premium's first confirmed attempt (other than ``excluding``), if any."""
         row = await self._c.fetchrow(
-            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED' ORDER BY id LIMIT 1",
+            f"SELECT {_PAYMENT_COLS} FROM payments WHERE premium_id = $1 AND status = 'CONFIRMED'"
+            " AND id <> $2 ORDER BY id LIMIT 1",
             premium_id,
+            -1 if excluding is None else excluding,
         )
         return _payment(row) if row else None
+
+    async def end_qr_sessions(self, payment_id: int, status: str, now: datetime) -> int:
+        """End the KHQR sessions of an attempt: ``PAID`` (its payment was confirmed: whatever the
+        session said) or ``EXPIRED`` (the attempt was closed: only a session still PENDING).
+        Returns how many changed. The table is the KHQR service's; the ledger ends its sessions in
+        the transaction that ends their payment, so a closed attempt's QR is never shown again."""
+        guard = "status <> 'PAID'" if status == "PAID" else "status = 'PENDING'"
+        rows = await self._c.fetch(
+            f"UPDATE khqr_sessions SET status = $2, closed_at = $3 WHERE payment_id = $1 AND {guard} RETURNING id",
+            payment_id,
+            status,
+            now,
+        )
+        return len(rows)
 
     async def insert_open_payment(
         self, premium: Premium, method: PaymentMethod | None, now: datetime
     ) -> Payment | None:
-        """Insert a PENDING payment; None when the premium already has an open one (the database's
+        """Insert a PENDING payment; None when the premium already has a pending one (the database's
         partial unique index decides, so concurrent callers cannot both succeed)."""
         row = await self._c.fetchrow(
             "INSERT INTO payments (premium_id, policy_number, method, status, amount, currency,"
             " created_at, updated_at) VALUES ($1,$2,$3,'PENDING',$4,$5,$6,$6)"
-            " ON CONFLICT (premium_id) WHERE status IN ('PENDING', 'PROCESSING') DO NOTHING"
+            " ON CONFLICT (premium_id) WHERE status = 'PENDING' DO NOTHING"
             f" RETURNING {_PAYMENT_COLS}",
             premium.id,
             premium.policy_number,

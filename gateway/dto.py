@@ -7,15 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency, read_decimal
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest
-
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 def _exact_number(value: Any) -> Decimal:
@@ -24,9 +21,8 @@ def _exact_number(value: Any) -> Decimal:
     return read_decimal(value)
 
 
-def _read_currency(value: Any) -> Currency:
-    # The one currency reader (also AMK's verify answers, CSV import): case and surrounding
-    # whitespace are formatting details; anything but USD or KHR is a 400 naming the field.
+def _currency(value: Any) -> Currency:
+    # The one currency parser, as for every other amount that enters PayHub ("usd", " USD" are USD).
     return parse_currency(value)
 
 
@@ -63,7 +59,7 @@ class BillPayment(BaseModel):
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 
     _exact_amount = field_validator("amount", mode="before")(_exact_number)
-    _currency = field_validator("currency", mode="before")(_read_currency)
+    _read_currency = field_validator("currency", mode="before")(_currency)
 
     @model_validator(mode="after")
     def _decimals(self) -> BillPayment:
@@ -180,7 +176,7 @@ class KhqrPayment(BaseModel):
     _paid_datetime = field_validator("paid_datetime", mode="before")(parse_paid_datetime)
 
     _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)
-    _currency = field_validator("currency", mode="before")(_read_currency)
+    _read_currency = field_validator("currency", mode="before")(_currency)
 
     @model_validator(mode="after")
     def _decimals(self) -> KhqrPayment:

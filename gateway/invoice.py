@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.adapters.store.sql import Tx
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.records import Payment
+from hub.ports import StoreTx
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class InvoiceProblem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-async def resolve_invoice(tx: Tx, number: int) -> Payment | InvoiceProblem:
+async def resolve_invoice(tx: StoreTx, number: int) -> Payment | InvoiceProblem:
     """The payment ``number`` names, or why there is none (see the module's rule)."""
     if number >= PAYMENT_ID_FLOOR:
         payment = await tx.payment(number)

@@ -15,15 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.webhooks import DONE, VERIFY_PENDING, Verifier
-from hub.adapters.amk.client import Verification
-from hub.adapters.store.sql import SqlStore
+from gateway.webhooks import DONE, VERIFY_PENDING
 from hub.domain.money import Currency, parse_amount
 from hub.domain.payment import PaymentStatus
-from hub.domain.records import Payment, PaymentEvent, Receipt
+from hub.domain.records import Payment, PaymentEvent, Receipt, Verification
 from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
-from hub.ports import Publisher
+from hub.ports import AmkVerifier, Publisher, Store
 from hub.service.announce import announce
 from hub.service.ledger import transition
 
@@ -33,8 +31,8 @@ MAX_DELAY_S = 600.0
 
 @dataclass
 class ReVerifier:
-    store: SqlStore
-    verifier: Verifier
+    store: Store
+    verifier: AmkVerifier
     bus: Publisher
     interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None

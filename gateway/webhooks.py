@@ -17,16 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from gateway.dto import BillPayment, KhqrPayment
 from gateway.invoice import InvoiceProblem, resolve_invoice
-from gateway.keylock import KeyedLocks
-from hub.adapters.amk.client import Verification
-from hub.adapters.store.sql import SqlStore, Tx
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
-from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
 from hub.errors import (
     AmkUnavailable,
     AmkUnknownError,
@@ -36,7 +33,8 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
-from hub.ports import Publisher
+from hub.keylock import KeyedLocks
+from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition
 
@@ -45,14 +43,6 @@ log = logging.getLogger("payhub.webhooks")
 DONE = "DONE"
 VERIFY_PENDING = "VERIFY_PENDING"
 HELD_INTEGRATION_DOWN = "bank notice held: integration service unavailable (answered 503; AMK retries)"
-
-
-class Verifier(Protocol):
-    async def verify_payment(self, tx_id: str) -> Verification: ...
-
-
-class PremiumSource(Protocol):
-    async def premium(self, premium_id: int) -> Premium: ...
 
 
 @dataclass(frozen=True)
@@ -90,8 +80,8 @@ class _LostRace(Exception):
 
 @dataclass
 class WebhookService:
-    store: SqlStore
-    verifier: Verifier
+    store: Store
+    verifier: AmkVerifier
     premiums: PremiumSource
     bus: Publisher
     merchant_id: str
@@ -335,7 +325,7 @@ class WebhookService:
         return answer
 
     async def _payment_for(
-        self, tx: Tx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
+        self, tx: StoreTx, w: Incoming, premium: Premium | None, now: datetime, events: list[PaymentEvent]
     ) -> Payment:
         if w.payment_id is not None:
             payment = await tx.payment(w.payment_id, lock=True)

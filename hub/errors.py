@@ -1,8 +1,44 @@
 """The one error hierarchy of PayHub.
 
-Every error knows its HTTP status, its spec error code and whether retrying the same call may
-succeed (``retriable``), so handlers and retry policies ask the error instead of listing types.
-Foreign errors are converted where they cross into PayHub (``raise ... from exc``).
+Every error knows its HTTP status (``status_code``), its spec error code (``code``) and whether
+retrying the same call may succeed (``retriable``), so handlers and retry policies ask the error
+instead of listing types. Foreign errors are converted where they cross into PayHub
+(``raise ... from exc``). The HTTP envelope (``hub.http.envelope``) renders any of them.
+
+    PayHubError                      500 INTERNAL_ERROR
+    ├── BadRequest                   400 BAD_REQUEST
+    │   └── MalformedJson (ValueError)                     unreadable JSON (``hub.json_codec``)
+    ├── InvalidInput (ValueError)    400 BAD_REQUEST       bad values found by pure parsers
+    │   ├── MoneyError                                     amounts and currencies
+    │   ├── KhqrError                                      KHQR payloads (EMVCo TLV fields)
+    │   └── PremiumImportError                             a premiums CSV, every bad row listed
+    ├── Unauthorized                 401 UNAUTHORIZED
+    ├── Forbidden                    403 FORBIDDEN
+    ├── NotFound                     404 RESOURCE_NOT_FOUND
+    ├── BankNotFound                 404 BANK_NOT_FOUND
+    ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
+    ├── DuplicatePayment             409 DUPLICATE_PAYMENT
+    ├── RequestTimeout               408 BAD_REQUEST       headers or body too slow
+    ├── QrExpired                    410 QR_EXPIRED
+    ├── PayloadTooLarge              413 BAD_REQUEST
+    ├── HeadersTooLarge              431 BAD_REQUEST
+    ├── VerificationMismatch         422 PAYMENT_VERIFICATION_DATA_MISMATCHED
+    ├── TransactionVerifyFailed      422 TRANSACTION_VERIFY_FAILED
+    ├── RateLimitExceeded            429 RATE_LIMIT_EXCEEDED          retriable
+    ├── AmkUnknownError              502 AMK_UNKNOWN_ERROR
+    │   ├── AmkMerchantNotBound      502 MERCHANT_NOT_BIND AMK does not know our merchant
+    │   ├── AmkBankNotFound          502 BANK_NOT_FOUND    AMK has no bank configuration
+    │   └── QrMismatch                                     AMK's QR does not match the premium
+    ├── AmkAuthFailed                502 AMK_UNKNOWN_ERROR
+    ├── ServiceUnavailable           503 SERVICE_UNAVAILABLE          retriable
+    │   ├── CircuitOpen                                    a breaker refuses calls for a while
+    │   └── StreamUnavailable                              the event stream (Kafka) is down
+    ├── AmkUnavailable               503 SERVER_UNAVAILABLE           retriable
+    ├── UniqueViolation              500 INTERNAL_ERROR    a store's unique rule refused a row
+    └── ConfigError                  500 CONFIG_ERROR      at start-up only
+
+Spec error codes: docs/ the customer spec's error table (``AmkErrorCode``); ``BAD_REQUEST`` and
+``INTERNAL_ERROR`` are PayHub's own for what the spec does not name.
 """
 
 from __future__ import annotations
@@ -11,6 +47,8 @@ from typing import Any
 
 
 class PayHubError(Exception):
+    """The base of every PayHub error; ``message`` is safe to show to the caller."""
+
     status_code: int = 500
     code: str = "INTERNAL_ERROR"
     retriable: bool = False
@@ -156,6 +194,96 @@ class AmkBankNotFound(AmkUnknownError):
     code = "BANK_NOT_FOUND"
     default_message = "AMK bank configuration not found"
     amk_code = "BANK_NOT_FOUND"
+
+
+class InvalidInput(PayHubError, ValueError):
+    """A pure parser refused a value; the message names the field and the rule broken."""
+
+    status_code = 400
+    code = "BAD_REQUEST"
+    default_message = "Invalid input"
+
+
+class MoneyError(InvalidInput):
+    """An amount or currency that PayHub refuses (``hub.domain.money``); ``field`` names where it
+    came from. The HTTP layer answers 400 BAD_REQUEST with ``details=[{"field": field, "message":
+    reason}]``; adapters reading a partner's answer convert it to their own error (``raise … from exc``).
+    """
+
+    def __init__(self, reason: str, *, field: str = "amount") -> None:
+        super().__init__(reason, details=[{"field": field, "message": reason}])
+        self.field = field
+        self.reason = reason
+
+
+class MalformedJson(BadRequest, ValueError):
+    """JSON that cannot be read: not UTF-8, not JSON, too deep, too large, or not the expected shape.
+
+    A ``BadRequest`` (400 BAD_REQUEST, ``details=[{"field": field, "message": reason}]``) on the HTTP
+    paths, and a ``ValueError`` for readers of stored or brokered data; WebSocket handlers catch it to
+    close the socket with a reason (``hub.json_codec``).
+    """
+
+    def __init__(self, reason: str, *, field: str = "body") -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"Malformed JSON: {reason}", details=[{"field": field, "message": reason}])
+
+
+class KhqrError(InvalidInput):
+    """Invalid KHQR payload or field; the message names the field/tag and the rule broken."""
+
+
+class PremiumImportError(InvalidInput):
+    """A premiums file was refused; ``errors`` lists every problem by row number (header = row 1)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} invalid row(s)")
+        self.errors = errors
+
+
+class BankNotFound(PayHubError):
+    status_code = 404
+    code = "BANK_NOT_FOUND"
+    default_message = "Bank configuration not found"
+
+
+class QrMismatch(AmkUnknownError):
+    default_message = "AMK returned a QR that does not match the premium"
+
+
+class AmkAuthFailed(PayHubError):
+    status_code = 502
+    code = "AMK_UNKNOWN_ERROR"
+    default_message = "AMK refused our sign-in"
+
+
+class CircuitOpen(ServiceUnavailable):
+    """The breaker refuses the call; ``retry_after`` says in how many whole seconds to try again."""
+
+    def __init__(self, breaker: str, *, retry_after: int) -> None:
+        super().__init__(details="Circuit breaker activated due to high failure rate", retry_after=retry_after)
+        self.breaker = breaker
+
+
+class StreamUnavailable(ServiceUnavailable):
+    """The broker could not be reached or did not acknowledge in time (retriable)."""
+
+    default_message = "Event stream unavailable"
+
+
+class UniqueViolation(PayHubError):
+    """A unique rule of the store refused a row; raised alike by every store backend.
+
+    The store's own text (``constraint``) is kept for logs, never shown: callers see an internal error.
+    """
+
+    def __init__(self, constraint: str = "") -> None:
+        super().__init__()
+        self.constraint = constraint
+
+    def __str__(self) -> str:
+        return self.constraint or self.message
 
 
 class ConfigError(PayHubError):

@@ -6,7 +6,8 @@ stored rows, bus messages, cache entries, WebSocket frames, logs):
 - Reading: a number with a fraction or an exponent becomes an exact ``decimal.Decimal`` (never a float);
   an integer stays ``int``; ``NaN``/``Infinity`` (not JSON, RFC 8259 §6) are refused. Input is bounded
   before parsing: at most :data:`MAX_BYTES` UTF-8 bytes and :data:`MAX_DEPTH` nested arrays/objects,
-  so hostile input (5,000 ``[``) is a :class:`MalformedJson` instead of a ``RecursionError``.
+  so hostile input (5,000 ``[``) is a :class:`MalformedJson` instead of a ``RecursionError``; so is a
+  number whose exponent is past :data:`MAX_EXPONENT` (``1e999999999999999999999``).
 - Writing: compact (``","``, ``":"``), ASCII only; a ``Decimal`` is written as the exact number in plain
   notation, keeping its scale (``Decimal("150.00")`` -> ``150.00``, ``Decimal("6E+5")`` -> ``600000``), as the
   contract's amounts (``"amount": 150.00``); datetimes, dates and times in ISO 8601; enums by value;
@@ -27,28 +28,16 @@ from uuid import UUID
 
 import simplejson
 
-from hub.errors import BadRequest
+from hub.errors import MalformedJson
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MalformedJson", "dumps", "dumps_bytes", "loads", "loads_object"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_EXPONENT", "MalformedJson", "dumps", "dumps_bytes", "loads", "loads_object"]
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays/objects read; PayHub's own documents nest at most 4 deep."""
+MAX_EXPONENT = 999_999_999_999_999_999
+"""Largest exponent of a number read (``decimal``'s limit); a number past it is :class:`MalformedJson`."""
 MAX_BYTES = 1024 * 1024
 """Largest JSON text read, in UTF-8 bytes; HTTP bodies have smaller limits of their own."""
-
-
-class MalformedJson(BadRequest, ValueError):
-    """JSON that cannot be read: not UTF-8, not JSON, too deep, too large, or not the expected shape.
-
-    A ``BadRequest`` (400 BAD_REQUEST, ``details=[{"field": field, "message": reason}]``) on the HTTP
-    paths, and a ``ValueError`` for readers of stored or brokered data; WebSocket handlers catch it to
-    close the socket with a reason.
-    """
-
-    def __init__(self, reason: str, *, field: str = "body") -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"Malformed JSON: {reason}", details=[{"field": field, "message": reason}])
 
 
 # A string (possibly unterminated, so the scan never restarts inside one) or one bracket.
@@ -70,7 +59,9 @@ def loads(data: bytes | str, *, field: str = "body") -> Any:
             raise MalformedJson(f"larger than {MAX_BYTES} bytes", field=field)
     _check_depth(text, field)
     try:
-        return simplejson.loads(text, use_decimal=True, allow_nan=False)
+        return simplejson.loads(text, parse_float=_decimal, allow_nan=False)
+    except _OutOfRange as exc:
+        raise MalformedJson(str(exc), field=field) from exc
     except (ValueError, RecursionError) as exc:  # JSONDecodeError; int literals past Python's digit limit
         raise MalformedJson(f"{type(exc).__name__}: {str(exc)[:200]}", field=field) from exc
 
@@ -91,6 +82,20 @@ def dumps(value: Any) -> str:
 def dumps_bytes(value: Any) -> bytes:
     """:func:`dumps` encoded as UTF-8 (ASCII, in fact)."""
     return dumps(value).encode("ascii")
+
+
+class _OutOfRange(Exception):
+    """Not a ValueError, so that simplejson passes it through unchanged."""
+
+
+def _decimal(text: str) -> Decimal:
+    # Exact (a Decimal made from text never rounds), but the exponent must fit decimal's range,
+    # ±999999999999999999; JSON allows any (RFC 8259 §6), and past it Decimal raises InvalidOperation.
+    try:
+        return Decimal(text)
+    except ArithmeticError as exc:
+        shown = text if len(text) <= 24 else text[:24] + "…"
+        raise _OutOfRange(f"number {shown} is out of range (exponent beyond ±{MAX_EXPONENT})") from exc
 
 
 def _check_depth(text: str, field: str) -> None:

@@ -17,20 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from hub.adapters.store.outbox import OutboxRows
-from hub.adapters.store.sql import SqlStore
-from hub.adapters.stream import Producer, Record
+from hub.background import running
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.topics import Topics, event_json
+from hub.event_codec import event_json
+from hub.ports import OutboxRows, Producer, Record, Store
+from hub.resilience.retry import retry_logged, wait_backoff
+from hub.topics import Topics
 
 log = logging.getLogger("payhub.relay")
 
-CHANNEL = "payhub_outbox"
+CHANNEL = OUTBOX_CHANNEL  # the store notifies on it after each commit
 
 
 def _now() -> datetime:
@@ -40,7 +41,7 @@ def _now() -> datetime:
 class OutboxRelay:
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         producer: Producer,
         topics: Topics,
         *,
@@ -58,7 +59,8 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._clock = clock
         self._listen_url = listen_url
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        # the settings' backoff, jitter ±20 %: relays restarted together do not retry in lockstep
+        self._backoff = wait_backoff(backoff_initial_s, backoff_max_s, 0.2)
         self._wake = asyncio.Event()
         self._deferred = 0
         self.published = 0  # events marked published by this relay (for logs and tests)
@@ -74,7 +76,7 @@ class OutboxRelay:
         Raises ``StreamUnavailable`` (or the store's ``ServiceUnavailable``) with nothing marked.
         """
         async with self._store.transaction() as tx:
-            rows = OutboxRows(tx)
+            rows = tx.outbox
             events = await rows.claim(self._batch)
             self._deferred = rows.deferred
             if not events:
@@ -98,23 +100,10 @@ class OutboxRelay:
 
     async def run_forever(self) -> None:
         """Relay until cancelled; broker or database outages are waited out with backoff."""
-        failures = 0
         async with self._listening():
             while True:
                 self._wake.clear()
-                try:
-                    done = await self.run_once()
-                except Exception as exc:
-                    if not getattr(exc, "retriable", False):
-                        log.exception("relay batch failed")
-                    failures += 1
-                    delay = self._delay(failures)
-                    log.warning("relay backing off %.2fs: %s", delay, getattr(exc, "details", None) or exc)
-                    await asyncio.sleep(delay)
-                    continue
-                if failures:
-                    log.info("relay resumed after %d failed attempt(s)", failures)
-                failures = 0
+                done = await retry_logged(self.run_once, wait=self._backoff, log=log, what="relay batch")
                 if done >= self._batch:
                     continue  # more is probably waiting
                 # Events held back for another relay's earlier ones are free once it commits: look again soon.
@@ -122,39 +111,27 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait_s)
 
-    def _delay(self, failures: int) -> float:
-        initial, maximum = self._backoff
-        base = min(maximum, initial * 2.0 ** (failures - 1))
-        return base * random.uniform(0.8, 1.2)
-
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
-        if not self._listen_url or not self._listen_url.startswith(("postgresql:", "postgres:")):
+        if not self._listen_url:
             yield
             return
-        task = asyncio.create_task(self._listen(self._listen_url), name="payhub-relay-listen")
-        try:
+        async with running(self._listen(self._listen_url), name="payhub-relay-listen"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _listen(self, url: str) -> None:
         """Keep a LISTEN connection open; reconnect (and run a batch) whenever it drops."""
         from hub.adapters.store.postgres import split_schema
 
         dsn, _ = split_schema(url)
-        failures = 0
         while True:
-            try:
-                await self._listen_once(dsn)
-                failures = 0
-                log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
-            except Exception as exc:  # OSError, TimeoutError, asyncpg's PostgresError / InterfaceError
-                failures += 1
-                log.warning("relay cannot LISTEN (%r); polling meanwhile", exc)
-            await asyncio.sleep(self._delay(max(failures, 1)))
+            # Failing to connect (OSError, TimeoutError, asyncpg's errors) is waited out with backoff;
+            # the relay polls meanwhile. A connection that was up and is lost returns here.
+            await retry_logged(
+                lambda: self._listen_once(dsn), wait=self._backoff, log=log, what="relay LISTEN (polling meanwhile)"
+            )
+            log.warning("relay LISTEN connection lost; polling every %.1fs until it is back", self._poll_s)
+            await asyncio.sleep(self._backoff.initial)  # a moment before reconnecting, as after a failure
 
     async def _listen_once(self, dsn: str) -> None:
         import asyncpg

@@ -6,20 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.adapters.integration import premium_json
 from hub.auth import Authenticator, authenticate
-from hub.domain.records import Premium
 from hub.errors import BadRequest, NotFound
 from hub.http.envelope import ok
+from hub.http.path import path_id
 from integration.premiums import APPLICATION_NUMBER, PremiumService
-
-
-def premium_json(p: Premium) -> dict[str, object]:
-    return {
-        **p.inquiry_dto(),
-        "applicationNumber": p.application_number,
-        "status": p.status,
-        "paidPaymentId": p.paid_payment_id,
-    }
 
 
 def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
@@ -35,13 +27,13 @@ def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
 
     async def premium_by_id(request: Request) -> Response:
         await authenticate(request, auth, "service", "admin")
-        raw = request.path_params["premium_id"]
-        premium = await service.get(int(raw))
+        premium_id = path_id(request, "premium_id")
+        premium = await service.get(premium_id)
         if premium is None:
-            raise NotFound(f"No premium {raw}")
+            raise NotFound(f"No premium {premium_id}")
         return ok(premium_json(premium))
 
     return [
         Route("/integration/premiums", due_premium, methods=["GET"]),
-        Route("/integration/premiums/{premium_id:int}", premium_by_id, methods=["GET"]),
+        Route("/integration/premiums/{premium_id:str}", premium_by_id, methods=["GET"]),
     ]

@@ -10,16 +10,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from hub.adapters.store.sql import SqlStore
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
+from hub.errors import PremiumImportError
+from hub.ports import Store
 
 log = logging.getLogger("payhub.integration")
 
 POLICY_NUMBER = re.compile(r"^[A-Za-z0-9]{9,10}$")
 APPLICATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
+MAX_ID = 2**63 - 1  # BIGINT, the premiums table's id column
 CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "currency", "due_date")
 
 DEMO_PREMIUMS = (
@@ -59,24 +61,22 @@ DEMO_PREMIUMS = (
 )
 
 
-class ImportError_(ValueError):
-    """The file was refused; ``errors`` lists every problem by row number (header = row 1)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(f"{len(errors)} invalid row(s)")
-        self.errors = errors
-
-
 def parse_premiums_csv(text: str) -> list[Premium]:
-    """Validate every row; return them all, or raise ImportError_ naming each bad row."""
+    """Validate every row; return them all, or raise PremiumImportError naming each bad row."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ImportError_([f"row 1: missing column(s): {', '.join(missing)}"])
+        raise PremiumImportError([f"row 1: missing column(s): {', '.join(missing)}"])
     out: list[Premium] = []
     errors: list[str] = []
     seen: dict[int, int] = {}
-    for number, row in enumerate(reader, start=2):
+    rows: list[tuple[int, dict[str, str | None]]] = []
+    try:
+        for row in reader:
+            rows.append((len(rows) + 2, row))
+    except csv.Error as exc:  # a field past csv.field_size_limit(), a bad quote: the file cannot be read
+        raise PremiumImportError([f"row {len(rows) + 2}: {exc}"]) from exc
+    for number, row in rows:
         problems: list[str] = []
         premium = _row(row, problems)
         if premium is not None and premium.id in seen:
@@ -87,9 +87,9 @@ def parse_premiums_csv(text: str) -> list[Premium]:
             seen[premium.id] = number
             out.append(premium)
     if errors:
-        raise ImportError_(errors)
+        raise PremiumImportError(errors)
     if not out:
-        raise ImportError_(["the file has no data rows"])
+        raise PremiumImportError(["the file has no data rows"])
     return out
 
 
@@ -98,8 +98,11 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
         return (row.get(name) or "").strip()
 
     pid = cell("id")
-    if not pid.isdigit() or int(pid) <= 0:
-        problems.append(f"id: {pid!r} is not a positive integer")
+    # ASCII digits only (str.isdigit() takes "²", which int() refuses, and other scripts' digits), at most
+    # the store's BIGINT: a larger id crashed the import instead of naming the row.
+    if not (pid.isascii() and pid.isdigit() and len(pid) <= 19 and 0 < int(pid) <= MAX_ID):
+        shown = pid if len(pid) <= 24 else pid[:24] + "…"
+        problems.append(f"id: {shown!r} is not an integer from 1 to {MAX_ID}")
     elif int(pid) >= PAYMENT_ID_FLOOR:
         problems.append(f"id: {pid} is not below {PAYMENT_ID_FLOOR} (payment ids start there)")
     policy = cell("policy_number")
@@ -134,7 +137,7 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
 
 @dataclass
 class PremiumService:
-    store: SqlStore
+    store: Store
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def due(self, query: str) -> Premium | None:
@@ -148,13 +151,13 @@ class PremiumService:
     async def import_premiums(self, premiums: Iterable[Premium]) -> int:
         """All or nothing: one transaction for the whole file.
 
-        Raises ImportError_ when an id is not below ``PAYMENT_ID_FLOOR``: bill ids and payment
+        Raises PremiumImportError when an id is not below ``PAYMENT_ID_FLOOR``: bill ids and payment
         ids share a KHQR webhook's ``invoice_number`` and must never be the same number.
         """
         premiums = list(premiums)
         too_large = [f"id: {p.id} is not below {PAYMENT_ID_FLOOR}" for p in premiums if p.id >= PAYMENT_ID_FLOOR]
         if too_large:
-            raise ImportError_(too_large)
+            raise PremiumImportError(too_large)
         now = self.clock()
         count = 0
         async with self.store.transaction() as tx:

@@ -8,47 +8,22 @@ retries retriable failures with backoff inside a circuit breaker.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
-import segno
 
-from hub.domain.money import Currency, format_amount
-from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError
+from hub.domain.khqr.image import render_png
+from hub.domain.money import format_amount
+from hub.domain.records import QrRequest, QrResult
+from hub.errors import AmkAuthFailed, AmkUnavailable, AmkUnknownError
 from hub.json_codec import dumps, loads_object
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.retry import with_retries
 
 log = logging.getLogger("payhub.khqr.amk")
-
-
-class AmkAuthFailed(PayHubError):
-    status_code = 502
-    code = "AMK_UNKNOWN_ERROR"
-    default_message = "AMK refused our sign-in"
-
-
-@dataclass(frozen=True)
-class QrRequest:
-    invoice_number: str
-    bill_number: str
-    amount: Decimal
-    currency: Currency
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class QrResult:
-    qr_string: str
-    image_png_b64: str
 
 
 class AmkQrClient:
@@ -165,8 +140,4 @@ class AmkQrClient:
         return QrResult(qr_string, image if isinstance(image, str) and image else render_png(qr_string))
 
 
-def render_png(qr_string: str) -> str:
-    """The QR as a base64 PNG, for when AMK returns only the string."""
-    buffer = io.BytesIO()
-    segno.make(qr_string, error="m").save(buffer, kind="png", scale=8, border=4)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+__all__ = ["AmkAuthFailed", "AmkQrClient", "QrRequest", "QrResult", "render_png"]

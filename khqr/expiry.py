@@ -14,12 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hub.adapters.store.sql import SqlStore
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.ports import Publisher
+from hub.ports import Publisher, Store
 from hub.service.ledger import transition
-from khqr.sessions import EXPIRED, SessionRows
+from khqr.sessions import EXPIRED
 
 log = logging.getLogger("payhub.khqr.expiry")
 MAX_SLEEP_S = 60.0
@@ -27,7 +26,7 @@ MAX_SLEEP_S = 60.0
 
 @dataclass
 class ExpiryScheduler:
-    store: SqlStore
+    store: Store
     bus: Publisher
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -42,7 +41,7 @@ class ExpiryScheduler:
         expired = 0
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
-            rows = SessionRows(tx)
+            rows = tx.khqr_sessions
             for session in await rows.due(now):
                 # The payment (and its premium) first, then the session: the order the ledger
                 # locks them in when money closes an attempt, so the two never deadlock.
@@ -60,7 +59,7 @@ class ExpiryScheduler:
 
     async def seconds_to_next(self) -> float:
         async with self.store.transaction() as tx:
-            upcoming = await SessionRows(tx).next_expiry()
+            upcoming = await tx.khqr_sessions.next_expiry()
         if upcoming is None:
             return MAX_SLEEP_S
         return max(0.0, min(MAX_SLEEP_S, (upcoming - self.clock()).total_seconds()))

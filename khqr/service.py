@@ -10,43 +10,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from gateway.keylock import KeyedLocks
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator
+from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod
-from hub.domain.records import PaymentEvent
-from hub.errors import AmkUnknownError, BadRequest, NotFound, PayHubError, ServiceUnavailable
+from hub.domain.records import PaymentEvent, QrRequest
+from hub.errors import BadRequest, BankNotFound, NotFound, QrMismatch, ServiceUnavailable
+from hub.fanout import Fanout
 from hub.json_codec import loads
-from hub.ports import Publisher
-from khqr.amk_qr import QrRequest, QrResult
-from khqr.codec import KhqrError, decode
+from hub.keylock import KeyedLocks
+from hub.ports import AmkQrGenerator, Publisher, Store
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
-from khqr.sessions import EXPIRED, PAID, PENDING, Session, SessionRows
-from push.hub import PushHub
+from khqr.sessions import EXPIRED, PAID, PENDING, Session
 
 log = logging.getLogger("payhub.khqr")
 BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 GENERATED = "khqr.generated"
 SUPPORTED_BANKS = {"AMK"}
 MAX_WAIT_S = 30.0
-
-
-class BankNotFound(PayHubError):
-    status_code = 404
-    code = "BANK_NOT_FOUND"
-    default_message = "Bank configuration not found"
-
-
-class QrMismatch(AmkUnknownError):
-    default_message = "AMK returned a QR that does not match the premium"
-
-
-class QrGenerator(Protocol):
-    async def generate(self, req: QrRequest) -> QrResult: ...
 
 
 def parse_bank_code(raw: str | None) -> dict[str, str]:
@@ -63,12 +47,12 @@ def parse_bank_code(raw: str | None) -> dict[str, str]:
 
 @dataclass
 class KhqrService:
-    store: SqlStore
+    store: Store
     gateway: GatewayClient
-    qr: QrGenerator
+    qr: AmkQrGenerator
     auth: Authenticator
     bus: Publisher
-    hub: PushHub
+    hub: Fanout
     expiry: ExpiryScheduler
     merchant_id: str
     session_ttl_s: int = 1800
@@ -86,7 +70,7 @@ class KhqrService:
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
-                rows = SessionRows(tx)
+                rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
                     # Its payment ended (e.g. the bank reported FAILED) and the inquiry opened a new
@@ -126,7 +110,7 @@ class KhqrService:
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
             await tx.lock_premium(premium_id)
-            rows = SessionRows(tx)
+            rows = tx.khqr_sessions
             if not await rows.insert(session):
                 winner = await rows.pending_for_premium(premium_id)
                 if winner is None:
@@ -222,7 +206,7 @@ class KhqrService:
 
     async def _status(self, session_id: str) -> dict[str, Any]:
         async with self.store.transaction() as tx:
-            session = await SessionRows(tx).get(session_id)
+            session = await tx.khqr_sessions.get(session_id)
             if session is None:
                 raise NotFound(f"No QR session {session_id}")
             payment = await tx.payment(session.payment_id)
@@ -248,4 +232,4 @@ class KhqrService:
         """Bus handler: a confirmed payment marks its QR session PAID."""
         if event.type == PaymentEvent.STATUS and event.status.value == "CONFIRMED":
             async with self.store.transaction() as tx:
-                await SessionRows(tx).mark_paid(event.payment_id, self.clock())
+                await tx.khqr_sessions.mark_paid(event.payment_id, self.clock())

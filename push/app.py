@@ -14,13 +14,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub.adapters.store.sql import SqlStore
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.fanout import Fanout
 from hub.http.envelope import ws_error
+from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
+from hub.ports import Store
 from hub.settings import Settings
-from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -31,8 +32,8 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database
 
 @dataclass
 class PushDeps:
-    store: SqlStore
-    hub: PushHub
+    store: Store
+    hub: Fanout
     auth: Authenticator
     heartbeat_s: float = 15.0
     limits: WsLimits = field(default_factory=lambda: WsLimits())
@@ -57,7 +58,7 @@ async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
 def routes(d: PushDeps) -> list[BaseRoute]:
     async def sse(request: Request) -> Response:
         who = await authenticate(request, d.auth)
-        payment_id = int(request.path_params["payment_id"])
+        payment_id = path_id(request, "payment_id")
         await authorize(d, who, payment_id)
         cursor = _cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
         stream = await open_stream(d.store, d.hub, payment_id, cursor)
@@ -69,7 +70,7 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         await _WsSession(d, websocket).run()
 
     return [
-        Route("/api/payments/{payment_id:int}/events", sse, methods=["GET"]),
+        Route("/api/payments/{payment_id:str}/events", sse, methods=["GET"]),
         WebSocketRoute("/ws/payments", ws),
     ]
 

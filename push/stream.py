@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from hub.adapters.store.sql import SqlStore
 from hub.domain.records import PaymentEvent
+from hub.fanout import Fanout, Frame, Subscriber
+from hub.ports import Store
 from hub.service.ledger import status_data
-from push.hub import Frame, PushHub, Subscriber
 
 PAGE = 500
 
@@ -20,12 +20,12 @@ PAGE = 500
 class PaymentStream:
     def __init__(
         self,
-        hub: PushHub,
+        hub: Fanout,
         sub: Subscriber,
         backlog: list[Frame],
         cursor: int,
         *,
-        store: SqlStore | None = None,
+        store: Store | None = None,
         more: bool = False,
     ) -> None:
         """``more``: the backlog was one full page of the log; read the rest from ``store``."""
@@ -71,7 +71,7 @@ class PaymentStream:
         return [Frame.of(e) for e in events]
 
 
-async def open_stream(store: SqlStore, hub: PushHub, payment_id: int, cursor: int | None) -> PaymentStream | None:
+async def open_stream(store: Store, hub: Fanout, payment_id: int, cursor: int | None) -> PaymentStream | None:
     """Subscribe first, then read the log. None when the cursor is at or past a terminal status."""
     sub = hub.subscribe(payment_id)
     try:

@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
+from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
+from hub.domain.khqr.image import render_png
 from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.settings import SANDBOX_BAKONG_ACCOUNT
-from khqr.amk_qr import render_png
-from khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
 
@@ -26,8 +26,19 @@ SANDBOX_MERCHANT_NAME = "PAYHUB SANDBOX INSURER"
 SANDBOX_CITY = "Phnom Penh"
 
 
+_EPOCH_MS = range(10**12, 10**13)  # the 13-digit milliseconds of KHQR tag 99
+
+
 def build_qr(body: dict[str, Any], *, merchant_id: str, now_ms: int) -> KhqrPayload:
+    """The QR that ``body`` (PayHub's request) asks for; ``ValueError`` (a ``MoneyError`` or ``KhqrError`` among
+    them) or ``KeyError`` if it cannot be made. Types are checked before any conversion: ``int()`` of a
+    JSON number such as ``1E+3000000`` would hold the event loop for minutes."""
     currency = parse_currency(body["currency"])
+    if not isinstance(body["invoiceNumber"], str) or not isinstance(body["billNumber"], str):
+        raise ValueError("invoiceNumber and billNumber must be strings")
+    expires = body["expiresAt"]
+    if isinstance(expires, bool) or not isinstance(expires, int) or expires not in _EPOCH_MS:
+        raise ValueError("expiresAt must be an integer: 13-digit epoch milliseconds")
     return KhqrPayload(
         account=MerchantAccount(SANDBOX_BAKONG_ACCOUNT, merchant_id, "AMK Sandbox"),
         merchant_name=SANDBOX_MERCHANT_NAME,
@@ -41,7 +52,7 @@ def build_qr(body: dict[str, Any], *, merchant_id: str, now_ms: int) -> KhqrPayl
             terminal_label=str(body["invoiceNumber"])[:25],
         ),
         created_ms=now_ms,
-        expires_ms=int(body["expiresAt"]),
+        expires_ms=expires,
     )
 
 
@@ -106,12 +117,13 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         body = parse_json_object(await read_body(request, 8192))
         try:
             qr = build_qr(body, merchant_id=d.merchant_id, now_ms=int(time.time() * 1000))
+            qr_string = encode(qr)  # refuses what a KHQR cannot hold (a 200-character bill number)
         except (KhqrError, MoneyError, KeyError, ValueError) as exc:
             return _amk_error(400, "BAD_REQUEST", str(exc))
         d.state.qr_codes[str(body["invoiceNumber"])] = Transaction(
             str(body["invoiceNumber"]), "ISSUED", qr.amount or Decimal(0), qr.currency
         )
-        data: dict[str, Any] = {"qrString": encode(qr), "expiresAt": qr.expires_ms}
+        data: dict[str, Any] = {"qrString": qr_string, "expiresAt": qr.expires_ms}
         if d.state.qr_images:
             data["qrImage"] = render_png(data["qrString"])
         return JSONResponse({"code": "00", "message": "OK", "data": data})
@@ -124,20 +136,28 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
     async def control(request: Request) -> Response:
         """Switch sandbox behaviour for demos and fault tests: ``{"verifyAvailable": false}``."""
         body: dict[str, Any] = parse_json_object(await read_body(request, 4 * 1024 * 1024))
-        if "verifyAvailable" in body:
-            d.state.verify_available = bool(body["verifyAvailable"])
-        if "qrImages" in body:
-            d.state.qr_images = bool(body["qrImages"])
+        # Everything is checked before anything changes: a refused request leaves the sandbox as it was.
+        switches = {name: body[name] for name in ("verifyAvailable", "qrImages") if name in body}
+        for name, value in switches.items():
+            if not isinstance(value, bool):  # bool("false") is True
+                return _amk_error(400, "BAD_REQUEST", f"{name}: must be true or false")
         paid = body.get("paidTransactions") or []
         if not isinstance(paid, list):
             return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
+        known: list[Transaction] = []
         for tx in paid:  # the bank knows these (benchmarks, demos)
             try:
                 currency = parse_currency(tx["currency"])
                 amount = parse_amount(tx["amount"], currency)
-                d.state.record(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
+                known.append(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
             except (KeyError, TypeError, MoneyError) as exc:
                 return _amk_error(400, "BAD_REQUEST", f"paidTransactions: {exc}")
+        if "verifyAvailable" in switches:
+            d.state.verify_available = switches["verifyAvailable"]
+        if "qrImages" in switches:
+            d.state.qr_images = switches["qrImages"]
+        for transaction in known:
+            d.state.record(transaction)
         return ok(
             {
                 "verifyAvailable": d.state.verify_available,

@@ -9,25 +9,26 @@ afterwards. It returns every body it sent with every answer it got.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency, read_decimal
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest, NotFound, ServiceUnavailable
 from hub.json_codec import dumps_bytes, loads, loads_object
+from hub.resilience.retry import retry_until
 from sandbox.state import SandboxState, Transaction
 
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 MAX_DUPLICATES = 50
+BILL_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class SimulateRequest:
             errors.append({"field": "paymentId", "message": "paymentId or billNumber is required"})
         if payment_id is not None and (isinstance(payment_id, bool) or not isinstance(payment_id, int)):
             errors.append({"field": "paymentId", "message": "must be an integer"})
+        if bill not in (None, "") and not (isinstance(bill, str) and BILL_NUMBER.fullmatch(bill)):
+            # the gateway's inquiry rule; forwarded as it was, its 400 came back as our 503
+            errors.append({"field": "billNumber", "message": "1-10 ASCII letters or digits"})
         method = str(body.get("method") or ("KHQR" if payment_id is not None else "BILL")).upper()
         if method not in ("KHQR", "BILL"):
             errors.append({"field": "method", "message": "KHQR or BILL"})
@@ -165,8 +169,10 @@ class Simulator:
         }, invoice
 
     async def _send(self, path: str, raw: bytes) -> dict[str, Any]:
+        """Post like a bank: again after each of ``retry_delays`` while the answer is 5xx, 429 or none."""
         attempts: list[dict[str, Any]] = []
-        for delay in (*self._delays, None):
+
+        async def attempt() -> dict[str, Any]:
             ts = int(time.time())
             headers = {
                 "Authorization": f"Bearer {self._auth.issue('sandbox-amk', 'amk', 300)}",
@@ -178,10 +184,12 @@ class Simulator:
                 response = await self._gw.post(path, content=raw, headers=headers)
                 answer: Any = loads(response.content) if response.content else None
                 attempts.append({"status": response.status_code, "response": answer})
-                if response.status_code < 500 and response.status_code != 429:
-                    break
             except httpx.HTTPError as exc:
                 attempts.append({"status": None, "error": repr(exc)})
-            if delay is not None:
-                await asyncio.sleep(delay)
+            return attempts[-1]
+
+        def answered(a: dict[str, Any]) -> bool:
+            return a["status"] is not None and a["status"] < 500 and a["status"] != 429
+
+        await retry_until(attempt, done=answered, delays=self._delays)
         return {"body": loads(raw), "attempts": attempts}

@@ -50,6 +50,17 @@ class IntegrationClient:
             raise ServiceUnavailable("Integration service answered an unreadable premium", details=str(exc)) from exc
 
 
+def premium_json(p: Premium) -> dict[str, object]:
+    """The integration API's premium (the spec's inquiry DTO plus its settlement state); inverse of
+    ``premium_from_json``."""
+    return {
+        **p.inquiry_dto(),
+        "applicationNumber": p.application_number,
+        "status": p.status,
+        "paidPaymentId": p.paid_payment_id,
+    }
+
+
 def premium_from_json(data: dict[str, Any]) -> Premium:
     """A premium from the integration service's JSON ``data`` object.
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from enum import StrEnum
 
+from hub.errors import MoneyError as MoneyError  # re-exported: its home was here
+
 
 class Currency(StrEnum):
     USD = "USD"
@@ -43,19 +45,6 @@ class Currency(StrEnum):
         return "840" if self is Currency.USD else "116"
 
 
-class MoneyError(ValueError):
-    """An amount or currency that PayHub refuses; ``field`` names where it came from.
-
-    The HTTP layer answers it with 400 BAD_REQUEST and ``details=[{"field": field, "message": reason}]``;
-    adapters reading a partner's answer convert it to their own error (``raise … from exc``).
-    """
-
-    def __init__(self, reason: str, *, field: str = "amount") -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(reason)
-
-
 def parse_currency(value: object, *, field: str = "currency") -> Currency:
     if not isinstance(value, str):
         raise MoneyError(f"currency must be a string, got {type(value).__name__}", field=field)
@@ -85,7 +74,8 @@ def parse_amount(value: object, currency: Currency, *, field: str = "amount") ->
     - refused: more decimals than the currency has (``150.001`` USD, ``600000.5`` KHR); trailing zeros are
       not extra decimals (``150.000`` USD is ``150.00``);
     - refused: more than ``currency.max_integer_digits`` digits before the point (``1E+30``, ``1e309``,
-      ``123456789012345678901234567890.12``);
+      ``123456789012345678901234567890.12``) and text whose exponent is past what ``decimal`` holds
+      (``"1e999999999999999999999"``);
     - accepted: exponent forms that denote an exact amount within those bounds (``6E+5`` KHR is 600000,
       ``1.5E+2`` USD is 150.00) — Java's ``BigDecimal.toString()``, which AMK's DTOs use, writes them.
 
@@ -136,10 +126,13 @@ def _read(value: object, field: str) -> Decimal:
     if not isinstance(value, str):
         raise MoneyError(f"must be a number, got {type(value).__name__}", field=field)
     text = value.strip()
+    shown = text if len(text) <= 24 else text[:24] + "…"
     if len(text) > _MAX_TEXT or not _NUMBER.fullmatch(text):
-        shown = text if len(text) <= 24 else text[:24] + "…"
         raise MoneyError(f"{shown!r} is not a decimal number", field=field)
-    return Decimal(text)  # exact: constructing a Decimal from text never rounds
+    try:
+        return Decimal(text)  # exact: constructing a Decimal from text never rounds
+    except ArithmeticError as exc:  # an exponent past decimal's ±999999999999999999 (InvalidOperation)
+        raise MoneyError(f"{shown!r} is out of range", field=field) from exc
 
 
 def quantize(amount: Decimal, currency: Currency) -> Decimal:

@@ -90,3 +90,56 @@ class Receipt:
     response_body: dict[str, Any]
     attempts: int
     next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """AMK's word on one transaction: status PAID | UNPAID | FAILED | NOT_FOUND (spec: verify payment)."""
+
+    tx_id: str
+    status: str
+    amount: Decimal | None = None
+    currency: Currency | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "PAID"
+
+
+@dataclass(frozen=True)
+class QrRequest:
+    """What AMK's ``/qr/generator`` is asked for (spec: generate KHQR)."""
+
+    invoice_number: str
+    bill_number: str
+    amount: Decimal
+    currency: Currency
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class QrResult:
+    qr_string: str
+    image_png_b64: str  # base64 PNG
+
+
+@dataclass(frozen=True)
+class KhqrSession:
+    """One KHQR shown to a payer: PENDING until paid, or EXPIRED at ``expires_at``."""
+
+    id: str
+    payment_id: int
+    premium_id: int
+    policy_number: str
+    customer_name: str
+    amount: Decimal
+    currency: Currency
+    qr_string: str
+    qr_image: str  # base64 PNG
+    status: str  # PENDING | PAID | EXPIRED
+    created_at: datetime
+    expires_at: datetime
+
+    def status_at(self, now: datetime) -> str:
+        """PENDING turns EXPIRED at expires_at even before the scheduler has written it."""
+        return "EXPIRED" if self.status == "PENDING" and now >= self.expires_at else self.status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,6 +12,8 @@ from starlette.routing import Match
 from hub.domain.money import MoneyError
 from hub.errors import BadRequest, MethodNotAllowed, NotFound, PayHubError, PayloadTooLarge, Unauthorized
 from hub.http.envelope import error_response
+
+log = logging.getLogger("payhub.http")
 
 _BY_STATUS: dict[int, type[PayHubError]] = {
     400: BadRequest,
@@ -22,6 +26,8 @@ _BY_STATUS: dict[int, type[PayHubError]] = {
 
 async def payhub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PayHubError)
+    if exc.status_code == 500:  # a bug or a broken invariant (e.g. UniqueViolation): keep the traceback
+        log.error("internal error", exc_info=exc, extra={"path": request.url.path})
     return error_response(exc)
 
 

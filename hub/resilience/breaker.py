@@ -32,7 +32,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from hub.errors import ConfigError, PayHubError, ServiceUnavailable
+from hub.errors import CircuitOpen as CircuitOpen  # re-exported: its home was here
+from hub.errors import ConfigError, PayHubError
 
 T = TypeVar("T")
 
@@ -44,14 +45,6 @@ _log = logging.getLogger("payhub.breaker")
 
 # Absorbs float noise so that e.g. 30 s minus 10.0 s is 20, not 21, whole seconds.
 _EPSILON: Final = 1e-9
-
-
-class CircuitOpen(ServiceUnavailable):
-    """The breaker refuses the call; ``retry_after`` says in how many whole seconds to try again."""
-
-    def __init__(self, breaker: str, *, retry_after: int) -> None:
-        super().__init__(details="Circuit breaker activated due to high failure rate", retry_after=retry_after)
-        self.breaker = breaker
 
 
 def default_is_failure(exc: BaseException) -> bool:

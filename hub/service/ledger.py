@@ -1,7 +1,7 @@
 """Status changes and their events, always written together inside one store transaction.
 
-Callers hold a ``Tx``; these functions never commit. After the transaction commits, the caller
-publishes the returned events to the bus (the embedded relay).
+Callers hold a unit of work (``hub.ports.StoreTx``); these functions never commit. After the
+transaction commits, the caller publishes the returned events to the bus (the embedded relay).
 
 The attempts of one premium are kept consistent here, whichever rail and whichever caller (bill or
 KHQR webhook, re-verifier, expiry) moves one of them (issue 7 §1):
@@ -14,7 +14,7 @@ KHQR webhook, re-verifier, expiry) moves one of them (issue 7 §1):
   payment" review (key ``double-payment:…``, counted by ``payhub_double_payments_total``) and an
   ERROR ``ALERT`` log line once the transaction has committed.
 
-The premium's lock (``Tx.lock_premium``, taken by every payment row lock) makes the second of two
+The premium's lock (``StoreTx.lock_premium``, taken by every payment row lock) makes the second of two
 concurrent payers see the first.
 """
 
@@ -25,11 +25,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from hub.adapters.store.sql import Tx
 from hub.domain.money import quantize
 from hub.domain.payment import Decision, Outcome, PaymentMethod, PaymentStatus, decide
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
+from hub.ports import StoreTx
 
 IGNORED = "payment.ignored"
 DOUBLE_PAYMENT_KEY = "double-payment:"
@@ -54,7 +54,7 @@ def status_data(p: Payment, at: datetime) -> dict[str, Any]:
 
 
 async def open_payment(
-    tx: Tx, premium: Premium, method: PaymentMethod | None, now: datetime
+    tx: StoreTx, premium: Premium, method: PaymentMethod | None, now: datetime
 ) -> tuple[Payment, list[PaymentEvent]]:
     """The premium's open payment, created PENDING (with its event) when there is none.
 
@@ -77,7 +77,7 @@ async def open_payment(
 
 
 async def transition(
-    tx: Tx,
+    tx: StoreTx,
     payment: Payment,
     target: PaymentStatus,
     now: datetime,
@@ -87,7 +87,7 @@ async def transition(
     review: str | None = None,
     failure_report: bool = False,
 ) -> tuple[Payment, list[PaymentEvent], Decision]:
-    """Apply the state machine to a payment the caller has locked (``Tx.payment(id, lock=True)``).
+    """Apply the state machine to a payment the caller has locked (``tx.payment(id, lock=True)``).
 
     APPLY / APPLY_REVIEW update the row and append a ``payment.status`` event; IGNORE appends a
     ``payment.ignored`` audit event; NOOP writes nothing. ``review`` flags the payment even when
@@ -145,7 +145,7 @@ async def transition(
     return updated, events, decision
 
 
-async def close_other_attempts(tx: Tx, paying: Payment, now: datetime) -> list[PaymentEvent]:
+async def close_other_attempts(tx: StoreTx, paying: Payment, now: datetime) -> list[PaymentEvent]:
     """Close every PENDING attempt of ``paying``'s premium but ``paying`` itself: payment EXPIRED
     (its status event carries ``closedBy``) and QR session EXPIRED. Returns the status events.
 
@@ -163,7 +163,7 @@ async def close_other_attempts(tx: Tx, paying: Payment, now: datetime) -> list[P
 
 
 async def _double_payments(
-    tx: Tx, payment: Payment, target: PaymentStatus, transaction_id: str | None, decision: Decision
+    tx: StoreTx, payment: Payment, target: PaymentStatus, transaction_id: str | None, decision: Decision
 ) -> list[tuple[str, str]]:
     """(review key, reason) for each way money for ``payment`` may pay its premium twice.
 
@@ -194,7 +194,7 @@ async def _double_payments(
 
 
 async def _flag_double(
-    tx: Tx,
+    tx: StoreTx,
     payment: Payment,
     key: str,
     reason: str,
@@ -216,6 +216,6 @@ async def _flag_double(
     tx.after_commit(lambda: log.error("ALERT possible double payment", extra=extra))
 
 
-async def double_payments(tx: Tx) -> int:
+async def double_payments(tx: StoreTx) -> int:
     """How many double-payment reviews exist (every one ever raised: reviews are never deleted)."""
-    return await tx.count("reviews", "key LIKE $1", DOUBLE_PAYMENT_KEY + "%")
+    return await tx.count_reviews(DOUBLE_PAYMENT_KEY)

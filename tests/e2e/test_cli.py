@@ -14,9 +14,9 @@ import httpx
 import jwt
 import pytest
 
-from hub.cli import main
 from hub.settings import SANDBOX_JWT_SECRET
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
+from payhub.cli import main
 from tests.conftest import free_port
 from tests.e2e.payhub_process import PAYHUB, payhub_env, start_server
 
@@ -94,7 +94,7 @@ async def test_import_with_errors_names_rows_and_imports_nothing(tmp_path: Path,
 
 @pytest.fixture
 def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """For the quick refusals: ``hub.cli.main`` in this process, with a hermetic PAYHUB_* environment."""
+    """For the quick refusals: ``payhub.cli.main`` in this process, with a hermetic PAYHUB_* environment."""
     for name in [k for k in os.environ if k.startswith("PAYHUB_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PAYHUB_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
@@ -125,6 +125,26 @@ def test_import_refuses_bad_files(
     assert expected in out.err, out.err
     assert "imported" not in out.out
     assert not in_process.exists()  # refused before the database was even opened
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfei\x00d\x00", "not UTF-8"),  # UTF-16 from a spreadsheet: UnicodeDecodeError traceback before
+        (HEADER.encode() + b"900001,P900000001,,A,1.00,USD,2027-03-01," + b"x" * 200_000 + b"\n", "row 2"),
+        (HEADER.encode() + "²,P900000001,,A,1.00,USD,2027-03-01\n".encode(), "row 2: id"),
+        (HEADER.encode() + b"9223372036854775808,P900000001,,A,1.00,USD,2027-03-01\n", "row 2: id"),
+    ],
+    ids=["utf-16", "huge-field", "superscript-id", "id-past-bigint"],
+)
+def test_import_refuses_unreadable_files_without_a_traceback(
+    in_process: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    (in_process.parent / "f.csv").write_bytes(content)
+    assert main(["policies", "import", "f.csv"]) != 0
+    out = capsys.readouterr()
+    assert expected in out.err and "Traceback" not in out.err, out.err
+    assert not in_process.exists()
 
 
 def test_import_missing_file_fails(in_process: Path, capsys: pytest.CaptureFixture[str]) -> None:

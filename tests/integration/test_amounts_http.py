@@ -24,9 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from hub.app import build_app
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, signed
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, running, signed
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
 HTTP_PROPERTY = settings(
@@ -39,9 +38,8 @@ ISSUE_AMOUNTS = ["1E+30", "1e309", "123456789012345678901234567890.12"]
 
 @pytest.fixture
 async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
+        app = c.app
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield c, client
@@ -85,6 +83,31 @@ async def test_issue_amounts_are_400_naming_the_field(
     raw, headers = signed(c, _with_amount_text(good, field, text))
     r = await client.post(path, content=raw, headers=headers)
     _assert_400(r, field)
+    assert await _counts(c) == before
+
+
+OUT_OF_RANGE = ["1e999999999999999999999", "1E-999999999999999999999", "0e99999999999999999999999"]
+
+
+@pytest.mark.parametrize("text", OUT_OF_RANGE)
+@pytest.mark.parametrize("as_string", [True, False], ids=["string", "number"])
+@pytest.mark.parametrize("kind", ["bill", "khqr"])
+async def test_exponent_beyond_the_decimal_range_is_400_not_500(
+    proc: tuple[Container, httpx.AsyncClient], kind: str, as_string: bool, text: str
+) -> None:
+    # decimal.InvalidOperation from Decimal(text) escaped both the JSON codec (numbers) and the amount
+    # parser (strings): 500 with a traceback, which AMK retries forever.
+    c, client = proc
+    if kind == "bill":
+        good = bill_body()
+        bank_paid(c, good["bankTransactionId"])
+        path, field = "/AMK/payments", "amount"
+    else:
+        good, path, field = khqr_body(1), "/AMK/khqr", "paid_amount"
+    before = await _counts(c)
+    raw, headers = signed(c, _with_amount_text(good, field, f'"{text}"' if as_string else text))
+    r = await client.post(path, content=raw, headers=headers)
+    _assert_400(r, field if as_string else "body")  # the JSON codec cannot know which field held it
     assert await _counts(c) == before
 
 
@@ -204,6 +227,7 @@ async def test_no_amount_gives_a_5xx_and_a_refused_one_changes_nothing(
 @example(text="1e309")
 @example(text="123456789012345678901234567890.12")
 @example(text='"1"')
+@example(text='" 7.5 "')
 async def test_khqr_webhook_amount_is_never_a_5xx(proc: tuple[Container, httpx.AsyncClient], text: str) -> None:
     c, client = proc
     before = await _counts(c)
@@ -251,3 +275,106 @@ def test_amount_literal_helper_keeps_the_text() -> None:
     raw = _with_amount_text({"a": 1, "amount": 0}, "amount", "1E+30")
     assert raw == b'{"a": 1, "amount": 1E+30}'
     assert simplejson.loads(raw, use_decimal=True)["amount"] == Decimal("1E+30")
+
+
+@pytest.mark.parametrize(
+    "paid",
+    [
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"txId": "BAD", "amount": "abc", "currency": "USD"}],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"txId": "BAD", "amount": "1.5", "currency": "KHR"}],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, "not-an-object"],
+        [{"txId": "OK1", "amount": "1.00", "currency": "USD"}, {"amount": "1.00", "currency": "USD"}],
+        "not-a-list",
+    ],
+    ids=["bad-amount", "khr-decimals", "not-an-object", "no-txId", "not-a-list"],
+)
+async def test_sandbox_control_refused_changes_nothing(proc: tuple[Container, httpx.AsyncClient], paid: Any) -> None:
+    # verifyAvailable/qrImages were switched, and the rows before the bad one recorded, before the 400.
+    c, client = proc
+    body = {"verifyAvailable": False, "qrImages": False, "paidTransactions": paid}
+    r = await client.post("/sandbox/amk/control", content=simplejson.dumps(body), headers=auth_header(c, "admin"))
+    assert r.status_code == 400, r.text
+    state = c.sandbox_state
+    assert (state.verify_available, state.qr_images, "OK1" in state.transactions) == (True, True, False)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"expiresAt": Decimal("1E+999999999999999999")},  # int() of it: MemoryError, a 500
+        {"expiresAt": Decimal("1E+3000000")},  # int() of it: minutes of CPU with the event loop blocked
+        {"expiresAt": Decimal("1.5")},
+        {"expiresAt": "1700000000000"},
+        {"expiresAt": True},
+        {"expiresAt": -1},
+        {"expiresAt": 10**4000},
+        {"invoiceNumber": ["1"]},
+        {"billNumber": {"b": 1}},
+        {"amount": "1e999999999999999999999"},
+        {"currency": None},
+        {"billNumber": "P" * 200},  # KhqrError from encode(), outside the try: a 500
+        {"invoiceNumber": "1\n"},
+    ],
+    ids=[
+        "exp-huge",
+        "exp-slow",
+        "fraction",
+        "string",
+        "bool",
+        "negative",
+        "digits",
+        "invoice",
+        "bill",
+        "amount",
+        "cur",
+        "long-bill",
+        "control-char",
+    ],
+)
+async def test_sandbox_qr_generator_refuses_bad_fields_with_400_at_once(
+    proc: tuple[Container, httpx.AsyncClient], override: dict[str, Any]
+) -> None:
+    c, client = proc
+    sign_in = await client.post(
+        "/sandbox/amk/auth/sign-in",
+        json={"username": c.settings.amk_username, "password": c.settings.amk_password.get_secret_value()},
+    )
+    token = sign_in.json()["access_token"]
+    body = {"invoiceNumber": "1", "billNumber": "P123456789", "amount": "1.00", "currency": "USD"}
+    body |= {"expiresAt": 1_900_000_000_000} | override
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    r = await asyncio.wait_for(
+        client.post("/sandbox/amk/qr/generator", content=simplejson.dumps(body), headers=headers), 5
+    )
+    assert r.status_code == 400, r.text
+    assert c.sandbox_state.qr_codes == {}
+
+
+@pytest.mark.parametrize("currency", ["usd", " USD", "Usd\n"])
+async def test_webhook_currency_is_read_by_the_one_currency_parser(
+    proc: tuple[Container, httpx.AsyncClient], currency: str
+) -> None:
+    # The webhooks used pydantic's enum (exact "USD" only) where every other entry point reads the
+    # currency with hub.domain.money.parse_currency: money the bank reported was refused for its case.
+    c, client = proc
+    good = {**bill_body(), "currency": currency}
+    bank_paid(c, good["bankTransactionId"])
+    raw, headers = signed(c, good)
+    r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code == 200 and r.json()["data"]["status"] == "CONFIRMED", r.text
+    raw, headers = signed(c, {**khqr_body(999_999), "currency": currency})
+    r = await client.post("/AMK/khqr", content=raw, headers=headers)
+    assert r.status_code == 404, r.text  # read; refused only because payment 999999 does not exist
+
+
+@pytest.mark.parametrize("currency", ["EUR", "", None, 840, ["USD"], "U SD"])
+async def test_webhook_unknown_currency_is_400_naming_it(
+    proc: tuple[Container, httpx.AsyncClient], currency: Any
+) -> None:
+    c, client = proc
+    before = await _counts(c)
+    for path, body in (("/AMK/payments", bill_body()), ("/AMK/khqr", khqr_body(1))):
+        raw, headers = signed(c, {**body, "currency": currency})
+        r = await client.post(path, content=raw, headers=headers)
+        _assert_400(r, "currency")
+    assert await _counts(c) == before

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from hub.adapters.store.sql import SqlStore
-from hub.wiring import Container
-from khqr.sessions import SessionRows
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed
 from tests.integration.test_khqr_sessions import BANK, FakeClock
 
@@ -51,7 +50,7 @@ async def pay_bill(c: Container, client: httpx.AsyncClient) -> httpx.Response:
 
 async def session_row_status(c: Container, session_id: str) -> str:
     async with c.store.transaction() as tx:
-        session = await SessionRows(tx).get(session_id)
+        session = await tx.khqr_sessions.get(session_id)
     assert session is not None
     return session.status
 
@@ -197,9 +196,9 @@ async def test_two_attempts_paid_at_once_are_one_payment_and_one_flagged_double(
         assert len(doubles) == 1, doubles
         await c.bus.drain()
         async with c.store.transaction() as tx:  # a fresh premium for the next round
-            await tx.conn.execute("UPDATE payments SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
-            await tx.conn.execute("UPDATE khqr_sessions SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
-            await tx.conn.execute("UPDATE premiums SET status = 'DUE', paid_payment_id = NULL WHERE id = $1", PREMIUM)
+            await tx._c.execute("UPDATE payments SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
+            await tx._c.execute("UPDATE khqr_sessions SET premium_id = -premium_id WHERE premium_id = $1", PREMIUM)
+            await tx._c.execute("UPDATE premiums SET status = 'DUE', paid_payment_id = NULL WHERE id = $1", PREMIUM)
         await c.inquiry.forget(POLICY)
 
 

@@ -15,20 +15,18 @@ import pytest
 
 from gateway.webhooks import HELD_INTEGRATION_DOWN
 from hub.adapters.integration import IntegrationClient
-from hub.app import build_app
 from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
-from hub.wiring import Container
-from tests.conftest import bank_paid, bill_body, make_settings, signed
+from payhub.bootstrap import Container
+from tests.conftest import bank_paid, bill_body, make_settings, running, signed
 
 WHO = Principal("t", "customer")
 
 
 @pytest.fixture
 async def proc(db_url: str) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(db_url, breaker_open_s=0.05, breaker_min_calls=2)) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(db_url, breaker_open_s=0.05, breaker_min_calls=2)) as c:
+        app = c.app
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             yield c, client
 

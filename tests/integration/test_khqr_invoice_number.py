@@ -23,8 +23,8 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Premium
 from hub.service.ledger import open_payment
-from hub.wiring import Container
-from integration.premiums import ImportError_, parse_premiums_csv
+from integration.premiums import PremiumImportError, parse_premiums_csv
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, khqr_body, signed
 
 WHO = Principal("t", "customer")
@@ -106,11 +106,11 @@ async def test_a_number_that_names_nothing_is_404_and_flagged(
 
 async def test_premium_ids_at_or_above_the_floor_are_refused(container: Container) -> None:
     header = "id,policy_number,application_number,payer,amount,currency,due_date\n"
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(PremiumImportError) as caught:
         parse_premiums_csv(header + f"{PAYMENT_ID_FLOOR},P000000001,,A B,1.00,USD,2027-01-01\n")
     assert "not below" in caught.value.errors[0]
     premium = Premium(PAYMENT_ID_FLOOR + 5, "P000000002", "A B", Decimal("1.00"), Currency.USD, date(2027, 1, 1))
-    with pytest.raises(ImportError_):
+    with pytest.raises(PremiumImportError):
         await container.premiums.import_premiums([premium])
     assert await container.premiums.get(PAYMENT_ID_FLOOR + 5) is None
 
@@ -118,7 +118,7 @@ async def test_premium_ids_at_or_above_the_floor_are_refused(container: Containe
 async def _legacy_payment(c: Container, payment_id: int, premium_id: int) -> None:
     """A payment written before migration 0003, when payment ids started at 1."""
     async with c.store.transaction() as tx:
-        await tx.conn.execute(
+        await tx._c.execute(
             "INSERT INTO payments (id, premium_id, policy_number, method, status, amount, currency,"
             " created_at, updated_at) VALUES ($1, $2, 'P123456789', 'KHQR', 'EXPIRED', $3, 'USD', $4, $4)",
             payment_id,
@@ -173,12 +173,12 @@ async def test_any_number_resolves_only_by_its_own_reading(
             payment, _ = await open_payment(tx, premium, None, NOW)
             opened.append(payment.id)
             if index % 2:  # close some, so later ones open new attempts
-                await tx.conn.execute("UPDATE payments SET status = 'EXPIRED' WHERE id = $1", payment.id)
+                await tx._c.execute("UPDATE payments SET status = 'EXPIRED' WHERE id = $1", payment.id)
     assert all(pid >= PAYMENT_ID_FLOOR for pid in opened)
     for number in [*premium_ids, *opened, *probes]:
         async with container.store.transaction() as tx:
             found = await resolve_invoice(tx, number)
-            rows = await tx.conn.fetch("SELECT id, premium_id, status FROM payments WHERE premium_id = $1", number)
+            rows = await tx._c.fetch("SELECT id, premium_id, status FROM payments WHERE premium_id = $1", number)
         if number >= PAYMENT_ID_FLOOR:
             assert getattr(found, "id", number) == number  # a payment id names that payment only
             continue

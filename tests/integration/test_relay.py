@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import simplejson as json
 
-from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.sql import SqlStore
 from hub.adapters.stream import Header, Producer, Record, StreamUnavailable
 from hub.adapters.stream.kafka import KafkaProducer, ensure_topics
@@ -31,7 +30,7 @@ from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.relay import OutboxRelay
 from hub.topics import KHQR_GENERATED, PAYMENT_CONFIRMED, PAYMENT_SUCCESS, PAYMENT_VERIFIED, Topics
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 from tests.kafka_broker import REQUEST_TIMEOUT_MS, Broker, read_topic, start_broker
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -79,13 +78,13 @@ async def append(
             for pid, type_, status in items
         ]
         if notify:
-            await tx.conn.execute("SELECT pg_notify('payhub_outbox', '')")
+            await tx._c.execute("SELECT pg_notify('payhub_outbox', '')")
     return events
 
 
 async def unpublished(store: SqlStore) -> int:
     async with store.transaction() as tx:
-        return await OutboxRows(tx).unpublished_count()
+        return await tx.outbox.unpublished_count()
 
 
 async def drain(relay: OutboxRelay, store: SqlStore, timeout_s: float = 20) -> None:

@@ -1,4 +1,8 @@
-"""The store contract: every test runs against SQLite and PostgreSQL (the ``store`` fixture)."""
+"""The store contract: every test runs against the in-memory fake, SQLite and PostgreSQL (the
+``store`` fixture), so the fake the use-case unit tests run on behaves like the real stores.
+Tests of what only SQL has (migrations, the append-only triggers, a failing statement) take
+``sql_store``: SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from hub.adapters.store.sql import SqlStore, Tx, UniqueViolation
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
+from hub.ports import Store
 from hub.service import ledger
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 
 NOW = datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=UTC)
 STATUS = PaymentEvent.STATUS
@@ -34,17 +39,18 @@ def premium(
     return Premium(pid, policy, "Jane Roe", Decimal(amount), currency, due, application_number=application)
 
 
-def raw(tx: Tx) -> Conn:
+def raw(tx: Any) -> Conn:
     """The transaction's connection, to run SQL that the Tx API deliberately does not offer."""
+    assert isinstance(tx, Tx)
     return tx._c
 
 
-async def count(store: SqlStore, table: str, where: str = "1=1", *args: Any) -> int:
+async def count(store: Store, table: str) -> int:
     async with store.transaction() as tx:
-        return await tx.count(table, where, *args)
+        return await tx.count(table)
 
 
-async def new_payment(store: SqlStore, p: Premium, method: PaymentMethod | None = None) -> Payment:
+async def new_payment(store: Store, p: Premium, method: PaymentMethod | None = None) -> Payment:
     async with store.transaction() as tx:
         await tx.upsert_premium(p, NOW)
         payment, _ = await ledger.open_payment(tx, p, method, NOW)
@@ -69,7 +75,7 @@ async def test_concurrent_migrators_apply_each_migration_once(db_url: str) -> No
         assert sorted(n for r in results for n in r) == sorted(m.name for m in migrations_for("sqlite"))
 
 
-async def test_migrate_on_a_migrated_store_applies_nothing(store: SqlStore) -> None:
+async def test_migrate_on_a_migrated_store_applies_nothing(store: Store) -> None:
     assert await store.migrate() == []
     assert await store.migrate() == []
 
@@ -77,7 +83,7 @@ async def test_migrate_on_a_migrated_store_applies_nothing(store: SqlStore) -> N
 # --- premiums ---
 
 
-async def test_premium_upsert_round_trips_and_updates(store: SqlStore) -> None:
+async def test_premium_upsert_round_trips_and_updates(store: Store) -> None:
     khr = premium(2, "P000000002", "600000", Currency.KHR, application="A1")
     async with store.transaction() as tx:
         await tx.upsert_premium(premium(), NOW)
@@ -98,7 +104,7 @@ async def test_premium_upsert_round_trips_and_updates(store: SqlStore) -> None:
         assert await tx.premium(1) == changed
 
 
-async def test_find_due_premium_by_policy_and_application_earliest_first(store: SqlStore) -> None:
+async def test_find_due_premium_by_policy_and_application_earliest_first(store: Store) -> None:
     later = premium(10, "P000000010", due=date(2027, 3, 1), application="APP10")
     earlier = premium(11, "P000000010", due=date(2027, 1, 1), application="APP10")
     other = premium(12, "P000000012", due=date(2026, 1, 1))
@@ -123,7 +129,7 @@ async def test_find_due_premium_by_policy_and_application_earliest_first(store: 
         assert await tx.find_due_premium("APP10") is None
 
 
-async def test_mark_premium_paid_is_idempotent_and_reimport_never_unpays(store: SqlStore) -> None:
+async def test_mark_premium_paid_is_idempotent_and_reimport_never_unpays(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.upsert_premium(premium(), NOW)
     async with store.transaction() as tx:
@@ -140,7 +146,7 @@ async def test_mark_premium_paid_is_idempotent_and_reimport_never_unpays(store: 
     assert (got.status, got.paid, got.paid_payment_id, got.payer) == ("PAID", True, 41, "Renamed")
 
 
-async def test_concurrent_mark_premium_paid_has_one_winner(store: SqlStore) -> None:
+async def test_concurrent_mark_premium_paid_has_one_winner(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.upsert_premium(premium(), NOW)
 
@@ -155,7 +161,7 @@ async def test_concurrent_mark_premium_paid_has_one_winner(store: SqlStore) -> N
 # --- payments ---
 
 
-async def test_one_open_payment_per_premium(store: SqlStore) -> None:
+async def test_one_open_payment_per_premium(store: Store) -> None:
     p = premium()
     async with store.transaction() as tx:
         await tx.upsert_premium(p, NOW)
@@ -174,7 +180,7 @@ async def test_one_open_payment_per_premium(store: SqlStore) -> None:
     assert await count(store, "payments") == 1
 
 
-async def test_ledger_open_payment_returns_the_same_payment_and_one_event(store: SqlStore) -> None:
+async def test_ledger_open_payment_returns_the_same_payment_and_one_event(store: Store) -> None:
     p = premium()
     async with store.transaction() as tx:
         await tx.upsert_premium(p, NOW)
@@ -189,7 +195,7 @@ async def test_ledger_open_payment_returns_the_same_payment_and_one_event(store:
     assert await store.events_after(a.id, 0) == [event]
 
 
-async def test_concurrent_open_payment_creates_one(store: SqlStore) -> None:
+async def test_concurrent_open_payment_creates_one(store: Store) -> None:
     p = premium()
     async with store.transaction() as tx:
         await tx.upsert_premium(p, NOW)
@@ -205,7 +211,7 @@ async def test_concurrent_open_payment_creates_one(store: SqlStore) -> None:
     assert await count(store, "payment_events") == 1
 
 
-async def test_a_closed_payment_frees_the_premium_for_a_new_one(store: SqlStore) -> None:
+async def test_a_closed_payment_frees_the_premium_for_a_new_one(store: Store) -> None:
     first = await new_payment(store, premium())
     async with store.transaction() as tx:
         locked = await tx.payment(first.id, lock=True)
@@ -218,7 +224,7 @@ async def test_a_closed_payment_frees_the_premium_for_a_new_one(store: SqlStore)
     assert second is not None and second.id > first.id
 
 
-async def test_a_bank_transaction_confirms_one_payment(store: SqlStore) -> None:
+async def test_a_bank_transaction_confirms_one_payment(store: Store) -> None:
     a = await new_payment(store, premium(1, "P000000001"))
     b = await new_payment(store, premium(2, "P000000002"))
     async with store.transaction() as tx:
@@ -233,7 +239,8 @@ async def test_a_bank_transaction_confirms_one_payment(store: SqlStore) -> None:
 # --- the event log ---
 
 
-async def test_payment_events_are_append_only(store: SqlStore) -> None:
+async def test_payment_events_are_append_only(sql_store: SqlStore) -> None:
+    store = sql_store
     payment = await new_payment(store, premium())
     async with store.transaction() as tx:
         event = await tx.append_event(payment.id, STATUS, PaymentStatus.PROCESSING, {"n": 1}, NOW)
@@ -254,7 +261,7 @@ async def test_payment_events_are_append_only(store: SqlStore) -> None:
         assert (await tx.events_after(payment.id, 0))[-1] == event
 
 
-async def test_events_after_returns_one_payments_status_events_in_order(store: SqlStore) -> None:
+async def test_events_after_returns_one_payments_status_events_in_order(store: Store) -> None:
     a = await new_payment(store, premium(1, "P000000001"))
     b = await new_payment(store, premium(2, "P000000002"))
     async with store.transaction() as tx:
@@ -302,7 +309,7 @@ def receipt(key: str = "BILL:TX1", **changes: Any) -> Receipt:
     return replace(base, **changes)
 
 
-async def test_insert_receipt_refuses_a_duplicate_key(store: SqlStore) -> None:
+async def test_insert_receipt_refuses_a_duplicate_key(store: Store) -> None:
     payment = await new_payment(store, premium())
     first = receipt(payment_id=payment.id)
     async with store.transaction() as tx:
@@ -314,7 +321,7 @@ async def test_insert_receipt_refuses_a_duplicate_key(store: SqlStore) -> None:
     assert await count(store, "webhook_receipts") == 1
 
 
-async def test_receipt_update_and_due_verifications(store: SqlStore) -> None:
+async def test_receipt_update_and_due_verifications(store: Store) -> None:
     payment = await new_payment(store, premium())
     pending = receipt(
         payment_id=payment.id, state="VERIFY_PENDING", attempts=1, next_attempt_at=NOW + timedelta(seconds=30)
@@ -334,7 +341,7 @@ async def test_receipt_update_and_due_verifications(store: SqlStore) -> None:
         assert await tx.due_verifications(NOW + timedelta(days=1)) == []
 
 
-async def test_update_receipt_records_the_payment(store: SqlStore) -> None:
+async def test_update_receipt_records_the_payment(store: Store) -> None:
     # The webhook path inserts a placeholder before the payment is known, then fills it in.
     payment = await new_payment(store, premium())
     async with store.transaction() as tx:
@@ -344,7 +351,7 @@ async def test_update_receipt_records_the_payment(store: SqlStore) -> None:
     assert await store.receipt(filled.key) == filled
 
 
-async def test_add_review_is_idempotent_per_key(store: SqlStore) -> None:
+async def test_add_review_is_idempotent_per_key(store: Store) -> None:
     async with store.transaction() as tx:
         assert await tx.add_review("k1", "first reason", None, {"a": Decimal("1.00")}, NOW) is True
     async with store.transaction() as tx:
@@ -359,7 +366,7 @@ async def test_add_review_is_idempotent_per_key(store: SqlStore) -> None:
 # --- transactions ---
 
 
-async def test_a_failing_transaction_leaves_nothing_behind(store: SqlStore) -> None:
+async def test_a_failing_transaction_leaves_nothing_behind(store: Store) -> None:
     class Boom(Exception):
         pass
 
@@ -379,7 +386,8 @@ async def test_a_failing_transaction_leaves_nothing_behind(store: SqlStore) -> N
     assert (await new_payment(store, p)).status is PaymentStatus.PENDING
 
 
-async def test_a_failed_statement_rolls_back_the_whole_transaction(store: SqlStore) -> None:
+async def test_a_failed_statement_rolls_back_the_whole_transaction(sql_store: SqlStore) -> None:
+    store = sql_store
     with pytest.raises(UniqueViolation):
         async with store.transaction() as tx:
             await tx.upsert_premium(premium(), NOW)

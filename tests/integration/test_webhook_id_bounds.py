@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bill_body, khqr_body, signed
 
 
@@ -33,3 +33,21 @@ async def test_path_ids_beyond_64_bits_are_not_found(container: Container, clien
     assert r.status_code == 404, r.text
     r = await client.get(f"/integration/premiums/{huge}", headers=auth_header(container, "service"))
     assert r.status_code == 404, r.text
+
+
+async def test_path_ids_past_python_int_digit_limit_are_not_found(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    # Starlette's ``int`` path convertor calls int() on any run of digits: past 4,300 digits that raises
+    # ValueError while routing, a 500 with a traceback.
+    from tests.conftest import auth_header
+
+    for digits in ("9" * 5000, "0" * 5000 + "1"):
+        for path, role in (
+            (f"/api/payments/{digits}", "admin"),
+            (f"/api/payments/{digits}/events", "admin"),
+            (f"/integration/premiums/{digits}", "service"),
+        ):
+            r = await client.get(path, headers=auth_header(container, role))
+            assert r.status_code == 404, (path[:40], r.text)
+            assert r.json()["error"]["code"] == "RESOURCE_NOT_FOUND"

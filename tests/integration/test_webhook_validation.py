@@ -13,9 +13,8 @@ import httpx
 import pytest
 import simplejson as json
 
-from hub.app import build_app
-from hub.wiring import Container
-from tests.conftest import bank_paid, bill_body, khqr_body, make_settings, signed
+from payhub.bootstrap import Container
+from tests.conftest import bank_paid, bill_body, khqr_body, make_settings, running, signed
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
 MISSING = object()
@@ -23,9 +22,8 @@ MISSING = object()
 
 @pytest.fixture
 async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/val.db")) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(f"sqlite:///{tmp_path}/val.db")) as c:
+        app = c.app
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield c, client

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hub import json_codec
+from hub.domain.khqr.codec import KhqrError, KhqrPayload, MerchantAccount, decode, encode
 from hub.domain.money import Currency, MoneyError, parse_amount, read_decimal
-from khqr.codec import KhqrError, KhqrPayload, MerchantAccount, decode, encode
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -114,6 +114,26 @@ def test_exact_forms_accepted(value: object, currency: Currency, expected: str) 
 def test_refused_forms(value: object) -> None:
     with pytest.raises(MoneyError):
         parse_amount(value, Currency.USD)
+
+
+# Exponents beyond what ``decimal`` can hold (±999999999999999999): Decimal(text) raised
+# decimal.InvalidOperation, an ArithmeticError that every caller let through as a 500 or a traceback.
+OUT_OF_RANGE = [
+    "1e999999999999999999999",
+    "1E-999999999999999999999",
+    "0e99999999999999999999999",
+    "9E+1000000000000000000",
+]
+
+
+@pytest.mark.parametrize("text", OUT_OF_RANGE)
+@pytest.mark.parametrize("currency", list(Currency))
+def test_exponent_beyond_the_decimal_range_is_refused(text: str, currency: Currency) -> None:
+    with pytest.raises(MoneyError) as caught:
+        parse_amount(text, currency, field="paid_amount")
+    assert caught.value.field == "paid_amount"
+    with pytest.raises(MoneyError):
+        read_decimal(f" {text} ")
 
 
 def test_error_names_the_field() -> None:

@@ -68,6 +68,17 @@ def test_loads_refuses_with_malformed_json(raw: bytes) -> None:
     assert error.details == [{"field": "bankCode", "message": error.reason}]
 
 
+@pytest.mark.parametrize(
+    "raw", [b'{"amount": 1e999999999999999999999}', b"[1E-999999999999999999999]", b"-0e99999999999999999999999"]
+)
+def test_number_beyond_the_decimal_range_is_malformed_json(raw: bytes) -> None:
+    # JSON allows any exponent (RFC 8259 6); ``decimal`` holds exponents up to 999999999999999999.
+    # Before, decimal.InvalidOperation (an ArithmeticError) escaped: a 500 on every JSON path.
+    with pytest.raises(MalformedJson, match="out of range") as caught:
+        loads(raw, field="body")
+    assert caught.value.details == [{"field": "body", "message": caught.value.reason}]
+
+
 def test_depth_limit_is_exact() -> None:
     assert loads("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
     with pytest.raises(MalformedJson, match="nested deeper"):

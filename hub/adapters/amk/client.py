@@ -15,13 +15,13 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from hub.adapters.amk.hashing import verify_hash
-from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
+from hub.domain.money import MoneyError, parse_amount, parse_currency
+from hub.domain.records import Verification
 from hub.errors import AmkBankNotFound, AmkMerchantNotBound, AmkUnavailable, AmkUnknownError
 from hub.json_codec import dumps, loads
 from hub.resilience.retry import with_retries
@@ -47,20 +47,6 @@ UNREADABLE = "unreadable"
 UNKNOWN = "unknown"
 # Every value the ``amk_code`` label can take (bounded, whatever AMK sends).
 REFUSAL_LABELS = frozenset({*_REFUSALS, *KNOWN_REFUSAL_CODES, UNREADABLE, UNKNOWN})
-
-
-@dataclass(frozen=True)
-class Verification:
-    """AMK's word on one transaction: status PAID | UNPAID | FAILED | NOT_FOUND."""
-
-    tx_id: str
-    status: str
-    amount: Decimal | None = None
-    currency: Currency | None = None
-
-    @property
-    def paid(self) -> bool:
-        return self.status == PAID
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Same interface as the in-process bus. Pub/sub keeps nothing for a subscriber that is away, so
 the reader resubscribes after a lost connection and then calls every ``on_reconnect`` callback:
-push nodes catch up from the event log for what they missed (see ``PushHub.catch_up``), so a
+push nodes catch up from the event log for what they missed (see ``Fanout.catch_up``), so a
 subscriber sees no gap.
 """
 
@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+from tenacity import wait_fixed
 
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
+from hub.event_codec import event_from_json, event_json
 from hub.json_codec import dumps, loads
-from hub.topics import event_from_json, event_json
+from hub.resilience.retry import retry_logged
 
 Handler = Callable[[PaymentEvent], Awaitable[None]]
 log = logging.getLogger("payhub.bus.redis")
@@ -37,6 +39,7 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         self.reconnects = 0
+        self._lost = False  # a subscription was lost (or never made): the next one is a reconnect
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         self._handlers.append(handler)
@@ -76,32 +79,39 @@ class RedisBus:
         await self._redis.aclose()
 
     async def _read_forever(self) -> None:
-        first = True
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        """Subscribe and dispatch; a lost connection is re-subscribed every ``reconnect_s``."""
+        await retry_logged(
+            self._subscribe_and_read,
+            wait=wait_fixed(self._reconnect_s),
+            log=log,
+            what="Redis bus subscription",
+            retry_on=(RedisError, OSError),
+        )
+
+    async def _subscribe_and_read(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._channel)
+            self.subscribed.set()
+            if self._lost:
+                self.reconnects += 1
+                log.warning("re-subscribed to Redis; catching up from the event log")
+                for callback in self._reconnect_callbacks:
+                    await callback()
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None and message.get("type") == "message":
+                    await self._dispatch(message["data"])
+        except (RedisError, OSError) as exc:
+            self.subscribed.clear()
+            self._lost = True
+            log.error("Redis bus connection lost", extra={"error": repr(exc)})
+            raise
+        finally:
             try:
-                await pubsub.subscribe(self._channel)
-                self.subscribed.set()
-                if not first:
-                    self.reconnects += 1
-                    log.warning("re-subscribed to Redis; catching up from the event log")
-                    for callback in self._reconnect_callbacks:
-                        await callback()
-                first = False
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        await self._dispatch(message["data"])
-            except (RedisError, OSError) as exc:
-                self.subscribed.clear()
-                first = False
-                log.error("Redis bus connection lost", extra={"error": repr(exc)})
-                await asyncio.sleep(self._reconnect_s)
-            finally:
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                except (RedisError, OSError):
-                    pass
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                pass
 
     async def _dispatch(self, raw: bytes | str) -> None:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from hub.errors import UniqueViolation as UniqueViolation  # re-exported for the dialects
+
 Row = Mapping[str, Any]
 
 
@@ -16,7 +18,3 @@ class Conn(Protocol):
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]: ...
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
-
-
-class UniqueViolation(Exception):
-    """A unique constraint refused a row; raised by both dialects alike."""

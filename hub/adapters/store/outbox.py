@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from hub.adapters.store.sql import EVENT_COLS, Tx, event_from_row
+from hub.adapters.store._conn import Conn
+from hub.adapters.store.rows import EVENT_COLS, event_from_row
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 
@@ -26,9 +27,11 @@ def _marks(start: int, count: int) -> str:
 
 
 class OutboxRows:
-    def __init__(self, tx: Tx) -> None:
-        self._c = tx.conn
-        self._locking = bool(tx.for_update)  # non-empty only on PostgreSQL
+    """``hub.ports.OutboxRows`` over SQL; ``locking`` (PostgreSQL) claims with ``SKIP LOCKED``."""
+
+    def __init__(self, conn: Conn, *, locking: bool) -> None:
+        self._c = conn
+        self._locking = locking
         self.deferred = 0  # events the last claim left out, waiting for another relay's earlier ones
 
     async def claim(self, limit: int) -> list[PaymentEvent]:

@@ -1,4 +1,4 @@
-"""The event stream port: producers and consumer groups over keyed topics.
+"""The event stream: producers and consumer groups over keyed topics (ports in ``hub.ports``).
 
 Two backends share this interface: ``memory.py`` (in-process, the embedded default and the fake
 for tests) and ``kafka.py`` (aiokafka, production). Both are async context managers.
@@ -16,64 +16,12 @@ Guarantees every backend gives:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
-from hub.errors import ServiceUnavailable
+from hub.errors import StreamUnavailable
 from hub.json_codec import dumps_bytes, loads_object
-
-Header = tuple[str, bytes]
-Record = tuple[str, str, Mapping[str, Any]]  # (topic, key, JSON value)
-
-
-class StreamUnavailable(ServiceUnavailable):
-    """The broker could not be reached or did not acknowledge in time (retriable)."""
-
-    default_message = "Event stream unavailable"
-
-
-@dataclass(frozen=True)
-class Message:
-    """One consumed record, as stored by the broker (key and value are the raw bytes)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[Header, ...] = ()
-    timestamp_ms: int = 0
-
-    def header(self, name: str) -> str | None:
-        for key, raw in self.headers:
-            if key == name:
-                return raw.decode("utf-8", "replace")
-        return None
-
-
-class Producer(Protocol):
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Send JSON records (key = str) and wait until every one is acknowledged."""
-
-    async def send_raw(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
-    ) -> None:
-        """Send one record byte for byte (dead letters, replays) and wait for its ack."""
-
-
-class Consumer(Protocol):
-    async def getmany(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
-        """The next messages (possibly none after ``timeout_s``), in offset order per partition."""
-
-    def __aiter__(self) -> AsyncIterator[Message]:
-        """Every message, one at a time, forever."""
-
-    async def commit(self) -> None:
-        """Store the position after every message handed out so far, for this group."""
-
-    async def rewind(self) -> None:
-        """Go back to the first message handed out since the last commit."""
+from hub.ports import Consumer, Header, Message, Producer, Record
 
 
 def encode_value(value: Mapping[str, Any]) -> bytes:

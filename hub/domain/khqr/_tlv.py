@@ -13,14 +13,12 @@ import binascii
 import re
 from collections.abc import Iterable
 
+from hub.errors import KhqrError as KhqrError  # re-exported: its home was here
+
 MAX_VALUE_LEN = 99
 _DIGITS = frozenset("0123456789")
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 _CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-class KhqrError(ValueError):
-    """Invalid KHQR payload or field; the message names the field/tag and the rule broken."""
 
 
 def is_digits(text: str, length: int | None = None) -> bool:

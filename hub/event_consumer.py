@@ -11,17 +11,17 @@ Operators act with ``list_dead_letters`` and ``replay`` (``payhub dlq list|repla
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.adapters.stream import Consumer, Message, Producer, StreamUnavailable, decode_value
 from hub.domain.records import PaymentEvent
-from hub.topics import DEAD_LETTER_SUFFIX, event_from_json
+from hub.event_codec import event_from_json
+from hub.resilience.retry import retry_logged, wait_backoff
+from hub.topics import DEAD_LETTER_SUFFIX
 
 log = logging.getLogger("payhub.dlq")
 
@@ -79,7 +79,7 @@ class EventConsumer:
         self._handle = handle
         self._dead_letters = dead_letters
         self._batch = batch
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._backoff = wait_backoff(backoff_initial_s, backoff_max_s, 0.2)  # jitter ±20 %
         self.handled = 0
         self.dead_lettered = 0
 
@@ -110,18 +110,8 @@ class EventConsumer:
 
     async def run_forever(self) -> None:
         """Consume until cancelled; failures are retried with backoff, never skipped."""
-        failures = 0
         while True:
-            try:
-                await self.run_once()
-            except Exception as exc:
-                failures += 1
-                initial, maximum = self._backoff
-                delay = min(maximum, initial * 2.0 ** (failures - 1)) * random.uniform(0.8, 1.2)
-                log.warning("%s: batch failed, retrying in %.2fs: %r", self.name, delay, exc)
-                await asyncio.sleep(delay)
-            else:
-                failures = 0
+            await retry_logged(self.run_once, wait=self._backoff, log=log, what=f"{self.name}: batch")
 
 
 # --- operator tools (Kafka) ---

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.json_codec import dumps
+from hub.ports import Store
 
 log = logging.getLogger("payhub.push")
 
@@ -98,13 +98,9 @@ class Subscriber:
         return self.frames.popleft() if self.frames else None
 
 
-class EventSource(Protocol):
-    """Where catch-up reads from: the event log (a SqlStore)."""
+class Fanout:
+    """This process's open payment streams: each event offered once to the subscribers of its payment."""
 
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
-
-
-class PushHub:
     def __init__(self, *, capacity: int = 16) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
         self._capacity = capacity
@@ -138,7 +134,7 @@ class PushHub:
             sub.offer(frame)
         self.delivered += len(subs)
 
-    async def catch_up(self, store: EventSource, *, chunk: int = 500) -> int:
+    async def catch_up(self, store: Store, *, chunk: int = 500) -> int:
         """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the
         watched payments from the log. Subscribers drop ids they already sent, so this can only
         fill gaps, never duplicate."""

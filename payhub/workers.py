@@ -6,14 +6,18 @@ when the process that needs them starts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from tenacity import wait_fixed
+
+from hub.background import running
 from hub.errors import ConfigError
+from hub.resilience.retry import retry_logged
 from hub.settings import Settings
 from hub.topics import Topics
+from integration.premiums import PremiumService
 
 log = logging.getLogger("payhub.processes")
 
@@ -27,7 +31,7 @@ async def run_relay(settings: Settings) -> None:
     """Outbox → Kafka, woken by PostgreSQL NOTIFY right after each commit, polling as a fallback."""
     from hub.adapters.stream.kafka import KafkaProducer, ensure_topics
     from hub.relay import OutboxRelay
-    from hub.wiring import open_store
+    from payhub.bootstrap import is_postgres, open_store
 
     _require_kafka(settings, "payhub relay")
     topics = Topics(settings.kafka_topic_prefix)
@@ -36,7 +40,7 @@ async def run_relay(settings: Settings) -> None:
         settings.kafka_bootstrap,
         [*topics.all(), topics.dead_letter(topics.status), topics.dead_letter(topics.success)],
     )
-    listen = settings.database_url if settings.database_url.startswith(("postgresql:", "postgres:")) else None
+    listen = settings.database_url if is_postgres(settings.database_url) else None
     async with (
         open_store(settings.database_url, pool_min=1, pool_max=4) as store,
         KafkaProducer(
@@ -81,16 +85,14 @@ async def run_feeder(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def integration_consumer(settings: Settings, premiums: object) -> AsyncIterator[None]:
+async def integration_consumer(settings: Settings, premiums: PremiumService) -> AsyncIterator[None]:
     """While the integration service runs with Kafka: settle premiums from payment-success events."""
     if not settings.kafka_bootstrap:
         yield
         return
     from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from integration.consumer import GROUP_ID, PremiumSettlementConsumer
-    from integration.premiums import PremiumService
 
-    assert isinstance(premiums, PremiumService)
     topics = Topics(settings.kafka_topic_prefix)
     await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.success)])
     async with (
@@ -105,13 +107,8 @@ async def integration_consumer(settings: Settings, premiums: object) -> AsyncIte
             settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-integration-dlq"
         ) as dlq,
     ):
-        task = asyncio.create_task(PremiumSettlementConsumer(consumer, premiums, dlq).run_forever())
-        try:
+        async with running(PremiumSettlementConsumer(consumer, premiums, dlq).run_forever(), name="payhub-settlement"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _group_timing(settings: Settings) -> dict[str, int]:
@@ -123,12 +120,11 @@ def _group_timing(settings: Settings) -> dict[str, int]:
 
 async def _ensure(ensure_topics: object, bootstrap: str, topics: Topics | list[str]) -> None:
     names = topics.all() if isinstance(topics, Topics) else topics
-    for attempt in range(30):
-        try:
-            await ensure_topics(bootstrap, names)  # type: ignore[operator]
-            return
-        except Exception as exc:  # the broker may still be starting: keep trying, then give up loudly
-            if attempt == 29:
-                raise
-            log.warning("Kafka not ready, retrying", extra={"error": repr(exc)})
-            await asyncio.sleep(1)
+    # The broker may still be starting: keep trying for 30 s, then give up loudly.
+    await retry_logged(
+        lambda: ensure_topics(bootstrap, names),  # type: ignore[operator]
+        wait=wait_fixed(1),
+        log=log,
+        what="Kafka topics (broker not ready?)",
+        attempts=30,
+    )

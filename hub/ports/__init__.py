@@ -1,0 +1,48 @@
+"""The I/O ports of PayHub, each declared once, in this package, as a ``Protocol``.
+
+Services are written against these (import them from ``hub.ports``); adapters implement them;
+the composition root picks which. ``store.py``: the store; ``events.py``: bus and stream;
+``clients.py``: AMK, the integration service, cache, rate limiter.
+
+=================  ===========================================================================
+port               implementations
+=================  ===========================================================================
+``Store``          ``adapters/store/sql.py`` (SQLite, PostgreSQL), ``adapters/store/memory.py``
+                   (the in-memory fake; ``tests/integration/test_store_contract.py`` holds all
+                   three to one contract)
+``Publisher``      ``adapters/bus/memory.py``, ``adapters/bus/redis.py``, the wiring's
+``Bus``            ``NullPublisher`` (Kafka: the outbox relay publishes)
+``Cache``          ``adapters/cache/memory.py``, ``adapters/cache/redis.py``
+``RateLimiter``    ``resilience/ratelimit.py`` (memory or Redis storage)
+``Producer``       ``adapters/stream/memory.py``, ``adapters/stream/kafka.py``
+``Consumer``
+``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
+``AmkQrGenerator`` ``khqr/amk_qr.py``
+``PremiumSource``  ``adapters/integration.py`` (the integration service)
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
+from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
+from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
+
+__all__ = [
+    "AmkQrGenerator",
+    "AmkVerifier",
+    "Bus",
+    "Cache",
+    "Consumer",
+    "Header",
+    "KhqrSessionRows",
+    "Message",
+    "OutboxRows",
+    "PremiumSource",
+    "Producer",
+    "Publisher",
+    "RateLimiter",
+    "Record",
+    "Store",
+    "StoreTx",
+]

@@ -1,0 +1,238 @@
+"""The store port: the unit of work (``StoreTx``) and its factory (``Store``).
+
+Implementations: ``hub/adapters/store/sql.py`` (SQLite, PostgreSQL) and
+``hub/adapters/store/memory.py`` (in memory); ``tests/integration/test_store_contract*.py`` hold
+all three to one contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+
+
+class KhqrSessionRows(Protocol):
+    """KHQR sessions inside one unit of work. At most one PENDING session per premium."""
+
+    async def get(self, session_id: str) -> KhqrSession | None: ...
+
+    async def pending_for_premium(self, premium_id: int) -> KhqrSession | None:
+        """The premium's PENDING session, locked for this unit of work where the store locks rows."""
+        ...
+
+    async def insert(self, s: KhqrSession) -> bool:
+        """False when the premium already has a PENDING session (a concurrent request won)."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 200) -> list[KhqrSession]:
+        """PENDING sessions with ``expires_at <= now``, earliest first."""
+        ...
+
+    async def next_expiry(self) -> datetime | None: ...
+
+    async def close(self, session_id: str, status: str, now: datetime, *, only_pending: bool = True) -> bool:
+        """Set ``status``; with ``only_pending`` only a PENDING session moves, else any other status does.
+        True when a row changed."""
+        ...
+
+    async def mark_paid(self, payment_id: int, now: datetime) -> int:
+        """Every session of the payment not yet PAID becomes PAID; returns how many changed."""
+        ...
+
+    async def end_for_payment(self, payment_id: int, status: str, now: datetime) -> int:
+        """``PAID``: every session of the payment not yet PAID; ``EXPIRED``: only the PENDING ones."""
+        ...
+
+
+class OutboxRows(Protocol):
+    """Events not yet relayed (``claim`` → publish → ``mark_published`` → commit, in one unit of work).
+
+    ``claim`` returns events oldest first and, where several relays run, never an event of a
+    payment whose earlier unpublished event another relay holds (``deferred`` counts those).
+    """
+
+    deferred: int
+
+    async def claim(self, limit: int) -> list[PaymentEvent]: ...
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    async def had_processing(self, payment_id: int, before_id: int) -> bool:
+        """Whether a PROCESSING status event of this payment precedes event ``before_id``."""
+        ...
+
+    async def unpublished_count(self) -> int: ...
+
+
+class StoreTx(Protocol):
+    """Everything done inside one unit of work; it commits together or not at all.
+
+    Conflicts a unique rule refuses raise ``hub.errors.UniqueViolation`` (and roll the unit back).
+    Reads with ``lock=True`` hold the row until the unit ends where the store locks rows; stores
+    that serialize whole units (SQLite, the in-memory fake) need no row locks.
+    """
+
+    @property
+    def khqr_sessions(self) -> KhqrSessionRows: ...
+
+    @property
+    def outbox(self) -> OutboxRows: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
+        that raises is logged without stopping the others."""
+        ...
+
+    # premiums (integration service)
+    async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
+        """Insert or update (``overwrite=False``: insert only). A PAID premium stays PAID."""
+        ...
+
+    async def premium(self, premium_id: int) -> Premium | None: ...
+
+    async def find_due_premium(self, query: str) -> Premium | None:
+        """The earliest DUE premium (by due date, then id) of a policy or application number."""
+        ...
+
+    async def mark_premium_paid(self, premium_id: int, payment_id: int, now: datetime) -> bool:
+        """Idempotent: True only for the call that moved DUE to PAID."""
+        ...
+
+    async def unsettled_confirmed(self, limit: int = 500) -> list[tuple[int, int]]:
+        """(payment id, premium id) of CONFIRMED payments whose premium is still DUE, by payment id."""
+        ...
+
+    # payments (a premium's attempts)
+    async def lock_premium(self, premium_id: int) -> None:
+        """Serialize everything done to the attempts of one premium until the unit ends. Every
+        ``lock=True`` read of a payment takes it first (premium, then payment: one lock order)."""
+        ...
+
+    async def payment(self, payment_id: int, *, lock: bool = False) -> Payment | None: ...
+
+    async def open_payment_for(self, premium_id: int, *, lock: bool = False) -> Payment | None:
+        """The premium's newest PENDING or PROCESSING attempt."""
+        ...
+
+    async def pending_payments_for(self, premium_id: int, *, excluding: int) -> list[Payment]:
+        """The premium's PENDING attempts other than ``excluding``, by id (locked where rows lock)."""
+        ...
+
+    async def latest_payment_for(self, premium_id: int) -> Payment | None: ...
+
+    async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
+        """The premium's first CONFIRMED attempt other than ``excluding``."""
+        ...
+
+    async def end_qr_sessions(self, payment_id: int, status: str, now: datetime) -> int:
+        """End an attempt's KHQR sessions: ``PAID`` every one not yet PAID, ``EXPIRED`` only the
+        PENDING ones. Returns how many changed."""
+        ...
+
+    async def insert_open_payment(
+        self, premium: Premium, method: PaymentMethod | None, now: datetime
+    ) -> Payment | None:
+        """Insert a PENDING payment; None when the premium already has a PENDING one."""
+        ...
+
+    async def update_payment(self, p: Payment) -> None:
+        """Write method, status, transaction id, review reason and ``updated_at``. Raises
+        ``UniqueViolation`` when another CONFIRMED payment has the same transaction id, or another
+        attempt of the premium is PENDING too."""
+        ...
+
+    # the append-only event log; ids increase in commit order along each payment's stream
+    async def append_event(
+        self, payment_id: int, type_: str, status: PaymentStatus, data: dict[str, Any], at: datetime
+    ) -> PaymentEvent: ...
+
+    async def events_after(
+        self,
+        payment_id: int,
+        after_id: int,
+        *,
+        types: Sequence[str] = (PaymentEvent.STATUS,),
+        limit: int = 500,
+    ) -> list[PaymentEvent]:
+        """Events of one payment with id > after_id, oldest first."""
+        ...
+
+    async def status_events_of(self, payment_ids: Sequence[int], after_id: int) -> list[PaymentEvent]:
+        """Status events of several payments with id > after_id, oldest first."""
+        ...
+
+    async def last_status_event(self, payment_id: int) -> PaymentEvent | None: ...
+
+    async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]: ...
+
+    # webhook receipts (idempotency)
+    async def receipt(self, key: str) -> Receipt | None: ...
+
+    async def insert_receipt(self, r: Receipt, now: datetime) -> bool:
+        """False when the key exists already (a concurrent duplicate won); the first answer is kept."""
+        ...
+
+    async def update_receipt(self, r: Receipt, now: datetime) -> None: ...
+
+    async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
+        """VERIFY_PENDING receipts with ``next_attempt_at <= now``, earliest first."""
+        ...
+
+    async def lock_receipt(self, key: str) -> Receipt | None: ...
+
+    # reviews and the inquiry log
+    async def add_review(
+        self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
+    ) -> bool:
+        """Flag something for a person. Idempotent per key: False when the key exists."""
+        ...
+
+    async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        ...
+
+    async def count_reviews(self, key_prefix: str) -> int:
+        """Reviews whose key starts with ``key_prefix`` (exactly, case included)."""
+        ...
+
+    async def log_inquiry(
+        self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime
+    ) -> None: ...
+
+    async def count(self, table: str) -> int:
+        """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
+        ``reviews``, ``inquiries``, ``khqr_sessions``), for operators and tests."""
+        ...
+
+
+class Store(Protocol):
+    """The unit-of-work factory. Every write happens inside ``transaction()``."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgres`` or ``memory``."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreTx]:
+        """One atomic unit of work: committed when the block ends, rolled back when it raises."""
+        ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    # convenience reads, each its own short unit of work
+    async def payment(self, payment_id: int) -> Payment | None: ...
+
+    async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
+
+    async def receipt(self, key: str) -> Receipt | None: ...

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway import signature
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.webhooks import Incoming, WebhookService
+from hub.adapters.amk import signature
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import Forbidden, NotFound, PayHubError
@@ -50,7 +50,10 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         outcome = "error"
         try:
             who = await authenticate(request, d.auth, *INQUIRY_ROLES)
-            await d.limiter.hit(user=who.sub, ip=client_ip(request))
+            if who.role != "service":
+                # PayHub's own services (the KHQR service asking for each of its customers) are not
+                # limited here: the customer was limited where the request came in, per user and per IP.
+                await d.limiter.hit(user=who.sub, ip=client_ip(request))
             data = await d.inquiry.inquire(
                 request.query_params.get("query", ""),
                 who,
@@ -82,10 +85,16 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
                 d.metrics.webhook_seconds.labels(kind).observe(perf_counter() - started)
 
     async def _webhook(request: Request, kind: str) -> Response:
-        await authenticate(request, d.auth, "amk")
-        await d.limiter.hit(user=None, ip=client_ip(request))
-        raw = await read_body(request, d.max_body_bytes)
-        signature.verify(request.headers, raw, d.webhook_secrets, now=time.time(), tolerance_s=d.tolerance_s)
+        try:
+            await authenticate(request, d.auth, "amk")
+            raw = await read_body(request, d.max_body_bytes)
+            signature.verify(request.headers, raw, d.webhook_secrets, now=time.time(), tolerance_s=d.tolerance_s)
+        except PayHubError:
+            # Only what is not provably the bank counts against the address's limit (429 once over it).
+            # A notice with the bank's token and signature is never refused for rate: it reports money,
+            # and AMK gives up after its last retry (spec: "maximum retry limits").
+            await d.limiter.hit(user=None, ip=client_ip(request))
+            raise
         data = parse_json_object(raw)
         incoming: Incoming
         if kind == "BILL":

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.adapters.integration import premium_from_json
+from hub.adapters.integration import premium_from_json, premium_json
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
@@ -18,11 +18,10 @@ from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
-from integration.app import premium_json
 
 log = logging.getLogger("payhub.inquiry")
 QUERY = re.compile(r"^[A-Za-z0-9]{1,10}$")
-CACHE_PREFIX = "payhub:premium:"
+PREMIUM_KEY = "premium:"  # under the cache's own prefix (hub.constants.CACHE_PREFIX in Redis)
 
 
 @dataclass
@@ -71,7 +70,7 @@ class InquiryService:
 
     async def due_premium(self, query: str) -> Premium:
         """Cached for ``ttl_s``; when the integration service fails, the cache answers or 503."""
-        key = CACHE_PREFIX + query.upper()
+        key = PREMIUM_KEY + query.upper()
         cached = await self.cache.get(key)
         if cached is not None:
             return premium_from_json(loads_object(cached))
@@ -94,7 +93,7 @@ class InquiryService:
     async def forget(self, *queries: str | None) -> None:
         """Drop cached premiums (after a confirmation, so the premium is no longer offered)."""
         for query in filter(None, queries):
-            await self.cache.delete(CACHE_PREFIX + query.upper())
+            await self.cache.delete(PREMIUM_KEY + query.upper())
 
     async def on_confirmed(self, payment: Payment) -> None:
         """Forget the policy's cached premium. An entry cached under its application number may

@@ -21,7 +21,6 @@ from typing import Any
 
 from gateway.dto import BillPayment, KhqrPayment
 from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
-from gateway.keylock import KeyedLocks
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
@@ -34,6 +33,7 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
+from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
 from hub.service.ledger import open_payment, transition
@@ -212,13 +212,15 @@ class WebhookService:
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
         expected: dict[str, str] = {}
         if premium is not None:
+            # The premium is found by id; its policy number is a cross-check that a letter case
+            # (p123456789) must not fail, as the inquiry cache keys policy numbers upper-cased.
             expected = {
-                "policyNumber": premium.policy_number,
+                "policyNumber": premium.policy_number.upper(),
                 "amount": format_amount(premium.amount, premium.currency),
                 "currency": premium.currency.value,
             }
             got = {
-                "policyNumber": w.policy_number or "",
+                "policyNumber": (w.policy_number or "").upper(),
                 "amount": format_amount(w.amount, w.currency),
                 "currency": w.currency.value,
             }

@@ -35,6 +35,42 @@ _SERVICE_AUDIENCE = "payhub:service"
 # Asymmetric algorithms an identity provider signs with (RFC 7518 §3.1); never "none" or HS* from a JWKS.
 JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 JWKS_TIMEOUT_S = 3.0
+# Seconds a fetched JWK Set is used before it is fetched again (PyJWT's default).
+JWKS_LIFESPAN_S = 300.0
+# Seconds after a failed JWK Set fetch before the next one (and the Retry-After of the 503).
+JWKS_RETRY_AFTER_S = 5
+
+
+class JwkSetClient(jwt.PyJWKClient):
+    """PyJWT's JWK Set client, with what PayHub needs of it on every request:
+
+    * keys come from the cached JWK Set only, which expires after ``lifespan_s``: a key the provider
+      removed (rotated away after a compromise) stops verifying then. PyJWKClient's per-``kid`` cache
+      (``cache_keys``) is left off: it keeps a key for the life of the process;
+    * every way a fetch can fail (no answer, a reset, an answer that is not a UTF-8 JSON object, JSON
+      nested too deep to read) is a :class:`jwt.PyJWKClientConnectionError` (503 to the caller), never a
+      stray exception (500);
+    * after a failed fetch, fetches are not tried again for ``retry_after_s``: requests waiting for the
+      same provider answer 503 at once instead of each waiting out ``timeout_s`` in turn (PyJWKClient
+      fetches under one lock).
+    """
+
+    def __init__(
+        self, uri: str, *, timeout_s: float, lifespan_s: float, retry_after_s: float = JWKS_RETRY_AFTER_S
+    ) -> None:
+        super().__init__(uri, cache_keys=False, timeout=timeout_s, lifespan=lifespan_s)
+        self.retry_after_s = retry_after_s
+        self._failed_until = 0.0
+
+    def fetch_data(self) -> Any:
+        if time.monotonic() < self._failed_until:
+            raise jwt.PyJWKClientConnectionError("JWK Set fetch failed a moment ago; not retried yet")
+        try:
+            return super().fetch_data()
+        except (jwt.PyJWKClientConnectionError, OSError, ValueError, RecursionError) as exc:
+            # ValueError: not JSON or not UTF-8; RecursionError: nested too deep; OSError: reset mid-body.
+            self._failed_until = time.monotonic() + self.retry_after_s
+            raise jwt.PyJWKClientConnectionError(f"JWK Set unavailable ({type(exc).__name__})") from exc
 
 
 @dataclass(frozen=True)
@@ -69,13 +105,15 @@ class Authenticator:
         jwks_url: str = "",
         audience: str = "",
         issuer: str = "",
+        jwks_timeout_s: float = JWKS_TIMEOUT_S,
+        jwks_lifespan_s: float = JWKS_LIFESPAN_S,
     ) -> None:
         self._secret = secret
         self._subscribe_secret = subscribe_secret
         self._service_secret = service_secret or secret
         self._audience = audience or None
         self._issuer = issuer or None
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_S) if jwks_url else None
+        self._jwks = JwkSetClient(jwks_url, timeout_s=jwks_timeout_s, lifespan_s=jwks_lifespan_s) if jwks_url else None
 
     def issue(self, sub: str, role: str, ttl_s: int = 3600) -> str:
         if role not in ROLES:
@@ -152,7 +190,7 @@ class Authenticator:
             return await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
         except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError) as exc:
             # PyJWKSetError: the provider answered with no usable key, so no token can be checked now.
-            raise ServiceUnavailable("Identity provider keys unavailable", retry_after=5) from exc
+            raise ServiceUnavailable("Identity provider keys unavailable", retry_after=JWKS_RETRY_AFTER_S) from exc
         except jwt.PyJWTError as exc:  # no kid, unknown kid, unusable key
             raise Unauthorized("Token signing key not found") from exc
 

@@ -1,10 +1,11 @@
-"""Redis key prefixes and channel names, in one place (arq's habit)."""
+"""Redis key prefixes and channel names (Redis and PostgreSQL NOTIFY), in one place (arq's habit)."""
 
 from __future__ import annotations
 
 CACHE_PREFIX = "payhub:cache:"
 RATE_LIMIT_PREFIX = "payhub:rl"
 BUS_CHANNEL = "payhub:events"
+OUTBOX_CHANNEL = "payhub_outbox"  # PostgreSQL NOTIFY channel: events committed, wake the relay
 
 # A KHQR webhook's invoice_number is PayHub's payment id or the bill (premium) id the inquiry
 # returned, and AMK may echo either. The two id spaces are disjoint by construction: payment ids

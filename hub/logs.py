@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote_plus
 
 from hub.json_codec import dumps
 
@@ -38,6 +39,12 @@ _QUERY_SECRET = re.compile(
     r"((?:[?&]|\b)(?:token|access_token|subscribeToken|password|secret|secret_key|api_key)=)[^&\s\"'#\\]+",
     re.IGNORECASE,
 )
+_SECRET_PARAM_NAMES = frozenset(
+    {"token", "access_token", "subscribetoken", "password", "secret", "secret_key", "api_key"}
+)
+# One query parameter as a client sent it: name and value may be percent-encoded (Starlette decodes both,
+# so ?to%6Ben=%65yJ… authenticates like ?token=eyJ…).
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;?\s\"'#\\]+)=([^&;\s\"'#\\]*)")
 _BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/\-]+=*", re.IGNORECASE)
 # A JWS compact serialization: base64url header starting with '{"' (eyJ), payload, signature.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
@@ -54,12 +61,26 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if len(s) >= MIN_REDACTED_LENGTH}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        if "%" in text or "+" in text:
+            text = _QUERY_PARAM.sub(self._encoded_param, text)
+        return self._plain(text)
+
+    def _plain(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
         text = _BEARER.sub(rf"\1{MASK}", text)
         return _JWT.sub(MASK, text)
+
+    def _encoded_param(self, match: re.Match[str]) -> str:
+        """A query parameter judged on its decoded name and value: masked whole if the name is a secret's
+        or the decoded value holds a secret or token."""
+        lead, name, value = match.groups()
+        decoded = unquote_plus(value)
+        if unquote_plus(name).casefold() in _SECRET_PARAM_NAMES or self._plain(decoded) != decoded:
+            return f"{lead}{name}={MASK}"
+        return match.group(0)
 
 
 def redact_url(url: str) -> str:

@@ -20,15 +20,18 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+from hub.background import running
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
+from hub.event_codec import event_json
 from hub.ports import OutboxRows, Producer, Record, Store
 from hub.resilience.retry import retry_logged, wait_backoff
-from hub.topics import Topics, event_json
+from hub.topics import Topics
 
 log = logging.getLogger("payhub.relay")
 
-CHANNEL = "payhub_outbox"
+CHANNEL = OUTBOX_CHANNEL  # the store notifies on it after each commit
 
 
 def _now() -> datetime:
@@ -110,16 +113,11 @@ class OutboxRelay:
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:
-        if not self._listen_url or not self._listen_url.startswith(("postgresql:", "postgres:")):
+        if not self._listen_url:
             yield
             return
-        task = asyncio.create_task(self._listen(self._listen_url), name="payhub-relay-listen")
-        try:
+        async with running(self._listen(self._listen_url), name="payhub-relay-listen"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _listen(self, url: str) -> None:
         """Keep a LISTEN connection open; reconnect (and run a batch) whenever it drops."""

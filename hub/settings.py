@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = 4 * 1024 * 1024
     # Seconds a request body may take to arrive in full (else 408).
     body_timeout_s: float = 30.0
+    # Seconds a response may wait for a client that reads nothing of it (slow read; else the connection is dropped).
+    send_timeout_s: float = 30.0
     # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
     keep_alive_timeout_s: int = 5
     # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
@@ -306,7 +309,7 @@ class Settings(BaseSettings):
         for name, value in self.secret_values():
             if value and (problem := weak_secret(name, value)):
                 problems.append(problem)
-        if self.amk_username == SANDBOX_AMK_USERNAME:
+        if _fingerprint(SANDBOX_AMK_USERNAME) in _fingerprint(self.amk_username):
             problems.append("PAYHUB_AMK_USERNAME is the sandbox user name: not accepted in production mode")
         return problems
 
@@ -314,19 +317,35 @@ class Settings(BaseSettings):
 def weak_secret(variable: str, value: str) -> str | None:
     """Why ``value`` may not be the production value of ``variable`` (``PAYHUB_…``), or ``None``.
 
-    One rule for every secret (issue 7 §6): a sandbox value, fewer bytes than the variable's minimum
-    (:data:`MIN_SECRET_BYTES`, or :data:`MIN_SECRET_BYTES_BY_FIELD`), or fewer than
-    :data:`MIN_DISTINCT_CHARS` distinct characters. The message names the variable, never the value.
+    One rule for every secret (issue 7 §6): a value holding a sandbox value (in any case, width, padding
+    or punctuation, with anything before or after it: the sandbox values are published in the README),
+    fewer bytes than the variable's minimum (:data:`MIN_SECRET_BYTES`, or :data:`MIN_SECRET_BYTES_BY_FIELD`),
+    fewer than :data:`MIN_DISTINCT_CHARS` distinct characters, or one unit repeated (``abcdefghabcdefgh…``
+    holds no more secret than its unit). The message names the variable, never the value.
     """
     field = variable.removeprefix("PAYHUB_").lower()
     minimum = MIN_SECRET_BYTES_BY_FIELD.get(field, MIN_SECRET_BYTES)
-    if value in SANDBOX_SECRETS:
+    fingerprint = _fingerprint(value)
+    if any(_fingerprint(sandbox) in fingerprint for sandbox in SANDBOX_SECRETS):
         return f"{variable} is a sandbox secret: not accepted in production mode"
     if len(value.encode()) < minimum:
         return f"{variable} must be at least {minimum} bytes in production mode"
     if len(set(value)) < MIN_DISTINCT_CHARS:
         return f"{variable} is too predictable (fewer than {MIN_DISTINCT_CHARS} distinct characters)"
+    if _repeats_a_unit(value):
+        return f"{variable} is too predictable (one sequence of characters repeated)"
     return None
+
+
+def _fingerprint(value: str) -> str:
+    """``value`` as a person would read it aloud: compatibility-normalized (NFKC: full-width letters are
+    letters), case-folded, letters and digits only, so that a disguised sandbox value is recognised."""
+    return "".join(c for c in unicodedata.normalize("NFKC", value).casefold() if c.isalnum())
+
+
+def _repeats_a_unit(value: str) -> bool:
+    """Whether ``value`` is a shorter unit written out at least twice (the last copy may be cut short)."""
+    return any(value[period:] == value[:-period] for period in range(1, len(value) // 2 + 1))
 
 
 def env_name(field_name: str) -> str:

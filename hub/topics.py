@@ -1,7 +1,7 @@
 """Kafka topic names (the spec's, plus the status topic) and which events go where.
 
 Names carry the prefix from settings (``dev.`` by default). Key = paymentId, so one payment's
-events stay in one partition, in order. Value = the event JSON with its id (see ``event_json``).
+events stay in one partition, in order. Value = the event JSON with its id (``hub.event_codec``).
 
 | event                                   | topics                                                     |
 |-----------------------------------------|------------------------------------------------------------|
@@ -15,7 +15,6 @@ events stay in one partition, in order. Value = the event JSON with its id (see 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
@@ -65,29 +64,3 @@ class Topics:
                 topics.append(self.name(PAYMENT_CONFIRMED))
             topics += [self.name(PAYMENT_VERIFIED), self.success]
         return topics
-
-
-def event_json(event: PaymentEvent) -> dict[str, Any]:
-    """The message value: the event with its id (consumers drop duplicates by id)."""
-    return {
-        "id": event.id,
-        "paymentId": event.payment_id,
-        "type": event.type,
-        "status": event.status.value,
-        "occurredAt": event.occurred_at.isoformat(),
-        "data": event.data,
-    }
-
-
-def event_from_json(value: dict[str, Any]) -> PaymentEvent:
-    """Inverse of ``event_json``; raises KeyError/ValueError on a malformed message."""
-    from datetime import datetime
-
-    return PaymentEvent(
-        id=int(value["id"]),
-        payment_id=int(value["paymentId"]),
-        type=str(value["type"]),
-        status=PaymentStatus(value["status"]),
-        data=dict(value["data"]),
-        occurred_at=datetime.fromisoformat(value["occurredAt"]),
-    )

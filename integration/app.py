@@ -6,21 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.adapters.integration import premium_json
 from hub.auth import Authenticator, authenticate
-from hub.domain.records import Premium
 from hub.errors import BadRequest, NotFound
 from hub.http.envelope import ok
 from hub.http.path import path_id
 from integration.premiums import APPLICATION_NUMBER, PremiumService
-
-
-def premium_json(p: Premium) -> dict[str, object]:
-    return {
-        **p.inquiry_dto(),
-        "applicationNumber": p.application_number,
-        "status": p.status,
-        "paidPaymentId": p.paid_payment_id,
-    }
 
 
 def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:

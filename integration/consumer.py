@@ -2,13 +2,13 @@
 
 Consumer group ``payhub.integration`` on ``gateway.payment.success``. ``PremiumService.on_event`` is
 idempotent, so a repeated event (at-least-once delivery) changes nothing. Offsets are committed
-after the premiums were written; poison messages go to ``<topic>.dlq`` (see ``hub.dlq``).
+after the premiums were written; poison messages go to ``<topic>.dlq`` (see ``hub.event_consumer``).
 """
 
 from __future__ import annotations
 
 from hub.adapters.stream import Consumer, Producer
-from hub.dlq import EventConsumer
+from hub.event_consumer import EventConsumer
 from integration.premiums import PremiumService
 
 GROUP_ID = "payhub.integration"

@@ -61,15 +61,12 @@ DEMO_PREMIUMS = (
 )
 
 
-ImportError_ = PremiumImportError  # the name the CLI imports
-
-
 def parse_premiums_csv(text: str) -> list[Premium]:
-    """Validate every row; return them all, or raise ImportError_ naming each bad row."""
+    """Validate every row; return them all, or raise PremiumImportError naming each bad row."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ImportError_([f"row 1: missing column(s): {', '.join(missing)}"])
+        raise PremiumImportError([f"row 1: missing column(s): {', '.join(missing)}"])
     out: list[Premium] = []
     errors: list[str] = []
     seen: dict[int, int] = {}
@@ -78,7 +75,7 @@ def parse_premiums_csv(text: str) -> list[Premium]:
         for row in reader:
             rows.append((len(rows) + 2, row))
     except csv.Error as exc:  # a field past csv.field_size_limit(), a bad quote: the file cannot be read
-        raise ImportError_([f"row {len(rows) + 2}: {exc}"]) from exc
+        raise PremiumImportError([f"row {len(rows) + 2}: {exc}"]) from exc
     for number, row in rows:
         problems: list[str] = []
         premium = _row(row, problems)
@@ -90,9 +87,9 @@ def parse_premiums_csv(text: str) -> list[Premium]:
             seen[premium.id] = number
             out.append(premium)
     if errors:
-        raise ImportError_(errors)
+        raise PremiumImportError(errors)
     if not out:
-        raise ImportError_(["the file has no data rows"])
+        raise PremiumImportError(["the file has no data rows"])
     return out
 
 
@@ -154,13 +151,13 @@ class PremiumService:
     async def import_premiums(self, premiums: Iterable[Premium]) -> int:
         """All or nothing: one transaction for the whole file.
 
-        Raises ImportError_ when an id is not below ``PAYMENT_ID_FLOOR``: bill ids and payment
+        Raises PremiumImportError when an id is not below ``PAYMENT_ID_FLOOR``: bill ids and payment
         ids share a KHQR webhook's ``invoice_number`` and must never be the same number.
         """
         premiums = list(premiums)
         too_large = [f"id: {p.id} is not below {PAYMENT_ID_FLOOR}" for p in premiums if p.id >= PAYMENT_ID_FLOOR]
         if too_large:
-            raise ImportError_(too_large)
+            raise PremiumImportError(too_large)
         now = self.clock()
         count = 0
         async with self.store.transaction() as tx:

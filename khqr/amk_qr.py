@@ -8,16 +8,14 @@ retries retriable failures with backoff inside a circuit breaker.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import segno
 
+from hub.domain.khqr.image import render_png
 from hub.domain.money import format_amount
 from hub.domain.records import QrRequest, QrResult
 from hub.errors import AmkAuthFailed, AmkUnavailable, AmkUnknownError
@@ -140,13 +138,6 @@ class AmkQrClient:
             raise AmkUnknownError("AMK QR generator returned no QR string")
         image = data.get("qrImage")
         return QrResult(qr_string, image if isinstance(image, str) and image else render_png(qr_string))
-
-
-def render_png(qr_string: str) -> str:
-    """The QR as a base64 PNG, for when AMK returns only the string."""
-    buffer = io.BytesIO()
-    segno.make(qr_string, error="m").save(buffer, kind="png", scale=8, border=4)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 __all__ = ["AmkAuthFailed", "AmkQrClient", "QrRequest", "QrResult", "render_png"]

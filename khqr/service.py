@@ -12,19 +12,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from gateway.keylock import KeyedLocks
 from hub.auth import Authenticator
+from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, QrRequest
 from hub.errors import BadRequest, BankNotFound, DuplicatePayment, NotFound, QrMismatch, ServiceUnavailable
+from hub.fanout import Fanout
 from hub.json_codec import loads
+from hub.keylock import KeyedLocks
 from hub.ports import AmkQrGenerator, Publisher, Store
-from khqr.codec import KhqrError, decode
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.sessions import EXPIRED, PAID, PENDING, Session
-from push.hub import PushHub
 
 log = logging.getLogger("payhub.khqr")
 BILL_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
@@ -67,7 +67,7 @@ class KhqrService:
     qr: AmkQrGenerator
     auth: Authenticator
     bus: Publisher
-    hub: PushHub
+    hub: Fanout
     expiry: ExpiryScheduler
     merchant_id: str
     session_ttl_s: int = 1800

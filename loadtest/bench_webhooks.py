@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from gateway.signature import signature_header
 from hub import json_codec
+from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 

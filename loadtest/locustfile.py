@@ -21,7 +21,7 @@ import uuid
 import jwt
 from locust import HttpUser, between, task
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.settings import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 
 JWT_SECRET = os.environ.get("PAYHUB_JWT_SECRET", SANDBOX_JWT_SECRET)

@@ -16,12 +16,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import Authenticator, Principal, authenticate, bearer
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.fanout import Fanout
 from hub.http.envelope import ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
 from hub.settings import Settings
-from push.hub import PushHub
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -33,7 +33,7 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger would fail in the database
 @dataclass
 class PushDeps:
     store: Store
-    hub: PushHub
+    hub: Fanout
     auth: Authenticator
     heartbeat_s: float = 15.0
     limits: WsLimits = field(default_factory=lambda: WsLimits())

@@ -3,7 +3,7 @@
 Run as its own process (``feeder`` in the Procfile), one member of consumer group ``payhub.feeder``
 per instance; Kafka splits the partitions between instances, and one payment (one key) always
 lands in one partition, so its events reach the bus in order. Offsets are committed only after
-the events were handed to the bus; poison messages go to ``<status topic>.dlq`` (see ``hub.dlq``).
+the events were handed to the bus; poison messages go to ``<status topic>.dlq`` (see ``hub.event_consumer``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from hub.adapters.stream import Consumer, Producer
-from hub.dlq import EventConsumer
 from hub.domain.records import PaymentEvent
+from hub.event_consumer import EventConsumer
 from hub.ports import Publisher
 from hub.topics import Topics
 

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from hub.domain.records import PaymentEvent
+from hub.fanout import Fanout, Frame, Subscriber
 from hub.ports import Store
 from hub.service.ledger import status_data
-from push.hub import Frame, PushHub, Subscriber
 
 PAGE = 500
 
@@ -20,7 +20,7 @@ PAGE = 500
 class PaymentStream:
     def __init__(
         self,
-        hub: PushHub,
+        hub: Fanout,
         sub: Subscriber,
         backlog: list[Frame],
         cursor: int,
@@ -71,7 +71,7 @@ class PaymentStream:
         return [Frame.of(e) for e in events]
 
 
-async def open_stream(store: Store, hub: PushHub, payment_id: int, cursor: int | None) -> PaymentStream | None:
+async def open_stream(store: Store, hub: Fanout, payment_id: int, cursor: int | None) -> PaymentStream | None:
     """Subscribe first, then read the log. None when the cursor is at or past a terminal status."""
     sub = hub.subscribe(payment_id)
     try:

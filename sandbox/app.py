@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
+from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
+from hub.domain.khqr.image import render_png
 from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.settings import SANDBOX_BAKONG_ACCOUNT
-from khqr.amk_qr import render_png
-from khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
 

@@ -12,23 +12,21 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency, read_decimal
+from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest, NotFound, ServiceUnavailable
 from hub.json_codec import dumps_bytes, loads, loads_object
 from hub.resilience.retry import retry_until
 from sandbox.state import SandboxState, Transaction
 
-GMT7 = timezone(timedelta(hours=7))
-BANGKOK = ZoneInfo("Asia/Bangkok")
 MAX_DUPLICATES = 50
 BILL_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}", re.ASCII)
 

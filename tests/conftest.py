@@ -22,13 +22,13 @@ import simplejson as json
 import uvicorn
 from starlette.applications import Starlette
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.adapters.store.memory import MemoryStore
 from hub.adapters.store.sql import SqlStore
-from hub.app import build_app
 from hub.ports import Store
 from hub.settings import SANDBOX_WEBHOOK_SECRET, Settings
-from hub.wiring import Container, open_store
+from payhub.app import container_of, create_app
+from payhub.bootstrap import Container, open_store
 
 PG_BASE = os.environ.get("PAYHUB_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -128,30 +128,40 @@ def settings_factory(db_url: str) -> Callable[..., Settings]:
     return lambda **overrides: make_settings(db_url, **overrides)
 
 
+def process(settings: Settings, **adapters: Any) -> Container:
+    """The container of a process's app as ``create_app`` builds it, not opened yet (``async with`` it)."""
+    return container_of(create_app(settings, background=False, **adapters))
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, background: bool = False, **adapters: Any) -> AsyncIterator[Container]:
+    """A process's app with its lifespan running (what an ASGI server does); yields its container."""
+    app = create_app(settings, background=background, **adapters)
+    async with app.router.lifespan_context(app):
+        yield container_of(app)
+
+
 @pytest.fixture
 async def container(db_url: str) -> AsyncIterator[Container]:
     """A fully wired process (sandbox mode, demo data seeded), background loops not started."""
-    async with Container(make_settings(db_url)) as c:
-        build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(db_url)) as c:
         yield c
 
 
 @contextlib.asynccontextmanager
 async def sqlite_process(tmp_path: Any, **overrides: Any) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
     """A wired process on SQLite (for tests about HTTP, not storage) and an in-process client to it."""
-    async with Container(make_settings(f"sqlite:///{tmp_path}/payhub.db", **overrides)) as c:
-        app = build_app(c)
-        await c.start(background=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+    async with running(make_settings(f"sqlite:///{tmp_path}/payhub.db", **overrides)) as c:
+        assert c.app is not None
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=c.app), base_url="http://testserver") as client:
             yield c, client
 
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client talking to the container's app in-process (ASGI)."""
-    assert container.local.app is not None
-    transport = httpx.ASGITransport(app=container.local.app)
+    assert container.app is not None
+    transport = httpx.ASGITransport(app=container.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
@@ -192,8 +202,8 @@ class LiveServer:
 
 @pytest.fixture
 async def live(container: Container) -> AsyncIterator[LiveServer]:
-    assert container.local.app is not None
-    async with LiveServer(container.local.app) as server:
+    assert container.app is not None
+    async with LiveServer(container.app) as server:
         yield server
 
 

@@ -17,7 +17,7 @@ from hub.adapters.stream import Header, Producer, Record
 from hub.adapters.stream.kafka import KafkaProducer
 from hub.relay import OutboxRelay
 from hub.topics import Topics
-from hub.wiring import open_store
+from payhub.bootstrap import is_postgres, open_store
 
 
 class PausingProducer:
@@ -50,7 +50,14 @@ async def main(argv: Sequence[str] | None = None) -> None:
         producer: Producer = kafka
         if args.pause_after_send:
             producer = PausingProducer(kafka, args.pause_after_send, args.marker)
-        relay = OutboxRelay(store, producer, Topics(), batch=args.batch, poll_s=0.1, listen_url=args.db_url)
+        relay = OutboxRelay(
+            store,
+            producer,
+            Topics(),
+            batch=args.batch,
+            poll_s=0.1,
+            listen_url=args.db_url if is_postgres(args.db_url) else None,
+        )
         await relay.run_forever()
 
 

@@ -3,6 +3,7 @@
 * ``PAYHUB_TRUSTED_PROXIES`` (CIDRs, default none): only a request whose socket peer is one of these may
   name its client in ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (uvicorn's ``ProxyHeadersMiddleware``
   does the parsing); otherwise the socket peer is the client, for rate limits, logs and allow-lists.
+  Peer and client are compared in canonical form: ``::ffff:10.20.3.4`` is the IPv4 client ``10.20.3.4``.
 * ``PAYHUB_WEBHOOK_ALLOWED_IPS`` and ``PAYHUB_ADMIN_ALLOWED_IPS`` (CIDRs, default none = anyone): AMK's
   webhooks and the operator endpoints answer ``403 FORBIDDEN`` (spec envelope) to any other client.
   The spec asks for "IP whitelisting for sensitive operations"; the lists apply in production mode only,
@@ -41,14 +42,44 @@ def networks(entries: Iterable[str]) -> tuple[Network, ...]:
 
 def access_middleware(settings: Settings) -> list[Middleware]:
     """The proxy-header rewrite (when proxies are trusted), then the allow-lists (production only)."""
-    chosen: list[Middleware] = []
+    chosen: list[Middleware] = [Middleware(CanonicalClientMiddleware)]
     if settings.trusted_proxies:
         chosen.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)))
+        chosen.append(Middleware(CanonicalClientMiddleware))  # the client the proxies named
     if not settings.sandbox and (settings.webhook_allowed_ips or settings.admin_allowed_ips):
         chosen.append(
             Middleware(AllowListMiddleware, webhooks=settings.webhook_allowed_ips, admin=settings.admin_allowed_ips)
         )
     return chosen
+
+
+def canonical_ip(host: str) -> str:
+    """``host`` as one client is always written: an IPv4-mapped IPv6 address (``::ffff:10.20.3.4``, what
+    a dual-stack socket or proxy reports for an IPv4 client, RFC 4291 §2.5.5.2) as its IPv4 address;
+    any other address in its compressed form; what is not an IP address unchanged."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+class CanonicalClientMiddleware:
+    """Writes the client address in its canonical form (:func:`canonical_ip`), so that trusted proxies,
+    allow-lists, rate-limit keys and logs see one IPv4 client as one address however it was written."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] in ("http", "websocket") and client:
+            host = canonical_ip(client[0])
+            if host != client[0]:
+                scope["client"] = (host, client[1])
+        await self.app(scope, receive, send)
 
 
 class AllowListMiddleware:

@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import PayHubError
@@ -45,6 +46,10 @@ class CorrelationMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up before its body ended: nobody is left to answer, and it is no server
+            # error. 499 in the access log, as nginx writes it.
+            status = status or 499
         except Exception as exc:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if scope["type"] == "http" and status == 0:

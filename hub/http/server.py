@@ -27,14 +27,20 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
-from hub.errors import HeadersTooLarge, PayHubError, RateLimitExceeded, RequestTimeout
+from hub.errors import BadRequest, HeadersTooLarge, PayHubError, RateLimitExceeded, RequestTimeout
 from hub.http.envelope import error_body
 from hub.json_codec import dumps_bytes
 from hub.settings import Settings
 
 log = logging.getLogger("payhub.http.server")
 
-_REASONS = {408: b"Request Timeout", 429: b"Too Many Requests", 431: b"Request Header Fields Too Large"}
+_FEED_SLICE = 1024  # bytes parsed at a time; see BoundedHttpProtocol.data_received
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+}
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -61,6 +67,8 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
     header_timeout_s = settings.header_timeout_s
     max_header_bytes = settings.max_header_bytes
     max_per_peer = settings.max_connections_per_ip
+    stall_timeout_s = settings.ws_ping_timeout_s
+    send_timeout_s = settings.send_timeout_s
 
     def release(peer: str | None) -> None:
         if peer is None:
@@ -75,6 +83,9 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
         _header_bytes = 0  # bytes received while the headers are incomplete (bounds buffering)
         _parsed_bytes = 0  # request line and headers of the current request, as parsed
         _in_headers = False
+        _message_done = False  # the current request is parsed to its end (body included)
+        _held = b""  # bytes of the next request(s), read while a response is in flight, not yet parsed
+        _send_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -90,13 +101,35 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_header_timer()
+            self._stop_send_timer()
+            self._held = b""
             release(self._peer)
             self._peer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._held:  # keep the order: earlier bytes are still waiting for their turn
+                self._held += data
+                self.flow.pause_reading()
+                return
+            # Fed in slices, so that parsing stops at the end of a request while its response is
+            # in flight: uvicorn parses a whole read at once and queues every pipelined request in
+            # it (18 bytes each, ~2 KiB of state each), and resumes reading after each response, so
+            # a client pipelining without pause grew the queue without bound (2 MB sent: +120 MiB).
+            for start in range(0, len(data), _FEED_SLICE):
+                if self.parser is None or self.transport.is_closing() or self.transport.get_protocol() is not self:
+                    return  # refused, closed, or upgraded to a WebSocket (later bytes are dropped, as uvicorn does)
+                if self.pipeline or (self._message_done and self._response_in_flight()):
+                    # HTTP/1.1 pipelining: later requests wait, unparsed, until the responses before
+                    # them are complete; TCP flow control holds the rest on the client's side.
+                    self._held = data[start:]
+                    self.flow.pause_reading()
+                    return
+                self._feed(data[start : start + _FEED_SLICE])
+
+        def _feed(self, data: bytes) -> None:
             if not self._in_headers and (self.cycle is None or self.cycle.response_complete):
-                self._await_headers()  # the first byte of the next request on a keep-alive connection
+                self._await_headers()  # any byte after a response, even one that starts no request
             if self._in_headers:
                 self._header_bytes += len(data)
             super().data_received(data)
@@ -105,9 +138,58 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
                 log.warning("request refused: headers too large", extra={"peer": self._peer})
                 self._refuse(HeadersTooLarge(details={"limitBytes": max_header_bytes}))
 
+        def _feed_held(self) -> None:
+            held, self._held = self._held, b""
+            if held and not self.transport.is_closing():
+                self.flow.resume_reading()
+                self.data_received(held)
+
         def on_message_begin(self) -> None:
+            if not self._in_headers:
+                self._await_headers()  # the first byte of the next request on a keep-alive connection
             self._parsed_bytes = 0
+            self._message_done = False
             super().on_message_begin()
+
+        def on_message_complete(self) -> None:
+            self._message_done = True
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            # With nothing queued, self.cycle is the request just answered.
+            body_unread = not self.pipeline and self.cycle is not None and self.cycle.more_body
+            super().on_response_complete()
+            if self.transport.is_closing():
+                return
+            if body_unread:
+                # Answered before the request body ended (a refusal before reading it): close rather
+                # than read a body of any length and duration that nobody will use (RFC 9112 §9.6).
+                self.transport.close()
+                return
+            if self._held:
+                self.flow.pause_reading()
+                self.loop.call_soon(self._feed_held)  # not from inside the response's send()
+
+        def pause_writing(self) -> None:
+            # Slow read: a client that reads nothing left the app waiting in uvicorn's drain with no
+            # deadline, holding its connection for good. Abort it once it has read nothing for this long.
+            super().pause_writing()
+            if self._send_timer is None and send_timeout_s > 0:
+                self._send_timer = self.loop.call_later(send_timeout_s, self._send_late)
+
+        def resume_writing(self) -> None:
+            self._stop_send_timer()
+            super().resume_writing()
+
+        def _stop_send_timer(self) -> None:
+            if self._send_timer is not None:
+                self._send_timer.cancel()
+                self._send_timer = None
+
+        def _send_late(self) -> None:
+            self._send_timer = None
+            log.warning("connection aborted: client reads nothing", extra={"peer": self._peer})
+            self.transport.abort()  # no answer can reach a client that does not read
 
         def on_url(self, url: bytes) -> None:
             self._parsed_bytes += len(url)
@@ -128,8 +210,10 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
             super().on_headers_complete()
 
         def send_400_response(self, msg: str) -> None:
+            # What the HTTP parser refuses (duplicate Content-Length, Content-Length with chunked, bad
+            # chunk sizes, obsolete line folding...) gets the contract's envelope, not uvicorn's text.
             if not self.transport.is_closing():  # not after our own refusal
-                super().send_400_response(msg)
+                self._refuse(BadRequest("Malformed HTTP request (RFC 9112)"))
 
         def handle_websocket_upgrade(self) -> None:
             self._stop_header_timer()
@@ -153,22 +237,78 @@ def protocol_classes(settings: Settings) -> tuple[type[asyncio.Protocol], type[a
 
         def _headers_late(self) -> None:
             self._header_timer = None
+            if self._response_in_flight():
+                # A pipelined request waits for the response before it: its clock runs after that one.
+                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+                return
             if self._in_headers and not self.transport.is_closing():
                 log.warning("request refused: headers not received in time", extra={"peer": self._peer})
                 self._refuse(RequestTimeout(f"Request headers not received within {header_timeout_s:g} s"))
 
+        def _response_in_flight(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
         def _refuse(self, err: PayHubError) -> None:
             self._stop_header_timer()
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                if cycle.response_started or self.pipeline:
+                    self.transport.close()  # an answer now would be written into the middle of another one
+                    return
+                # A request whose body is refused mid-way: its app sees a disconnect, its writes are dropped.
+                cycle.disconnected = True
+                cycle.message_event.set()
             self.transport.write(raw_error_response(err))
             self.transport.close()
 
     class BoundedWebSocketProtocol(AutoWebSocketsProtocol):  # type: ignore[misc, valid-type]
+        """Stops reading from a peer that does not read what it is sent.
+
+        The protocol answers each ping (and a close) by itself, with no flow control: a client sending
+        pings and reading nothing grew the server's write buffer by what it sent (50 MB sent: +40 MiB
+        in 9 s). While the write buffer is over its high-water mark nothing more is read, so the
+        peer's own sends stall in TCP; one that reads nothing for ``ws_ping_timeout_s`` is aborted
+        (no close frame could reach a peer that does not read).
+        """
+
         peer: str | None = None
+        _reads_held = False
+        _stall_timer: asyncio.TimerHandle | None = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if not self.writable.is_set() and not self.transport.is_closing():
+                self._reads_held = True
+                self.transport.pause_reading()
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._stall_timer is None and stall_timeout_s > 0:
+                self._stall_timer = self.loop.call_later(stall_timeout_s, self._stalled)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self._stop_stall_timer()
+            if self._reads_held:
+                self._reads_held = False
+                if not self.read_paused and not self.transport.is_closing():  # uvicorn's own pause stays
+                    self.transport.resume_reading()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_stall_timer()
             release(self.peer)
             self.peer = None
             super().connection_lost(exc)
+
+        def _stop_stall_timer(self) -> None:
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
+
+        def _stalled(self) -> None:
+            self._stall_timer = None
+            log.warning("websocket aborted: peer reads nothing", extra={"peer": self.peer})
+            self.transport.abort()
 
     return BoundedHttpProtocol, BoundedWebSocketProtocol
 

@@ -62,12 +62,14 @@ class Server:
         return self.process.returncode
 
 
-def start_server(workdir: Path, **extra_env: str) -> Server:
+def start_server(workdir: Path, *, command: list[str] | None = None, **extra_env: str) -> Server:
+    """``payhub run`` (or ``command``, given the port as its last argument) on a free port, once healthy."""
     port = free_port()
     env = payhub_env(**{"PAYHUB_PORT": str(port), "PAYHUB_DATABASE_URL": f"sqlite:///{workdir}/payhub.db", **extra_env})
+    argv = [*command, str(port)] if command else [str(PAYHUB), "run"]
     log = workdir / "payhub.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen([str(PAYHUB), "run"], env=env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, env=env, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", env, process, log)
     deadline = time.monotonic() + STARTUP_S
     while True:

@@ -14,9 +14,9 @@ import httpx
 import jwt
 import pytest
 
-from hub.cli import main
 from hub.settings import SANDBOX_JWT_SECRET
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
+from payhub.cli import main
 from tests.conftest import free_port
 from tests.e2e.payhub_process import PAYHUB, payhub_env, start_server
 
@@ -94,7 +94,7 @@ async def test_import_with_errors_names_rows_and_imports_nothing(tmp_path: Path,
 
 @pytest.fixture
 def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """For the quick refusals: ``hub.cli.main`` in this process, with a hermetic PAYHUB_* environment."""
+    """For the quick refusals: ``payhub.cli.main`` in this process, with a hermetic PAYHUB_* environment."""
     for name in [k for k in os.environ if k.startswith("PAYHUB_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PAYHUB_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")

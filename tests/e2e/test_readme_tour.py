@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hub.constants import PAYMENT_ID_FLOOR
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 from tests.e2e.payhub_process import Server, start_server
 
 

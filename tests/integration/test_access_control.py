@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.settings import Settings
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, sqlite_process
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, running, sqlite_process
 
 STRONG = "Zq8#vR2!mK5@wX9$pL3%tN7^yB1&cF4*"
 METRICS_TOKEN = STRONG + "-metrics"
@@ -79,9 +78,8 @@ async def test_allow_lists_refuse_other_clients_in_production(
     tmp_path: Path, method: str, path: str, role: str
 ) -> None:
     env = {"PAYHUB_WEBHOOK_ALLOWED_IPS": "10.20.0.0/16", "PAYHUB_ADMIN_ALLOWED_IPS": "10.30.0.7"}
-    async with Container(production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", **env)) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", **env)) as c:
+        app = c.app
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             headers = auth_header(c, role)
             r = await client.request(method, path, headers=headers, content=b"{}")
@@ -115,3 +113,29 @@ async def test_sse_answers_say_no_transform(container: Container, live: LiveServ
             assert sse.status_code == 200
             directives = {d.strip() for d in sse.headers["cache-control"].split(",")}
             assert {"no-transform", "no-store"} <= directives
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "allowed"),
+    [
+        ("10.20.3.4", True),
+        ("::ffff:10.20.3.4", True),  # the same IPv4 client, as a dual-stack proxy writes it
+        ("[::ffff:10.20.3.4]:51234", True),
+        ("::ffff:a14:304", True),  # 10.20.3.4 again, in hex
+        ("::ffff:10.21.3.4", False),
+        ("10.21.3.4", False),
+        ("2001:db8::10.20.3.4", False),  # not an IPv4-mapped address
+    ],
+)
+async def test_an_ipv4_client_is_the_same_client_written_as_ipv6(
+    tmp_path: Path, forwarded_for: str, allowed: bool
+) -> None:
+    # The peer itself is the IPv4-mapped loopback (a dual-stack socket): still the trusted proxy.
+    settings = production(tmp_path, PAYHUB_TRUSTED_PROXIES="127.0.0.1", PAYHUB_WEBHOOK_ALLOWED_IPS="10.20.0.0/16")
+    async with running(settings) as c:
+        assert c.app is not None
+        transport = httpx.ASGITransport(app=c.app, client=("::ffff:127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {**auth_header(c, "amk"), "X-Forwarded-For": forwarded_for}
+            r = await client.post("/AMK/khqr", headers=headers, content=b"{}")
+            assert (r.status_code != 403) is allowed, r.text

@@ -18,7 +18,7 @@ import pytest
 from gateway.webhooks import VERIFY_PENDING
 from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 WHO = Principal("t", "customer")

@@ -24,9 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from hub.app import build_app
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, signed
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, running, signed
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
 HTTP_PROPERTY = settings(
@@ -39,9 +38,8 @@ ISSUE_AMOUNTS = ["1E+30", "1e309", "123456789012345678901234567890.12"]
 
 @pytest.fixture
 async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with Container(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
+        app = c.app
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield c, client

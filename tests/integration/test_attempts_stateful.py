@@ -32,13 +32,11 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from hub.app import build_app
 from hub.domain.payment import PaymentStatus, decide
 from hub.domain.records import PaymentEvent
 from hub.service.ledger import DOUBLE_PAYMENT_KEY
-from hub.wiring import Container
 from khqr.sessions import PENDING as SESSION_PENDING
-from tests.conftest import auth_header, bank_paid, bill_body, fresh_pg_schema, khqr_body, make_settings, signed
+from tests.conftest import auth_header, bank_paid, bill_body, fresh_pg_schema, khqr_body, make_settings, running, signed
 from tests.integration.test_khqr_sessions import BANK, FakeClock
 
 # Two of the demo premiums: one per currency.
@@ -89,10 +87,9 @@ class Attempts(RuleBasedStateMachine):
         else:
             url = await self.stack.enter_async_context(fresh_pg_schema())
         c = await self.stack.enter_async_context(
-            Container(make_settings(url, amk_retry_attempts=1, rate_user_per_min=100_000, rate_ip_per_min=100_000))
+            running(make_settings(url, amk_retry_attempts=1, rate_user_per_min=100_000, rate_ip_per_min=100_000))
         )
-        app = build_app(c)
-        await c.start(background=False)
+        app = c.app
         c.sandbox_state.qr_images = False  # rendering PNGs is slow and beside the point here
         for service in (c.expiry, c.khqr, c.webhooks, c.reverifier, c.premiums, c.inquiry):
             service.clock = self.clock

@@ -9,9 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.app import build_app
-from hub.wiring import Container
-from tests.conftest import PG_BASE, bank_paid, bill_body, make_settings, require_postgres, signed
+from payhub.bootstrap import Container
+from tests.conftest import PG_BASE, bank_paid, bill_body, make_settings, require_postgres, running, signed
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
@@ -26,9 +25,8 @@ async def cut_off() -> AsyncIterator[tuple[Container, httpx.AsyncClient, TcpProx
     schema = f"t_{uuid.uuid4().hex[:12]}"
     url = f"postgresql://127.0.0.1:{proxy.port}/test?schema={schema}"
     try:
-        async with Container(make_settings(url, db_pool_min=1, db_pool_max=4)) as c:
-            app = build_app(c)
-            await c.start(background=False)
+        async with running(make_settings(url, db_pool_min=1, db_pool_max=4)) as c:
+            app = c.app
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
                 yield c, client, proxy, schema
     finally:

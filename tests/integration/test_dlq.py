@@ -12,10 +12,11 @@ import simplejson as json
 from hub.adapters.stream import Message, StreamUnavailable
 from hub.adapters.stream.kafka import KafkaProducer
 from hub.adapters.stream.memory import MemoryStream
-from hub.dlq import dead_letter, decode_event, list_dead_letters, replay
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from hub.topics import Topics, event_json
+from hub.event_codec import event_json
+from hub.event_consumer import dead_letter, decode_event, list_dead_letters, replay
+from hub.topics import Topics
 from tests.kafka_broker import REQUEST_TIMEOUT_MS, Broker, read_topic, start_broker
 
 TOPICS = Topics()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from hub.adapters.store.sql import SqlStore
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed
 from tests.integration.test_khqr_sessions import BANK, FakeClock
 

@@ -16,15 +16,16 @@ import pytest
 
 from hub.adapters.bus.memory import MemoryBus
 from hub.adapters.stream import Producer
-from hub.dlq import EventConsumer
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import ServiceUnavailable
-from hub.topics import Topics, event_json
-from hub.wiring import open_store
+from hub.event_codec import event_json
+from hub.event_consumer import EventConsumer
+from hub.topics import Topics
 from integration.consumer import PremiumSettlementConsumer
 from integration.premiums import PremiumService
+from payhub.bootstrap import open_store
 from push.feeder import GROUP_ID, StatusFeeder
 from tests.kafka_broker import KafkaBackend, MemoryBackend, open_backend
 

@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 
-from gateway.signature import signature_header
+from hub.adapters.amk.signature import signature_header
 from hub.settings import SANDBOX_WEBHOOK_SECRET
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bill_body, khqr_body, sqlite_process, token
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "premiums", "khqr_sessions", "reviews")
@@ -55,7 +55,7 @@ class Target:
         self.c: Container
         self.client: httpx.AsyncClient
         self.c, self.client = self.runner.run(self._process.__aenter__())
-        app = self.c.local.app
+        app = self.c.app
         assert app is not None
         self.templates = sorted(_templates(app.routes))
 

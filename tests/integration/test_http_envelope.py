@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.errors import ServiceUnavailable
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, make_settings
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, make_settings, running
 
 ERROR_KEYS = {"code", "message", "details", "correlationId", "timestamp"}
 
@@ -23,16 +22,14 @@ ERROR_KEYS = {"code", "message", "details", "correlationId", "timestamp"}
 @pytest.fixture
 async def container(tmp_path: Path) -> AsyncIterator[Container]:
     """SQLite only: these tests are about HTTP, not storage (overrides conftest's two-backend one)."""
-    async with Container(make_settings(f"sqlite:///{tmp_path}/env.db")) as c:
-        build_app(c)
-        await c.start(background=False)
+    async with running(make_settings(f"sqlite:///{tmp_path}/env.db")) as c:
         yield c
 
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    assert container.local.app is not None
-    transport = httpx.ASGITransport(app=container.local.app)
+    assert container.app is not None
+    transport = httpx.ASGITransport(app=container.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
@@ -96,8 +93,8 @@ async def test_unhandled_exception_is_500_envelope(container: Container, client:
 
 @pytest.mark.usefixtures("boom")
 async def test_unhandled_exception_over_real_http(container: Container) -> None:
-    assert container.local.app is not None
-    async with LiveServer(container.local.app) as server, httpx.AsyncClient(base_url=server.url) as http:
+    assert container.app is not None
+    async with LiveServer(container.app) as server, httpx.AsyncClient(base_url=server.url) as http:
         r = await http.get(
             "/AMK/payments",
             params={"query": "P123456789"},

@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from gateway.dto import BillPayment, KhqrPayment, parse
-from gateway.keylock import KeyedLocks
 from gateway.webhooks import Answer, Incoming, WebhookService
 from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.errors import DuplicatePayment
-from hub.wiring import Container
+from hub.keylock import KeyedLocks
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 N = 50

@@ -18,7 +18,7 @@ from hub.adapters.integration import IntegrationClient
 from hub.domain.records import Premium
 from hub.errors import ServiceUnavailable
 from hub.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, sqlite_process
 
 PATH = "/AMK/payments"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, khqr_body, signed
 from tests.integration.test_double_payment import double_reviews, qr, second_attempt
 from tests.integration.test_khqr_sessions import FakeClock

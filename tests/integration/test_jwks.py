@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -23,12 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.app import build_app
 from hub.auth import Authenticator
 from hub.errors import ServiceUnavailable, Unauthorized
 from hub.settings import Settings
-from hub.wiring import Container
-from tests.conftest import free_port, sqlite_process
+from tests.conftest import free_port, running, sqlite_process
 
 AUDIENCE = "payhub-api"
 ISSUER = "https://idp.test/"
@@ -202,9 +202,8 @@ async def test_production_with_only_a_jwks_url_starts_and_serves(jwks_url: str, 
             "PAYHUB_AMK_PASSWORD": "Pw-4-the-bank!",
         }
     )
-    async with Container(settings) as c:  # used to die here: HS256 service tokens with no key
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(settings) as c:  # used to die here: HS256 service tokens with no key
+        app = c.app
         await c.premiums.seed_demo()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             token = mint(role="customer", sub="customer-1")
@@ -214,3 +213,107 @@ async def test_production_with_only_a_jwks_url_starts_and_serves(jwks_url: str, 
             # the gateway asked the integration service with its service token, and got the premium
             assert r.status_code == 200, r.text
             assert r.json()["data"]["policyNumber"] == "P123456789"
+
+
+class _BrokenProvider(BaseHTTPRequestHandler):
+    """A JWK Set endpoint whose answer the test chooses: ``server.answer`` is a mode or a JWK Set."""
+
+    def do_GET(self) -> None:
+        answer = self.server.answer  # type: ignore[attr-defined]
+        if answer == "reset":  # headers promise 1000 bytes, then the connection is reset mid-body
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"keys": [')
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
+        bodies = {
+            "html": b"<html><body>502 Bad Gateway</body></html>",
+            "not utf-8": b'{"keys": "\xff\xfe"}',
+            "nested 100000 deep": b"[" * 100_000 + b"]" * 100_000,
+            "truncated json": b'{"keys": [{"kty": "RSA"',
+        }
+        body = bodies[answer] if isinstance(answer, str) else json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def provider() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenProvider)
+    server.answer = JWKS  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _url(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+
+
+@pytest.mark.parametrize("answer", ["html", "not utf-8", "nested 100000 deep", "truncated json", "reset"])
+async def test_an_unreadable_jwk_set_is_503_never_500(provider: ThreadingHTTPServer, answer: str) -> None:
+    provider.answer = answer  # type: ignore[attr-defined]
+    with pytest.raises(ServiceUnavailable):
+        await authenticator(_url(provider)).verify(mint())
+
+
+async def test_a_key_the_provider_removed_is_no_longer_trusted(provider: ThreadingHTTPServer) -> None:
+    # Key rotation after a compromise: once the JWK Set no longer lists a key, tokens it signed must fail
+    # as soon as the cached set expires, not when the process restarts.
+    auth = Authenticator(
+        secret="",
+        subscribe_secret="s" * 40,
+        service_secret="t" * 40,
+        jwks_url=_url(provider),
+        audience=AUDIENCE,
+        issuer=ISSUER,
+        jwks_lifespan_s=0.3,
+    )
+    assert (await auth.verify(mint())).role == "admin"
+    provider.answer = {"keys": [JWKS["keys"][1]]}  # type: ignore[attr-defined]  # rsa-1 revoked
+    await asyncio.sleep(0.5)
+    with pytest.raises(Unauthorized):
+        await auth.verify(mint())
+    assert (await auth.verify(mint(EC_KEY, "ES256", kid="ec-1"))).role == "admin"
+
+
+async def test_a_silent_provider_answers_every_waiting_request_503_promptly() -> None:
+    # A provider that accepts connections and never answers: each fetch waits for the read timeout, and
+    # fetches are serialized; twenty waiting requests must not wait twenty timeouts one after another.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        auth = Authenticator(
+            secret="",
+            subscribe_secret="s" * 40,
+            service_secret="t" * 40,
+            jwks_url=f"http://127.0.0.1:{silent.getsockname()[1]}/jwks.json",
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            jwks_timeout_s=0.4,
+        )
+
+        async def one() -> float:
+            started = time.monotonic()
+            with pytest.raises(ServiceUnavailable):
+                await auth.verify(mint())
+            return time.monotonic() - started
+
+        waits = await asyncio.gather(*(one() for _ in range(20)))
+        assert max(waits) < 2.0, sorted(waits)
+    finally:
+        silent.close()

@@ -16,11 +16,12 @@ import httpx
 import pytest
 import simplejson as json
 
-from gateway.keylock import KeyedLocks
+from hub.domain.khqr.codec import crc16_ccitt_false, decode, encode
+from hub.domain.khqr.image import render_png
 from hub.domain.money import Currency
-from hub.wiring import Container
-from khqr.amk_qr import QrRequest, QrResult, render_png
-from khqr.codec import crc16_ccitt_false, decode, encode
+from hub.keylock import KeyedLocks
+from khqr.amk_qr import QrRequest, QrResult
+from payhub.bootstrap import Container
 from sandbox.app import build_qr
 from tests.conftest import auth_header
 

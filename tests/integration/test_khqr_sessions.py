@@ -13,12 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.app import build_app
 from hub.domain.records import PaymentEvent
-from hub.wiring import Container
-from push.hub import Frame
+from hub.fanout import Frame
+from payhub.bootstrap import Container
 from push.stream import open_stream
-from tests.conftest import LiveServer, auth_header, make_settings
+from tests.conftest import LiveServer, auth_header, make_settings, process, running
 from tests.integration.test_push_sse import SseReader
 
 BANK = '{"id":"AMK","bank":"AMK"}'
@@ -170,10 +169,8 @@ async def test_a_session_created_during_an_expiry_pass_wakes_the_loop(
 
 async def test_the_background_loop_expires_without_anyone_polling(db_url: str) -> None:
     """Real time: a 1 s session, the scheduler woken by its creation, an SSE client sees EXPIRED."""
-    async with Container(make_settings(db_url, khqr_session_ttl_s=1)) as c:
-        build_app(c)
-        await c.start(background=True)
-        async with LiveServer(c.local.app) as live, httpx.AsyncClient(base_url=live.url, timeout=10) as http:
+    async with running(make_settings(db_url, khqr_session_ttl_s=1), background=True) as c:
+        async with LiveServer(c.app) as live, httpx.AsyncClient(base_url=live.url, timeout=10) as http:
             session = await new_session(c, http)
             started = time.monotonic()
             url = f"/api/payments/{session['paymentId']}/events"
@@ -189,10 +186,8 @@ async def test_the_background_loop_expires_without_anyone_polling(db_url: str) -
 
 
 async def _session_then_close(db_url: str) -> dict[str, Any]:
-    async with Container(make_settings(db_url)) as c:
-        build_app(c)
-        await c.start(background=False)
-        transport = httpx.ASGITransport(app=c.local.app)  # type: ignore[arg-type]
+    async with running(make_settings(db_url)) as c:
+        transport = httpx.ASGITransport(app=c.app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await new_session(c, client)
 
@@ -207,7 +202,7 @@ async def _assert_expired_by_start(c: Container, session: dict[str, Any]) -> Non
 
 async def test_restart_applies_expiries_that_fell_due_while_down(db_url: str) -> None:
     session = await _session_then_close(db_url)
-    async with Container(make_settings(db_url)) as c:
+    async with process(make_settings(db_url)) as c:
         c.expiry.clock = lambda: datetime.now(UTC) + timedelta(minutes=31)
         await c.start(background=False)
         await _assert_expired_by_start(c, session)
@@ -215,7 +210,7 @@ async def test_restart_applies_expiries_that_fell_due_while_down(db_url: str) ->
 
 async def test_restart_catch_up_with_the_row_already_past_due(db_url: str) -> None:
     session = await _session_then_close(db_url)
-    async with Container(make_settings(db_url)) as c:
+    async with process(make_settings(db_url)) as c:
         async with c.store.transaction() as tx:
             await tx._c.execute(  # the SQL adapter's own connection (test-only)
                 "UPDATE khqr_sessions SET expires_at = $1 WHERE id = $2",
@@ -228,7 +223,7 @@ async def test_restart_catch_up_with_the_row_already_past_due(db_url: str) -> No
 
 async def test_restart_leaves_a_valid_session_alone(db_url: str) -> None:
     session = await _session_then_close(db_url)
-    async with Container(make_settings(db_url)) as c:
+    async with process(make_settings(db_url)) as c:
         await c.start(background=False)
         assert await stored_session_status(c, session["sessionId"]) == "PENDING"
         assert len(await status_events(c, session["paymentId"])) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, signed
 
 

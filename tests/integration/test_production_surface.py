@@ -6,9 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from hub.app import build_app
 from hub.settings import Settings
-from hub.wiring import Container
+from tests.conftest import running
 
 SECRET = "a-production-secret-of-at-least-32-bytes!"
 
@@ -35,9 +34,8 @@ def production(tmp_path: Path) -> Settings:
 
 
 async def test_no_sandbox_and_no_demo_token_in_production(tmp_path: Path) -> None:
-    async with Container(production(tmp_path)) as c:
-        app = build_app(c)
-        await c.start(background=False)
+    async with running(production(tmp_path)) as c:
+        app = c.app
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             assert (await client.post("/demo/api/token")).status_code in (404, 405)
             config = await client.get("/demo/api/config")

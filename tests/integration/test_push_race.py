@@ -25,10 +25,10 @@ from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.service.ledger import open_payment, transition
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from push import stream as stream_module
 from push.stream import open_stream
-from tests.conftest import make_settings
+from tests.conftest import make_settings, process
 from tests.redis_server import PrivateRedis
 
 ROUNDS = {"sqlite": 300, "postgres": 80}
@@ -185,7 +185,7 @@ async def test_race_over_the_redis_bus(tmp_path: Path, monkeypatch: pytest.Monke
     await redis_server.start()
     try:
         settings = make_settings(f"sqlite:///{tmp_path}/redis-race.db", redis_url=redis_server.url)
-        async with Container(settings) as c:
+        async with process(settings) as c:
             await c.start(background=False)
             await asyncio.wait_for(c.bus.subscribed.wait(), 5)  # type: ignore[attr-defined]
             add_latency(c.store, monkeypatch, random.Random(3))

@@ -19,12 +19,11 @@ import httpx
 import pytest
 import simplejson as json
 
-from hub.app import build_app
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.service.ledger import transition
-from hub.wiring import Container
-from tests.conftest import LiveServer, auth_header, make_settings
+from payhub.bootstrap import Container
+from tests.conftest import LiveServer, auth_header, make_settings, running
 from tests.integration.test_push_race import add_latency, fresh_payment
 
 DEADLINE_S = 5.0
@@ -268,10 +267,8 @@ async def test_reconnect_at_or_past_terminal_gets_204(container: Container, http
 
 async def test_heartbeat_comment_within_the_configured_interval(tmp_path: Any) -> None:
     settings = make_settings(f"sqlite:///{tmp_path}/hb.db", push_heartbeat_s=0.2)
-    async with Container(settings) as c:
-        build_app(c)
-        await c.start(background=False)
-        async with LiveServer(c.local.app) as live, httpx.AsyncClient(base_url=live.url, timeout=10) as http:
+    async with running(settings) as c:
+        async with LiveServer(c.app) as live, httpx.AsyncClient(base_url=live.url, timeout=10) as http:
             payment_id, token = await inquire(c, http)
             async with http.stream("GET", events_path(payment_id), headers=bearer(token)) as r:
                 sse = SseReader(r)

@@ -16,7 +16,7 @@ import pytest
 import simplejson as json
 from websockets.asyncio.client import ClientConnection, connect
 
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import LiveServer, auth_header
 from tests.integration.test_push_sse import SseReader, inquire, move, status_ids, wait_until
 

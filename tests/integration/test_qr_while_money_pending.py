@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import bank_paid, khqr_body
 from tests.integration.test_double_payment import qr
 from tests.integration.test_invoice_echo import post_khqr

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from hub.app import build_app
 from hub.domain.payment import PaymentStatus
 from hub.service.ledger import transition
-from hub.wiring import Container
 from push.stream import open_stream
-from tests.conftest import auth_header, make_settings
+from tests.conftest import auth_header, make_settings, running
 from tests.redis_server import PrivateRedis
 
 
@@ -21,9 +19,8 @@ async def test_push_node_catches_up_after_redis_restart(tmp_path: Path) -> None:
     await redis_server.start()
     settings = make_settings(f"sqlite:///{tmp_path}/p.db", redis_url=redis_server.url)
     try:
-        async with Container(settings) as c:
-            app = build_app(c)
-            await c.start(background=False)
+        async with running(settings) as c:
+            app = c.app
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
                 r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c))
                 payment_id = r.json()["data"]["paymentId"]

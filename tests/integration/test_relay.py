@@ -30,7 +30,7 @@ from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.relay import OutboxRelay
 from hub.topics import KHQR_GENERATED, PAYMENT_CONFIRMED, PAYMENT_SUCCESS, PAYMENT_VERIFIED, Topics
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 from tests.kafka_broker import REQUEST_TIMEOUT_MS, Broker, read_topic, start_broker
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from gateway.dto import BillPayment, parse
 from gateway.webhooks import WebhookService
-from hub.app import build_app
 from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
-from hub.wiring import Container
-from tests.conftest import bank_paid, bill_body, make_settings
+from payhub.bootstrap import Container
+from tests.conftest import bank_paid, bill_body, make_settings, running
 from tests.redis_server import PrivateRedis
 
 WHO = Principal("t", "customer")
@@ -54,9 +53,7 @@ async def test_confirmed_while_redis_is_down_is_settled_after_the_bus_reconnects
     await redis_server.start()
     settings = make_settings(f"sqlite:///{tmp_path}/p.db", redis_url=redis_server.url, settle_interval_s=3600)
     try:
-        async with Container(settings) as c:
-            build_app(c)
-            await c.start(background=False)
+        async with running(settings) as c:
             payment_id, tx = await _pending_bill(c)
 
             redis_server.stop()
@@ -82,9 +79,7 @@ async def test_confirmed_while_redis_stays_down_is_settled_by_the_periodic_sweep
     await redis_server.start()
     settings = make_settings(f"sqlite:///{tmp_path}/p.db", redis_url=redis_server.url, settle_interval_s=0.2)
     try:
-        async with Container(settings) as c:
-            build_app(c)
-            await c.start(background=False)
+        async with running(settings) as c:
             payment_id, _ = await _pending_bill(c)
             redis_server.stop()
             c.sandbox_state.verify_available = True

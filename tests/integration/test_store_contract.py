@@ -22,7 +22,7 @@ from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt
 from hub.ports import Store
 from hub.service import ledger
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 
 NOW = datetime(2026, 11, 27, 5, 0, 0, 123456, tzinfo=UTC)
 STATUS = PaymentEvent.STATUS

@@ -23,7 +23,7 @@ from hub.domain.records import KhqrSession, Premium, Receipt
 from hub.errors import UniqueViolation
 from hub.ports import Store
 from hub.service import ledger
-from hub.wiring import open_store
+from payhub.bootstrap import open_store
 from tests.integration.test_store_contract import NOW
 
 PREMIUMS = st.integers(1, 2)

@@ -13,16 +13,17 @@ import httpx
 import pytest
 
 from gateway.dto import BillPayment, KhqrPayment, parse
-from gateway.keylock import KeyedLocks
 from gateway.reverify import ReVerifier
 from gateway.webhooks import VERIFY_PENDING, Incoming, WebhookService
-from hub.adapters.amk.client import AmkClient, AmkConfig
+from hub.adapters.amk.client import AmkClient
 from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent
 from hub.errors import NotFound, TransactionVerifyFailed, VerificationMismatch
+from hub.keylock import KeyedLocks
 from hub.service import ledger
-from hub.wiring import SANDBOX_PREFIX, Container
+from payhub.bootstrap import Container
+from payhub.builders import SANDBOX_PREFIX, amk_config
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
 VERIFY_PATH = "/amkpayway/v1/api/payment/payment-verify"
@@ -49,22 +50,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
 async def amk_wire(container: Container, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountingTransport]:
     """The container's webhook service and re-verifier talk to AMK through a counting wire."""
     s = container.settings
-    wire = CountingTransport(httpx.ASGITransport(app=container.local))
+    wire = CountingTransport(httpx.ASGITransport(app=container.app))
     async with httpx.AsyncClient(transport=wire, base_url=f"http://payhub.local{SANDBOX_PREFIX}") as http:
-        amk = AmkClient(
-            http,
-            AmkConfig(
-                verify_url=s.amk_verify_url or VERIFY_PATH,
-                merchant_id=s.amk_merchant_id,
-                store_id=s.amk_store_id,
-                terminal_id=s.amk_terminal_id,
-                secret_key=s.amk_secret_key.get_secret_value(),
-                retry_attempts=s.amk_retry_attempts,
-                retry_initial_s=s.amk_retry_initial_s,
-                retry_max_s=s.amk_retry_max_s,
-                retry_jitter=s.amk_retry_jitter,
-            ),
-        )
+        amk = AmkClient(http, amk_config(s))
         monkeypatch.setattr(container.webhooks, "verifier", amk)
         monkeypatch.setattr(container.reverifier, "verifier", amk)
         yield wire

@@ -1,6 +1,6 @@
 """Webhook security: bearer role and HMAC-SHA512 signature (ARCHITECTURE, "Gateway").
 
-Unit tests pin ``gateway.signature.verify``; HTTP tests go through ``POST /AMK/payments`` and
+Unit tests pin ``hub.adapters.amk.signature.verify``; HTTP tests go through ``POST /AMK/payments`` and
 ``POST /AMK/khqr`` of a wired sandbox process on SQLite. A rejected webhook must change nothing.
 """
 
@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 import gateway.app
-from gateway.signature import sign, signature_header, verify
+from hub.adapters.amk.signature import sign, signature_header, verify
 from hub.errors import Unauthorized
 from hub.settings import SANDBOX_WEBHOOK_SECRET
-from hub.wiring import Container
+from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, khqr_body, signed, sqlite_process
 
 NOW = 1_800_000_000

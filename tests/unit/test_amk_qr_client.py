@@ -14,10 +14,11 @@ import httpx
 import pytest
 import simplejson as json
 
+from hub.domain.khqr.image import render_png
 from hub.domain.money import Currency
 from hub.errors import AmkUnavailable, AmkUnknownError
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
-from khqr.amk_qr import AmkAuthFailed, AmkQrClient, QrRequest, render_png
+from khqr.amk_qr import AmkAuthFailed, AmkQrClient, QrRequest
 
 QR = "00020101021230..."  # the client does not decode; the KHQR service does
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

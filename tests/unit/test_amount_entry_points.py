@@ -12,7 +12,7 @@ import pytest
 from hub.adapters.amk.client import AmkClient, AmkConfig, Verification
 from hub.adapters.integration import IntegrationClient
 from hub.errors import AmkUnknownError, BadRequest, ServiceUnavailable
-from integration.premiums import ImportError_, parse_premiums_csv
+from integration.premiums import PremiumImportError, parse_premiums_csv
 from sandbox.simulate import SimulateRequest
 
 CONFIG = AmkConfig("https://amk.test/verify", "M001", "S002", "T003", "s3cret-key", retry_attempts=1)
@@ -67,7 +67,7 @@ def test_csv_import_refuses_the_row_naming_the_amount(amount: str) -> None:
         "id,policy_number,application_number,payer,amount,currency,due_date\n"
         f"150001,P123456789,,John Doe,{amount},USD,2026-12-15\n"
     )
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(PremiumImportError) as caught:
         parse_premiums_csv(csv)
     assert len(caught.value.errors) == 1 and caught.value.errors[0].startswith("row 2: amount: ")
 
@@ -126,7 +126,7 @@ def test_csv_import_refuses_an_out_of_range_exponent_naming_the_amount() -> None
         "id,policy_number,application_number,payer,amount,currency,due_date\n"
         "150001,P123456789,,John Doe,1e999999999999999999999,USD,2026-12-15\n"
     )
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(PremiumImportError) as caught:
         parse_premiums_csv(csv)
     assert [e.split(":")[:2] for e in caught.value.errors] == [["row 2", " amount"]]
 
@@ -139,7 +139,7 @@ def test_csv_import_refuses_an_id_that_is_not_a_64_bit_ascii_integer(premium_id:
         "id,policy_number,application_number,payer,amount,currency,due_date\n"
         f"{premium_id},P123456789,,John Doe,150.00,USD,2026-12-15\n"
     )
-    with pytest.raises(ImportError_) as caught:
+    with pytest.raises(PremiumImportError) as caught:
         parse_premiums_csv(csv)
     assert len(caught.value.errors) == 1 and caught.value.errors[0].startswith("row 2: id: ")
 

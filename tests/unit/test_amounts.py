@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hub import json_codec
+from hub.domain.khqr.codec import KhqrError, KhqrPayload, MerchantAccount, decode, encode
 from hub.domain.money import Currency, MoneyError, parse_amount, read_decimal
-from khqr.codec import KhqrError, KhqrPayload, MerchantAccount, decode, encode
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -71,11 +71,11 @@ def test_every_error_knows_its_status_code_and_retriability() -> None:
 def test_errors_moved_here_are_still_importable_from_their_old_homes() -> None:
     from hub.adapters.store.sql import UniqueViolation as FromStore
     from hub.adapters.stream import StreamUnavailable
+    from hub.domain.khqr.codec import KhqrError
     from hub.domain.money import MoneyError
+    from hub.errors import PremiumImportError
     from hub.resilience.breaker import CircuitOpen
-    from integration.premiums import ImportError_
     from khqr.amk_qr import AmkAuthFailed
-    from khqr.codec import KhqrError
     from khqr.service import BankNotFound, QrMismatch
 
     assert FromStore is UniqueViolation
@@ -83,7 +83,7 @@ def test_errors_moved_here_are_still_importable_from_their_old_homes() -> None:
         StreamUnavailable,
         MoneyError,
         CircuitOpen,
-        ImportError_,
+        PremiumImportError,
         AmkAuthFailed,
         KhqrError,
         BankNotFound,

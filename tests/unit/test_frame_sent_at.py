@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from push.hub import Frame
+from hub.fanout import Frame
 
 
 def test_each_write_is_stamped_when_it_happens() -> None:

@@ -1,4 +1,4 @@
-"""Tests for the pure KHQR codec (khqr.codec): golden vectors, one test per rule, properties."""
+"""Tests for the pure KHQR codec (hub.domain.khqr.codec): golden vectors, one test per rule, properties."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from khqr.codec import (
+from hub.domain.khqr.codec import (
     AdditionalData,
     KhqrError,
     KhqrPayload,

@@ -33,8 +33,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from khqr._tlv import crc16_ccitt_false, parse_tlv
-from khqr.codec import KhqrError, KhqrPayload, decode, encode
+from hub.domain.khqr._tlv import crc16_ccitt_false, parse_tlv
+from hub.domain.khqr.codec import KhqrError, KhqrPayload, decode, encode
 from tests.unit.khqr_sdk_vectors import SDK_VECTORS
 from tests.unit.test_khqr_codec import payloads
 
@@ -47,7 +47,7 @@ EXAMPLES = 100
 
 
 def units(text: str) -> int:
-    """UTF-16 code units, written independently of khqr._tlv.units."""
+    """UTF-16 code units, written independently of hub.domain.khqr._tlv.units."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import string
 import sys
+from urllib.parse import quote, unquote_plus
 
 import jwt
 from hypothesis import given, settings
@@ -68,3 +70,35 @@ def test_url_passwords_are_masked() -> None:
     assert redact_url("sqlite:///var/payhub.db") == "sqlite:///var/payhub.db"
     line = _line(JsonFormatter(Redactor()), "connecting to %s", ("rediss://u:pw-123456@h:6380",))
     assert "pw-123456" not in line and "rediss://u:***@h:6380" in line
+
+
+def _encode_some(text: str, which: list[bool]) -> str:
+    """``text`` as a query value: reserved characters percent-encoded (RFC 3986 §2.2), and also the
+    unreserved ones ``which`` marks (a client may encode any character)."""
+    unreserved = set(string.ascii_letters + string.digits + "-._~")
+    return "".join(
+        c if c in unreserved and not which[i % len(which)] else quote(c, safe="") for i, c in enumerate(text)
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sub=_text,
+    which_name=st.lists(st.booleans(), min_size=1, max_size=6),
+    which_value=st.lists(st.booleans(), min_size=1, max_size=6),
+    name=st.sampled_from(["token", "access_token", "subscribeToken", "anything"]),
+)
+def test_a_percent_encoded_token_in_a_query_is_masked(
+    sub: str, which_name: list[bool], which_value: list[bool], name: str
+) -> None:
+    # Starlette decodes query parameters, so /ws/payments?to%6Ben=%65yJ… authenticates like ?token=eyJ…;
+    # uvicorn logs the query string as sent.
+    token = jwt.encode({"sub": sub}, "k" * 32, algorithm="HS256")
+    secret = "Zq8#vR2!mK5@wX9$pL3%tN7^yB1&cF4*-metrics"
+    formatter = JsonFormatter(Redactor([secret]))
+    for value in (token, secret):
+        query = f"{_encode_some(name, which_name)}={_encode_some(value, which_value)}"
+        line = _line(formatter, '127.0.0.1:5 - "WebSocket %s" [accepted]', (f"/ws/payments?a=1&{query}&b=2",))
+        read = json.loads(line)["msg"]
+        assert value not in unquote_plus(read), read
+        assert value.split(".")[-1][-12:] not in unquote_plus(read), read

@@ -207,3 +207,60 @@ def test_jwks_only_production_needs_audience_and_issuer() -> None:
     env |= {"PAYHUB_JWT_AUDIENCE": "payhub", "PAYHUB_JWT_ISSUER": "https://idp.example/"}
     s = Settings.from_env(env)
     assert s.jwt_secret.get_secret_value() == ""
+
+
+# A sandbox value is public (README): dressed up it is still public. Each disguise keeps it recognisable.
+_DISGUISES = {
+    "padded": lambda v: f"  {v}\t",
+    "upper case": str.upper,
+    "suffix": lambda v: f"{v}-2026-prod",
+    "prefix": lambda v: f"prod-{v}",
+    "underscores": lambda v: v.replace("-", "_"),
+    "full-width": lambda v: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in v),
+    "title case, dots": lambda v: v.replace("-", ".").title(),
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    variable=st.sampled_from(SECRET_VARIABLES),
+    sandbox=st.sampled_from(sorted(SANDBOX_SECRETS)),
+    disguise=st.sampled_from(sorted(_DISGUISES)),
+)
+def test_a_disguised_sandbox_secret_is_refused(variable: str, sandbox: str, disguise: str) -> None:
+    value = _DISGUISES[disguise](sandbox)
+    if variable == "PAYHUB_AMK_WEBHOOK_SECRET":
+        value = value.strip()  # the rotation list trims its entries; padding is judged on the other variables
+    found = problems(production_env(**{variable: value}))
+    assert any(p.startswith(variable) for p in found), (variable, value, found)
+
+
+@pytest.mark.parametrize("disguise", sorted(_DISGUISES))
+def test_a_disguised_sandbox_user_name_is_refused(disguise: str) -> None:
+    found = problems(production_env(PAYHUB_AMK_USERNAME=_DISGUISES[disguise](SANDBOX_AMK_USERNAME)))
+    assert any(p.startswith("PAYHUB_AMK_USERNAME") for p in found), found
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    variable=st.sampled_from(SECRET_VARIABLES),
+    unit=st.text(
+        st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=","),
+        min_size=MIN_DISTINCT_CHARS,
+        max_size=16,
+    ).filter(lambda u: len(set(u)) >= MIN_DISTINCT_CHARS),
+    extra=st.integers(0, 15),
+)
+def test_a_repeated_unit_is_refused_however_many_characters_it_has(variable: str, unit: str, extra: int) -> None:
+    # "abcdefghabcdefgh…" has 8 distinct characters and 32+ bytes, but only the unit's worth of secret.
+    value = (unit * 8)[: max(2 * len(unit), 64) + extra % len(unit)]
+    found = problems(production_env(**{variable: value}))
+    assert any(p.startswith(variable) for p in found), (value, found)
+
+
+def test_strong_values_still_start() -> None:
+    env = production_env(
+        PAYHUB_AMK_USERNAME="sandbox-partner-of-insurer",  # 'sandbox' alone is not the sandbox user name
+        PAYHUB_JWT_SECRET="k3J9-xQ2v_Lm8Pz4Rt6Wb1Nc7Yd5He0Fg",
+    )
+    assert Settings.from_env(env).mode == "production"

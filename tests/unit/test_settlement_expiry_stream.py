@@ -10,10 +10,10 @@ from hub.adapters.store.memory import MemoryStore
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent
+from hub.fanout import Fanout
 from hub.service import ledger
 from integration.premiums import PremiumService
 from khqr.expiry import MAX_SLEEP_S, ExpiryScheduler
-from push.hub import PushHub
 from push.stream import open_stream
 from tests.unit.fakes import NOW, Clock, RecordingPublisher, premium
 
@@ -122,7 +122,7 @@ async def test_expiry_never_undoes_a_payment_that_was_confirmed_first() -> None:
 # --- opening a stream ---
 
 
-async def frames_of(store: MemoryStore, hub: PushHub, payment_id: int, cursor: int | None) -> list[PaymentStatus]:
+async def frames_of(store: MemoryStore, hub: Fanout, payment_id: int, cursor: int | None) -> list[PaymentStatus]:
     stream = await open_stream(store, hub, payment_id, cursor)
     assert stream is not None
     out: list[PaymentStatus] = []
@@ -134,7 +134,7 @@ async def frames_of(store: MemoryStore, hub: PushHub, payment_id: int, cursor: i
 
 
 async def test_a_stream_without_cursor_starts_at_the_current_status_with_the_rows_details() -> None:
-    store, hub = MemoryStore(), PushHub()
+    store, hub = MemoryStore(), Fanout()
     payment = await opened(store)
     async with store.transaction() as tx:  # a QR was issued: the method is known, the status unchanged
         locked = await tx.payment(payment.id, lock=True)
@@ -149,7 +149,7 @@ async def test_a_stream_without_cursor_starts_at_the_current_status_with_the_row
 
 
 async def test_a_stream_replays_from_its_cursor_then_goes_live_without_gaps_or_repeats() -> None:
-    store, hub = MemoryStore(), PushHub()
+    store, hub = MemoryStore(), Fanout()
     payment = await opened(store)
     await move(store, payment, PaymentStatus.PROCESSING, "TX1")
     async with store.transaction() as tx:
@@ -171,7 +171,7 @@ async def test_a_stream_replays_from_its_cursor_then_goes_live_without_gaps_or_r
 
 
 async def test_a_cursor_at_a_terminal_status_opens_no_stream() -> None:
-    store, hub = MemoryStore(), PushHub()
+    store, hub = MemoryStore(), Fanout()
     payment = await move(store, await opened(store), PaymentStatus.FAILED)
     async with store.transaction() as tx:
         last = await tx.last_status_event(payment.id)

@@ -2,7 +2,7 @@
 
 Same interface as the in-process bus. Pub/sub keeps nothing for a subscriber that is away, so
 the reader resubscribes after a lost connection and then calls every ``on_reconnect`` callback:
-push nodes catch up from the event log for what they missed (see ``PushHub.catch_up``), so a
+push nodes catch up from the event log for what they missed (see ``Fanout.catch_up``), so a
 subscriber sees no gap.
 """
 
@@ -19,9 +19,9 @@ from tenacity import wait_fixed
 from hub.constants import BUS_CHANNEL
 from hub.domain.records import PaymentEvent
 from hub.errors import ServiceUnavailable
+from hub.event_codec import event_from_json, event_json
 from hub.json_codec import dumps, loads
 from hub.resilience.retry import retry_logged
-from hub.topics import event_from_json, event_json
 
 Handler = Callable[[PaymentEvent], Awaitable[None]]
 log = logging.getLogger("payhub.bus.redis")

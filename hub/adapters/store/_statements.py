@@ -6,8 +6,6 @@ from collections.abc import Callable
 
 from hub.adapters.store._conn import Conn
 
-OUTBOX_CHANNEL = "payhub_outbox"
-
 
 class Statements:
     """State shared by the statement groups a ``Tx`` is made of."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.adapters.store._statements import OUTBOX_CHANNEL, Statements
+from hub.adapters.store._statements import Statements
 from hub.adapters.store.rows import (
     EVENT_COLS,
     PAYMENT_COLS,
@@ -21,6 +21,7 @@ from hub.adapters.store.rows import (
     premium_from_row,
     storable_id,
 )
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.json_codec import dumps

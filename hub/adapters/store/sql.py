@@ -17,12 +17,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
-from hub.adapters.store._statements import OUTBOX_CHANNEL
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
+from hub.constants import OUTBOX_CHANNEL
 from hub.domain.records import Payment, PaymentEvent, Receipt
 from hub.ports import Store, StoreTx
 

@@ -1,13 +1,16 @@
-"""Builds the Starlette app of a process from the services it serves.
+"""The ASGI app of a PayHub process: ``create_app`` builds it, its lifespan opens and closes the container.
 
-``payhub run`` serves them all on one port; ``payhub serve NAME`` one of them. Either way the
-same routes, middleware and error handlers apply.
+``uvicorn --factory payhub.app:create_app`` serves the embedded process (every service, settings
+from ``PAYHUB_*``); ``payhub run`` and ``payhub serve NAME`` use the same factory. Whatever is
+served, the same routes, middleware and error handlers apply.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -28,16 +31,70 @@ from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
-from hub.wiring import Container
+from hub.settings import Settings
+from payhub.bootstrap import SERVICES, Container
+from payhub.workers import integration_consumer
 
-SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
+log = logging.getLogger("payhub.app")
 
 
-def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Iterable[str] = SERVICES,
+    background: bool = True,
+    **adapters: object,
+) -> Starlette:
+    """The app serving ``services`` (all by default), with settings from the environment if not given.
+
+    Builds the container (no I/O yet: a bad URL or service name raises ConfigError here); the
+    lifespan opens it, starts its background work (unless ``background=False``: tests drive it),
+    and closes it at shutdown. ``adapters`` replace the ones the settings name (see ``Container``).
+    """
+    settings = settings or Settings.from_env()
+    chosen = tuple(services)
+    app = Starlette(
+        middleware=[
+            Middleware(CorrelationMiddleware),
+            *access_middleware(settings),
+            Middleware(
+                BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, timeout_s=settings.body_timeout_s
+            ),
+        ],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        lifespan=_lifespan,
+    )
+    container = Container(settings, services=chosen, app=app, **adapters)  # type: ignore[arg-type]
+    # Routes are added before the app is returned: the container's in-process clients need the app.
+    app.router.routes.extend(build_routes(container, chosen))
+    app.state.container = container
+    app.state.background = background
+    return app
+
+
+def container_of(app: Starlette) -> Container:
+    container: Container = app.state.container
+    return container
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    container = container_of(app)
+    background = app.state.background
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(container)
+            await container.start(background=background)
+            if background and "integration" in container.services:
+                await stack.enter_async_context(integration_consumer(container.settings, container.premiums))
+        except PayHubError as exc:
+            log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
+            raise
+        yield
+
+
+def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseRoute]:
     chosen = set(services)
-    unknown = chosen - set(SERVICES)
-    if unknown:
-        raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
     routes: list[BaseRoute] = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(c), methods=["GET"]),
@@ -82,19 +139,7 @@ def build_app(c: Container, services: Iterable[str] = SERVICES) -> Starlette:
         )
     if "khqr" in chosen or "gateway" in chosen:
         routes += _demo_routes(c)
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            Middleware(CorrelationMiddleware),
-            *access_middleware(c.settings),
-            Middleware(
-                BodyLimitMiddleware, max_bytes=c.settings.max_request_body_bytes, timeout_s=c.settings.body_timeout_s
-            ),
-        ],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
-    )
-    c.local.app = app
-    return app
+    return routes
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"

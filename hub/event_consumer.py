@@ -19,8 +19,9 @@ from typing import Any
 
 from hub.adapters.stream import Consumer, Message, Producer, StreamUnavailable, decode_value
 from hub.domain.records import PaymentEvent
+from hub.event_codec import event_from_json
 from hub.resilience.retry import retry_logged, wait_backoff
-from hub.topics import DEAD_LETTER_SUFFIX, event_from_json
+from hub.topics import DEAD_LETTER_SUFFIX
 
 log = logging.getLogger("payhub.dlq")
 

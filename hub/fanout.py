@@ -98,7 +98,9 @@ class Subscriber:
         return self.frames.popleft() if self.frames else None
 
 
-class PushHub:
+class Fanout:
+    """This process's open payment streams: each event offered once to the subscribers of its payment."""
+
     def __init__(self, *, capacity: int = 16) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
         self._capacity = capacity

@@ -9,7 +9,7 @@ Two sets of rules, on purpose:
 * :func:`decode` accepts what that SDK's ``verify`` accepts (any field order, unknown tags,
   lowercase CRC, ...) and refuses what it refuses, except a short list of deliberate
   differences (duplicate tags, malformed lengths, non-numeric amounts, ...), see
-  :mod:`khqr._decoding`.  Expiry is not judged here: PayHub compares it with its own clock.
+  :mod:`hub.domain.khqr._decoding`.  Expiry is not judged here: PayHub compares it with its own clock.
 
 Lengths count UTF-16 code units as the SDK does (characters, for ASCII and Khmer); the CRC is
 CRC-16/CCITT-FALSE over the UTF-8 bytes of everything up to and including ``"6304"``.
@@ -17,10 +17,10 @@ CRC-16/CCITT-FALSE over the UTF-8 bytes of everything up to and including ``"630
 
 from __future__ import annotations
 
-from khqr._amount import format_amount
-from khqr._decoding import decode
-from khqr._tlv import KhqrError, check_text, crc16_ccitt_false, is_digits, template, tlv, units
-from khqr.payload import CURRENCY_CODES, AdditionalData, KhqrPayload, LanguageTemplate, MerchantAccount
+from hub.domain.khqr._amount import format_amount
+from hub.domain.khqr._decoding import decode
+from hub.domain.khqr._tlv import KhqrError, check_text, crc16_ccitt_false, is_digits, template, tlv, units
+from hub.domain.khqr.payload import CURRENCY_CODES, AdditionalData, KhqrPayload, LanguageTemplate, MerchantAccount
 
 __all__ = [
     "CURRENCY_CODES",

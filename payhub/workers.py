@@ -6,17 +6,18 @@ when the process that needs them starts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from tenacity import wait_fixed
 
+from hub.background import running
 from hub.errors import ConfigError
 from hub.resilience.retry import retry_logged
 from hub.settings import Settings
 from hub.topics import Topics
+from integration.premiums import PremiumService
 
 log = logging.getLogger("payhub.processes")
 
@@ -30,7 +31,7 @@ async def run_relay(settings: Settings) -> None:
     """Outbox → Kafka, woken by PostgreSQL NOTIFY right after each commit, polling as a fallback."""
     from hub.adapters.stream.kafka import KafkaProducer, ensure_topics
     from hub.relay import OutboxRelay
-    from hub.wiring import open_store
+    from payhub.bootstrap import is_postgres, open_store
 
     _require_kafka(settings, "payhub relay")
     topics = Topics(settings.kafka_topic_prefix)
@@ -39,7 +40,7 @@ async def run_relay(settings: Settings) -> None:
         settings.kafka_bootstrap,
         [*topics.all(), topics.dead_letter(topics.status), topics.dead_letter(topics.success)],
     )
-    listen = settings.database_url if settings.database_url.startswith(("postgresql:", "postgres:")) else None
+    listen = settings.database_url if is_postgres(settings.database_url) else None
     async with (
         open_store(settings.database_url, pool_min=1, pool_max=4) as store,
         KafkaProducer(
@@ -84,16 +85,14 @@ async def run_feeder(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def integration_consumer(settings: Settings, premiums: object) -> AsyncIterator[None]:
+async def integration_consumer(settings: Settings, premiums: PremiumService) -> AsyncIterator[None]:
     """While the integration service runs with Kafka: settle premiums from payment-success events."""
     if not settings.kafka_bootstrap:
         yield
         return
     from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from integration.consumer import GROUP_ID, PremiumSettlementConsumer
-    from integration.premiums import PremiumService
 
-    assert isinstance(premiums, PremiumService)
     topics = Topics(settings.kafka_topic_prefix)
     await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.success)])
     async with (
@@ -108,13 +107,8 @@ async def integration_consumer(settings: Settings, premiums: object) -> AsyncIte
             settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-integration-dlq"
         ) as dlq,
     ):
-        task = asyncio.create_task(PremiumSettlementConsumer(consumer, premiums, dlq).run_forever())
-        try:
+        async with running(PremiumSettlementConsumer(consumer, premiums, dlq).run_forever(), name="payhub-settlement"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _group_timing(settings: Settings) -> dict[str, int]:

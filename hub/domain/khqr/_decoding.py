@@ -25,9 +25,9 @@ checked wherever it is.
 
 from __future__ import annotations
 
-from khqr._amount import parse_amount
-from khqr._tlv import KhqrError, checked_fields, is_digits, parse_tlv, to_dict, units
-from khqr.payload import CURRENCY_CODES, AdditionalData, KhqrPayload, LanguageTemplate, MerchantAccount
+from hub.domain.khqr._amount import parse_amount
+from hub.domain.khqr._tlv import KhqrError, checked_fields, is_digits, parse_tlv, to_dict, units
+from hub.domain.khqr.payload import CURRENCY_CODES, AdditionalData, KhqrPayload, LanguageTemplate, MerchantAccount
 
 _CURRENCY_BY_CODE = {code: name for name, code in CURRENCY_CODES.items()}
 _ADDITIONAL_NAMES = {

@@ -1,4 +1,4 @@
-"""The decoded form of a KHQR payload (pure data; :mod:`khqr.codec` encodes and decodes it)."""
+"""The decoded form of a KHQR payload (pure data; :mod:`hub.domain.khqr.codec` encodes and decodes it)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class LanguageTemplate:
 class KhqrPayload:
     """A KHQR payload.  ``AdditionalData()`` with no field set is normalised to ``None``.
 
-    Amounts are ``Decimal`` at the currency's exponent (see :mod:`khqr._amount`); timestamps are
+    Amounts are ``Decimal`` at the currency's exponent (see :mod:`hub.domain.khqr._amount`); timestamps are
     milliseconds since the epoch (tag 99).
     """
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hub import json_codec, logs
+from hub.auth import ROLES
 from hub.errors import ConfigError, PayHubError
 from hub.settings import Settings
-
-ROLES = ("customer", "amk", "admin", "service")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,40 +91,39 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve_services(settings: Settings, services: list[str] | None, port: int, *, banner: bool) -> int:
+    """Serve the app of ``services`` with uvicorn; its lifespan opens and closes the container."""
     import uvicorn
 
-    from hub.app import SERVICES, build_app
     from hub.http.server import uvicorn_options
-    from hub.processes import integration_consumer
-    from hub.wiring import Container
+    from payhub.app import create_app
+    from payhub.bootstrap import SERVICES
 
     logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
     _raise_open_files_limit()
 
-    async def serve() -> None:
-        async with Container(settings) as container:
-            app = build_app(container, services or SERVICES)
-            await container.start(services=services or SERVICES)
-            config = uvicorn.Config(
-                app,
-                host=settings.host,
-                port=port,
-                lifespan="off",
-                log_config=None,
-                # X-Forwarded-For is trusted only from PAYHUB_TRUSTED_PROXIES, by the app (hub/http/access.py).
-                proxy_headers=False,
-                **uvicorn_options(settings),  # size, time and per-client bounds (hub/http/server.py)
-                # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
-                timeout_graceful_shutdown=settings.shutdown_grace_s,
-            )
-            server = uvicorn.Server(config)
-            if banner:
-                _banner(settings, port)
-            serving = services or SERVICES
-            async with integration_consumer(settings, container.premiums) if "integration" in serving else _nothing():
-                await server.serve()
+    async def serve() -> bool:
+        app = create_app(settings, services=services or SERVICES)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            lifespan="on",
+            log_config=None,
+            # X-Forwarded-For is trusted only from PAYHUB_TRUSTED_PROXIES, by the app (hub/http/access.py).
+            proxy_headers=False,
+            **uvicorn_options(settings),  # size, time and per-client bounds (hub/http/server.py)
+            # Open streams would hold a shutdown forever; clients reconnect and resume elsewhere.
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+        )
+        server = uvicorn.Server(config)
+        if banner:
+            _banner(settings, port)
+        await server.serve()
+        return server.started
 
-    asyncio.run(serve())
+    if not asyncio.run(serve()):
+        print("payhub: start-up failed (see the log above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -139,11 +136,6 @@ def _raise_open_files_limit() -> None:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.getLogger("payhub").info("open files limit", extra={"limit": max(soft, hard)})
-
-
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
 
 
 def _banner(settings: Settings, port: int) -> None:
@@ -165,7 +157,7 @@ def _banner(settings: Settings, port: int) -> None:
 
 def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
-        from hub import processes
+        from payhub import workers as processes
 
         logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
@@ -176,7 +168,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.dlq import list_dead_letters
+    from hub.event_consumer import list_dead_letters
     from hub.topics import Topics
 
     if not settings.kafka_bootstrap:
@@ -193,7 +185,7 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.dlq import replay
+    from hub.event_consumer import replay
     from hub.topics import Topics
 
     if not settings.kafka_bootstrap:
@@ -209,7 +201,7 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.wiring import open_store
+    from payhub.bootstrap import open_store
 
     async def go() -> list[str]:
         async with open_store(settings.database_url, migrate=False) as store:
@@ -238,8 +230,9 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.wiring import open_store
-    from integration.premiums import ImportError_, PremiumService, parse_premiums_csv
+    from hub.errors import PremiumImportError
+    from integration.premiums import PremiumService, parse_premiums_csv
+    from payhub.bootstrap import open_store
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")
@@ -251,7 +244,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     try:
         premiums = parse_premiums_csv(text)
-    except ImportError_ as exc:
+    except PremiumImportError as exc:
         print(f"payhub: {args.file}: nothing imported, {len(exc.errors)} error(s):", file=sys.stderr)
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Context, Decimal
 
 from hub.domain import money
-from khqr._tlv import KhqrError, units
+from hub.domain.khqr._tlv import KhqrError, units
 
 MAX_AMOUNT_CHARS = 13  # bakong-khqr 1.0.20: emv.INVALID_LENGTH.AMOUNT
 DECIMAL_PLACES = {"USD": 2, "KHR": 0}

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import simplejson as json
 
+from hub import fanout as hub_module
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
-from push import hub as hub_module
-from push.hub import Frame, PushHub, Subscriber
+from hub.fanout import Fanout, Frame, Subscriber
 from push.stream import PaymentStream
 
 S = PaymentStatus
@@ -95,7 +95,7 @@ async def test_next_waits_for_a_frame_or_times_out() -> None:
 
 
 async def test_a_conflated_stream_still_ends_on_the_terminal_status() -> None:
-    hub = PushHub(capacity=16)
+    hub = Fanout(capacity=16)
     sub = hub.subscribe(7)
     for i in range(1, 1_000):
         await hub.on_event(event(i))
@@ -110,7 +110,7 @@ async def test_a_conflated_stream_still_ends_on_the_terminal_status() -> None:
 
 
 async def test_stream_skips_live_frames_already_replayed() -> None:
-    hub = PushHub()
+    hub = Fanout()
     sub = hub.subscribe(7)
     backlog = [frame(3), frame(4)]
     for i in (2, 3, 4, 5):  # live copies of what the log read already returned, then one newer
@@ -122,7 +122,7 @@ async def test_stream_skips_live_frames_already_replayed() -> None:
 
 
 async def test_idle_stream_yields_heartbeat_markers() -> None:
-    hub = PushHub()
+    hub = Fanout()
     stream = PaymentStream(hub, hub.subscribe(7), [], cursor=0)
     frames = stream.frames(heartbeat_s=0.01)
     assert await anext(frames) is None
@@ -131,7 +131,7 @@ async def test_idle_stream_yields_heartbeat_markers() -> None:
     assert hub.subscriber_count == 0
 
 
-# --- PushHub: one serialization, one fan-out ------------------------------------------------
+# --- Fanout: one serialization, one fan-out ------------------------------------------------
 
 
 async def test_one_serialization_per_event_for_a_thousand_subscribers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,7 +152,7 @@ async def test_one_serialization_per_event_for_a_thousand_subscribers(monkeypatc
 
     monkeypatch.setattr(Frame, "of", classmethod(counting_of))
     monkeypatch.setattr(hub_module, "dumps", counting_dumps)
-    hub = PushHub(capacity=16)
+    hub = Fanout(capacity=16)
     subs = [hub.subscribe(7) for _ in range(1_000)]
     other = hub.subscribe(8)
     assert hub.subscriber_count == 1_001
@@ -180,7 +180,7 @@ async def test_non_status_events_and_unwatched_payments_cost_nothing(monkeypatch
         raise AssertionError("serialized an event nobody receives")
 
     monkeypatch.setattr(Frame, "of", forbidden)
-    hub = PushHub()
+    hub = Fanout()
     sub = hub.subscribe(7)
     await hub.on_event(event(1, type_="payment.ignored"))
     await hub.on_event(event(2, type_="khqr.generated"))

@@ -1,0 +1,50 @@
+"""Background jobs of a process, run under one ``asyncio.TaskGroup`` while a body runs.
+
+The group lives in one supervising task. On exit the group is ended the way the asyncio
+documentation shows ("Terminating a Task Group"): a private exception raised inside the group
+makes it cancel its tasks and wait for them, and is caught here. No task is cancelled by hand.
+A job that fails ends the group: the others are cancelled, the failure is logged at once and
+raised when the body exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+log = logging.getLogger("payhub.background")
+
+
+class _Stop(Exception):
+    """Raised inside the group to end it."""
+
+
+@asynccontextmanager
+async def running(*jobs: Coroutine[Any, Any, None], name: str = "payhub-background") -> AsyncIterator[None]:
+    """Run ``jobs`` concurrently until the body ends, then stop them and wait for them."""
+    stop = asyncio.Event()
+
+    async def supervise() -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for job in jobs:
+                    group.create_task(job)
+                await stop.wait()
+                raise _Stop
+        except* _Stop:
+            pass
+
+    def report(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
+
+    supervisor = asyncio.create_task(supervise(), name=name)
+    supervisor.add_done_callback(report)
+    try:
+        yield
+    finally:
+        stop.set()
+        await supervisor

@@ -1,0 +1,304 @@
+"""Builds one PayHub process from settings: the one module that turns URLs into backends.
+
+``Container(settings, services=...)`` builds, without any I/O, the objects the chosen services
+need and nothing else (a push node builds no AMK client, re-verifier or sandbox). ``async with``
+opens what they use (database pool, HTTP clients) and closes everything in reverse order;
+``start()`` seeds, catches up and runs the background work under one task group. Any adapter can
+be handed in instead of the one the settings name (``store=``, ``bus=``, ``amk=``, …), as in
+cosmicpython's ``bootstrap``: the container then uses it and leaves its closing to the caller.
+Drivers are imported only for the schemes chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Protocol
+
+import httpx
+from starlette.types import ASGIApp
+
+from gateway.inquiry import InquiryService
+from gateway.reverify import ReVerifier
+from gateway.webhooks import WebhookService
+from hub.adapters.store.sql import Dialect, SqlStore
+from hub.auth import authenticator
+from hub.background import running
+from hub.domain.records import PaymentEvent
+from hub.errors import ConfigError
+from hub.fanout import Fanout
+from hub.logs import correlation_id
+from hub.metrics import Metrics
+from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
+from hub.resilience.breaker import CircuitBreaker
+from hub.resilience.ratelimit import RateLimiter
+from hub.settings import Settings
+from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
+from khqr.expiry import ExpiryScheduler
+from khqr.service import KhqrService
+from payhub import builders as build
+from sandbox.simulate import Simulator
+from sandbox.state import SandboxState
+
+log = logging.getLogger("payhub.wiring")
+
+SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
+SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
+
+
+# --- URL schemes -----------------------------------------------------------------------------
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgres:"))
+
+
+class OpenableDialect(Dialect, Protocol):
+    async def connect(self) -> None: ...
+
+
+def store_dialect(url: str, *, pool_min: int = 2, pool_max: int = 20) -> OpenableDialect:
+    """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``; not connected."""
+    if url.startswith("sqlite:"):
+        from hub.adapters.store.sqlite import SqliteDialect
+
+        return SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
+    if is_postgres(url):
+        from hub.adapters.store.postgres import PostgresDialect
+
+        return PostgresDialect(url, min_size=pool_min, max_size=pool_max)
+    raise ConfigError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+def fanout_bus(redis_url: str) -> Bus:
+    """Redis pub/sub when a URL is set (several processes), else in-process."""
+    if redis_url:
+        from hub.adapters.bus.redis import RedisBus
+
+        return RedisBus(redis_url)
+    from hub.adapters.bus.memory import MemoryBus
+
+    return MemoryBus()
+
+
+def shared_cache(redis_url: str) -> Cache:
+    if redis_url:
+        from hub.adapters.cache.redis import RedisCache
+
+        return RedisCache(redis_url)
+    from hub.adapters.cache.memory import MemoryCache
+
+    return MemoryCache()
+
+
+def limiter_storage(redis_url: str) -> str:
+    """The rate limiter's storage URI (the ``limits`` library's): shared in Redis, else in memory."""
+    return redis_url or "memory://"
+
+
+@asynccontextmanager
+async def open_store(
+    url: str, *, migrate: bool = True, pool_min: int = 2, pool_max: int = 20
+) -> AsyncIterator[SqlStore]:
+    """A connected store (migrated unless ``migrate=False``), closed on exit."""
+    dialect = store_dialect(url, pool_min=pool_min, pool_max=pool_max)
+    await dialect.connect()
+    store = SqlStore(dialect)
+    try:
+        if migrate:
+            await store.migrate()
+        yield store
+    finally:
+        await store.aclose()
+
+
+# --- the container ---------------------------------------------------------------------------
+
+
+async def _pass_correlation_id(request: httpx.Request) -> None:
+    """One id follows a request across services (gateway → integration, khqr → gateway, …)."""
+    cid = correlation_id.get()
+    if cid != "-" and "x-correlation-id" not in request.headers:
+        request.headers["X-Correlation-ID"] = cid
+
+
+class NullPublisher:
+    """Production with Kafka: the outbox relay publishes committed events (woken by NOTIFY)."""
+
+    async def publish(self, events: Sequence[PaymentEvent]) -> None:
+        return None
+
+
+class Container:
+    """Everything one PayHub process needs for ``services``, built from settings.
+
+    ``app`` is the ASGI app this process serves: with no URL configured for a service it calls
+    (``PAYHUB_INTEGRATION_URL``, ``PAYHUB_GATEWAY_URL``, ``PAYHUB_AMK_BASE_URL`` in sandbox mode),
+    the HTTP client goes to ``app`` in-process — the same code path, minus the sockets.
+    Attributes of a service that is not served are absent (``AttributeError``).
+    Raises ConfigError for unknown services, unsupported URLs, or a missing in-process app.
+    """
+
+    limiter: RateLimiter  # gateway and KHQR only
+    cache: Cache  # gateway only
+    # Set by the builders of the services served (payhub/builders.py).
+    push: Fanout
+    premiums: PremiumService
+    settlement: SettlementSweeper
+    breaker: CircuitBreaker
+    amk: AmkVerifier
+    inquiry: InquiryService
+    webhooks: WebhookService
+    reverifier: ReVerifier
+    qr_breaker: CircuitBreaker
+    amk_qr: AmkQrGenerator
+    expiry: ExpiryScheduler
+    khqr: KhqrService
+    sandbox_state: SandboxState
+    simulator: Simulator
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Sequence[str] = SERVICES,
+        app: ASGIApp | None = None,
+        store: Store | None = None,
+        bus: Bus | None = None,
+        cache: Cache | None = None,
+        limiter: RateLimiter | None = None,
+        **adapters: Any,
+    ) -> None:
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ConfigError(f"unknown service(s): {', '.join(sorted(unknown))}")
+        self.settings = s = settings
+        self.services = frozenset(services)
+        self.app = app
+        self.adapters = adapters  # amk=, amk_qr=, integration=, gateway=: see payhub/builders.py
+        self._stack = AsyncExitStack()
+        self._http: list[httpx.AsyncClient] = []
+        self._owned: list[Any] = []  # adapters built here, closed by this container
+        self._dialect: OpenableDialect | None = None
+        self._own_store: SqlStore | None = None  # built here from the URL: opened and closed here
+        if store is None:
+            self._dialect = store_dialect(s.database_url, pool_min=s.db_pool_min, pool_max=s.db_pool_max)
+            self._own_store = store = SqlStore(self._dialect)
+        self.store: Store = store
+        # ``is None``, not ``or``: an empty in-memory cache or bus may be falsy.
+        self.bus: Bus = bus if bus is not None else _own(self._owned, fanout_bus(s.redis_url))
+        if cache is not None:
+            self.cache = cache
+        elif "gateway" in self.services:  # premiums seen by inquiries
+            self.cache = _own(self._owned, shared_cache(s.redis_url))
+        # With Kafka, committed events travel outbox → relay → Kafka → feeder → bus; without, the
+        # committing process hands them to the bus itself.
+        self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
+        self.auth = authenticator(s)
+        self.metrics = Metrics()
+        if limiter is not None:
+            self.limiter = limiter
+        elif self.services & {"gateway", "khqr"}:
+            self.limiter = _own(
+                self._owned,
+                RateLimiter(
+                    limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+                ),
+            )
+        if hasattr(self, "limiter"):
+            build.limiter_gauges(self)
+        if "integration" in self.services:
+            build.integration(self)
+        if self.services & {"push", "khqr"}:
+            build.fanout(self)
+        if "gateway" in self.services:
+            build.gateway(self)
+        if "khqr" in self.services:
+            build.khqr(self)
+        if "sandbox" in self.services and s.sandbox:
+            build.sandbox(self)
+
+    # --- used by the per-service builders (payhub/builders.py) ----------------------------
+
+    def http_client(
+        self, base_url: str, local_path: str = "", *, service_token: str | None = None
+    ) -> httpx.AsyncClient:
+        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``)."""
+        timeout = httpx.Timeout(self.settings.amk_timeout_s)
+        hooks = {"request": [_pass_correlation_id]}
+        if base_url:
+            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+        elif self.app is not None:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=self.app),
+                base_url=f"http://payhub.local{local_path}",
+                timeout=timeout,
+                event_hooks=hooks,
+            )
+        else:
+            raise ConfigError(f"no URL configured for {local_path or 'a service'} and no in-process app to call")
+        if service_token is not None:
+            token = self.auth.issue_service(service_token, SERVICE_TOKEN_TTL_S)
+            client.headers["Authorization"] = f"Bearer {token}"
+        self._http.append(client)
+        return client
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Container:
+        """Connect and migrate the store; on exit (or failure) close all in reverse, the store last."""
+        stack = self._stack
+        try:
+            if self._dialect is not None and self._own_store is not None:
+                await self._dialect.connect()
+                stack.push_async_callback(self._own_store.aclose)
+        except BaseException:
+            await self._close_built()
+            raise
+        stack.push_async_callback(self._close_built)
+        try:
+            if self._own_store is not None:
+                await self._own_store.migrate()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def _close_built(self) -> None:
+        for client in reversed(self._http):
+            await client.aclose()
+        for resource in reversed(self._owned):
+            await resource.aclose()
+
+    async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
+        """Seed (sandbox), catch up, start the bus and the background work of the services served:
+        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions, the
+        integration service sweeps confirmed payments into settled premiums."""
+        s = self.settings
+        if "integration" in self.services:
+            if seed if seed is not None else (s.sandbox and s.seed_demo):
+                await self.premiums.seed_demo()
+            await self.settlement.sweep()  # confirmed before a restart
+        await self.bus.start()
+        if "khqr" in self.services:
+            await self.expiry.expire_due()  # expiries that fell due while this process was down
+        if not background:
+            return
+        jobs = []
+        if "gateway" in self.services:
+            jobs.append(self.reverifier.run_forever())
+        if "khqr" in self.services:
+            jobs.append(self.expiry.run_forever())
+        if "integration" in self.services:
+            jobs.append(self.settlement.run_forever())
+        await self._stack.enter_async_context(running(*jobs))
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+def _own(owned: list[Any], resource: Any) -> Any:
+    owned.append(resource)
+    return resource

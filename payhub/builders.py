@@ -1,0 +1,249 @@
+"""One builder per service: what that service needs, over the container's shared resources.
+
+Each sets the attributes the service's routes and background work use, and registers its gauges.
+An adapter handed to the container (``amk=``, ``amk_qr=``, ``integration=``, ``gateway=``) is used
+instead of the one built from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import httpx
+
+from gateway.inquiry import InquiryService
+from gateway.reverify import ReVerifier
+from gateway.webhooks import WebhookService
+from hub.adapters.amk.client import AmkClient, AmkConfig
+from hub.adapters.integration import IntegrationClient
+from hub.fanout import Fanout
+from hub.resilience.breaker import CircuitBreaker
+from hub.service.ledger import double_payments
+from hub.settings import Settings
+from integration.premiums import PremiumService
+from integration.settlement import SettlementSweeper
+from khqr.amk_qr import AmkQrClient
+from khqr.expiry import ExpiryScheduler
+from khqr.gateway_client import GatewayClient
+from khqr.service import KhqrService
+from sandbox.simulate import Simulator
+from sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from payhub.bootstrap import Container
+
+SANDBOX_PREFIX = "/sandbox/amk"  # where the sandbox bank serves AMK's APIs in this process
+
+log = logging.getLogger("payhub.wiring")
+
+
+def fanout(c: Container) -> None:
+    """The streams open in this process (push SSE/WebSocket, KHQR long-poll), fed by the bus."""
+    c.push = push = Fanout(capacity=c.settings.push_buffer)
+    c.bus.subscribe(push.on_event)
+    on_reconnect = getattr(c.bus, "on_reconnect", None)
+    if on_reconnect is not None:  # Redis pub/sub forgets the absent: read the log instead
+
+        async def catch_up() -> None:
+            offered = await push.catch_up(c.store)
+            log.warning("push hub caught up from the event log", extra={"offered": offered})
+
+        on_reconnect(catch_up)
+    c.metrics.gauge(
+        "payhub_push_subscribers", "Open payment streams in this process", lambda: float(push.subscriber_count)
+    )
+    c.metrics.gauge(
+        "payhub_push_frames_delivered",
+        "Status frames handed to subscribers (counter)",
+        lambda: float(push.delivered),
+    )
+
+
+def limiter_gauges(c: Container) -> None:
+    limiter = c.limiter
+    c.metrics.gauge(
+        "payhub_ratelimit_degraded",
+        "1 while the shared rate-limit storage is down and limits are per process",
+        lambda: 1.0 if limiter.degraded else 0.0,
+    )
+    c.metrics.gauge(
+        "payhub_ratelimit_fallbacks",
+        "Requests limited per process because the shared storage failed (counter)",
+        lambda: float(limiter.fallbacks),
+    )
+
+
+def integration(c: Container) -> None:
+    c.premiums = PremiumService(c.store)
+    c.settlement = settlement = SettlementSweeper(c.premiums, c.settings.settle_interval_s)
+    on_reconnect = getattr(c.bus, "on_reconnect", None)
+    if on_reconnect is not None:
+
+        async def sweep() -> None:  # premiums confirmed while the bus was away
+            try:
+                await settlement.sweep()
+            except Exception:
+                log.exception("settlement after reconnect failed; the periodic sweep retries")
+
+        on_reconnect(sweep)
+    if not c.settings.kafka_bootstrap:  # with Kafka, the integration service's consumer settles premiums
+        c.bus.subscribe(c.premiums.on_event)
+
+
+def gateway(c: Container) -> None:
+    """Inquiry (cache → breaker → integration service), webhooks, and the re-verifier of pending ones."""
+    s = c.settings
+    c.breaker = circuit_breaker(c, "integration")
+    c.amk = amk = amk_client(c)
+    c.inquiry = InquiryService(
+        c.store,
+        integration_client(c),
+        c.cache,
+        c.breaker,
+        c.auth,
+        c.publisher,
+        ttl_s=s.premium_cache_ttl_s,
+        subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
+        public_url=s.public_url,
+    )
+    c.webhooks = WebhookService(
+        c.store,
+        amk,
+        c.inquiry,
+        c.publisher,
+        merchant_id=s.amk_merchant_id,
+        reverify_interval_s=s.reverify_interval_s,
+        on_confirmed=c.inquiry.on_confirmed,
+    )
+    c.reverifier = ReVerifier(
+        c.store, amk, c.publisher, interval_s=s.reverify_interval_s, on_confirmed=c.inquiry.on_confirmed
+    )
+    store = c.store
+
+    async def double_payments_flagged() -> float:
+        async with store.transaction() as tx:
+            return float(await double_payments(tx))
+
+    c.metrics.stored_counter(
+        "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
+    )
+    breaker = c.breaker
+    c.metrics.gauge(
+        "payhub_integration_breaker_open",
+        "1 while the integration breaker is not closed",
+        lambda: 0.0 if breaker.state == "closed" else 1.0,
+    )
+
+
+def khqr(c: Container) -> None:
+    """QR generation over AMK's QR API, sessions and their expiry."""
+    s = c.settings
+    c.qr_breaker = circuit_breaker(c, "amk-qr")
+    c.amk_qr = (
+        c.adapters["amk_qr"]
+        if "amk_qr" in c.adapters
+        else AmkQrClient(
+            amk_http(c),
+            username=s.amk_username,
+            password=s.amk_password.get_secret_value(),
+            breaker=c.qr_breaker,
+            retry_attempts=s.amk_retry_attempts,
+            retry_initial_s=s.amk_retry_initial_s,
+            retry_max_s=s.amk_retry_max_s,
+            retry_jitter=s.amk_retry_jitter,
+        )
+    )
+    c.expiry = ExpiryScheduler(c.store, c.publisher)
+    gateway_client = (
+        c.adapters["gateway"]
+        if "gateway" in c.adapters
+        else GatewayClient(c.http_client(s.gateway_url, service_token="khqr"))
+    )
+    c.khqr = KhqrService(
+        c.store,
+        gateway_client,
+        c.amk_qr,
+        c.auth,
+        c.publisher,
+        c.push,
+        c.expiry,
+        merchant_id=s.amk_merchant_id,
+        session_ttl_s=s.khqr_session_ttl_s,
+        grace_s=s.subscribe_grace_s,
+        public_url=s.public_url,
+    )
+    c.bus.subscribe(c.khqr.on_event)
+    breaker = c.qr_breaker
+    c.metrics.gauge(
+        "payhub_amk_qr_breaker_open",
+        "1 while the AMK QR breaker is not closed",
+        lambda: 0.0 if breaker.state == "closed" else 1.0,
+    )
+
+
+def sandbox(c: Container) -> None:
+    """The sandbox bank (sandbox mode only): AMK's APIs, and a simulator that posts signed webhooks."""
+    s = c.settings
+    c.sandbox_state = SandboxState()
+    c.simulator = Simulator(
+        c.sandbox_state,
+        c.http_client(s.gateway_url),
+        c.auth,
+        webhook_secret=s.amk_webhook_secrets[0].get_secret_value() if s.amk_webhook_secrets else "",
+        merchant_id=s.amk_merchant_id,
+    )
+
+
+def amk_client(c: Container) -> AmkClient:
+    """AMK's payment-verify client (one per process, shared by the gateway's services)."""
+    if "amk" not in c.adapters:
+        client = AmkClient(amk_http(c), amk_config(c.settings))
+        client.on_refusal = lambda e: c.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
+        c.adapters["amk"] = client
+    amk: AmkClient = c.adapters["amk"]
+    return amk
+
+
+def circuit_breaker(c: Container, name: str) -> CircuitBreaker:
+    """The spec's breaker: >50 % errors in 1 min opens it, 30 s open, 3 successes close it."""
+    s = c.settings
+    return CircuitBreaker(
+        name,
+        window_s=s.breaker_window_s,
+        failure_ratio=s.breaker_failure_ratio,
+        min_calls=s.breaker_min_calls,
+        open_s=s.breaker_open_s,
+        half_open_successes=s.breaker_half_open_successes,
+    )
+
+
+def amk_config(s: Settings) -> AmkConfig:
+    """Payment-verify settings: the sandbox bank's path unless ``PAYHUB_AMK_VERIFY_URL`` is set."""
+    return AmkConfig(
+        verify_url=s.amk_verify_url or "/amkpayway/v1/api/payment/payment-verify",
+        merchant_id=s.amk_merchant_id,
+        store_id=s.amk_store_id,
+        terminal_id=s.amk_terminal_id,
+        secret_key=s.amk_secret_key.get_secret_value(),
+        retry_attempts=s.amk_retry_attempts,
+        retry_initial_s=s.amk_retry_initial_s,
+        retry_max_s=s.amk_retry_max_s,
+        retry_jitter=s.amk_retry_jitter,
+    )
+
+
+def amk_http(c: Container) -> httpx.AsyncClient:
+    """HTTP to AMK (payment-verify and the QR API), or to the sandbox bank of this process."""
+    if "amk_http" not in c.adapters:
+        c.adapters["amk_http"] = c.http_client(c.settings.amk_base_url, SANDBOX_PREFIX)
+    client: httpx.AsyncClient = c.adapters["amk_http"]
+    return client
+
+
+def integration_client(c: Container) -> IntegrationClient:
+    if "integration" not in c.adapters:
+        http = c.http_client(c.settings.integration_url, service_token="gateway")
+        c.adapters["integration"] = IntegrationClient(http)
+    client: IntegrationClient = c.adapters["integration"]
+    return client

@@ -49,7 +49,12 @@ class BillPayment(BaseModel):
     @field_validator("paidDate", mode="before")
     @classmethod
     def _paid_date(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not re.fullmatch(r"\d{14}", value):
+        # The same 14 digits as a JSON integer, or with surrounding whitespace, are the same instant.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            value = value.strip()
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{14}", value):
             raise ValueError("must be yyyyMMddHHmmss (GMT+7)")
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=GMT7)
 
@@ -145,6 +150,15 @@ def _offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def _invoice_text(value: Any) -> Any:
+    """A JSON integer ``invoice_number`` is read as its decimal text (the spec writes a string; a
+    bank sending the number means the same id). Anything else goes to the field's own checks,
+    which refuse booleans, fractions, signs and exponents (400 naming ``invoice_number``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 class KhqrPayment(BaseModel):
     """AmkKhqrConfirmationReqDto."""
 
@@ -158,6 +172,7 @@ class KhqrPayment(BaseModel):
     paid_datetime: datetime
 
     _status = field_validator("status", mode="before")(parse_khqr_status)
+    _invoice_number = field_validator("invoice_number", mode="before")(_invoice_text)
     _paid_datetime = field_validator("paid_datetime", mode="before")(parse_paid_datetime)
 
     _exact_amount = field_validator("paid_amount", mode="before")(_exact_number)

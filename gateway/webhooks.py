@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.dto import BillPayment, KhqrPayment
-from gateway.invoice import InvoiceProblem, resolve_invoice
+from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
@@ -62,6 +62,7 @@ class Incoming:
     invoice_number: str | None = None  # KHQR, as AMK sent it: a payment id or a bill id
     policy_number: str | None = None
     merchant_number: str | None = None
+    paid_at: datetime | None = None  # KHQR: the notice's paid_datetime (with outcome and amount, its identity)
 
     @property
     def fingerprint(self) -> str:
@@ -76,6 +77,10 @@ class Answer:
 
 class _LostRace(Exception):
     """A concurrent duplicate committed first; roll back and answer with its receipt."""
+
+    def __init__(self, key: str | None = None) -> None:
+        super().__init__(key)
+        self.key = key  # the winner's receipt key, when it differs from the webhook's own
 
 
 @dataclass
@@ -121,6 +126,7 @@ class WebhookService:
             payload=raw,
             invoice_number=body.invoice_number,
             merchant_number=body.merchant_number,
+            paid_at=body.paid_datetime,
         )
 
     async def handle(self, w: Incoming) -> Answer:
@@ -137,8 +143,8 @@ class WebhookService:
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
             try:
                 return await self._commit(w, premium, verification)
-            except _LostRace:
-                receipt = await self.store.receipt(w.key)
+            except _LostRace as lost:
+                receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
                 return self._replay(receipt, w)
 
@@ -149,6 +155,11 @@ class WebhookService:
         assert w.invoice_number is not None
         async with self.store.transaction() as tx:
             found = await resolve_invoice(tx, int(w.invoice_number))
+            if not isinstance(found, InvoiceProblem):
+                # The same notice delivered before (echoing the other id) lands where it landed.
+                earlier = await self._earlier(tx, w, found.premium_id)
+                if earlier is not None and earlier.payment_id != found.id:
+                    found = await tx.payment(earlier.payment_id) or found
         if isinstance(found, InvoiceProblem):
             await self._review(w, found.reason, None, {"candidates": found.candidates})
             if found.ambiguous:
@@ -157,6 +168,12 @@ class WebhookService:
             raise NotFound(f"No payment for invoice {w.invoice_number}")
         status = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
         return replace(w, payment_id=found.id, key=f"KHQR:{found.id}:{status}", transaction_id=f"AMK_KHQR_{found.id}")
+
+    @staticmethod
+    async def _earlier(tx: StoreTx, w: Incoming, premium_id: int) -> EarlierNotice | None:
+        assert w.paid_at is not None and w.invoice_number is not None
+        outcome = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
+        return await earlier_notice(tx, premium_id, outcome, w.paid_at, w.fingerprint, int(w.invoice_number))
 
     def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
@@ -195,13 +212,15 @@ class WebhookService:
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
         expected: dict[str, str] = {}
         if premium is not None:
+            # The premium is found by id; its policy number is a cross-check that a letter case
+            # (p123456789) must not fail, as the inquiry cache keys policy numbers upper-cased.
             expected = {
-                "policyNumber": premium.policy_number,
+                "policyNumber": premium.policy_number.upper(),
                 "amount": format_amount(premium.amount, premium.currency),
                 "currency": premium.currency.value,
             }
             got = {
-                "policyNumber": w.policy_number or "",
+                "policyNumber": (w.policy_number or "").upper(),
                 "amount": format_amount(w.amount, w.currency),
                 "currency": w.currency.value,
             }
@@ -282,6 +301,12 @@ class WebhookService:
             if not await tx.insert_receipt(placeholder, now):
                 raise _LostRace
             payment = await self._payment_for(tx, w, premium, now, events)
+            if w.kind == "KHQR":
+                # Under the premium's lock: an echo of this notice naming the other id may have
+                # committed since it was resolved; then this is a replay of it.
+                earlier = await self._earlier(tx, w, payment.premium_id)
+                if earlier is not None and earlier.key != w.key:
+                    raise _LostRace(earlier.key)
             # The ledger closes the premium's other attempts and flags money for an already-paid
             # premium (or a second bank transaction on this attempt) as a possible double payment.
             payment, new_events, decision = await transition(

@@ -15,9 +15,9 @@ from typing import Any
 from hub.auth import Authenticator
 from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
-from hub.domain.payment import PaymentMethod
-from hub.domain.records import PaymentEvent, QrRequest
-from hub.errors import BadRequest, BankNotFound, NotFound, QrMismatch, ServiceUnavailable
+from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.domain.records import Payment, PaymentEvent, QrRequest
+from hub.errors import BadRequest, BankNotFound, DuplicatePayment, NotFound, QrMismatch, ServiceUnavailable
 from hub.fanout import Fanout
 from hub.json_codec import loads
 from hub.keylock import KeyedLocks
@@ -45,6 +45,21 @@ def parse_bank_code(raw: str | None) -> dict[str, str]:
     return {"id": value["id"], "bank": value["bank"]}
 
 
+def _payable(payment: Payment | None) -> Payment:
+    """The attempt a QR may be shown for: PENDING only. An attempt holding money that awaits AMK's
+    verdict (PROCESSING) gets no QR, neither its own again nor a fresh one: the bank's notice for a
+    second payment would carry the same invoice number and read as a replay of the first
+    (409 DUPLICATE_PAYMENT; once AMK has decided, the premium is paid or payable again)."""
+    if payment is None:
+        raise NotFound("No payment for this premium; ask again")
+    if payment.status is not PaymentStatus.PENDING:
+        raise DuplicatePayment(
+            "A payment of this premium is being verified with AMK; no new QR until it is decided",
+            details={"paymentId": payment.id, "status": payment.status.value},
+        )
+    return payment
+
+
 @dataclass
 class KhqrService:
     store: Store
@@ -70,6 +85,7 @@ class KhqrService:
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
+                _payable(await tx.payment(payment_id))
                 rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
@@ -110,15 +126,13 @@ class KhqrService:
         events: list[PaymentEvent] = []
         async with self.store.transaction() as tx:
             await tx.lock_premium(premium_id)
+            payment = _payable(await tx.payment(payment_id, lock=True))
             rows = tx.khqr_sessions
             if not await rows.insert(session):
                 winner = await rows.pending_for_premium(premium_id)
                 if winner is None:
                     raise NotFound("QR session vanished; ask again")
                 return winner
-            payment = await tx.payment(payment_id, lock=True)
-            if payment is None:
-                raise NotFound(f"No payment {payment_id}")
             if payment.method is None:
                 payment = replace(payment, method=PaymentMethod.KHQR, updated_at=now)
                 await tx.update_payment(payment)

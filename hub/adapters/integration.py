@@ -25,7 +25,14 @@ class IntegrationClient:
         return await self._get("/integration/premiums", {"query": query})
 
     async def premium(self, premium_id: int) -> Premium:
-        return await self._get(f"/integration/premiums/{premium_id}", None)
+        """Premium ``premium_id``. NotFound, or ServiceUnavailable (also when the service answers
+        another premium: money is matched against the premium the bank named, never a neighbour)."""
+        premium = await self._get(f"/integration/premiums/{premium_id}", None)
+        if premium.id != premium_id:
+            raise ServiceUnavailable(
+                "Integration service answered another premium", details={"asked": premium_id, "answered": premium.id}
+            )
+        return premium
 
     async def _get(self, path: str, params: dict[str, str] | None) -> Premium:
         try:
@@ -55,11 +62,19 @@ def premium_json(p: Premium) -> dict[str, object]:
 
 
 def premium_from_json(data: dict[str, Any]) -> Premium:
+    """A premium from the integration service's JSON ``data`` object.
+
+    Raises KeyError, TypeError or ValueError (``MoneyError``) for a field that is missing or of
+    the wrong type: an id that is no integer, a policy number or payer that is no text.
+    """
     currency = parse_currency(data["currency"])
+    premium_id = data["id"]
+    if isinstance(premium_id, bool) or not isinstance(premium_id, int | str):
+        raise TypeError(f"premium id {premium_id!r} is not an integer")
     return Premium(
-        id=int(data["id"]),
-        policy_number=data["policyNumber"],
-        payer=data["payer"],
+        id=int(premium_id),
+        policy_number=_text(data, "policyNumber"),
+        payer=_text(data, "payer"),
         amount=parse_amount(data["amount"], currency),
         currency=currency,
         due_date=date.fromisoformat(data["dueDate"]),
@@ -67,3 +82,10 @@ def premium_from_json(data: dict[str, Any]) -> Premium:
         status=data.get("status", "DUE"),
         paid_payment_id=data.get("paidPaymentId"),
     )
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{key} is not text")
+    return value

@@ -125,6 +125,10 @@ class StoreTx(Protocol):
 
     async def latest_payment_for(self, premium_id: int) -> Payment | None: ...
 
+    async def payments_for(self, premium_id: int) -> list[Payment]:
+        """Every attempt of the premium, by id."""
+        ...
+
     async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
         """The premium's first CONFIRMED attempt other than ``excluding``."""
         ...

@@ -132,6 +132,10 @@ async def transition(
     events.append(await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now))
     if target is PaymentStatus.CONFIRMED:
         await tx.end_qr_sessions(updated.id, "PAID", now)
+    elif target in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
+        # An attempt that ends without money ends its QR with it: no session stays PENDING
+        # beside a premium another attempt then pays.
+        await tx.end_qr_sessions(updated.id, "EXPIRED", now)
     for key, reason in doubles:
         await _flag_double(tx, updated, key, reason, transaction_id, status_data(updated, now), now)
     if not doubles and updated.review_reason and updated.review_reason != payment.review_reason:

@@ -120,16 +120,27 @@ class Attempts(RuleBasedStateMachine):
                 "/khqr", params={"bankCode": BANK, "billNumber": PREMIUMS[premium][0]}, headers=auth_header(self.c)
             )
         )
-        self._offered(premium, r)
+        self._offered(premium, r, qr=True)
 
-    def _offered(self, premium: int, r: httpx.Response) -> None:
+    def _offered(self, premium: int, r: httpx.Response, *, qr: bool = False) -> None:
         paid = self.run(self._confirmed_count(premium)) > 0
         if paid:
             assert r.status_code == 404, f"a paid premium was offered again: {r.text}"
             return
+        if qr and self.run(self._count(premium, "PROCESSING")) > 0:
+            # Money awaiting AMK's verdict: no QR (paying it again would read as a replay).
+            assert r.status_code == 409, f"a QR was shown beside money awaiting AMK: {r.text}"
+            return
         assert r.status_code == 200, r.text
         payment_id = int(r.json()["data"]["paymentId"])
         self.model.payments[payment_id] = premium
+
+    @rule(premium=st.sampled_from(sorted(PREMIUMS)))
+    def renew_after_expiry(self, premium: int) -> None:
+        """The issue's set-up in one move: a QR, left to expire, then a new one (a second attempt)."""
+        self.qr(premium)
+        self.time_passes(1801)
+        self.qr(premium)
 
     @rule(seconds=st.sampled_from([60, 1801]))
     def time_passes(self, seconds: int) -> None:
@@ -144,15 +155,44 @@ class Attempts(RuleBasedStateMachine):
         status=st.sampled_from(["SUCCESS", "FAILED"]),
         copies=st.integers(1, 3),
         amk_up=st.booleans(),
+        closed_only=st.booleans(),
     )
-    def khqr_webhook(self, pick: int, status: str, copies: int, amk_up: bool) -> None:
-        payment_id = sorted(self.model.payments)[pick % len(self.model.payments)]
+    def khqr_webhook(self, pick: int, status: str, copies: int, amk_up: bool, closed_only: bool) -> None:
+        """``closed_only``: the QR of an attempt that expired or failed is paid late (the issue's case)."""
+        closed = [p for p, s in self._statuses().items() if s in (PaymentStatus.EXPIRED, PaymentStatus.FAILED)]
+        choices = closed if closed_only and closed else sorted(self.model.payments)
+        payment_id = choices[pick % len(choices)]
         premium = self.model.payments[payment_id]
         _, amount, currency = PREMIUMS[premium]
         if status == "SUCCESS":
             bank_paid(self.c, str(payment_id), amount, currency)
         body = khqr_body(payment_id, status, amount, currency)
+        # One notice, one paid time; a notice for a payment and outcome already reported is, for
+        # PayHub, that notice again (KHQR notices carry no bank transaction id), so it keeps its time.
+        earlier = [x for x in self.model.sent if x.key == f"KHQR:{payment_id}:{status}"]
+        body["paid_datetime"] = (
+            earlier[0].body["paid_datetime"] if earlier else f"2026-11-27 12:{len(self.model.sent) % 60:02d}:00.1"
+        )
         self._send(f"KHQR:{payment_id}:{status}", "/AMK/khqr", body, status == "SUCCESS", premium, copies, amk_up)
+
+    @precondition(lambda self: any(s.path == "/AMK/khqr" for s in self.model.sent))
+    @rule(pick=st.integers(min_value=0))
+    def khqr_echo_bill_id(self, pick: int) -> None:
+        """AMK re-sends a KHQR notice it delivered, echoing the bill id instead of the payment id."""
+        khqr = [s for s in self.model.sent if s.path == "/AMK/khqr"]
+        sent = khqr[pick % len(khqr)]
+        r = self.run(self._post(sent.path, {**sent.body, "invoice_number": str(sent.premium_id)}))
+        assert r.status_code == sent.first_status or (sent.first_status == 202 and r.status_code == 200), r.text
+        if sent.payment_id is not None:
+            assert r.json()["data"]["paymentId"] == sent.payment_id, "one notice landed on two attempts"
+
+    def _statuses(self) -> dict[int, PaymentStatus]:
+        async def read() -> dict[int, PaymentStatus]:
+            async with self.c.store.transaction() as tx:
+                found = {p: await tx.payment(p) for p in self.model.payments}
+            return {p: x.status for p, x in found.items() if x is not None}
+
+        return dict(self.run(read()))
 
     @rule(premium=st.sampled_from(sorted(PREMIUMS)), copies=st.integers(1, 3), amk_up=st.booleans())
     def bill_webhook(self, premium: int, copies: int, amk_up: bool) -> None:
@@ -204,8 +244,11 @@ class Attempts(RuleBasedStateMachine):
     # --- invariants ----------------------------------------------------------------------------
 
     async def _confirmed_count(self, premium: int) -> int:
+        return await self._count(premium, "CONFIRMED")
+
+    async def _count(self, premium: int, status: str) -> int:
         async with self.c.store.transaction() as tx:
-            return await tx.count("payments", "premium_id = $1 AND status = 'CONFIRMED'", premium)
+            return await tx.count("payments", "premium_id = $1 AND status = $2", premium, status)
 
     @invariant()
     def consistent(self) -> None:

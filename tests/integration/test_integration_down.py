@@ -73,3 +73,54 @@ async def test_bill_webhook_while_integration_is_down_is_retried_and_lands_once(
     await c.bus.drain()
     premium = await c.premiums.get(150001)
     assert premium is not None and premium.status == "PAID" and premium.paid_payment_id == payment_id
+
+
+PREMIUM = {
+    "id": 150001,
+    "policyNumber": "P123456789",
+    "payer": "John Doe",
+    "amount": "150.00",
+    "currency": "USD",
+    "dueDate": "2026-12-01",
+}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"success": True, "data": {**PREMIUM, "id": 150002}}, id="another-premium"),
+        pytest.param({"success": True, "data": {**PREMIUM, "id": "150001x"}}, id="id-not-a-number"),
+        pytest.param({"success": True, "data": {**PREMIUM, "id": True}}, id="id-bool"),
+        pytest.param({"success": True, "data": {**PREMIUM, "policyNumber": None}}, id="policy-null"),
+        pytest.param({"success": True, "data": {**PREMIUM, "policyNumber": 123456789}}, id="policy-number"),
+        pytest.param({"success": True, "data": {**PREMIUM, "payer": None}}, id="payer-null"),
+        pytest.param({"success": True, "data": {**PREMIUM, "currency": "XYZ"}}, id="currency"),
+        pytest.param({"success": True, "data": [PREMIUM]}, id="data-list"),
+        pytest.param("<html>200 but a login page</html>", id="html"),
+    ],
+)
+async def test_bill_webhook_while_integration_answers_garbage_is_retried_never_misplaced(
+    proc: tuple[Container, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch, answer: object
+) -> None:
+    """An unusable premium is the service's fault: 503 (AMK retries), nothing recorded, never money on
+    another premium or a 4xx that would end AMK's retries."""
+    c, client = proc
+    payment_id = int((await c.inquiry.inquire("P123456789", WHO, "127.0.0.1", "cid"))["paymentId"])
+    body = bill_body()
+    bank_paid(c, body["bankTransactionId"])
+    raw, headers = signed(c, body)
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, str):
+            return httpx.Response(200, text=answer)
+        return httpx.Response(200, json=answer)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(garbage), base_url="http://garbage") as bad:
+        monkeypatch.setattr(c.inquiry, "integration", IntegrationClient(bad))
+        r = await client.post("/AMK/payments", content=raw, headers=headers)
+    assert r.status_code == 503, r.text
+    async with c.store.transaction() as tx:
+        assert await tx.count("webhook_receipts") == 0
+        assert await tx.count("payments") == 1
+    found = await c.store.payment(payment_id)
+    assert found is not None and found.status is PaymentStatus.PENDING

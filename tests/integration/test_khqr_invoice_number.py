@@ -189,3 +189,32 @@ async def test_any_number_resolves_only_by_its_own_reading(
         open_ids = [int(r["id"]) for r in rows if r["status"] in ("PENDING", "PROCESSING")]
         expected = open_ids[0] if open_ids else max(int(r["id"]) for r in rows)
         assert getattr(found, "id", None) == expected
+
+
+async def test_an_invoice_number_sent_as_a_json_number_lands_like_its_text(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    """A JSON number where the spec writes a string is a formatting detail: the same payment, the same notice."""
+    payment_id = await inquire(container)
+    bank_paid(container, str(payment_id))
+    body = khqr_body(payment_id, merchant=container.settings.amk_merchant_id)
+    by_bill_id = await post_khqr(container, client, {**body, "invoice_number": 150001})
+    assert by_bill_id.status_code == 200, by_bill_id.text
+    assert by_bill_id.json()["data"]["paymentId"] == payment_id
+    for same in (payment_id, "0150001", f" {payment_id} "):
+        again = await post_khqr(container, client, {**body, "invoice_number": same})
+        assert again.status_code == 200 and again.json()["data"] == by_bill_id.json()["data"], same
+    events = await container.store.events_after(payment_id, 0)
+    assert [e.status for e in events] == [PaymentStatus.PENDING, PaymentStatus.CONFIRMED]
+
+
+@pytest.mark.parametrize("number", [True, -150001, 150001.5, 150001.0, 10**19, "150001.0", "-150001", "1e5", [150001]])
+async def test_an_invoice_number_that_is_no_whole_id_is_a_400_naming_it(
+    container: Container, client: httpx.AsyncClient, number: Any
+) -> None:
+    payment_id = await inquire(container)
+    body = khqr_body(payment_id, merchant=container.settings.amk_merchant_id)
+    r = await post_khqr(container, client, {**body, "invoice_number": number})
+    assert r.status_code == 400, r.text
+    assert [d["field"] for d in r.json()["error"]["details"]] == ["invoice_number"]
+    assert (await container.store.payment(payment_id)).status is PaymentStatus.PENDING  # type: ignore[union-attr]

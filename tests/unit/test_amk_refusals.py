@@ -175,3 +175,47 @@ async def test_every_refusal_through_the_client_is_alerted_and_counted(code: str
         return
     assert len(counted) == 1 and counted[0][1] in REFUSAL_LABELS
     assert any(r.levelno == logging.ERROR and "ALERT" in r.getMessage() for r in records)
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "code", "label"),
+    [
+        # The spec's own error envelope ("Enhanced Error Handling"): the code sits in "error".
+        (
+            400,
+            body({"success": False, "error": {"code": "MERCHANT_NOT_BIND", "message": "Merchant not configured"}}),
+            "MERCHANT_NOT_BIND",
+            "MERCHANT_NOT_BIND",
+        ),
+        (200, body({"success": False, "error": {"code": "BANK_NOT_FOUND"}}), "BANK_NOT_FOUND", "BANK_NOT_FOUND"),
+        (403, body({"success": False, "error": {"code": "fraud_detected"}}), "AMK_UNKNOWN_ERROR", "FRAUD_DETECTED"),
+        (400, body({"errorCode": "MERCHANT_NOT_BIND"}), "MERCHANT_NOT_BIND", "MERCHANT_NOT_BIND"),
+        # The same word with other separators or case is the same code.
+        (400, body({"code": "merchant-not-bind"}), "MERCHANT_NOT_BIND", "MERCHANT_NOT_BIND"),
+        (400, body({"code": " Bank Not Found "}), "BANK_NOT_FOUND", "BANK_NOT_FOUND"),
+        # An answer that says it failed is no verdict, whatever data it also carries.
+        (200, body({"success": False, "data": {"status": "PAID"}}), "AMK_UNKNOWN_ERROR", "unknown"),
+    ],
+)
+def test_the_code_is_read_from_the_spec_error_envelope_in_any_spelling(
+    status: int, content: bytes, code: str, label: str
+) -> None:
+    with pytest.raises(AmkUnknownError) as caught:
+        classify("TX1", status, content)
+    assert (caught.value.code, caught.value.amk_code) == (code, label)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        body({"success": False, "error": {"code": "SERVER_UNAVAILABLE", "retryAfter": 30}}),
+        body({"success": False, "error": {"code": "rate-limit-exceeded"}}),
+        # The spec's service-level example writes SERVICE_UNAVAILABLE: transient, asked again.
+        body({"success": False, "error": {"code": "SERVICE_UNAVAILABLE", "retryAfter": 30}}),
+        body({"code": "SERVICE_UNAVAILABLE"}),
+    ],
+)
+def test_transient_codes_in_the_error_envelope_are_retriable(content: bytes) -> None:
+    for status in (200, 400):
+        with pytest.raises(AmkUnavailable):
+            classify("TX1", status, content)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.dto import KhqrPayment, KhqrStatus, parse, parse_khqr_status, parse_paid_datetime
+from gateway.dto import BillPayment, KhqrPayment, KhqrStatus, parse, parse_khqr_status, parse_paid_datetime
 from hub.errors import BadRequest
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -146,3 +146,46 @@ def test_status_is_read_in_any_case(word: str, case: list[bool]) -> None:
     mixed = "".join(ch.upper() if up else ch for ch, up in zip(word, case * 2, strict=False))
     expected = KhqrStatus.SUCCESS if word == "success" else KhqrStatus.FAILED
     assert parse_khqr_status(mixed) is expected
+
+
+BILL = {
+    "id": 150001,
+    "policyNumber": "P123456789",
+    "amount": "150.00",
+    "currency": "USD",
+    "bankTransactionId": "AMK1",
+    "payer": "John Doe",
+    "paidDate": "20251007120000",
+}
+
+
+@pytest.mark.parametrize("value", ["usd", "Usd", " USD ", "USD\t", "khr", " Khr"])
+def test_currency_is_read_in_any_case_by_both_webhooks(value: str) -> None:
+    """The one currency reader (``parse_currency``) also reads the webhooks: case and surrounding
+    whitespace are formatting details, as in AMK's verify answers and the sandbox."""
+    expected = value.strip().upper()
+    assert parse(KhqrPayment, {**BODY, "currency": value}).currency.value == expected
+    assert parse(BillPayment, {**BILL, "currency": value}).currency.value == expected
+
+
+@pytest.mark.parametrize("value", ["EUR", "840", "US D", "", None, 840, ["USD"]])
+def test_a_currency_that_is_neither_is_a_400_naming_it(value: Any) -> None:
+    for model, body in ((KhqrPayment, BODY), (BillPayment, BILL)):
+        with pytest.raises(BadRequest) as caught:
+            parse(model, {**body, "currency": value})
+        assert [d["field"] for d in caught.value.details] == ["currency"]
+
+
+@pytest.mark.parametrize("value", ["20251007120000", " 20251007120000 ", 20251007120000])
+def test_bill_paid_date_as_text_with_spaces_or_as_a_json_integer_is_the_same_instant(value: Any) -> None:
+    paid = parse(BillPayment, {**BILL, "paidDate": value}).paidDate
+    assert paid == datetime(2025, 10, 7, 12, 0, 0, tzinfo=timezone(timedelta(hours=7)))
+
+
+@pytest.mark.parametrize(
+    "value", ["2025100712000", 2025100712000.0, True, "20251307120000", "2025-10-07 12:00:00", None]
+)
+def test_bill_paid_date_that_cannot_be_read_is_a_400_naming_it(value: Any) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(BillPayment, {**BILL, "paidDate": value})
+    assert [d["field"] for d in caught.value.details] == ["paidDate"]

@@ -11,6 +11,7 @@ a merchant misconfiguration rejects every payment, so it must never pass unnotic
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ NOT_FOUND = "NOT_FOUND"
 # What AMK writes in ``code`` when all is well (the sandbox and AMK's examples use "00").
 SUCCESS_CODES = frozenset({"00", "0", "000", "SUCCESS", "OK"})
 # Transient by nature: asked again with backoff, never a refusal.
-RETRIABLE_CODES = frozenset({"SERVER_UNAVAILABLE", "RATE_LIMIT_EXCEEDED", "TIMEOUT"})
+# SERVICE_UNAVAILABLE is the spec's own service-level example ("Enhanced Error Handling").
+RETRIABLE_CODES = frozenset({"SERVER_UNAVAILABLE", "SERVICE_UNAVAILABLE", "RATE_LIMIT_EXCEEDED", "TIMEOUT"})
 RETRIABLE_HTTP = frozenset({408, 425, 429})
 # Refusals with their own spec error code; any other code is AMK_UNKNOWN_ERROR.
 _REFUSALS: dict[str, type[AmkUnknownError]] = {
@@ -133,14 +135,14 @@ def classify(tx_id: str, status_code: int, content: bytes) -> Verification:
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered non-JSON", None) from exc
     if not isinstance(body, dict):
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered JSON that is not an object", body)
-    raw_code = body.get("code")
-    code = str(raw_code).strip().upper() if isinstance(raw_code, str | int) and not isinstance(raw_code, bool) else ""
+    code = _code(body)
     if code in RETRIABLE_CODES:
         raise AmkUnavailable(f"AMK payment-verify answered {code}")
     if (status_code == 404 and code in ("", NOT_FOUND)) or (status_code == 200 and code == NOT_FOUND):
         return Verification(tx_id, NOT_FOUND)
     data = body.get("data")
-    if status_code != 200 or (code and code not in SUCCESS_CODES):
+    # ``"success": false`` (the spec's error envelope) is a refusal whatever else the answer holds.
+    if status_code != 200 or (code and code not in SUCCESS_CODES) or body.get("success") is False:
         raise _refusal(code or UNKNOWN, status_code, "AMK payment-verify refused the request", body)
     if not isinstance(data, dict):
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered without data", body)
@@ -157,6 +159,20 @@ def classify(tx_id: str, status_code: int, content: bytes) -> Verification:
     except (MoneyError, AttributeError, TypeError) as exc:  # AttributeError: a currency that is no text
         raise _refusal(UNREADABLE, status_code, "AMK payment-verify answered unreadable amounts", body) from exc
     return Verification(str(data.get("txId", tx_id)), status.strip().upper(), amount, currency)
+
+
+def _code(body: dict[str, Any]) -> str:
+    """AMK's error or success code, normalised: upper case, spaces and hyphens as underscores.
+
+    Read from ``code`` at the top, else from the spec's error envelope
+    (``{"success": false, "error": {"code": ...}}``, spec "Enhanced Error Handling"), else from
+    ``errorCode``; "" when there is none. A code is a string or an integer (``0``).
+    """
+    error = body.get("error")
+    for raw in (body.get("code"), error.get("code") if isinstance(error, dict) else None, body.get("errorCode")):
+        if isinstance(raw, str | int) and not isinstance(raw, bool) and str(raw).strip():
+            return re.sub(r"[\s\-]+", "_", str(raw).strip()).upper()
+    return ""
 
 
 def _refusal(code: str, status_code: int, message: str, body: Any) -> AmkUnknownError:

@@ -158,6 +158,9 @@ class MemoryTx(MemoryReceiptStatements):
     async def latest_payment_for(self, premium_id: int) -> Payment | None:
         return max((p for p in self._s.payments.values() if p.premium_id == premium_id), key=_id, default=None)
 
+    async def payments_for(self, premium_id: int) -> list[Payment]:
+        return sorted((p for p in self._s.payments.values() if p.premium_id == premium_id), key=_id)
+
     async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
         confirmed = (
             p

@@ -153,6 +153,10 @@ class PaymentStatements(Statements):
         )
         return payment_from_row(row) if row else None
 
+    async def payments_for(self, premium_id: int) -> list[Payment]:
+        rows = await self._c.fetch(f"SELECT {PAYMENT_COLS} FROM payments WHERE premium_id = $1 ORDER BY id", premium_id)
+        return [payment_from_row(r) for r in rows]
+
     async def confirmed_payment_for(self, premium_id: int, *, excluding: int | None = None) -> Payment | None:
         """The premium's first confirmed attempt (other than ``excluding``), if any."""
         row = await self._c.fetchrow(

@@ -16,13 +16,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from gateway.dto import BillPayment, KhqrPayment
 from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
-from hub.domain.money import Currency, format_amount
-from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
+from gateway.webhook_notice import (
+    Answer,
+    Incoming,
+    answer_for,
+    bill_notice,
+    check_verdict,
+    khqr_notice,
+    mismatches,
+    verify_ref,
+)
+from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
 from hub.errors import (
     AmkUnavailable,
@@ -40,39 +47,12 @@ from hub.service.ledger import open_payment, transition
 
 log = logging.getLogger("payhub.webhooks")
 
+# ``Incoming`` and ``Answer`` are imported from here by the HTTP layer and tests.
+__all__ = ["DONE", "HELD_INTEGRATION_DOWN", "VERIFY_PENDING", "Answer", "Incoming", "WebhookService"]
+
 DONE = "DONE"
 VERIFY_PENDING = "VERIFY_PENDING"
 HELD_INTEGRATION_DOWN = "bank notice held: integration service unavailable (answered 503; AMK retries)"
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One webhook, whatever its kind, reduced to what processing needs."""
-
-    key: str
-    kind: str  # BILL | KHQR
-    method: PaymentMethod
-    target: PaymentStatus  # CONFIRMED or FAILED
-    amount: Decimal
-    currency: Currency
-    transaction_id: str  # what the payment records and AMK's verify is asked about
-    payload: dict[str, Any]
-    premium_id: int | None = None  # BILL
-    payment_id: int | None = None  # KHQR, once the invoice number is resolved
-    invoice_number: str | None = None  # KHQR, as AMK sent it: a payment id or a bill id
-    policy_number: str | None = None
-    merchant_number: str | None = None
-    paid_at: datetime | None = None  # KHQR: the notice's paid_datetime (with outcome and amount, its identity)
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{format_amount(self.amount, self.currency)}|{self.currency.value}"
-
-
-@dataclass(frozen=True)
-class Answer:
-    status_code: int
-    body: dict[str, Any]
 
 
 class _LostRace(Exception):
@@ -95,39 +75,9 @@ class WebhookService:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
 
-    @staticmethod
-    def bill(body: BillPayment, raw: dict[str, Any]) -> Incoming:
-        return Incoming(
-            key=f"BILL:{body.bankTransactionId}",
-            kind="BILL",
-            method=PaymentMethod.BILL,
-            target=PaymentStatus.CONFIRMED,
-            amount=body.amount,
-            currency=body.currency,
-            transaction_id=body.bankTransactionId,
-            payload=raw,
-            premium_id=body.id,
-            policy_number=body.policyNumber,
-        )
-
-    @staticmethod
-    def khqr(body: KhqrPayment, raw: dict[str, Any]) -> Incoming:
-        """The key and transaction id are provisional until ``handle`` resolves the invoice number
-        to a payment (``resolve_invoice``); then both name the payment, whichever id AMK echoed."""
-        success = body.status == "SUCCESS"
-        return Incoming(
-            key=f"KHQR:{body.invoice_number}:{body.status}",
-            kind="KHQR",
-            method=PaymentMethod.KHQR,
-            target=PaymentStatus.CONFIRMED if success else PaymentStatus.FAILED,
-            amount=body.paid_amount,
-            currency=body.currency,
-            transaction_id=f"AMK_KHQR_{body.invoice_number}",
-            payload=raw,
-            invoice_number=body.invoice_number,
-            merchant_number=body.merchant_number,
-            paid_at=body.paid_datetime,
-        )
+    # The two kinds of notice as ``handle`` takes them (kept here for callers that build one).
+    bill = staticmethod(bill_notice)
+    khqr = staticmethod(khqr_notice)
 
     async def handle(self, w: Incoming) -> Answer:
         if w.kind == "KHQR" and w.payment_id is None:
@@ -210,33 +160,7 @@ class WebhookService:
         return premium, None
 
     async def _match(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> None:
-        expected: dict[str, str] = {}
-        if premium is not None:
-            # The premium is found by id; its policy number is a cross-check that a letter case
-            # (p123456789) must not fail, as the inquiry cache keys policy numbers upper-cased.
-            expected = {
-                "policyNumber": premium.policy_number.upper(),
-                "amount": format_amount(premium.amount, premium.currency),
-                "currency": premium.currency.value,
-            }
-            got = {
-                "policyNumber": (w.policy_number or "").upper(),
-                "amount": format_amount(w.amount, w.currency),
-                "currency": w.currency.value,
-            }
-        else:
-            assert payment is not None
-            expected = {
-                "amount": format_amount(payment.amount, payment.currency),
-                "currency": payment.currency.value,
-                "merchant_number": self.merchant_id,
-            }
-            got = {
-                "amount": format_amount(w.amount, w.currency),
-                "currency": w.currency.value,
-                "merchant_number": w.merchant_number or "",
-            }
-        wrong = [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
+        wrong = mismatches(w, premium, payment, self.merchant_id)
         # A failure notice is matched exactly like money: one naming another merchant, amount or
         # currency must not close someone's open payment.
         if wrong:
@@ -248,7 +172,7 @@ class WebhookService:
     async def _verify(self, w: Incoming) -> Verification | None:
         """AMK's verdict, or None when AMK cannot be reached now (re-verified later)."""
         try:
-            verdict = await self.verifier.verify_payment(self._verify_ref(w))
+            verdict = await self.verifier.verify_payment(verify_ref(w))
         except AmkUnavailable:
             log.warning("AMK unreachable; recording PROCESSING for re-verification", extra={"key": w.key})
             return None
@@ -264,32 +188,12 @@ class WebhookService:
             )
             raise
         try:
-            self._check_verdict(w, verdict)
+            check_verdict(w, verdict)
         except (TransactionVerifyFailed, VerificationMismatch) as exc:
             # A bank claiming money that AMK does not confirm is for a person to look at.
             await self._review(w, exc.message, w.payment_id, {"amk": exc.details})
             raise
         return verdict
-
-    @staticmethod
-    def _verify_ref(w: Incoming) -> str:
-        return str(w.payment_id) if w.kind == "KHQR" else w.transaction_id
-
-    def _check_verdict(self, w: Incoming, verdict: Verification) -> None:
-        if not verdict.paid:
-            log.error("ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status})
-            raise TransactionVerifyFailed(details={"transaction": w.transaction_id, "amkStatus": verdict.status})
-        if verdict.amount is not None and (verdict.amount != w.amount or verdict.currency != w.currency):
-            raise VerificationMismatch(
-                "AMK's record differs from the webhook",
-                details=[
-                    {
-                        "field": "amount",
-                        "expected": f"{verdict.amount} {verdict.currency}",
-                        "received": f"{w.amount} {w.currency.value}",
-                    }
-                ],
-            )
 
     async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
         now = self.clock()
@@ -319,7 +223,7 @@ class WebhookService:
                 failure_report=target is PaymentStatus.FAILED,
             )
             events += new_events
-            answer = self._answer(w, payment, decision.outcome, pending)
+            answer = answer_for(w, payment, decision.outcome, pending)
             receipt = Receipt(
                 w.key,
                 w.kind,
@@ -360,30 +264,6 @@ class WebhookService:
         payment, opened = await open_payment(tx, premium, PaymentMethod.BILL, now)
         events += opened
         return payment
-
-    @staticmethod
-    def _answer(w: Incoming, p: Payment, outcome: Outcome, pending: bool) -> Answer:
-        body: dict[str, Any] = {
-            "transactionId": w.transaction_id,
-            "paymentId": p.id,
-            "status": p.status.value,
-        }
-        if w.kind == "BILL":
-            body["paymentReferenceId"] = str(p.id)
-        if pending:
-            body["message"] = "Payment recorded; verification with AMK is pending"
-            return Answer(202, body)
-        if outcome is Outcome.IGNORE:
-            body["message"] = f"{w.target.value} ignored: payment is already {p.status.value}"
-        elif p.status is PaymentStatus.CONFIRMED:
-            body["message"] = (
-                "KHQR payment successfully processed" if w.kind == "KHQR" else "Payment successfully processed"
-            )
-        else:
-            body["message"] = f"Payment {p.status.value.lower()}"
-        if p.review_reason:
-            body["review"] = p.review_reason
-        return Answer(200, body)
 
     async def _review(
         self, w: Incoming, reason: str, payment_id: int | None, extra: dict[str, Any] | None = None

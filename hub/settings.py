@@ -10,21 +10,17 @@ variable. Whatever the environment sets wins over a default. Secrets are :class:
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from pydantic_settings.sources.utils import parse_env_vars
 
 from hub.errors import ConfigError
 from hub.secrets_policy import (
@@ -39,25 +35,10 @@ from hub.secrets_policy import (
     fingerprint,
     weak_secret,
 )
+from hub.settings_env import ENVIRON, EnvironSource, env_name, problem_message
 
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
-
-# The environment :meth:`Settings.from_env` reads; ``None`` means ``os.environ``.
-_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("payhub_settings_environ", default=None)
-
-
-class _EnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping (tests pass their own environment)."""
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        environ = _ENVIRON.get()
-        return parse_env_vars(
-            os.environ if environ is None else environ,
-            self.case_sensitive,
-            self.env_ignore_empty,
-            self.env_parse_none_str,
-        )
 
 
 class Settings(BaseSettings):
@@ -170,7 +151,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Overrides (keyword arguments) win over the environment; no .env file, no secrets directory.
-        return (init_settings, _EnvSource(settings_cls))
+        return (init_settings, EnvironSource(settings_cls))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -178,13 +159,13 @@ class Settings(BaseSettings):
 
         Raises :class:`ConfigError` whose ``details`` list every problem, each naming its variable.
         """
-        token = _ENVIRON.set(environ)
+        token = ENVIRON.set(environ)
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError("invalid settings", details=[_problem(e) for e in exc.errors()]) from None
+            raise ConfigError("invalid settings", details=[problem_message(e) for e in exc.errors()]) from None
         finally:
-            _ENVIRON.reset(token)
+            ENVIRON.reset(token)
 
     @field_validator(
         "amk_webhook_secrets", "trusted_proxies", "webhook_allowed_ips", "admin_allowed_ips", mode="before"
@@ -301,20 +282,3 @@ class Settings(BaseSettings):
         if fingerprint(SANDBOX_AMK_USERNAME) in fingerprint(self.amk_username):
             problems.append("PAYHUB_AMK_USERNAME is the sandbox user name: not accepted in production mode")
         return problems
-
-
-def env_name(field_name: str) -> str:
-    """The environment variable of a settings field."""
-    if field_name == "amk_webhook_secrets":
-        return "PAYHUB_AMK_WEBHOOK_SECRET"
-    return f"PAYHUB_{field_name.upper()}"
-
-
-def _problem(error: Mapping[str, Any]) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "invalid"))
-    if not loc:  # raised by the model validator: the message already names its variables
-        return message
-    first = str(loc[0])
-    name = first if first.startswith("PAYHUB_") else env_name(first)
-    return f"{name}: {message}"

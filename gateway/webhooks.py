@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.dto import parse_paid_datetime
 from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
 from gateway.webhook_notice import (
     Answer,
@@ -43,7 +44,7 @@ from hub.errors import (
 from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
-from hub.service.ledger import open_payment, transition
+from hub.service.ledger import flag_repeated_notice, open_payment, transition
 
 log = logging.getLogger("payhub.webhooks")
 
@@ -87,7 +88,7 @@ class WebhookService:
         async with self._locks.hold(w.key):
             existing = await self.store.receipt(w.key)
             if existing is not None:
-                return self._replay(existing, w)
+                return await self._replay(existing, w)
             premium, payment = await self._locate(w)
             await self._match(w, premium, payment)
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
@@ -96,7 +97,7 @@ class WebhookService:
             except _LostRace as lost:
                 receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
-                return self._replay(receipt, w)
+                return await self._replay(receipt, w)
 
     async def _resolve_invoice(self, w: Incoming) -> Incoming:
         """Name the payment a KHQR ``invoice_number`` means (see ``gateway.invoice``); the
@@ -125,15 +126,29 @@ class WebhookService:
         outcome = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
         return await earlier_notice(tx, premium_id, outcome, w.paid_at, w.fingerprint, int(w.invoice_number))
 
-    def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
+    async def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
             log.error(
                 "ALERT duplicate transaction key with different content",
                 extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
             )
             raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint})
+        if self._paid_at_differs(receipt, w) and receipt.payment_id is not None and w.paid_at is not None:
+            async with self.store.transaction() as tx:
+                await flag_repeated_notice(tx, receipt.payment_id, w.paid_at, w.payload, self.clock())
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
+
+    @staticmethod
+    def _paid_at_differs(receipt: Receipt, w: Incoming) -> bool:
+        """A KHQR success notice repeated under its key with another paid time (money, maybe twice)."""
+        if w.kind != "KHQR" or w.target is not PaymentStatus.CONFIRMED or w.paid_at is None:
+            return False
+        try:
+            first = parse_paid_datetime(receipt.payload.get("paid_datetime"))
+        except ValueError:
+            return False
+        return first != w.paid_at
 
     async def _locate(self, w: Incoming) -> tuple[Premium | None, Payment | None]:
         if w.payment_id is not None:

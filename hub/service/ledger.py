@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.money import quantize
@@ -218,6 +218,22 @@ async def _flag_double(
         "reason": reason,
     }
     tx.after_commit(lambda: log.error("ALERT possible double payment", extra=extra))
+
+
+async def flag_repeated_notice(
+    tx: StoreTx, payment_id: int, paid_at: datetime, data: dict[str, Any], now: datetime
+) -> None:
+    """A KHQR success notice whose idempotency key (invoice number + status) was already received, but
+    with another ``paid_datetime``: either AMK re-sent one payment with a changed time, or the same QR
+    was paid twice. KHQR notices carry no bank transaction id, so the two cannot be told apart here:
+    the first answer stands and a person decides (a double-payment review, its ALERT, the metric).
+    Idempotent per (payment, paid time)."""
+    payment = await tx.payment(payment_id)
+    if payment is None:
+        return
+    key = f"{DOUBLE_PAYMENT_KEY}{payment_id}:khqr-notice:{paid_at.astimezone(UTC).isoformat()}"
+    reason = f"possible double payment: KHQR notice for payment {payment_id} repeated with another paid_datetime"
+    await _flag_double(tx, payment, key, reason, None, data, now)
 
 
 async def double_payments(tx: StoreTx) -> int:

@@ -111,3 +111,35 @@ async def test_both_echoes_of_one_notice_at_once_count_once(
     receipts = await money_receipts(c, first["paymentId"], second["paymentId"])
     assert len(receipts) == 1, receipts
     assert await double_reviews(c, client) == []
+
+
+async def test_a_repeated_khqr_notice_with_another_paid_time_is_answered_once_and_flagged(
+    container: Container, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """KHQR notices carry no bank transaction id: a notice repeated under its key (invoice number +
+    status) with another ``paid_datetime`` may be the same QR paid twice. The first answer stands
+    (AMK stops retrying), nothing is counted twice, and a person is asked: one double-payment review
+    (the same repeat again adds none), its ALERT and the metric."""
+    c = container
+    r = await qr(c, client)
+    assert r.status_code == 200, r.text
+    payment_id = r.json()["data"]["paymentId"]
+    bank_paid(c, str(payment_id))
+    body = khqr_body(payment_id)
+    first = await post_khqr(c, client, body)
+    assert first.status_code == 200 and first.json()["data"]["status"] == "CONFIRMED", first.text
+    assert await double_reviews(c, client) == []
+
+    same = await post_khqr(c, client, body)  # AMK's plain retry: no review
+    assert (same.status_code, same.json()["data"]) == (200, first.json()["data"])
+    assert await double_reviews(c, client) == []
+
+    later = {**body, "paid_datetime": "2026-11-27 12:05:00.000001"}
+    for _ in range(2):
+        again = await post_khqr(c, client, later)
+        assert (again.status_code, again.json()["data"]) == (200, first.json()["data"])
+    flagged = await double_reviews(c, client)
+    assert len(flagged) == 1 and flagged[0]["paymentId"] == payment_id, flagged
+    assert "paid_datetime" in flagged[0]["reason"]
+    assert any("ALERT possible double payment" in rec.getMessage() for rec in caplog.records)
+    assert await money_receipts(c, payment_id) == [(f"KHQR:{payment_id}:SUCCESS", payment_id)]

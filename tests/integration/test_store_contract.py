@@ -146,6 +146,20 @@ async def test_mark_premium_paid_is_idempotent_and_reimport_never_unpays(store: 
     assert (got.status, got.paid, got.paid_payment_id, got.payer) == ("PAID", True, 41, "Renamed")
 
 
+async def test_reimport_never_changes_what_a_paid_premium_was_paid_for(store: Store) -> None:
+    """A paid premium keeps the amount and currency it was paid for; a re-import changes only its
+    descriptive fields (money the bank collected is never silently re-valued)."""
+    async with store.transaction() as tx:
+        await tx.upsert_premium(premium(), NOW)
+        assert await tx.mark_premium_paid(1, 41, NOW)
+    async with store.transaction() as tx:
+        await tx.upsert_premium(replace(premium(), amount=Decimal("999.99"), currency=Currency.KHR), NOW)
+    async with store.transaction() as tx:
+        got = await tx.premium(1)
+    assert got is not None and (got.amount, got.currency) == (premium().amount, premium().currency)
+    assert got.status == "PAID"
+
+
 async def test_concurrent_mark_premium_paid_has_one_winner(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.upsert_premium(premium(), NOW)

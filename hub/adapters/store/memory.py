@@ -100,6 +100,8 @@ class MemoryTx(MemoryReceiptStatements):
             self._s.premiums[p.id] = replace(
                 p,
                 status="PAID" if old.status == "PAID" else p.status,
+                amount=old.amount if old.status == "PAID" else p.amount,
+                currency=old.currency if old.status == "PAID" else p.currency,
                 paid_payment_id=old.paid_payment_id if old.paid_payment_id is not None else p.paid_payment_id,
             )
 

@@ -30,11 +30,15 @@ from hub.json_codec import dumps
 class PaymentStatements(Statements):
     # --- premiums (integration service) ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
-        """Insert or update a premium. A premium already PAID stays PAID whatever the input says."""
+        """Insert or update a premium. A premium already PAID stays PAID, for the amount and currency it was
+        paid for, whatever the input says."""
         conflict = (
             " ON CONFLICT (id) DO UPDATE SET policy_number = excluded.policy_number,"
             " application_number = excluded.application_number, payer = excluded.payer,"
-            " amount = excluded.amount, currency = excluded.currency, due_date = excluded.due_date,"
+            # a paid premium keeps the amount and currency it was paid for
+            " amount = CASE WHEN premiums.status = 'PAID' THEN premiums.amount ELSE excluded.amount END,"
+            " currency = CASE WHEN premiums.status = 'PAID' THEN premiums.currency ELSE excluded.currency END,"
+            " due_date = excluded.due_date,"
             " status = CASE WHEN premiums.status = 'PAID' THEN 'PAID' ELSE excluded.status END,"
             " paid_payment_id = COALESCE(premiums.paid_payment_id, excluded.paid_payment_id),"
             " updated_at = excluded.updated_at"

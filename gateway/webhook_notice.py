@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.dto import BillPayment, KhqrPayment
+from gateway.dto import BillPayment, KhqrPayment, parse_paid_datetime
 from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
-from hub.domain.records import Payment, Premium, Verification
+from hub.domain.records import Payment, Premium, Receipt, Verification
 from hub.errors import TransactionVerifyFailed, VerificationMismatch
 
 log = logging.getLogger("payhub.webhooks")
@@ -120,6 +120,17 @@ def mismatches(w: Incoming, premium: Premium | None, payment: Payment | None, me
             "merchant_number": w.merchant_number or "",
         }
     return [{"field": k, "expected": v, "received": got[k]} for k, v in expected.items() if got[k] != v]
+
+
+def paid_at_differs(receipt: Receipt, w: Incoming) -> bool:
+    """A KHQR success notice repeated under its key with another paid time (money, maybe twice)."""
+    if w.kind != "KHQR" or w.target is not PaymentStatus.CONFIRMED or w.paid_at is None:
+        return False
+    try:
+        first = parse_paid_datetime(receipt.payload.get("paid_datetime"))
+    except ValueError:
+        return False
+    return first != w.paid_at
 
 
 def verify_ref(w: Incoming) -> str:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.dto import parse_paid_datetime
 from gateway.invoice import EarlierNotice, InvoiceProblem, earlier_notice, resolve_invoice
 from gateway.webhook_notice import (
     Answer,
@@ -28,6 +27,7 @@ from gateway.webhook_notice import (
     check_verdict,
     khqr_notice,
     mismatches,
+    paid_at_differs,
     verify_ref,
 )
 from hub.domain.payment import PaymentMethod, PaymentStatus
@@ -133,22 +133,11 @@ class WebhookService:
                 extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
             )
             raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint})
-        if self._paid_at_differs(receipt, w) and receipt.payment_id is not None and w.paid_at is not None:
+        if paid_at_differs(receipt, w) and receipt.payment_id is not None and w.paid_at is not None:
             async with self.store.transaction() as tx:
                 await flag_repeated_notice(tx, receipt.payment_id, w.paid_at, w.payload, self.clock())
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
-
-    @staticmethod
-    def _paid_at_differs(receipt: Receipt, w: Incoming) -> bool:
-        """A KHQR success notice repeated under its key with another paid time (money, maybe twice)."""
-        if w.kind != "KHQR" or w.target is not PaymentStatus.CONFIRMED or w.paid_at is None:
-            return False
-        try:
-            first = parse_paid_datetime(receipt.payload.get("paid_datetime"))
-        except ValueError:
-            return False
-        return first != w.paid_at
 
     async def _locate(self, w: Incoming) -> tuple[Premium | None, Payment | None]:
         if w.payment_id is not None:

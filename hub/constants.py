@@ -1,4 +1,5 @@
-"""Redis key prefixes and channel names (Redis and PostgreSQL NOTIFY), in one place (arq's habit)."""
+"""Redis key prefixes, channel names (Redis and PostgreSQL NOTIFY) and the URL schemes each backend
+setting accepts, in one place (arq's habit)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,15 @@ OUTBOX_CHANNEL = "payhub_outbox"  # PostgreSQL NOTIFY channel: events committed,
 # below it (the import refuses larger ones), so a number names one thing only. 10**12 leaves
 # bill ids twelve digits and keeps payment ids far below 2**53 (exact in JavaScript).
 PAYMENT_ID_FLOOR = 10**12
+
+
+# The URL schemes each backend setting accepts: the settings refuse any other at start-up and
+# payhub/backends.py picks the adapter by them (scheme → store dialect).
+DATABASE_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres"}
+REDIS_SCHEMES = ("redis", "rediss")
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of ``url`` (the text before the first ``:``), as written; ``""`` when it has none."""
+    head, sep, _ = url.partition(":")
+    return head if sep else ""

@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.constants import DATABASE_SCHEMES, REDIS_SCHEMES, url_scheme
 from hub.errors import ConfigError
 from hub.secrets_policy import (
     SANDBOX_AMK_PASSWORD,
@@ -237,10 +238,9 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if not (0 < self.port < 65536):
             problems.append("PAYHUB_PORT must be between 1 and 65535")
-        scheme = self.database_url.split(":", 1)[0]
-        if scheme not in ("sqlite", "postgresql", "postgres"):
+        if url_scheme(self.database_url) not in DATABASE_SCHEMES:
             problems.append("PAYHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+        if self.redis_url and url_scheme(self.redis_url) not in REDIS_SCHEMES:
             problems.append("PAYHUB_REDIS_URL must start with redis:// or rediss://")
         if self.kafka_bootstrap and not self.redis_url:
             problems.append("PAYHUB_KAFKA_BOOTSTRAP needs PAYHUB_REDIS_URL (push nodes fan out through Redis)")

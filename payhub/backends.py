@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from hub.adapters.store.sql import Dialect, SqlStore
+from hub.constants import DATABASE_SCHEMES, url_scheme
 from hub.errors import ConfigError
 from hub.ports import Bus, Cache
 
 
 def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql:", "postgres:"))
+    return DATABASE_SCHEMES.get(url_scheme(url)) == "postgres"
 
 
 class OpenableDialect(Dialect, Protocol):
@@ -25,11 +26,12 @@ class OpenableDialect(Dialect, Protocol):
 
 def store_dialect(url: str, *, pool_min: int = 2, pool_max: int = 20) -> OpenableDialect:
     """``sqlite:///path`` (``sqlite:///:memory:``) or ``postgresql://…[?schema=NAME]``; not connected."""
-    if url.startswith("sqlite:"):
+    dialect = DATABASE_SCHEMES.get(url_scheme(url))
+    if dialect == "sqlite":
         from hub.adapters.store.sqlite import SqliteDialect
 
         return SqliteDialect(url.removeprefix("sqlite:///") or ":memory:")
-    if is_postgres(url):
+    if dialect == "postgres":
         from hub.adapters.store.postgres import PostgresDialect
 
         return PostgresDialect(url, min_size=pool_min, max_size=pool_max)

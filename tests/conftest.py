@@ -158,6 +158,12 @@ async def sqlite_process(tmp_path: Any, **overrides: Any) -> AsyncIterator[tuple
             yield c, client
 
 
+async def table_counts(c: Container, tables: tuple[str, ...]) -> dict[str, int]:
+    """Rows per table: what a refused request must leave unchanged."""
+    async with c.store.transaction() as tx:
+        return {t: await tx.count(t) for t in tables}
+
+
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client talking to the container's app in-process (ASGI)."""

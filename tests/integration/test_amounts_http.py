@@ -25,7 +25,16 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
 from payhub.bootstrap import Container
-from tests.conftest import LiveServer, auth_header, bank_paid, bill_body, khqr_body, make_settings, running, signed
+from tests.conftest import (
+    LiveServer,
+    auth_header,
+    bank_paid,
+    bill_body,
+    khqr_body,
+    signed,
+    sqlite_process,
+    table_counts,
+)
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
 HTTP_PROPERTY = settings(
@@ -38,16 +47,12 @@ ISSUE_AMOUNTS = ["1E+30", "1e309", "123456789012345678901234567890.12"]
 
 @pytest.fixture
 async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with running(make_settings(f"sqlite:///{tmp_path}/amounts.db")) as c:
-        app = c.app
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield c, client
+    async with sqlite_process(tmp_path) as (c, client):
+        yield c, client
 
 
 async def _counts(c: Container) -> dict[str, int]:
-    async with c.store.transaction() as tx:
-        return {t: await tx.count(t) for t in TABLES}
+    return await table_counts(c, TABLES)
 
 
 def _with_amount_text(body: dict[str, Any], field: str, text: str) -> bytes:

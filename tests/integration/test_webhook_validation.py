@@ -14,7 +14,7 @@ import pytest
 import simplejson as json
 
 from payhub.bootstrap import Container
-from tests.conftest import bank_paid, bill_body, khqr_body, make_settings, running, signed
+from tests.conftest import bank_paid, bill_body, khqr_body, signed, sqlite_process, table_counts
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "reviews", "inquiries")
 MISSING = object()
@@ -22,16 +22,12 @@ MISSING = object()
 
 @pytest.fixture
 async def proc(tmp_path: Path) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    async with running(make_settings(f"sqlite:///{tmp_path}/val.db")) as c:
-        app = c.app
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield c, client
+    async with sqlite_process(tmp_path) as (c, client):
+        yield c, client
 
 
 async def _counts(c: Container) -> dict[str, int]:
-    async with c.store.transaction() as tx:
-        return {t: await tx.count(t) for t in TABLES}
+    return await table_counts(c, TABLES)
 
 
 def _with(body: dict[str, Any], field: str, value: Any) -> dict[str, Any]:

@@ -72,18 +72,22 @@ def _assert_400(r: httpx.Response, field: str) -> None:
 # --- the issue's examples ---
 
 
+def _webhook(c: Container, kind: str) -> tuple[dict[str, Any], str, str]:
+    """A good webhook body of ``kind`` (its bill known to the sandbox bank), its path and amount field."""
+    if kind == "bill":
+        good = bill_body()
+        bank_paid(c, good["bankTransactionId"])
+        return good, "/AMK/payments", "amount"
+    return khqr_body(1), "/AMK/khqr", "paid_amount"
+
+
 @pytest.mark.parametrize("text", ISSUE_AMOUNTS)
 @pytest.mark.parametrize("kind", ["bill", "khqr"])
 async def test_issue_amounts_are_400_naming_the_field(
     proc: tuple[Container, httpx.AsyncClient], kind: str, text: str
 ) -> None:
     c, client = proc
-    if kind == "bill":
-        good = bill_body()
-        bank_paid(c, good["bankTransactionId"])
-        path, field = "/AMK/payments", "amount"
-    else:
-        good, path, field = khqr_body(1), "/AMK/khqr", "paid_amount"
+    good, path, field = _webhook(c, kind)
     before = await _counts(c)
     raw, headers = signed(c, _with_amount_text(good, field, text))
     r = await client.post(path, content=raw, headers=headers)
@@ -103,12 +107,7 @@ async def test_exponent_beyond_the_decimal_range_is_400_not_500(
     # decimal.InvalidOperation from Decimal(text) escaped both the JSON codec (numbers) and the amount
     # parser (strings): 500 with a traceback, which AMK retries forever.
     c, client = proc
-    if kind == "bill":
-        good = bill_body()
-        bank_paid(c, good["bankTransactionId"])
-        path, field = "/AMK/payments", "amount"
-    else:
-        good, path, field = khqr_body(1), "/AMK/khqr", "paid_amount"
+    good, path, field = _webhook(c, kind)
     before = await _counts(c)
     raw, headers = signed(c, _with_amount_text(good, field, f'"{text}"' if as_string else text))
     r = await client.post(path, content=raw, headers=headers)

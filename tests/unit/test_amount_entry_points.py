@@ -48,8 +48,8 @@ async def test_amk_verify_amount_without_currency_is_unreadable() -> None:
         await _verify(_answer(b"150.00", b"null"))
 
 
-@pytest.mark.parametrize("amount", [*ISSUE_AMOUNTS, b'"abc"', b"true"])
-async def test_integration_service_answer_with_a_bad_amount_is_503_not_500(amount: bytes) -> None:
+async def _premium_answer_is_unavailable(amount: bytes) -> None:
+    """The integration service answers a premium whose amount is ``amount`` (raw JSON): 503, not 500."""
     raw = (
         b'{"success":true,"data":{"id":150001,"policyNumber":"P123456789","payer":"John Doe","amount":'
         + amount
@@ -59,6 +59,11 @@ async def test_integration_service_answer_with_a_bad_amount_is_503_not_500(amoun
     async with httpx.AsyncClient(transport=transport, base_url="http://integration.test") as http:
         with pytest.raises(ServiceUnavailable, match="unreadable premium"):
             await IntegrationClient(http).due_premium("P123456789")
+
+
+@pytest.mark.parametrize("amount", [*ISSUE_AMOUNTS, b'"abc"', b"true"])
+async def test_integration_service_answer_with_a_bad_amount_is_503_not_500(amount: bytes) -> None:
+    await _premium_answer_is_unavailable(amount)
 
 
 @pytest.mark.parametrize("amount", ["1E+30", "1e309", "123456789012345678901234567890.12", "1_000", "NaN"])
@@ -110,15 +115,7 @@ async def test_amk_verify_answer_with_an_out_of_range_exponent_is_unreadable(amo
 
 @pytest.mark.parametrize("amount", OUT_OF_RANGE)
 async def test_integration_service_answer_with_an_out_of_range_exponent_is_503(amount: bytes) -> None:
-    raw = (
-        b'{"success":true,"data":{"id":150001,"policyNumber":"P123456789","payer":"John Doe","amount":'
-        + amount
-        + b',"currency":"USD","dueDate":"2026-12-15"}}'
-    )
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=raw))
-    async with httpx.AsyncClient(transport=transport, base_url="http://integration.test") as http:
-        with pytest.raises(ServiceUnavailable, match="unreadable premium"):
-            await IntegrationClient(http).due_premium("P123456789")
+    await _premium_answer_is_unavailable(amount)
 
 
 def test_csv_import_refuses_an_out_of_range_exponent_naming_the_amount() -> None:

@@ -1,7 +1,7 @@
 """The import rule of docs/architecture.md, read from the source with ``ast`` (nothing is imported).
 
 - ``hub/`` (the core) imports no service package and not the composition root ``payhub/``;
-- a service (gateway, khqr, push, integration, sandbox) imports ``hub/`` and itself, never another
+- a service (gateway, khqr, push, integration, sandbox, backoffice) imports ``hub/`` and itself, never another
   service nor ``payhub/``;
 - no cycle, neither among the packages nor among the modules (imports under ``if TYPE_CHECKING:``
   excepted, they do not run).
@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "hub"
 ROOT_PACKAGE = "payhub"
-SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
+SERVICES = ("gateway", "khqr", "push", "integration", "sandbox", "backoffice")
 PACKAGES = (ROOT_PACKAGE, CORE, *SERVICES)
 
 

@@ -33,8 +33,19 @@ $(KHQR_SDK_STAMP): $(KHQR_SDK_DIR)/package.json $(KHQR_SDK_DIR)/package-lock.jso
 	  cd $(KHQR_SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.installed-stamp; \
 	else echo "npm not found: the KHQR differential test will be skipped (and fail under CI=true)"; fi
 
+## asyncapi-parser: the official AsyncAPI parser (npm @asyncapi/parser, pinned by
+## tests/asyncapi_parser/package-lock.json) that validates /asyncapi.json in the tests, installed with `npm ci`
+ASYNCAPI_DIR   := tests/asyncapi_parser
+ASYNCAPI_STAMP := $(ASYNCAPI_DIR)/node_modules/.installed-stamp
+.PHONY: asyncapi-parser
+asyncapi-parser: $(ASYNCAPI_STAMP)
+$(ASYNCAPI_STAMP): $(ASYNCAPI_DIR)/package.json $(ASYNCAPI_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(ASYNCAPI_DIR) && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the AsyncAPI validation test will be skipped (and fail under CI=true)"; fi
+
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP) browser khqr-sdk
+test: $(STAMP) browser khqr-sdk asyncapi-parser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -51,4 +62,4 @@ typecheck: $(STAMP)
 check: test lint typecheck
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(KHQR_SDK_DIR)/node_modules
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(KHQR_SDK_DIR)/node_modules $(ASYNCAPI_DIR)/node_modules

@@ -13,11 +13,27 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
+from gateway.schemas import InquiryQuery, PaymentPath, PaymentView, PremiumInquiry, Review, WebhookAnswer
 from gateway.webhooks import Incoming, WebhookService
 from hub.adapters.amk import signature
+from hub.apidoc.declare import AMK, AMK_SIGNATURE, AMK_TIMESTAMP, Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
-from hub.errors import Forbidden, NotFound, PayHubError
+from hub.errors import (
+    AmkBankNotFound,
+    AmkMerchantNotBound,
+    AmkUnknownError,
+    BadRequest,
+    DuplicatePayment,
+    Forbidden,
+    NotFound,
+    PayHubError,
+    RateLimitExceeded,
+    ServiceUnavailable,
+    TransactionVerifyFailed,
+    Unauthorized,
+    VerificationMismatch,
+)
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.http.path import path_id
@@ -43,6 +59,126 @@ class GatewayDeps:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+_WEBHOOK_ERRORS = (
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    DuplicatePayment,
+    VerificationMismatch,
+    TransactionVerifyFailed,
+    RateLimitExceeded,
+    AmkUnknownError,
+    AmkMerchantNotBound,
+    AmkBankNotFound,
+    ServiceUnavailable,
+)
+_WEBHOOK_NOTES = (
+    "Needs a bearer token with role amk and the signature headers X-AMK-Timestamp and X-AMK-Signature "
+    '(`v1=<hex HMAC-SHA512(secret, "<timestamp>.<raw body>")>`, ±300 s). A repeated notice is answered '
+    "as the first one was and changes nothing; the same key with another amount or currency is 409 "
+    "DUPLICATE_PAYMENT. 202: recorded PROCESSING while AMK's payment-verify is unreachable (re-verified "
+    "in the background). Requests that fail the token or signature count against the client address's "
+    "rate limit; the bank's signed notices never do."
+)
+_WEBHOOK_REPLIES = (
+    Reply(200, "Notice applied (or repeated)", WebhookAnswer),
+    Reply(202, "Recorded PROCESSING: verification with AMK pending", WebhookAnswer),
+)
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/AMK/payments",
+        "Premium inquiry (biller lookup); opens the payment to watch",
+        "gateway",
+        (
+            Reply(
+                model=PremiumInquiry,
+                example={
+                    "id": 150001,
+                    "policyNumber": "P123456789",
+                    "payer": "John Doe",
+                    "amount": 150.00,
+                    "currency": "USD",
+                    "dueDate": "2025-11-15",
+                    "paymentId": 150001,
+                    "subscribeToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+                    "eventsUrl": "/api/payments/150001/events",
+                },
+            ),
+        ),
+        description="The spec's AmkPaymentInquiryResDto for the premium due on a policy or application "
+        "number, plus the payment id, its subscribe token and SSE URL. Cached for 15 minutes; while the "
+        "integration service is down the cache answers, or 503 with Retry-After.",
+        security=roles("customer", "amk", "admin", "service"),
+        query=InquiryQuery,
+        errors=(BadRequest, Unauthorized, Forbidden, NotFound, RateLimitExceeded, ServiceUnavailable),
+    ),
+    Operation(
+        "POST",
+        "/AMK/payments",
+        "AMK bill-payment confirmation (webhook)",
+        "gateway",
+        _WEBHOOK_REPLIES,
+        description="AmkPaymentConfirmationReqDto. " + _WEBHOOK_NOTES,
+        security=((AMK, AMK_TIMESTAMP, AMK_SIGNATURE),),
+        body=BillPayment,
+        body_example={
+            "id": 150001,
+            "policyNumber": "P123456789",
+            "amount": 150.00,
+            "currency": "USD",
+            "bankTransactionId": "AMK202510070001",
+            "payer": "John Doe",
+            "paidDate": "20251007120000",
+        },
+        errors=_WEBHOOK_ERRORS,
+    ),
+    Operation(
+        "POST",
+        "/AMK/khqr",
+        "AMK KHQR payment confirmation (webhook)",
+        "gateway",
+        _WEBHOOK_REPLIES,
+        description="AmkKhqrConfirmationReqDto; `invoice_number` is PayHub's payment id or the bill id the "
+        "inquiry returned. " + _WEBHOOK_NOTES,
+        security=((AMK, AMK_TIMESTAMP, AMK_SIGNATURE),),
+        body=KhqrPayment,
+        body_example={
+            "invoice_number": "150001",
+            "status": "SUCCESS",
+            "merchant_number": "000000000000001",
+            "paid_amount": 150.00,
+            "currency": "USD",
+            "paid_datetime": "2025-10-07 12:00:00.123456",
+        },
+        errors=_WEBHOOK_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/api/payments/{payment_id}",
+        "One payment's current status",
+        "push",
+        (Reply(model=PaymentView),),
+        description="For an admin or service token, or the payment's own subscribe token.",
+        security=roles("subscriber", "admin", "service"),
+        path_params=PaymentPath,
+        errors=(Unauthorized, Forbidden, NotFound, ServiceUnavailable),
+    ),
+    Operation(
+        "GET",
+        "/admin/reviews",
+        "Notices and payments flagged for a person (newest first, 100 at most)",
+        "operators",
+        (Reply(model=Review, many=True),),
+        security=roles("admin"),
+        errors=(Unauthorized, Forbidden, ServiceUnavailable),
+    ),
+)
 
 
 def routes(d: GatewayDeps) -> list[BaseRoute]:

@@ -6,10 +6,11 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
+from hub.apidoc.types import AmountIn, CurrencyIn, case_insensitive_words
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency, read_decimal
 from hub.domain.timezones import BANGKOK, GMT7
 from hub.errors import BadRequest
@@ -33,18 +34,48 @@ def _exact(amount: Decimal, currency: Currency, field: str) -> Decimal:
         raise ValueError(f"{field}: {exc.reason}") from exc
 
 
+# The JSON Schemas of the fields whose readers accept more than pydantic's default schema says
+# (hub.apidoc: the OpenAPI document shows what the gateway really accepts).
+PAID_DATE_SCHEMA = {
+    "description": "yyyyMMddHHmmss in GMT+7 (the same 14 digits as a JSON integer are read alike).",
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[0-9]{14}\s*$"},
+        {"type": "integer", "minimum": 10**13, "maximum": 10**14 - 1},
+    ],
+    "examples": ["20251007120000"],
+}
+INVOICE_NUMBER_SCHEMA = {
+    "description": "PayHub's payment id, or the bill id the inquiry returned: 1-18 digits (a JSON integer is "
+    "read as its digits).",
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[0-9]{1,18}\s*$"},
+        {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+    ],
+    "examples": ["150001"],
+}
+PAID_DATETIME_SCHEMA = {
+    "type": "string",
+    "description": "yyyy-MM-dd HH:mm:ss[.fraction][offset]; Asia/Bangkok when no offset is given.",
+    "pattern": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}([.,][0-9]{0,9})?"
+    r"(\s*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?))?\s*$",
+    "examples": ["2025-10-07 12:00:00.123456"],
+}
+
+
 class BillPayment(BaseModel):
     """AmkPaymentConfirmationReqDto."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    id: int = Field(gt=0, le=2**63 - 1, strict=True)
-    policyNumber: str = Field(min_length=9, max_length=10, pattern=r"^[A-Za-z0-9]+$")
-    amount: Decimal = Field(gt=0, allow_inf_nan=False)
-    currency: Currency
-    bankTransactionId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$")
-    payer: str = Field(min_length=1, max_length=100)
-    paidDate: datetime
+    id: int = Field(gt=0, le=2**63 - 1, strict=True, examples=[150001])
+    policyNumber: str = Field(min_length=9, max_length=10, pattern=r"^[A-Za-z0-9]+$", examples=["P123456789"])
+    amount: AmountIn = Field(gt=0, allow_inf_nan=False)
+    currency: CurrencyIn
+    bankTransactionId: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-.:]+$", examples=["AMK202510070001"]
+    )
+    payer: str = Field(min_length=1, max_length=100, examples=["John Doe"])
+    paidDate: Annotated[datetime, WithJsonSchema(PAID_DATE_SCHEMA)]
 
     @field_validator("paidDate", mode="before")
     @classmethod
@@ -92,6 +123,15 @@ _FAILURE_WORDS = frozenset(
         "REJECTED",
     }
 )
+
+
+KHQR_STATUS_SCHEMA = {
+    "type": "string",
+    "description": "SUCCESS or FAILED; also read, in any case, with spaces or hyphens for underscores: "
+    + ", ".join(sorted((_SUCCESS_WORDS | _FAILURE_WORDS) - {"SUCCESS", "FAILED"})),
+    "pattern": case_insensitive_words(sorted(_SUCCESS_WORDS | _FAILURE_WORDS)),
+    "examples": ["SUCCESS"],
+}
 
 
 def parse_khqr_status(value: Any) -> KhqrStatus:
@@ -164,12 +204,16 @@ class KhqrPayment(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    invoice_number: str = Field(min_length=1, max_length=18, pattern=r"^[0-9]+$")  # fits a 64-bit id
-    status: KhqrStatus
-    merchant_number: str = Field(min_length=1, max_length=32)
-    paid_amount: Decimal = Field(gt=0, allow_inf_nan=False)
-    currency: Currency
-    paid_datetime: datetime
+    invoice_number: Annotated[str, WithJsonSchema(INVOICE_NUMBER_SCHEMA)] = Field(
+        min_length=1,
+        max_length=18,
+        pattern=r"^[0-9]+$",  # fits a 64-bit id
+    )
+    status: Annotated[KhqrStatus, WithJsonSchema(KHQR_STATUS_SCHEMA)]
+    merchant_number: str = Field(min_length=1, max_length=32, examples=["000000000000001"])
+    paid_amount: AmountIn = Field(gt=0, allow_inf_nan=False)
+    currency: CurrencyIn
+    paid_datetime: Annotated[datetime, WithJsonSchema(PAID_DATETIME_SCHEMA)]
 
     _status = field_validator("status", mode="before")(parse_khqr_status)
     _invoice_number = field_validator("invoice_number", mode="before")(_invoice_text)

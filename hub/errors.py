@@ -20,6 +20,7 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     ├── DuplicatePayment             409 DUPLICATE_PAYMENT
     ├── RequestTimeout               408 BAD_REQUEST       headers or body too slow
     ├── QrExpired                    410 QR_EXPIRED
+    ├── UpgradeRequired              426 BAD_REQUEST       plain HTTP to a WebSocket endpoint
     ├── PayloadTooLarge              413 BAD_REQUEST
     ├── HeadersTooLarge              431 BAD_REQUEST
     ├── VerificationMismatch         422 PAYMENT_VERIFICATION_DATA_MISMATCHED
@@ -135,6 +136,14 @@ class TransactionVerifyFailed(PayHubError):
     status_code = 422
     code = "TRANSACTION_VERIFY_FAILED"
     default_message = "AMK does not confirm this transaction"
+
+
+class UpgradeRequired(PayHubError):
+    """A plain HTTP request to a WebSocket endpoint (RFC 9110 §15.5.22: answered with ``Upgrade: websocket``)."""
+
+    status_code = 426
+    code = "BAD_REQUEST"
+    default_message = "This endpoint speaks WebSocket: send an upgrade request"
 
 
 class QrExpired(PayHubError):

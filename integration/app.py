@@ -7,11 +7,37 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.integration import premium_json
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from hub.http.envelope import ok
 from hub.http.path import path_id
 from integration.premiums import APPLICATION_NUMBER, PremiumService
+from integration.schemas import PremiumPath, PremiumQuery, PremiumRecord
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/integration/premiums",
+        "The premium due for a policy or application number",
+        "integration",
+        (Reply(model=PremiumRecord),),
+        security=roles("service", "admin"),
+        query=PremiumQuery,
+        errors=(BadRequest, Unauthorized, Forbidden, NotFound, ServiceUnavailable),
+    ),
+    Operation(
+        "GET",
+        "/integration/premiums/{premium_id}",
+        "A premium by id (due or paid)",
+        "integration",
+        (Reply(model=PremiumRecord),),
+        security=roles("service", "admin"),
+        path_params=PremiumPath,
+        errors=(Unauthorized, Forbidden, NotFound, ServiceUnavailable),
+    ),
+)
 
 
 def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:

@@ -32,6 +32,7 @@ from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
+from payhub.api_docs import docs_routes
 from payhub.bootstrap import SERVICES, Container
 from payhub.workers import integration_consumer
 
@@ -100,6 +101,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         Route("/readyz", _readyz(c), methods=["GET"]),
         Route("/metrics", _metrics(c), methods=["GET"]),
         Route("/", _index(c, chosen), methods=["GET"]),
+        *docs_routes(c.settings),
     ]
     if "gateway" in chosen:
         routes += gateway.app.routes(
@@ -208,6 +210,9 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "websocket": "/ws/payments",
                     "health": "/healthz",
                     "ready": "/readyz",
+                    "openapi": "/openapi.json",
+                    "asyncapi": "/asyncapi.json",
+                    "docs": "/docs",
                 },
             }
         )

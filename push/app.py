@@ -14,14 +14,16 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hub.apidoc.declare import TOKEN_QUERY, Operation, Reply, roles
 from hub.auth import Authenticator, Principal, authenticate, bearer
-from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, ServiceUnavailable, Unauthorized, UpgradeRequired
 from hub.fanout import Fanout
-from hub.http.envelope import ws_error
+from hub.http.envelope import error_response, ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
 from hub.settings import Settings
+from push.schemas import SSE_STREAM, EventsHeaders, EventsPath, EventsQuery
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -55,6 +57,54 @@ async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
         raise NotFound(f"No payment {payment_id}")
 
 
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+# The frames themselves are described by the AsyncAPI document (hub.apidoc.asyncapi).
+API = (
+    Operation(
+        "GET",
+        "/api/payments/{payment_id}/events",
+        "A payment's status as Server-Sent Events (resumable)",
+        "push",
+        (
+            Reply(
+                200,
+                "The event stream (see the AsyncAPI document for the frames)",
+                schema=SSE_STREAM,
+                media_type="text/event-stream",
+                envelope=False,
+                headers={"Cache-Control": "no-store, no-transform"},
+            ),
+            Reply(204, "The cursor is at or past a terminal status: nothing more will come (EventSource stops)."),
+        ),
+        description="Token: the payment's subscribeToken or an admin token, as `Authorization: Bearer` or "
+        "`?token=`. Resume with the `Last-Event-ID` header or `?lastEventId=`.",
+        security=(*roles("subscriber", "admin"), (TOKEN_QUERY,)),
+        path_params=EventsPath,
+        query=EventsQuery,
+        headers=EventsHeaders,
+        errors=(BadRequest, Unauthorized, Forbidden, NotFound, ServiceUnavailable),
+    ),
+    Operation(
+        "GET",
+        "/ws/payments",
+        "WebSocket endpoint for payment status (upgrade request)",
+        "push",
+        (
+            Reply(
+                101,
+                "Switching Protocols: the socket speaks the messages of the AsyncAPI document (subscribe, "
+                "unsubscribe, ping; PAYMENT_STATUS, SUBSCRIBED, UNSUBSCRIBED, COMPLETED, pong, ERROR).",
+            ),
+        ),
+        description="Open with a WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`); a plain "
+        "HTTP request is answered 426 with `Upgrade: websocket`. Tokens go in each subscribe message (or "
+        "`?token=` for the whole socket). Close codes: 1003 binary frame, 1008 no subscription in time, "
+        "1009 message too large, 1011 internal error.",
+        errors=(UpgradeRequired,),
+    ),
+)
+
+
 def routes(d: PushDeps) -> list[BaseRoute]:
     async def sse(request: Request) -> Response:
         who = await authenticate(request, d.auth)
@@ -69,9 +119,16 @@ def routes(d: PushDeps) -> list[BaseRoute]:
     async def ws(websocket: WebSocket) -> None:
         await _WsSession(d, websocket).run()
 
+    async def ws_over_http(request: Request) -> Response:
+        response = error_response(UpgradeRequired())
+        response.headers["Upgrade"] = "websocket"
+        response.headers["Connection"] = "Upgrade"
+        return response
+
     return [
         Route("/api/payments/{payment_id:str}/events", sse, methods=["GET"]),
         WebSocketRoute("/ws/payments", ws),
+        Route("/ws/payments", ws_over_http, methods=["GET"]),
     ]
 
 

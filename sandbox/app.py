@@ -13,12 +13,27 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
+from hub.apidoc.declare import SANDBOX_AMK_SESSION, Operation, Reply
 from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from hub.domain.khqr.image import render_png
 from hub.domain.money import MoneyError, parse_amount, parse_currency
+from hub.errors import BadRequest, NotFound, ServiceUnavailable
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.secrets_policy import SANDBOX_BAKONG_ACCOUNT
+from sandbox.schemas import (
+    AmkError,
+    Control,
+    ControlState,
+    QrGenerated,
+    QrRequest,
+    SignedIn,
+    SignIn,
+    Simulated,
+    SimulatePay,
+    Verified,
+    VerifyForm,
+)
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
 
@@ -69,6 +84,91 @@ class SandboxDeps:
     store_id: str
     terminal_id: str
     secret_key: str
+
+
+def _refusal(status: int, what: str) -> Reply:
+    return Reply(status, what, AmkError, envelope=False)
+
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ. The AMK-style
+# endpoints answer as AMK does (no envelope); what fails before them (unreadable JSON, size) gets the envelope.
+API = (
+    Operation(
+        "POST",
+        f"{PREFIX}/auth/sign-in",
+        "AMK sign-in (sandbox): a bearer token for the QR generator",
+        "sandbox",
+        (
+            Reply(
+                model=SignedIn,
+                envelope=False,
+                example={"access_token": "sbx-…", "token_type": "Bearer", "expires_in": 3600},
+            ),
+            _refusal(401, "Wrong user name or password"),
+        ),
+        body=SignIn,
+        body_example={"username": "payhub-sandbox", "password": "sandbox-password"},
+        errors=(BadRequest,),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/amkpayway/v1/api/payment/payment-verify",
+        "AMK payment-verify (sandbox): is this transaction paid?",
+        "sandbox",
+        (
+            Reply(model=Verified, envelope=False),
+            _refusal(400, "A field missing, or the timestamp outside 5 minutes"),
+            _refusal(401, "INVALID_HASH"),
+            _refusal(403, "MERCHANT_NOT_BIND: unknown merchant, store or terminal"),
+            _refusal(404, "No such transaction"),
+            _refusal(503, "SERVER_UNAVAILABLE: switched off with control"),
+        ),
+        body=VerifyForm,
+        body_media="application/x-www-form-urlencoded",
+        errors=(BadRequest,),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/qr/generator",
+        "AMK QR generator (sandbox): a dynamic KHQR for the sandbox merchant",
+        "sandbox",
+        (
+            Reply(model=QrGenerated, envelope=False),
+            _refusal(400, "A field missing or not what a KHQR can hold"),
+            _refusal(401, "No or an expired sign-in token"),
+        ),
+        security=((SANDBOX_AMK_SESSION,),),
+        body=QrRequest,
+        errors=(BadRequest,),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/simulate/pay",
+        "Pay a bill or KHQR as the sandbox bank: sends signed webhooks to the gateway",
+        "sandbox",
+        (Reply(model=Simulated),),
+        description="Registers the transaction with the sandbox's payment-verify, then sends the webhook(s) "
+        "AMK would send (bearer token with role amk, X-AMK-Timestamp, X-AMK-Signature), retrying on 5xx and "
+        "429, and returns every body sent with every answer.",
+        body=SimulatePay,
+        body_example={"billNumber": "P123456789", "method": "KHQR", "outcome": "SUCCESS", "duplicates": 0},
+        errors=(BadRequest, NotFound, ServiceUnavailable),
+    ),
+    Operation(
+        "POST",
+        f"{PREFIX}/control",
+        "Switch sandbox behaviour; register transactions the bank knows as paid",
+        "sandbox",
+        (Reply(model=ControlState), _refusal(400, "A switch that is not true or false, or a bad transaction")),
+        description="Hand-made webhooks (curl, the spec's examples) are verified with the sandbox's "
+        "payment-verify: register their transaction here first, with `paidTransactions` "
+        '([{"txId": "AMK202510070001", "amount": 150.00, "currency": "USD"}] for a bill payment; the KHQR '
+        "transaction id is the invoice_number).",
+        body=Control,
+        body_example={"paidTransactions": [{"txId": "AMK202510070001", "amount": 150.00, "currency": "USD"}]},
+        errors=(BadRequest,),
+    ),
+)
 
 
 def _amk_error(status: int, code: str, message: str) -> JSONResponse:

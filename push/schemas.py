@@ -1,0 +1,43 @@
+"""The push routes' parameters as documented models (OpenAPI); the frames are in ``hub.apidoc.events``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from hub.apidoc.types import Model
+
+CURSOR = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{1,19}$",
+        description="Resume after this event id (a non-negative 64-bit integer): every later event of the payment, "
+        "in order, then live.",
+        examples=["12"],
+    ),
+]
+
+
+class EventsPath(Model):
+    payment_id: int = Field(gt=0, le=2**63 - 1, description="The payment id.", examples=[150001])
+
+
+class EventsQuery(Model):
+    lastEventId: CURSOR | None = Field(default=None)
+
+
+class EventsHeaders(Model):
+    last_event_id: CURSOR | None = Field(default=None, alias="Last-Event-ID")
+
+
+SSE_STREAM = {
+    "type": "string",
+    "description": "text/event-stream: `retry: 2000`, then frames `id: <eventId>`, `event: payment.status`, "
+    "`data: <json>` (the AsyncAPI document's PaymentStatusFrameData), comment heartbeats (`: heartbeat`) at least "
+    "every 15 s; the stream ends after a terminal status (CONFIRMED, FAILED, EXPIRED). Without a cursor the first "
+    "frame is the current status.",
+    "example": 'retry: 2000\n\nid: 12\nevent: payment.status\ndata: {"paymentId":150001,"policyNumber":"P123456789",'
+    '"method":"KHQR","status":"CONFIRMED","amount":150.00,"currency":"USD","transactionId":"AMK_KHQR_150001",'
+    '"occurredAt":"2025-10-07T05:00:00.123456+00:00","sentAt":"2025-10-07T05:00:00.130000+00:00"}\n\n',
+}

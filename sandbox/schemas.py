@@ -1,0 +1,150 @@
+"""The sandbox's requests and replies as documented models (OpenAPI).
+
+The AMK-style endpoints answer as AMK does (no PayHub envelope): ``{"code", "message", "data"?}``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, JsonValue
+
+from hub.apidoc.types import Amount, AmountIn, CurrencyCode, CurrencyIn, Model
+
+
+class AmkError(Model):
+    """An AMK-style refusal."""
+
+    code: str = Field(examples=["UNAUTHORIZED"])
+    message: str = Field(examples=["Invalid username or password"])
+
+
+class SignIn(Model):
+    """AMK's sign-in (spec: AMK Integration Authentication); any other property is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    username: str = Field(examples=["payhub-sandbox"])
+    password: str = Field(examples=["sandbox-password"])
+
+
+class SignedIn(Model):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(gt=0, description="Seconds.", examples=[3600])
+
+
+class VerifyForm(Model):
+    """AMK's payment-verify form (application/x-www-form-urlencoded); ``hash`` = hex HMAC-SHA512 of the
+    secret key over merchantId, storeId, terminalId, txId and timestamp joined (hub.adapters.amk.hashing)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    merchantId: str = Field(examples=["000000000000001"])
+    storeId: str = Field(examples=["000000000000002"])
+    terminalId: str = Field(examples=["00000003"])
+    txId: str = Field(examples=["150001"])
+    timestamp: str = Field(pattern="^[0-9]+$", description="Unix milliseconds, within 5 minutes.")
+    hash: str
+
+
+class VerifiedTransaction(Model):
+    txId: str
+    status: str = Field(examples=["PAID"], description="PAID | UNPAID | FAILED (hub.domain.records.Verification).")
+    amount: Amount
+    currency: CurrencyCode
+
+
+class Verified(Model):
+    code: Literal["00"]
+    message: str
+    data: VerifiedTransaction
+
+
+class QrRequest(Model):
+    """What PayHub's KHQR service asks AMK's QR generator for (spec: generate KHQR)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    invoiceNumber: str = Field(examples=["150001"])
+    billNumber: str = Field(examples=["P123456789"])
+    amount: AmountIn
+    currency: CurrencyIn
+    expiresAt: int = Field(ge=10**12, lt=10**13, description="13-digit Unix milliseconds (KHQR tag 99).")
+
+
+class QrData(Model):
+    qrString: str
+    expiresAt: int
+    qrImage: str | None = Field(default=None, description="Base64 PNG, unless switched off with qrImages.")
+
+
+class QrGenerated(Model):
+    code: Literal["00"]
+    message: str
+    data: QrData
+
+
+class SimulatePay(Model):
+    """``simulate/pay``: which bill or payment the sandbox bank pays, and how."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    paymentId: int | None = Field(default=None, description="Pay this payment (KHQR by default).")
+    billNumber: str | None = Field(
+        default=None,
+        pattern="^[A-Za-z0-9]{1,10}$",
+        description="Or pay the premium due on this bill (BILL by default).",
+    )
+    method: str | None = Field(default=None, examples=["KHQR"], description="KHQR or BILL (any case).")
+    outcome: str | None = Field(
+        default=None, examples=["SUCCESS"], description="SUCCESS (default) or FAILED (KHQR only)."
+    )
+    duplicates: int = Field(default=0, ge=0, le=50, description="More copies of the same webhook sent at once.")
+    amount: AmountIn | None = Field(default=None, description="Pay this amount instead of the one due.")
+    currency: str | None = Field(default=None, description="Pay in this currency instead.")
+
+
+class WebhookAttempt(Model):
+    status: int | None = Field(description="The gateway's HTTP status; null when no answer came.")
+    response: JsonValue = Field(default=None, description="The gateway's answer.")
+    error: str | None = Field(default=None, description="Why no answer came.")
+
+
+class SentWebhook(Model):
+    body: JsonValue = Field(description="The webhook body as signed and sent.")
+    attempts: list[WebhookAttempt]
+
+
+class Simulated(Model):
+    method: Literal["KHQR", "BILL"]
+    transactionId: str
+    webhooks: list[SentWebhook]
+
+
+class PaidTransaction(Model):
+    model_config = ConfigDict(extra="ignore")
+
+    txId: str | int
+    amount: AmountIn
+    currency: CurrencyIn
+
+
+class Control(Model):
+    """Switches for demos and fault tests; every property optional. Checked whole before anything changes."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verifyAvailable: bool | None = Field(default=None, description="false: payment-verify answers 503.")
+    qrImages: bool | None = Field(default=None, description="false: the QR generator returns no PNG.")
+    paidTransactions: list[PaidTransaction] | None = Field(
+        default=None,
+        description="Transactions the bank knows as PAID (so payment-verify confirms them): register a "
+        "transaction here before sending a hand-made webhook for it.",
+    )
+
+
+class ControlState(Model):
+    verifyAvailable: bool
+    qrImages: bool
+    signIns: int = Field(ge=0)

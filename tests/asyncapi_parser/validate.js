@@ -1,0 +1,32 @@
+// The official AsyncAPI parser (@asyncapi/parser, pinned by package-lock.json) as the validator of
+// PayHub's AsyncAPI document: reads the document (JSON) on stdin, prints one JSON object on stdout:
+//   {"valid": bool, "version": "3.0.0", "diagnostics": [{"severity": 0..3, "code", "message", "path"}]}
+// severity 0 is an error (the document is invalid), 1 a warning, 2 info, 3 a hint (Spectral's scale).
+"use strict";
+const { Parser } = require("@asyncapi/parser");
+
+async function main() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  const source = Buffer.concat(chunks).toString("utf8");
+  const parser = new Parser();
+  const { document, diagnostics } = await parser.parse(source);
+  const errors = diagnostics.filter((d) => d.severity === 0);
+  process.stdout.write(
+    JSON.stringify({
+      valid: document !== undefined && errors.length === 0,
+      version: document ? document.version() : null,
+      diagnostics: diagnostics.map((d) => ({
+        severity: d.severity,
+        code: String(d.code),
+        message: d.message,
+        path: d.path.join("/"),
+      })),
+    }) + "\n",
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(String((err && err.stack) || err) + "\n");
+  process.exit(2);
+});

@@ -37,11 +37,10 @@ def _exact(amount: Decimal, currency: Currency, field: str) -> Decimal:
 # The JSON Schemas of the fields whose readers accept more than pydantic's default schema says
 # (hub.apidoc: the OpenAPI document shows what the gateway really accepts).
 PAID_DATE_SCHEMA = {
-    "description": "yyyyMMddHHmmss in GMT+7 (the same 14 digits as a JSON integer are read alike).",
-    "anyOf": [
-        {"type": "string", "pattern": r"^\s*[0-9]{14}\s*$"},
-        {"type": "integer", "minimum": 10**13, "maximum": 10**14 - 1},
-    ],
+    "type": "string",
+    "description": "yyyyMMddHHmmss in GMT+7, a real date and time (the same 14 digits as a JSON integer are "
+    "read alike).",
+    "pattern": r"^\s*[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]\s*$",
     "examples": ["20251007120000"],
 }
 INVOICE_NUMBER_SCHEMA = {

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from hub.apidoc.types import Amount, CurrencyCode, Id, Model, Status, Timestamp
 from khqr.service import BILL_NUMBER, MAX_WAIT_S
 
+BANK_CODE_SCHEMA: dict[str, JsonValue] = {
+    "type": "object",
+    "required": ["id", "bank"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "examples": ["AMK"]},
+        "bank": {"type": "string", "minLength": 1, "examples": ["AMK"]},
+    },
+    "examples": [{"id": "AMK", "bank": "AMK"}],
+}
+
 
 class KhqrQuery(Model):
     bankCode: str = Field(
-        description='The spec\'s bankCode object as JSON text: {"id":"AMK","bank":"AMK"} (AMK is the only bank).',
-        examples=['{"id":"AMK","bank":"AMK"}'],
+        description='The spec\'s bankCode object as JSON text: {"id":"AMK","bank":"AMK"} (AMK is the only bank: '
+        "any other is 404 BANK_NOT_FOUND).",
+        json_schema_extra={"contentMediaType": "application/json", "contentSchema": BANK_CODE_SCHEMA},
     )
     billNumber: str = Field(
         pattern=BILL_NUMBER.pattern,

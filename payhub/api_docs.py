@@ -101,7 +101,13 @@ API = (
         "The checkout demo page and its files",
         "demo",
         (
-            Reply(schema=_TEXT, media_type="text/html", envelope=False, description="The file"),
+            Reply(
+                schema=_TEXT,
+                media_type="text/html",
+                also=("text/css", "text/javascript", "image/png", "image/svg+xml"),
+                envelope=False,
+                description="The file",
+            ),
             Reply(307, "`/demo` is redirected to `/demo/`"),
         ),
         path_params=StaticPath,

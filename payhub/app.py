@@ -17,8 +17,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 import gateway.app
 import integration.app
@@ -165,8 +166,18 @@ def _demo_routes(c: Container) -> list[BaseRoute]:
     routes.append(Route("/demo/api/config", demo_config, methods=["GET"]))
     directory = Path(c.settings.demo_dir) if c.settings.demo_dir else DEMO_DIR
     if directory.is_dir():
-        routes.append(Mount("/demo", StaticFiles(directory=directory, html=True), name="demo"))
+        routes.append(FallbackMount("/demo", StaticFiles(directory=directory, html=True), name="demo"))
     return routes
+
+
+class FallbackMount(Mount):
+    """A mount that serves only what no route claims: its full matches count as partial ones, so the
+    router prefers a route with the same path (``POST /demo/api/token`` answers ``GET`` with 405 and
+    ``Allow: POST``, instead of the static files' 404)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.PARTIAL if match is Match.FULL else match), child
 
 
 async def _healthz(request: Request) -> Response:

@@ -241,15 +241,21 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         for name, value in switches.items():
             if not isinstance(value, bool):  # bool("false") is True
                 return _amk_error(400, "BAD_REQUEST", f"{name}: must be true or false")
-        paid = body.get("paidTransactions") or []
-        if not isinstance(paid, list):
+        paid = body.get("paidTransactions")
+        if paid is None:
+            paid = []
+        if not isinstance(paid, list):  # false, 0, "" or {} are not "no transactions"
             return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
         known: list[Transaction] = []
         for tx in paid:  # the bank knows these (benchmarks, demos)
             try:
+                tx_id = tx["txId"]
+                # str() would register null, true or {} as the ids "None", "True", "{}"
+                if isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or tx_id == "":
+                    raise TypeError("txId must be text or an integer")
                 currency = parse_currency(tx["currency"])
                 amount = parse_amount(tx["amount"], currency)
-                known.append(Transaction(str(tx["txId"]), "PAID", amount, currency.value))
+                known.append(Transaction(str(tx_id), "PAID", amount, currency.value))
             except (KeyError, TypeError, MoneyError) as exc:
                 return _amk_error(400, "BAD_REQUEST", f"paidTransactions: {exc}")
         if "verifyAvailable" in switches:

@@ -5,11 +5,11 @@ The AMK-style endpoints answer as AMK does (no PayHub envelope): ``{"code", "mes
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue, WithJsonSchema
 
-from hub.apidoc.types import Amount, AmountIn, CurrencyCode, CurrencyIn, Model
+from hub.apidoc.types import Amount, AmountIn, CurrencyCode, CurrencyIn, Model, case_insensitive_words
 
 
 class AmkError(Model):
@@ -85,24 +85,46 @@ class QrGenerated(Model):
     data: QrData
 
 
-class SimulatePay(Model):
-    """``simulate/pay``: which bill or payment the sandbox bank pays, and how."""
+def _words(*words: str) -> dict[str, Any]:
+    """Text that is one of ``words`` in any case, or empty (the default); or null."""
+    pattern = case_insensitive_words(list(words)).replace(r"^\s*(", "^(").replace(r")\s*$", ")?$")
+    return {"anyOf": [{"type": "string", "pattern": pattern}, {"type": "null"}], "examples": [words[0]]}
 
-    model_config = ConfigDict(extra="ignore")
+
+class SimulatePay(Model):
+    """``simulate/pay``: which bill or payment the sandbox bank pays, and how (``paymentId`` or ``billNumber``)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["paymentId"], "properties": {"paymentId": {"type": "integer"}}},
+                {"required": ["billNumber"], "properties": {"billNumber": {"type": "string", "minLength": 1}}},
+            ]
+        },
+    )
 
     paymentId: int | None = Field(default=None, description="Pay this payment (KHQR by default).")
     billNumber: str | None = Field(
         default=None,
-        pattern="^[A-Za-z0-9]{1,10}$",
+        pattern="^([A-Za-z0-9]{1,10})?$",
         description="Or pay the premium due on this bill (BILL by default).",
+        examples=["P123456789"],
     )
-    method: str | None = Field(default=None, examples=["KHQR"], description="KHQR or BILL (any case).")
-    outcome: str | None = Field(
-        default=None, examples=["SUCCESS"], description="SUCCESS (default) or FAILED (KHQR only)."
+    method: Annotated[str | None, WithJsonSchema(_words("KHQR", "BILL"))] = Field(
+        default=None, description="KHQR or BILL, in any case; default KHQR for a paymentId, BILL for a billNumber."
+    )
+    outcome: Annotated[str | None, WithJsonSchema(_words("SUCCESS", "FAILED"))] = Field(
+        default=None, description="SUCCESS (default) or FAILED (KHQR only)."
     )
     duplicates: int = Field(default=0, ge=0, le=50, description="More copies of the same webhook sent at once.")
     amount: AmountIn | None = Field(default=None, description="Pay this amount instead of the one due.")
-    currency: str | None = Field(default=None, description="Pay in this currency instead.")
+    currency: Annotated[
+        str | None,
+        WithJsonSchema(
+            {"anyOf": [{"type": "string", "pattern": r"^(\s*([Uu][Ss][Dd]|[Kk][Hh][Rr])\s*)?$"}, {"type": "null"}]}
+        ),
+    ] = Field(default=None, description="Pay in this currency instead (empty or null: the premium's).")
 
 
 class WebhookAttempt(Model):
@@ -125,9 +147,19 @@ class Simulated(Model):
 class PaidTransaction(Model):
     model_config = ConfigDict(extra="ignore")
 
-    txId: str | int
+    txId: str | int = Field(
+        description="The bank transaction id (a bill's bankTransactionId; a KHQR payment's payment id).",
+        json_schema_extra={"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]},
+    )
     amount: AmountIn
     currency: CurrencyIn
+
+
+_SWITCH = {"type": "boolean"}
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # absent means "leave as it is"; null is refused
 
 
 class Control(Model):
@@ -135,8 +167,12 @@ class Control(Model):
 
     model_config = ConfigDict(extra="ignore")
 
-    verifyAvailable: bool | None = Field(default=None, description="false: payment-verify answers 503.")
-    qrImages: bool | None = Field(default=None, description="false: the QR generator returns no PNG.")
+    verifyAvailable: Annotated[bool | None, WithJsonSchema(_SWITCH)] = Field(
+        default=None, description="false: payment-verify answers 503.", json_schema_extra=_no_default
+    )
+    qrImages: Annotated[bool | None, WithJsonSchema(_SWITCH)] = Field(
+        default=None, description="false: the QR generator returns no PNG.", json_schema_extra=_no_default
+    )
     paidTransactions: list[PaidTransaction] | None = Field(
         default=None,
         description="Transactions the bank knows as PAID (so payment-verify confirms them): register a "

@@ -52,12 +52,11 @@ class SimulateRequest:
         if bill not in (None, "") and not (isinstance(bill, str) and BILL_NUMBER.fullmatch(bill)):
             # the gateway's inquiry rule; forwarded as it was, its 400 came back as our 503
             errors.append({"field": "billNumber", "message": "1-10 ASCII letters or digits"})
-        method = str(body.get("method") or ("KHQR" if payment_id is not None else "BILL")).upper()
-        if method not in ("KHQR", "BILL"):
-            errors.append({"field": "method", "message": "KHQR or BILL"})
-        outcome = str(body.get("outcome") or "SUCCESS").upper()
-        if outcome not in ("SUCCESS", "FAILED"):
-            errors.append({"field": "outcome", "message": "SUCCESS or FAILED"})
+        method = _word(body, "method", "KHQR" if payment_id is not None else "BILL", ("KHQR", "BILL"), errors)
+        outcome = _word(body, "outcome", "SUCCESS", ("SUCCESS", "FAILED"), errors)
+        currency = body.get("currency")
+        if currency is not None and not isinstance(currency, str):
+            errors.append({"field": "currency", "message": "USD or KHR (text), or null for the premium's"})
         if outcome == "FAILED" and method == "BILL":
             errors.append({"field": "outcome", "message": "bill payments only report success"})
         duplicates = body.get("duplicates", 0)
@@ -79,8 +78,20 @@ class SimulateRequest:
             outcome,
             duplicates,
             amount,
-            body.get("currency"),
+            currency,
         )
+
+
+def _word(body: dict[str, Any], field: str, default: str, allowed: tuple[str, ...], errors: list[Any]) -> str:
+    """``body[field]`` in upper case, one of ``allowed``; absent, null or empty: ``default``. Anything but
+    text is refused (``str(false or default)`` would have paid with the default)."""
+    value = body.get(field)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value.upper() not in allowed:
+        errors.append({"field": field, "message": " or ".join(allowed)})
+        return default
+    return value.upper()
 
 
 class Simulator:

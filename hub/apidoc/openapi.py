@@ -208,7 +208,15 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
             param["description"] = prop.pop("description")
         if prop.get("examples"):
             param["example"] = prop["examples"][0]
-        param["schema"] = prop
+        if prop.get("contentMediaType") == "application/json" and "contentSchema" in prop:
+            # A parameter carrying JSON text (the spec's ``bankCode``): OpenAPI's ``content`` form.
+            param.pop("example", None)
+            media: dict[str, Any] = {"schema": prop["contentSchema"]}
+            if prop["contentSchema"].get("examples"):
+                media["example"] = prop["contentSchema"]["examples"][0]
+            param["content"] = {"application/json": media}
+        else:
+            param["schema"] = prop
         params.append(param)
     return params
 
@@ -285,7 +293,7 @@ def _reply(reply: d.Reply, refs: Refs) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": schema}
     if example is not None:
         media["example"] = example
-    out["content"] = {reply.media_type: media}
+    out["content"] = {kind: media for kind in (reply.media_type, *reply.also)}
     return out
 
 

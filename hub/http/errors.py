@@ -59,9 +59,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def _allowed_methods(request: Request) -> list[str]:
     router = getattr(request.scope.get("app"), "router", None)
+    # The app's own view of the path: under a mount (the /demo static files) the scope's root_path is the
+    # mount's, and the app's routes would not match (the mount's "Allow: GET, HEAD" would be sent instead).
+    scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}
     methods: list[str] = []
     for route in getattr(router, "routes", []):
-        match, _ = route.matches(dict(request.scope))
+        match, _ = route.matches(scope)
         if match is not Match.NONE:
             methods += [m for m in getattr(route, "methods", None) or () if m not in methods]
     return methods

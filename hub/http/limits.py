@@ -35,7 +35,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        # A body is coming (RFC 9112 §6.3): a length over 0, or chunked transfer coding.
+        has_body = (declared.isdigit() and int(declared) > 0) or b"chunked" in headers.get(b"transfer-encoding", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             refusal = error_response(PayloadTooLarge(details={"limitBytes": self.max_bytes}))
             refusal.headers["connection"] = "close"
@@ -69,8 +72,11 @@ class BodyLimitMiddleware:
         async def closing_send(message: Message) -> None:
             # The rest of a refused body is never read: close the connection after the answer instead
             # of draining bytes a hostile client may trickle forever. (A client still sending then
-            # may see a TCP reset instead of the answer; bounded resources come first.)
-            if refused and message["type"] == "http.response.start":
+            # may see a TCP reset instead of the answer; bounded resources come first.) The same holds
+            # for any answer given before the app read the whole body (405, 401 before a webhook reads
+            # its body): the server closes that connection (hub.http.http_protocol), so the answer says
+            # so, or a keep-alive client would send its next request into the closed connection.
+            if message["type"] == "http.response.start" and (refused or (has_body and not complete)):
                 message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
             await send(message)
 

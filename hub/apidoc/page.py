@@ -22,7 +22,8 @@ header{background:#13294b;color:#fff;padding:16px 24px}header a{color:#cfe3ff}
 h1{margin:0;font-size:24px}.layout{display:flex}
 nav{width:300px;flex:none;border-right:1px solid #e3e7ee;padding:12px 16px;font-size:13px;
 position:sticky;top:0;height:100vh;overflow:auto;box-sizing:border-box}
-nav ul{list-style:none;padding-left:8px;margin:4px 0}nav li{word-break:break-all}nav a{color:#13294b;text-decoration:none}
+nav ul{list-style:none;padding-left:8px;margin:4px 0}nav li{word-break:break-all}
+nav a{color:#13294b;text-decoration:none}
 main{flex:1;padding:8px 32px 64px;max-width:1100px;min-width:0}
 h2{border-bottom:2px solid #13294b;padding-bottom:4px;margin-top:40px}
 article{border:1px solid #e3e7ee;border-radius:6px;padding:8px 16px;margin:16px 0}

@@ -87,14 +87,18 @@ class AsyncApiChecker:
 
     def ws(self, frame: dict[str, Any], *, sent: bool) -> None:
         """A WebSocket message, by its type: one of the channel's messages, in the right direction."""
-        names = {"subscribe", "unsubscribe", "ping"} if sent else {
-            "paymentStatus",
-            "subscribed",
-            "unsubscribed",
-            "completed",
-            "pong",
-            "error",
-        }
+        names = (
+            {"subscribe", "unsubscribe", "ping"}
+            if sent
+            else {
+                "paymentStatus",
+                "subscribed",
+                "unsubscribed",
+                "completed",
+                "pong",
+                "error",
+            }
+        )
         matching = [n for n in names if not _errors(self.doc, self.messages[f"ws_{n}"]["payload"], frame)]
         assert len(matching) == 1, f"{'sent' if sent else 'received'} {frame}: matches {matching}"
         self.checked[f"ws_{matching[0]}"] = self.checked.get(f"ws_{matching[0]}", 0) + 1
@@ -230,7 +234,11 @@ def test_real_answers_frames_and_kafka_messages_fit_the_documents(server: Server
             ]
             admin = {"Authorization": f"Bearer {server.token('admin', 'conformance')}"}
             api("GET", "/admin/reviews", http.get("/admin/reviews", headers=admin))
-            api("GET", "/integration/premiums", http.get("/integration/premiums", params={"query": "P987654321"}, headers=admin))
+            api(
+                "GET",
+                "/integration/premiums",
+                http.get("/integration/premiums", params={"query": "P987654321"}, headers=admin),
+            )
             api("GET", "/integration/premiums/{premium_id}", http.get("/integration/premiums/150001", headers=admin))
             api("GET", "/ws/payments", http.get("/ws/payments"))
             for path in ("/", "/healthz", "/readyz", "/demo/api/config"):

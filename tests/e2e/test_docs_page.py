@@ -14,8 +14,9 @@ pytestmark = pytest.mark.browser
 
 
 async def test_the_docs_page_shows_every_operation_and_channel(demo_server: DemoServer, browser: Browser) -> None:
-    openapi = httpx.get(f"{demo_server.url}/openapi.json").json()
-    asyncapi = httpx.get(f"{demo_server.url}/asyncapi.json").json()
+    async with httpx.AsyncClient(base_url=demo_server.url) as http:
+        openapi = (await http.get("/openapi.json")).json()
+        asyncapi = (await http.get("/asyncapi.json")).json()
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     problems: list[str] = []

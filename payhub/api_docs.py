@@ -44,6 +44,10 @@ DESCRIPTION = (
 )
 
 _TEXT = {"type": "string"}
+# The documents' own media types (OpenAPI Initiative, AsyncAPI Initiative): they are standard documents, not
+# answers of the API, so they carry no envelope (which every application/json answer has).
+OPENAPI_MEDIA = "application/vnd.oai.openapi+json"
+ASYNCAPI_MEDIA = "application/vnd.aai.asyncapi+json"
 _JSON_DOCUMENT = {"type": "object", "description": "The JSON document."}
 
 API = (
@@ -71,14 +75,14 @@ API = (
         "/openapi.json",
         "This OpenAPI 3.1 document (the routes this process serves)",
         "docs",
-        (Reply(schema=_JSON_DOCUMENT, envelope=False),),
+        (Reply(schema=_JSON_DOCUMENT, media_type=OPENAPI_MEDIA, envelope=False),),
     ),
     Operation(
         "GET",
         "/asyncapi.json",
         "The AsyncAPI 3.0 document of the SSE stream, the WebSocket protocol and the Kafka topics",
         "docs",
-        (Reply(schema=_JSON_DOCUMENT, envelope=False),),
+        (Reply(schema=_JSON_DOCUMENT, media_type=ASYNCAPI_MEDIA, envelope=False),),
     ),
     Operation(
         "GET",
@@ -172,10 +176,10 @@ def docs_routes(settings: Settings) -> list[BaseRoute]:
         return endpoint
 
     def openapi(request: Request) -> Response:
-        return JSONResponse(documents.openapi(request.app.router.routes))
+        return JSONResponse(documents.openapi(request.app.router.routes), media_type=OPENAPI_MEDIA)
 
     def asyncapi(request: Request) -> Response:
-        return JSONResponse(documents.asyncapi(_host(request)))
+        return JSONResponse(documents.asyncapi(_host(request)), media_type=ASYNCAPI_MEDIA)
 
     def page(request: Request) -> Response:
         html = render_page(documents.openapi(request.app.router.routes), documents.asyncapi(_host(request)))

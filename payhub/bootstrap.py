@@ -11,7 +11,7 @@ cosmicpython's ``bootstrap``: the container then uses it and leaves its closing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -149,7 +149,10 @@ class Container:
             self.limiter = _own(
                 self._owned,
                 RateLimiter(
-                    limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+                    limiter_storage(s.redis_url),
+                    user_per_min=s.rate_user_per_min,
+                    ip_per_min=s.rate_ip_per_min,
+                    alerts=self.metrics.alerts,
                 ),
             )
         if hasattr(self, "limiter"):
@@ -168,16 +171,24 @@ class Container:
     # --- used by the per-service builders (payhub/builders.py) ----------------------------
 
     def http_client(
-        self, base_url: str, local_path: str = "", *, service_token: str | None = None
+        self,
+        base_url: str,
+        local_path: str = "",
+        *,
+        service_token: str | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> httpx.AsyncClient:
-        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``)."""
+        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``).
+        ``wrap`` wraps its transport (e.g. ``hub.http.client_metrics.TimedTransport``)."""
         timeout = httpx.Timeout(self.settings.amk_timeout_s)
         hooks = {"request": [_pass_correlation_id]}
         if base_url:
-            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+            transport = wrap(httpx.AsyncHTTPTransport()) if wrap else None
+            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks, transport=transport)
         elif self.app is not None:
+            local: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.app)
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self.app),
+                transport=wrap(local) if wrap else local,
                 base_url=f"http://payhub.local{local_path}",
                 timeout=timeout,
                 event_hooks=hooks,

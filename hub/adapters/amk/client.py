@@ -23,8 +23,8 @@ from hub.adapters.amk.hashing import verify_hash
 from hub.alerts import AlertKind, Alerts
 from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.domain.records import Verification
-from hub.http.client_metrics import ENDPOINT
 from hub.errors import AmkBankNotFound, AmkMerchantNotBound, AmkUnavailable, AmkUnknownError
+from hub.http.client_metrics import ENDPOINT
 from hub.json_codec import dumps, loads
 from hub.resilience.retry import with_retries
 

@@ -25,14 +25,15 @@ import integration.app
 import khqr.app
 import push.app
 import sandbox.app
-from hub.errors import PayHubError, ServiceUnavailable
-from hub.http.access import access_middleware, require_metrics_access
+from hub.errors import PayHubError
+from hub.http.access import access_middleware
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
 from payhub.bootstrap import SERVICES, Container
+from payhub.probes import probe_routes
 from payhub.workers import integration_consumer
 
 log = logging.getLogger("payhub.app")
@@ -86,7 +87,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await stack.enter_async_context(container)
             await container.start(background=background)
             if background and "integration" in container.services:
-                await stack.enter_async_context(integration_consumer(container.settings, container.premiums))
+                await stack.enter_async_context(
+                    integration_consumer(container.settings, container.premiums, container.metrics, container.readiness)
+                )
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
@@ -96,9 +99,13 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseRoute]:
     chosen = set(services)
     routes: list[BaseRoute] = [
-        Route("/healthz", _healthz, methods=["GET"]),
-        Route("/readyz", _readyz(c), methods=["GET"]),
-        Route("/metrics", _metrics(c), methods=["GET"]),
+        *probe_routes(
+            c.metrics,
+            c.readiness,
+            c.auth,
+            c.settings.metrics_token.get_secret_value(),
+            ready_data=lambda: {"database": c.store.dialect},
+        ),
         Route("/", _index(c, chosen), methods=["GET"]),
     ]
     if "gateway" in chosen:
@@ -165,29 +172,6 @@ def _demo_routes(c: Container) -> list[BaseRoute]:
     if directory.is_dir():
         routes.append(Mount("/demo", StaticFiles(directory=directory, html=True), name="demo"))
     return routes
-
-
-async def _healthz(request: Request) -> Response:
-    return ok({"status": "alive"})
-
-
-def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
-    async def readyz(request: Request) -> Response:
-        try:
-            await c.store.ping()
-        except PayHubError as exc:
-            raise ServiceUnavailable("database unreachable", details=exc.message) from exc
-        return ok({"status": "ready", "database": c.store.dialect})
-
-    return readyz
-
-
-def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
-    async def metrics(request: Request) -> Response:
-        await require_metrics_access(request, c.auth, c.settings.metrics_token.get_secret_value())
-        return Response(await c.metrics.render_async(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    return metrics
 
 
 def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Response]]:

@@ -30,6 +30,7 @@ from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
 from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
+from hub.readiness import Readiness
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
@@ -143,6 +144,12 @@ class Container:
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
         self.auth = authenticator(s)
         self.metrics = Metrics()
+        # /readyz: each dependency this process uses (Kafka is added by the consumer that uses it).
+        self.readiness = Readiness(s.readiness_timeout_s)
+        self.readiness.add("database", lambda: self.store.ping())
+        redis_ping = getattr(self.bus, "ping", None)
+        if s.redis_url and redis_ping is not None:
+            self.readiness.add("redis", redis_ping)
         if limiter is not None:
             self.limiter = limiter
         elif self.services & {"gateway", "khqr"}:

@@ -47,6 +47,11 @@ class Topology:
         self.ports[name] = port
         self.spawn(name, "serve", service, "--port", str(port))
 
+    def worker(self, name: str, port: int) -> None:
+        """A worker process (relay, feeder) with its probes (/healthz, /readyz, /metrics) on ``port``."""
+        self.ports[name] = port
+        self.spawn(name, name, "--port", str(port))
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
@@ -88,7 +93,8 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
     prefix = f"t{uuid.uuid4().hex[:8]}."
     try:
         async with start_broker(tmp_path) as broker:
-            ports = {name: free_port() for name in ("gateway", "integration", "sandbox", "push1", "push2")}
+            names = ("gateway", "integration", "sandbox", "push1", "push2", "relay", "feeder")
+            ports = {name: free_port() for name in names}
             env = {
                 **os.environ,
                 "PAYHUB_MODE": "sandbox",
@@ -119,8 +125,8 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
                     ("push2", "push"),
                 ):
                     topo.serve(name, service, ports[name])
-                topo.spawn("relay", "relay")
-                topo.spawn("feeder", "feeder")
+                topo.worker("relay", ports["relay"])
+                topo.worker("feeder", ports["feeder"])
                 await topo.wait_healthy()
                 yield topo, broker, prefix
             finally:

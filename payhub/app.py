@@ -32,8 +32,10 @@ from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
+from hub.tracing import Tracer
 from payhub.bootstrap import SERVICES, Container
 from payhub.probes import probe_routes
+from payhub.tracing_setup import tracer_for
 from payhub.workers import integration_consumer
 
 log = logging.getLogger("payhub.app")
@@ -54,9 +56,11 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     chosen = tuple(services)
+    given = adapters.pop("tracer", None)  # tests hand in a tracer that exports to memory
+    tracer = given if isinstance(given, Tracer) else tracer_for(settings, chosen[0] if len(chosen) == 1 else "embedded")
     app = Starlette(
         middleware=[
-            Middleware(CorrelationMiddleware),
+            Middleware(CorrelationMiddleware, tracer=tracer),
             *access_middleware(settings),
             Middleware(
                 BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, timeout_s=settings.body_timeout_s
@@ -65,7 +69,7 @@ def create_app(
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
-    container = Container(settings, services=chosen, app=app, **adapters)  # type: ignore[arg-type]
+    container = Container(settings, services=chosen, app=app, tracer=tracer, **adapters)  # type: ignore[arg-type]
     # Routes are added before the app is returned: the container's in-process clients need the app.
     app.router.routes.extend(build_routes(container, chosen))
     app.state.container = container
@@ -83,12 +87,19 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     container = container_of(app)
     background = app.state.background
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(container.tracer.shutdown)  # export the last spans (OpenTelemetry), last of all
         try:
             await stack.enter_async_context(container)
             await container.start(background=background)
             if background and "integration" in container.services:
                 await stack.enter_async_context(
-                    integration_consumer(container.settings, container.premiums, container.metrics, container.readiness)
+                    integration_consumer(
+                        container.settings,
+                        container.premiums,
+                        container.metrics,
+                        container.readiness,
+                        container.tracer,
+                    )
                 )
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})

@@ -34,6 +34,7 @@ from hub.readiness import Readiness
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.tracing import TRACEPARENT, Tracer, current_trace
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
@@ -64,10 +65,14 @@ SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
 
 
 async def _pass_correlation_id(request: httpx.Request) -> None:
-    """One id follows a request across services (gateway → integration, khqr → gateway, …)."""
+    """One id follows a request across services (gateway → integration, khqr → gateway, …), and so
+    does its trace: W3C ``traceparent`` (+ ``tracestate``) naming the current span as the parent."""
     cid = correlation_id.get()
     if cid != "-" and "x-correlation-id" not in request.headers:
         request.headers["X-Correlation-ID"] = cid
+    trace = current_trace.get()
+    if trace is not None and TRACEPARENT not in request.headers:
+        request.headers.update(trace.headers())
 
 
 class NullPublisher:
@@ -115,6 +120,7 @@ class Container:
         bus: Bus | None = None,
         cache: Cache | None = None,
         limiter: RateLimiter | None = None,
+        tracer: Tracer | None = None,
         **adapters: Any,
     ) -> None:
         unknown = set(services) - set(SERVICES)
@@ -144,6 +150,7 @@ class Container:
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
         self.auth = authenticator(s)
         self.metrics = Metrics()
+        self.tracer = tracer if tracer is not None else Tracer()  # spans of requests, relay batches, consumers
         # /readyz: each dependency this process uses (Kafka is added by the consumer that uses it).
         self.readiness = Readiness(s.readiness_timeout_s)
         self.readiness.add("database", lambda: self.store.ping())

@@ -23,6 +23,7 @@ from hub.readiness import Readiness
 from hub.resilience.retry import retry_logged
 from hub.settings import Settings
 from hub.topics import Topics
+from hub.tracing import Tracer
 from integration.premiums import PremiumService
 
 log = logging.getLogger("payhub.processes")
@@ -101,9 +102,11 @@ async def run_relay(settings: Settings, *, port: int | None = None) -> None:
     from hub.relay import OutboxRelay
     from payhub.backends import is_postgres, open_store
     from payhub.probes import serving_probes
+    from payhub.tracing_setup import tracer_for
 
     _require_kafka(settings, "payhub relay")
     metrics, readiness = worker_metrics(settings)
+    tracer = tracer_for(settings, "relay")
     topics = Topics(settings.kafka_topic_prefix)
     listen = settings.database_url if is_postgres(settings.database_url) else None
     async with (
@@ -123,9 +126,12 @@ async def run_relay(settings: Settings, *, port: int | None = None) -> None:
                 settings.kafka_bootstrap,
                 [*topics.all(), topics.dead_letter(topics.status), topics.dead_letter(topics.success)],
             )
-            relay = OutboxRelay(store, producer, topics, listen_url=listen)
+            relay = OutboxRelay(store, producer, topics, listen_url=listen, tracer=tracer)
             log.info("relay started", extra={"topics": topics.all()})
-            await relay.run_forever()
+            try:
+                await relay.run_forever()
+            finally:
+                tracer.shutdown()
 
 
 async def run_feeder(settings: Settings, *, port: int | None = None) -> None:
@@ -143,7 +149,10 @@ async def run_feeder(settings: Settings, *, port: int | None = None) -> None:
     _require_kafka(settings, "payhub feeder")
     if not settings.redis_url:
         raise ConfigError("payhub feeder needs PAYHUB_REDIS_URL")
+    from payhub.tracing_setup import tracer_for
+
     metrics, readiness = worker_metrics(settings)
+    tracer = tracer_for(settings, "feeder")
     topics = Topics(settings.kafka_topic_prefix)
     bus = RedisBus(settings.redis_url)
     try:
@@ -168,14 +177,19 @@ async def run_feeder(settings: Settings, *, port: int | None = None) -> None:
                     ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.status)]
                 )
                 log.info("feeder started", extra={"topic": topics.status})
-                await StatusFeeder(consumer, bus, dlq, topics).run_forever()
+                await StatusFeeder(consumer, bus, dlq, topics, tracer=tracer).run_forever()
     finally:
+        tracer.shutdown()
         await bus.aclose()
 
 
 @contextlib.asynccontextmanager
 async def integration_consumer(
-    settings: Settings, premiums: PremiumService, metrics: Metrics | None = None, readiness: Readiness | None = None
+    settings: Settings,
+    premiums: PremiumService,
+    metrics: Metrics | None = None,
+    readiness: Readiness | None = None,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[None]:
     """While the integration service runs with Kafka: settle premiums from payment-success events.
 
@@ -207,7 +221,8 @@ async def integration_consumer(
             consumer_lag_gauge(metrics, [consumer])
         try:
             async with running(
-                PremiumSettlementConsumer(consumer, premiums, dlq).run_forever(), name="payhub-settlement"
+                PremiumSettlementConsumer(consumer, premiums, dlq, tracer=tracer).run_forever(),
+                name="payhub-settlement",
             ):
                 yield
         finally:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from tenacity import wait_fixed
 
@@ -39,9 +40,22 @@ def worker_port(settings: Settings, name: str, port: int | None = None) -> int:
     return settings.worker_port or WORKER_PORTS[name]
 
 
-def worker_metrics(settings: Settings) -> tuple[Metrics, Readiness]:
-    """A worker process's metrics registry and readiness checks (filled in by the worker)."""
-    return Metrics(), Readiness(settings.readiness_timeout_s)
+def relay_probes(settings: Settings, store: Store, producer: Any) -> tuple[Metrics, Readiness]:
+    """The relay's metrics (process, outbox backlog and age) and readiness (database, Kafka)."""
+    metrics, readiness = Metrics(), Readiness(settings.readiness_timeout_s)
+    readiness.add("database", store.ping)
+    readiness.add("kafka", producer.ping)
+    outbox_gauges(metrics, store)
+    return metrics, readiness
+
+
+def feeder_probes(settings: Settings, bus: Any, consumer: Any) -> tuple[Metrics, Readiness]:
+    """The feeder's metrics (process, consumer lag) and readiness (Redis, Kafka)."""
+    metrics, readiness = Metrics(), Readiness(settings.readiness_timeout_s)
+    readiness.add("redis", bus.ping)
+    readiness.add("kafka", consumer.ping)
+    consumer_lag_gauge(metrics, [consumer])
+    return metrics, readiness
 
 
 def outbox_gauges(metrics: Metrics, store: Store) -> None:
@@ -105,7 +119,6 @@ async def run_relay(settings: Settings, *, port: int | None = None) -> None:
     from payhub.tracing_setup import tracer_for
 
     _require_kafka(settings, "payhub relay")
-    metrics, readiness = worker_metrics(settings)
     tracer = tracer_for(settings, "relay")
     topics = Topics(settings.kafka_topic_prefix)
     listen = settings.database_url if is_postgres(settings.database_url) else None
@@ -115,9 +128,7 @@ async def run_relay(settings: Settings, *, port: int | None = None) -> None:
             settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-relay"
         ) as producer,
     ):
-        readiness.add("database", store.ping)
-        readiness.add("kafka", producer.ping)
-        outbox_gauges(metrics, store)
+        metrics, readiness = relay_probes(settings, store, producer)
         async with serving_probes(
             settings, metrics, readiness, process="relay", port=worker_port(settings, "relay", port)
         ):
@@ -151,7 +162,6 @@ async def run_feeder(settings: Settings, *, port: int | None = None) -> None:
         raise ConfigError("payhub feeder needs PAYHUB_REDIS_URL")
     from payhub.tracing_setup import tracer_for
 
-    metrics, readiness = worker_metrics(settings)
     tracer = tracer_for(settings, "feeder")
     topics = Topics(settings.kafka_topic_prefix)
     bus = RedisBus(settings.redis_url)
@@ -168,9 +178,7 @@ async def run_feeder(settings: Settings, *, port: int | None = None) -> None:
                 settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-feeder-dlq"
             ) as dlq,
         ):
-            readiness.add("redis", bus.ping)
-            readiness.add("kafka", consumer.ping)
-            consumer_lag_gauge(metrics, [consumer])
+            metrics, readiness = feeder_probes(settings, bus, consumer)
             port = worker_port(settings, "feeder", port)
             async with serving_probes(settings, metrics, readiness, process="feeder", port=port):
                 await _ensure(

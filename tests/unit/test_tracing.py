@@ -150,7 +150,9 @@ def _otel_parse(propagator: object, value: str) -> tuple[str, str, int] | None:
 def _headers(draw: st.DrawFn) -> str:
     """Valid traceparents and near misses: each field drawn valid or broken in one way."""
     version = draw(st.sampled_from(["00", "01", "cc", "ff", "0", "0G", "FF"]))
-    trace_id = draw(st.one_of(_hex(32), st.just("0" * 32), _hex(31), st.text("0123456789ABCDEF", min_size=32, max_size=32)))
+    trace_id = draw(
+        st.one_of(_hex(32), st.just("0" * 32), _hex(31), st.text("0123456789ABCDEF", min_size=32, max_size=32))
+    )
     span_id = draw(st.one_of(_hex(16), st.just("0" * 16), _hex(17)))
     flags = draw(st.one_of(_hex(2), st.just("0x"), _hex(1)))
     tail = draw(st.sampled_from(["", "", "-future", "x", "-"]))

@@ -115,7 +115,7 @@ async def serving_probes(
                 raise ConfigError(f"{process}: cannot serve /metrics on {settings.host}:{port} (port taken?)")
             await asyncio.sleep(0.01)
         bound = _bound_port(server, port)
-        log.info("probes listening", extra={"process": process, "port": bound})
+        log.info("probes listening", extra={"worker": process, "port": bound})
         yield bound
     finally:
         server.should_exit = True

@@ -65,3 +65,19 @@ def test_every_rule_has_a_firing_and_a_quiet_case() -> None:
             (fired if check["exp_alerts"] else quiet).add(check["alertname"])
     assert set(rules) <= fired, f"rules never shown firing: {set(rules) - fired}"
     assert set(rules) <= quiet, f"rules never shown quiet: {set(rules) - quiet}"
+
+
+def test_the_sample_scrape_configuration_is_valid(tmp_path: Path) -> None:
+    """deploy/prometheus/prometheus.yml (every process of the Procfile, with the rules) passes
+    ``promtool check config``; its token file is the operator's, made up here."""
+    for name in ("prometheus.yml", "alerts.yml"):
+        shutil.copy(RULES_DIR / name, tmp_path / name)
+    (tmp_path / "metrics-token").write_text("a-metrics-token\n")
+    result = subprocess.run(
+        [_promtool(), "check", "config", "prometheus.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = [job["job_name"] for job in yaml.safe_load((RULES_DIR / "prometheus.yml").read_text())["scrape_configs"]]
+    procfile = (ROOT / "Procfile").read_text()
+    for job in jobs:  # a job per process kind of the Procfile
+        assert job.removeprefix("payhub-") in procfile, job

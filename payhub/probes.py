@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -101,31 +102,36 @@ async def serving_probes(
     import uvicorn
 
     app = probe_app(settings, metrics, readiness, process=process)
-    config = uvicorn.Config(
-        app, host=settings.host, port=port, lifespan="off", log_config=None, proxy_headers=False, access_log=False
-    )
+    # Bound here, not by uvicorn: a taken port is then an error we raise, where uvicorn would
+    # sys.exit() inside its task (which asyncio re-raises out of the whole event loop).
+    sock = _bind(settings.host, port, process)
+    config = uvicorn.Config(app, lifespan="off", log_config=None, proxy_headers=False, access_log=False)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name=f"payhub-{process}-probes")
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"payhub-{process}-probes")
     try:
         while not server.started:
             if task.done():
-                # uvicorn logs the bind error and exits (SystemExit) instead of raising it
-                with contextlib.suppress(BaseException):
-                    task.result()
-                raise ConfigError(f"{process}: cannot serve /metrics on {settings.host}:{port} (port taken?)")
+                task.result()
+                raise ConfigError(f"{process}: the /metrics server stopped at start-up")
             await asyncio.sleep(0.01)
-        bound = _bound_port(server, port)
+        bound: int = sock.getsockname()[1]
         log.info("probes listening", extra={"worker": process, "port": bound})
         yield bound
     finally:
         server.should_exit = True
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
+        sock.close()
 
 
-def _bound_port(server: Any, asked: int) -> int:
-    for srv in getattr(server, "servers", []):
-        for sock in srv.sockets:
-            port: int = sock.getsockname()[1]
-            return port
-    return asked
+def _bind(host: str, port: int, process: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{process}: cannot serve /metrics on {host}:{port}", details=exc.strerror) from exc
+    sock.set_inheritable(True)
+    return sock

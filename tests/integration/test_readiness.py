@@ -215,3 +215,22 @@ async def test_consumer_lag_counts_what_the_group_has_not_read(broker: Broker) -
             got += await consumer.getmany(timeout_s=0.5, max_records=2)
         assert await consumer.lag() == {(topic, 0): 0}
         assert consumer.group_id == "lag-group"
+
+
+async def test_a_worker_port_that_is_taken_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    from hub.errors import ConfigError
+    from hub.metrics import Metrics
+    from payhub.probes import serving_probes
+
+    settings = make_settings(f"sqlite:///{tmp_path}/p.db")
+    async with serving_probes(settings, Metrics(), Readiness(), process="relay", port=0) as port:
+        with pytest.raises(ConfigError, match=f"relay: cannot serve /metrics on 127.0.0.1:{port}"):
+            async with serving_probes(settings, Metrics(), Readiness(), process="relay", port=port):
+                pass
+
+
+def test_worker_ports() -> None:
+    settings = make_settings("sqlite:///x.db")
+    assert workers.worker_port(settings, "relay") == 9101 and workers.worker_port(settings, "feeder") == 9102
+    assert workers.worker_port(make_settings("sqlite:///x.db", worker_port=9200), "feeder") == 9200
+    assert workers.worker_port(make_settings("sqlite:///x.db", worker_port=9200), "feeder", 9300) == 9300

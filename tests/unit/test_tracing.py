@@ -166,3 +166,47 @@ def test_same_verdict_as_opentelemetry(value: str) -> None:
     ours = parse_traceparent(value)
     theirs = _otel_parse(propagator, value)
     assert (None if ours is None else (ours.trace_id, ours.span_id, ours.flags)) == theirs, value
+
+
+# --- the process's tracer: no OpenTelemetry unless asked for ---------------------------------------
+
+
+def test_without_export_no_opentelemetry_module_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hub.settings import Settings\n"
+        "from payhub.app import create_app\n"
+        "create_app(Settings.from_env({}, database_url='sqlite:///:memory:'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_export_asked_for_without_the_extra_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from hub.errors import ConfigError
+    from hub.settings import Settings
+    from payhub.tracing_setup import tracer_for
+
+    monkeypatch.setitem(sys.modules, "hub.adapters.tracing.otel", None)  # as if the extra were absent
+    settings = Settings.from_env({}, database_url="sqlite:///:memory:", otel_enabled=True)
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[otel\]'"):
+        tracer_for(settings, "gateway")
+    assert type(tracer_for(Settings.from_env({}, database_url="sqlite:///:memory:"), "gateway")) is Tracer
+
+
+def test_export_asked_for_with_the_extra_builds_an_exporting_tracer() -> None:
+    _otel_propagator()  # skips (fails under CI) without the extra
+    from hub.settings import Settings
+    from payhub.tracing_setup import tracer_for
+
+    tracer = tracer_for(Settings.from_env({}, database_url="sqlite:///:memory:", otel_enabled=True), "relay")
+    try:
+        assert tracer.exporting
+    finally:
+        tracer.shutdown()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
 from tenacity import wait_fixed
 
@@ -40,7 +40,21 @@ def worker_port(settings: Settings, name: str, port: int | None = None) -> int:
     return settings.worker_port or WORKER_PORTS[name]
 
 
-def relay_probes(settings: Settings, store: Store, producer: Any) -> tuple[Metrics, Readiness]:
+class Pingable(Protocol):
+    """A client whose dependency answers ``ping`` (or raises): Redis bus, Kafka producer and consumer."""
+
+    async def ping(self) -> None: ...
+
+
+class LagReporter(Pingable, Protocol):
+    """A consumer-group member that reports how far behind its partitions it is."""
+
+    group_id: str
+
+    async def lag(self) -> Mapping[tuple[str, int], int]: ...
+
+
+def relay_probes(settings: Settings, store: Store, producer: Pingable) -> tuple[Metrics, Readiness]:
     """The relay's metrics (process, outbox backlog and age) and readiness (database, Kafka)."""
     metrics, readiness = Metrics(), Readiness(settings.readiness_timeout_s)
     readiness.add("database", store.ping)
@@ -49,7 +63,7 @@ def relay_probes(settings: Settings, store: Store, producer: Any) -> tuple[Metri
     return metrics, readiness
 
 
-def feeder_probes(settings: Settings, bus: Any, consumer: Any) -> tuple[Metrics, Readiness]:
+def feeder_probes(settings: Settings, bus: Pingable, consumer: LagReporter) -> tuple[Metrics, Readiness]:
     """The feeder's metrics (process, consumer lag) and readiness (Redis, Kafka)."""
     metrics, readiness = Metrics(), Readiness(settings.readiness_timeout_s)
     readiness.add("redis", bus.ping)
@@ -81,16 +95,15 @@ def outbox_gauges(metrics: Metrics, store: Store) -> None:
     )
 
 
-def consumer_lag_gauge(metrics: Metrics, consumers: Sequence[object]) -> None:
+def consumer_lag_gauge(metrics: Metrics, consumers: Sequence[LagReporter]) -> None:
     """``payhub_kafka_consumer_lag_messages{group,topic,partition}`` of this process's Kafka consumers
     (each reports the partitions assigned to it: one series per partition across the group's members)."""
 
     async def lag() -> dict[tuple[str, ...], float]:
         out: dict[tuple[str, ...], float] = {}
         for consumer in consumers:
-            group = str(getattr(consumer, "group_id", ""))
-            for (topic, partition), behind in (await consumer.lag()).items():  # type: ignore[attr-defined]
-                out[(group, topic, str(partition))] = float(behind)
+            for (topic, partition), behind in (await consumer.lag()).items():
+                out[(consumer.group_id, topic, str(partition))] = float(behind)
         return out
 
     metrics.scraped_gauge(

@@ -6,33 +6,81 @@ kill are not decided again), no review or ALERT is raised twice, and the report 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from backoffice.reconcile.days import local_day
+from payhub.backends import is_postgres
+from tests.conftest import PG_BASE, require_postgres
 from tests.e2e.payhub_process import PAYHUB, Server, payhub_env, start_server
 
 BANK_ONLY = 30  # transactions the sandbox bank adds that PayHub never heard of
 POLICIES = ("P123456789", "P987654321", "P555000111", "P444000222")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/payhub.db"
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{PG_BASE}?schema={schema}"
+    finally:
+        asyncio.run(_pg(PG_BASE, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = start_server(tmp_path, PAYHUB_RECONCILE_DAILY="false")
+def server(tmp_path: Path, database: str) -> Iterator[Server]:
+    running = start_server(tmp_path, PAYHUB_RECONCILE_DAILY="false", PAYHUB_DATABASE_URL=database)
     try:
         yield running
     finally:
         running.stop()
+
+
+async def _pg(url: str, sql: str) -> list[tuple[Any, ...]]:
+    base, _, schema = url.partition("?schema=")
+    con = await asyncpg.connect(base, server_settings={"search_path": schema} if schema else {})
+    try:
+        return [tuple(r) for r in await con.fetch(sql)]
+    finally:
+        await con.close()
+
+
+class Db:
+    """Reads the server's database from the test (SQLite file or PostgreSQL schema), as an operator would."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sqlite = None if is_postgres(url) else sqlite3.connect(url.removeprefix("sqlite:///"), timeout=5)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self._sqlite is not None:
+            return self._sqlite.execute(sql).fetchall()
+        return asyncio.run(_pg(self.url, sql))
+
+    def scalar(self, sql: str) -> Any:
+        return self.rows(sql)[0][0]
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
 
 
 def cli_env(server: Server, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -43,15 +91,6 @@ def cli_env(server: Server, tmp_path: Path, **extra: str) -> dict[str, str]:
         PAYHUB_AMK_RETRY_INITIAL_S="0.05",
         **extra,
     )
-
-
-def db(server: Server) -> sqlite3.Connection:
-    return sqlite3.connect(server.database_url.removeprefix("sqlite:///"), timeout=5)
-
-
-def scalar(con: sqlite3.Connection, sql: str) -> int:
-    value: int = con.execute(sql).fetchone()[0]
-    return value
 
 
 def alert_lines(stderr: str) -> list[dict[str, object]]:
@@ -80,13 +119,13 @@ def test_a_run_killed_halfway_resumes_and_completes_without_duplicates(server: S
         first = subprocess.Popen(
             [str(PAYHUB), "reconcile", "--date", day.isoformat()], env=env, cwd=tmp_path, stdout=sink, stderr=sink
         )
-    con = db(server)
+    con = Db(server.database_url)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                decided = scalar(con, "SELECT COUNT(*) FROM reconciliation_items WHERE decided_generation = 1")
-            except sqlite3.OperationalError:  # the table is being created, or the writer holds the lock
+                decided = con.scalar("SELECT COUNT(*) FROM reconciliation_items WHERE decided_generation = 1")
+            except sqlite3.OperationalError:  # the writer holds the lock for a moment
                 decided = 0
             if decided >= 8:
                 break
@@ -96,13 +135,11 @@ def test_a_run_killed_halfway_resumes_and_completes_without_duplicates(server: S
         os.kill(first.pid, signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
 
-        status, lease = con.execute("SELECT status, lease_owner FROM reconciliation_runs").fetchone()
-        before = dict(
-            con.execute("SELECT key, decided_at FROM reconciliation_items WHERE decided_generation = 1").fetchall()
-        )
+        ((status, lease),) = con.rows("SELECT status, lease_owner FROM reconciliation_runs")
+        before = dict(con.rows("SELECT key, decided_at FROM reconciliation_items WHERE decided_generation = 1"))
         assert status == "RUNNING" and lease is not None  # left as it was: killed, not stopped
         assert 8 <= len(before) < total, "killed halfway"
-        reviews_before = scalar(con, "SELECT COUNT(*) FROM reviews WHERE key LIKE 'reconcile:%'")
+        reviews_before = con.scalar("SELECT COUNT(*) FROM reviews WHERE key LIKE 'reconcile:%'")
         assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
         first_alerts = alert_lines(first_log.read_text())
         assert len(first_alerts) == reviews_before  # each review raised its ALERT once, after its commit
@@ -119,14 +156,12 @@ def test_a_run_killed_halfway_resumes_and_completes_without_duplicates(server: S
         assert second.returncode == 0, second.stderr[-3000:]
         assert f"reconciliation of {day}" in second.stdout and "COMPLETED" in second.stdout
 
-        run = con.execute("SELECT id, status, generation, summary FROM reconciliation_runs").fetchall()
+        run = con.rows("SELECT id, status, generation, summary FROM reconciliation_runs")
         assert len(run) == 1 and run[0][1:3] == ("COMPLETED", 1)  # the same run, resumed: not a rerun
-        after = dict(
-            con.execute("SELECT key, decided_at FROM reconciliation_items WHERE decided_generation = 1").fetchall()
-        )
+        after = dict(con.rows("SELECT key, decided_at FROM reconciliation_items WHERE decided_generation = 1"))
         assert len(after) == total
         assert {k: after[k] for k in before} == before  # decided before the kill: not decided again
-        review_keys = [k for (k,) in con.execute("SELECT key FROM reviews WHERE key LIKE 'reconcile:%'")]
+        review_keys = [k for (k,) in con.rows("SELECT key FROM reviews WHERE key LIKE 'reconcile:%'")]
         assert sorted(review_keys) == sorted(f"reconcile:missing_in_payhub:{day}:BILL:{a['txId']}" for a in added)
         second_alerts = alert_lines(second.stderr)
         alerted = [a["txRef"] for a in first_alerts + second_alerts]
@@ -163,10 +198,10 @@ def test_reconcile_imports_a_statement_file_or_refuses_it_naming_line_and_column
     )
     assert refused.returncode == 1
     assert "line 3, column amount" in refused.stderr and "nothing imported" in refused.stderr, refused.stderr
-    con = db(server)
+    con = Db(server.database_url)
     try:
         tables = ("reconciliation_statements", "reconciliation_runs", "reconciliation_items", "reviews")
-        assert [scalar(con, f"SELECT COUNT(*) FROM {t}") for t in tables] == [0, 0, 0, 0]
+        assert [con.scalar(f"SELECT COUNT(*) FROM {t}") for t in tables] == [0, 0, 0, 0]
 
         good = header + f"{day},AMK-FILE-1,BILL,150001,150.00,USD,{day}T10:00:00+07:00\n"
         (tmp_path / "amk-2026-01-15.csv").write_text(good)
@@ -180,14 +215,28 @@ def test_reconcile_imports_a_statement_file_or_refuses_it_naming_line_and_column
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert "imported 1 statement entr" in done.stdout and "missing_in_payhub 1" in done.stdout
-        source = con.execute("SELECT source FROM reconciliation_statements").fetchone()[0]
+        source = con.scalar("SELECT source FROM reconciliation_statements")
         assert source == "file:amk-2026-01-15.csv"
-        assert [k for (k,) in con.execute("SELECT key FROM reviews")] == [
+        assert [k for (k,) in con.rows("SELECT key FROM reviews")] == [
             f"reconcile:missing_in_payhub:{day}:BILL:AMK-FILE-1"
         ]
     finally:
         con.close()
     assert (tmp_path / "reports" / f"reconciliation-{day}.csv").is_file()
+
+
+def test_reconcile_without_the_sandbox_bank_fails_clearly(tmp_path: Path) -> None:
+    env = payhub_env(PAYHUB_DATABASE_URL=f"sqlite:///{tmp_path}/x.db", PAYHUB_PORT="9", PAYHUB_AMK_RETRY_ATTEMPTS="1")
+    done = subprocess.run(
+        [str(PAYHUB), "reconcile", "--date", "2026-01-15"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1 and "FAILED" in done.stdout
+    assert "AMK statement unreachable" in done.stderr, done.stderr
 
 
 def test_reconcile_needs_a_day_or_a_statement(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from backoffice.reconcile.days import local_day
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
+from hub.adapters.store.sql import Tx
 from hub.domain.money import Currency
 from hub.domain.records import Premium
 from hub.errors import ServiceUnavailable
@@ -362,3 +363,23 @@ async def test_the_daily_run_catches_up_missed_days_once(world: tuple[Container,
     assert await restarted.tick() == []
     async with c.store.transaction() as tx:
         assert len(await tx.reconciliation.runs()) == 4
+
+
+async def test_the_gateway_process_runs_the_daily_reconciliation_in_the_background(tmp_path: Path) -> None:
+    """Wiring: ``payhub run``'s gateway starts the schedule, which catches up the days since install."""
+    url = f"sqlite:///{tmp_path}/payhub.db"
+    settings = make_settings(url, reports_dir=str(tmp_path / "reports"), reconcile_catch_up_days=2)
+    async with running(settings) as c:  # migrated; pretend the database was created ten days ago
+        async with c.store.transaction() as tx:
+            assert isinstance(tx, Tx)
+            await tx._c.execute("UPDATE schema_migrations SET applied_at = $1", datetime.now(UTC) - timedelta(days=10))
+    async with running(settings, background=True) as c:
+        last = c.daily_reconciliation.latest_due(datetime.now(UTC))
+        for _ in range(200):
+            async with c.store.transaction() as tx:
+                done = await tx.reconciliation.completed_days(last - timedelta(days=5), last)
+            if len(done) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert done == {last - timedelta(days=1), last}
+        assert (tmp_path / "reports" / f"reconciliation-{last}.csv").is_file()

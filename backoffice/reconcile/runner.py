@@ -45,7 +45,7 @@ from hub.errors import (
     ServiceUnavailable,
     StatementError,
 )
-from hub.ports import AmkVerifier, StatementFormat, StatementSource, Store
+from hub.ports import AmkVerifier, StatementFormat, StatementSource, Store, StoreTx
 
 log = logging.getLogger("payhub.reconcile")
 
@@ -328,11 +328,11 @@ class Reconciler:
             await tx.reconciliation.save_run(ended, owner)
         return ended
 
-    async def _renew(self, tx: Any, run: ReconRun, owner: str) -> None:
+    async def _renew(self, tx: StoreTx, run: ReconRun, owner: str) -> None:
         if not await tx.reconciliation.claim_run(run.id, owner, self._lease_until(), self.clock()):
             raise LeaseLost(f"lost the lease of the reconciliation of {run.day}")
 
-    async def _save(self, tx: Any, run: ReconRun, owner: str) -> None:
+    async def _save(self, tx: StoreTx, run: ReconRun, owner: str) -> None:
         if not await tx.reconciliation.save_run(
             replace(run, lease_owner=owner, lease_until=self._lease_until()), owner
         ):

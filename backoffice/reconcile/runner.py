@@ -11,9 +11,11 @@ A day has one run row. ``run(day)``:
    or whose payment moved that day; one item per transaction, refreshed in place on a rerun.
 3. **decides** each item not yet decided in this generation: asks AMK's payment-verify, reads PayHub's
    record, applies ``matching.decide``, and in ONE transaction writes the item and, for a mismatch, a
-   review (key ``reconcile:<outcome>:<day>:<channel>:<txRef>``: a rerun never duplicates it) whose ALERT
-   is logged after the commit. Progress is therefore kept per transaction: a ``kill -9`` loses at most
-   the transaction in flight, and no review is ever written twice.
+   review (key ``reconcile:<outcome>:<day>:<channel>:<txRef>``: a rerun never duplicates it). Its ALERT
+   is logged after the commit, then marked logged (``alerted_at``); a run resumed after a kill logs the
+   ALERTs it finds unmarked, so none is lost (the one in flight at the kill may be logged twice).
+   Progress is kept per transaction: a ``kill -9`` loses at most the transaction in flight, and no
+   review is ever written twice.
 4. **reports**: the JSON and CSV report files (``report.py``), then the summary and COMPLETED status.
 
 Transactions AMK's side cannot be known for yet (not on the statement and payment-verify unreachable)
@@ -225,15 +227,42 @@ class Reconciler:
 
     async def _decide_all(self, run: ReconRun, owner: str) -> dict[str, str]:
         """Decide every undecided item; returns those AMK's side is unknown for (key -> why)."""
+        await self._alert_unalerted(run)  # a process killed between a review's commit and its ALERT
         async with self.store.transaction() as tx:
             pending = await tx.reconciliation.undecided(run.id, run.generation, limit=10**9)
         undecided: dict[str, str] = {}
         for item in pending:
             verified = await self._verify(item)
-            why = await self._decide(run, owner, item, verified)
-            if why is not None:
-                undecided[item.key] = why
+            decided = await self._decide(run, owner, item, verified)
+            if isinstance(decided, str):
+                undecided[item.key] = decided
+            elif decided is not None:
+                await self._alert(run, decided)
         return undecided
+
+    async def _alert(self, run: ReconRun, item: ReconItem) -> None:
+        """Log the ALERT of ``item``'s review, then remember it was logged (at least once: a process
+        killed in between logs it again on resume, never loses it)."""
+        assert item.outcome is not None
+        extra = {
+            "date": run.day.isoformat(),
+            "outcome": item.outcome,
+            "channel": item.channel,
+            "txRef": item.tx_ref,
+            "paymentId": item.payment_id,
+            "runId": run.id,
+            "review": item.review_key,
+            "detail": item.detail,
+        }
+        log.error(f"ALERT reconciliation: {HEADLINES[Outcome(item.outcome)]}", extra=extra)
+        async with self.store.transaction() as tx:
+            await tx.reconciliation.mark_alerted(run.id, item.key, self.clock())
+
+    async def _alert_unalerted(self, run: ReconRun) -> None:
+        async with self.store.transaction() as tx:
+            missed = await tx.reconciliation.unalerted(run.id)
+        for item in missed:
+            await self._alert(run, item)
 
     async def _verify(self, item: ReconItem) -> Verified:
         try:
@@ -244,7 +273,9 @@ class Reconciler:
             return Verified(None, error=exc.code)
         return Verified(answer.status, answer.amount, answer.currency)
 
-    async def _decide(self, run: ReconRun, owner: str, item: ReconItem, verified: Verified) -> str | None:
+    async def _decide(self, run: ReconRun, owner: str, item: ReconItem, verified: Verified) -> str | ReconItem | None:
+        """Decide ``item`` in one unit of work: the item and, for a mismatch, its review. Returns why it
+        cannot be decided yet, or the item when its review is new (its ALERT is due), else None."""
         now = self.clock()
         async with self.store.transaction() as tx:
             await self._renew(tx, run, owner)
@@ -254,7 +285,6 @@ class Reconciler:
                 decision = decide(ours, listed, verified, now=now, stuck_after=timedelta(seconds=self.stuck_after_s))
             except Undecidable as exc:
                 return str(exc)
-            key = None
             payment_id = ours.payment_id if ours else item.payment_id
             decided = replace(
                 item,
@@ -264,27 +294,21 @@ class Reconciler:
                 payhub=ours.as_json() if ours else None,
                 verify=verified.as_json(),
                 detail=decision.detail,
+                review_key=None,
                 decided_at=now,
+                alerted_at=None,
             )
+            new_review = False
             if decision.outcome is not Outcome.MATCHED:
                 key = review_key(decision.outcome, run.day, item.key)
                 decided = replace(decided, review_key=key)
                 reason = f"reconciliation {run.day}: {HEADLINES[decision.outcome]} ({item.channel} {item.tx_ref})"
                 payload = {"runId": run.id, "date": run.day.isoformat(), **decided.as_json()}
-                if await tx.add_review(key, reason, payment_id, payload, now):
-                    alert = {
-                        "date": run.day.isoformat(),
-                        "outcome": decision.outcome.value,
-                        "channel": item.channel,
-                        "txRef": item.tx_ref,
-                        "paymentId": payment_id,
-                        "runId": run.id,
-                        "review": key,
-                        "detail": decision.detail,
-                    }
-                    tx.after_commit(_alert(f"ALERT reconciliation: {HEADLINES[decision.outcome]}", alert))
+                new_review = await tx.add_review(key, reason, payment_id, payload, now)
+                if not new_review:  # raised (and ALERTed) by an earlier run of the day: not again
+                    decided = replace(decided, alerted_at=item.alerted_at or now)
             await tx.reconciliation.save_item(decided)
-        return None
+        return decided if new_review else None
 
     async def _finish(self, run: ReconRun, owner: str, undecided: dict[str, str]) -> ReconRun:
         if undecided:
@@ -354,10 +378,6 @@ class Reconciler:
     async def for_day(self, day: date) -> ReconRun | None:
         async with self.store.transaction() as tx:
             return await tx.reconciliation.run_for_day(day)
-
-
-def _alert(text: str, extra: dict[str, Any]) -> Callable[[], None]:
-    return lambda: log.error(text, extra=extra)
 
 
 def _item(run_id: int, key: str, channel: str, tx_ref: str, payment_id: int | None, statement: Any) -> ReconItem:

@@ -144,6 +144,7 @@ class ReconItem:
     detail: str
     review_key: str | None
     decided_at: datetime | None
+    alerted_at: datetime | None = None  # when the ALERT of its review was logged
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +159,7 @@ class ReconItem:
             "detail": self.detail,
             "reviewKey": self.review_key,
             "decidedAt": self.decided_at.isoformat() if self.decided_at else None,
+            "alertedAt": self.alerted_at.isoformat() if self.alerted_at else None,
         }
 
 

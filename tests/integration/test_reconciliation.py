@@ -383,3 +383,36 @@ async def test_the_gateway_process_runs_the_daily_reconciliation_in_the_backgrou
             await asyncio.sleep(0.05)
         assert done == {last - timedelta(days=1), last}
         assert (tmp_path / "reports" / f"reconciliation-{last}.csv").is_file()
+
+
+async def test_an_alert_lost_to_a_crash_is_logged_when_the_run_resumes(
+    world: tuple[Container, httpx.AsyncClient, FakeClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    c, client, clock = world
+    added = [{"txId": f"AMK-{n}", "channel": "BILL", "amount": "1.00", "currency": "USD"} for n in "AB"]
+    await control(client, statement={"add": added})
+    day = local_day(clock.now)
+
+    class Crash(BaseException):
+        """The process dies right after the first review committed, before its ALERT was logged."""
+
+    async def crash(run: object, item: object) -> None:
+        raise Crash
+
+    c.reconciler._alert = crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await c.reconciler.run(day, "cli")
+    del c.reconciler._alert
+    async with c.store.transaction() as tx:
+        killed = await tx.reconciliation.run_for_day(day)
+        assert killed is not None and killed.status == "RUNNING"
+        assert [i.tx_ref for i in await tx.reconciliation.unalerted(killed.id)] == ["AMK-A"]
+    assert len(await reconcile_reviews(c)) == 1
+
+    caplog.set_level(logging.INFO)
+    clock.advance(seconds=c.reconciler.lease_s + 1)
+    run = await c.reconciler.run(day, "cli")
+    assert run.status == "COMPLETED" and run.summary["counts"]["missing_in_payhub"] == 2
+    assert sorted(r.__dict__["txRef"] for r in alerts(caplog)) == ["AMK-A", "AMK-B"]
+    async with c.store.transaction() as tx:
+        assert await tx.reconciliation.unalerted(run.id) == []

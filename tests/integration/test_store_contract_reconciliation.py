@@ -69,6 +69,11 @@ async def test_items_sync_in_place_and_keep_their_decision(store: Store) -> None
         assert items["BILL:A"].outcome == "amount_mismatch" and items["BILL:A"].statement is None
         assert items["BILL:A"].decided_at == T0 and items["BILL:A"].payment_id is None
         assert [i.key for i in await rows.undecided(run.id, 2)] == ["BILL:A", "BILL:D"]
+        # Reviews whose ALERT is not logged yet, then logged.
+        assert [i.key for i in await rows.unalerted(run.id)] == ["BILL:A"]
+        await rows.mark_alerted(run.id, "BILL:A", T0)
+        assert await rows.unalerted(run.id) == []
+        assert {i.key: i.alerted_at for i in await rows.items(run.id)} == {"BILL:A": T0, "BILL:D": None}
 
 
 async def test_statements_one_per_day_replaced(store: Store) -> None:

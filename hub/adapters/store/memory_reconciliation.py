@@ -110,6 +110,19 @@ class MemoryReconciliationRows:
         if (item.run_id, item.key) in self._s.reconciliation_items:
             self._s.reconciliation_items[(item.run_id, item.key)] = self._json_item(item)
 
+    async def unalerted(self, run_id: int) -> list[ReconItem]:
+        chosen = [
+            i
+            for (rid, _), i in self._s.reconciliation_items.items()
+            if rid == run_id and i.review_key is not None and i.alerted_at is None
+        ]
+        return sorted(chosen, key=lambda i: i.key)
+
+    async def mark_alerted(self, run_id: int, key: str, at: datetime) -> None:
+        item = self._s.reconciliation_items.get((run_id, key))
+        if item is not None:
+            self._s.reconciliation_items[(run_id, key)] = replace(item, alerted_at=at)
+
     async def items(self, run_id: int, *, mismatches_only: bool = False) -> list[ReconItem]:
         chosen = [
             i

@@ -23,7 +23,7 @@ RUN_COLS = (
 )
 ITEM_COLS = (
     "run_id, key, channel, tx_ref, payment_id, outcome, decided_generation, payhub, statement, verify,"
-    " detail, review_key, decided_at"
+    " detail, review_key, decided_at, alerted_at"
 )
 _MONEY_ANSWERS = (200, 202)  # a webhook answered so recorded money (202: awaiting AMK's verdict)
 
@@ -67,6 +67,7 @@ def item_from_row(r: Row) -> ReconItem:
         detail=r["detail"],
         review_key=r["review_key"],
         decided_at=_opt_dt(r["decided_at"]),
+        alerted_at=_opt_dt(r["alerted_at"]),
     )
 
 
@@ -184,7 +185,7 @@ class SqlReconciliationRows:
 
     async def _insert_item(self, i: ReconItem) -> None:
         await self._c.execute(
-            f"INSERT INTO reconciliation_items ({ITEM_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+            f"INSERT INTO reconciliation_items ({ITEM_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
             i.run_id,
             i.key,
             i.channel,
@@ -198,6 +199,7 @@ class SqlReconciliationRows:
             i.detail,
             i.review_key,
             i.decided_at,
+            i.alerted_at,
         )
 
     async def undecided(self, run_id: int, generation: int, limit: int = 100) -> list[ReconItem]:
@@ -214,7 +216,7 @@ class SqlReconciliationRows:
         await self._c.execute(
             "UPDATE reconciliation_items SET channel = $3, tx_ref = $4, payment_id = $5, outcome = $6,"
             " decided_generation = $7, payhub = $8, statement = $9, verify = $10, detail = $11, review_key = $12,"
-            " decided_at = $13 WHERE run_id = $1 AND key = $2",
+            " decided_at = $13, alerted_at = $14 WHERE run_id = $1 AND key = $2",
             item.run_id,
             item.key,
             item.channel,
@@ -228,6 +230,20 @@ class SqlReconciliationRows:
             item.detail,
             item.review_key,
             item.decided_at,
+            item.alerted_at,
+        )
+
+    async def unalerted(self, run_id: int) -> list[ReconItem]:
+        rows = await self._c.fetch(
+            f"SELECT {ITEM_COLS} FROM reconciliation_items WHERE run_id = $1 AND review_key IS NOT NULL"
+            " AND alerted_at IS NULL ORDER BY key",
+            run_id,
+        )
+        return [item_from_row(r) for r in rows]
+
+    async def mark_alerted(self, run_id: int, key: str, at: datetime) -> None:
+        await self._c.execute(
+            "UPDATE reconciliation_items SET alerted_at = $3 WHERE run_id = $1 AND key = $2", run_id, key, at
         )
 
     async def items(self, run_id: int, *, mismatches_only: bool = False) -> list[ReconItem]:

@@ -31,6 +31,7 @@ CREATE TABLE reconciliation_items (
     detail TEXT NOT NULL,
     review_key TEXT,
     decided_at {TS},
+    alerted_at {TS}, -- the review's ALERT was logged (a process killed before that logs it on resume)
     PRIMARY KEY (run_id, key)
 );
 CREATE INDEX reconciliation_items_undecided ON reconciliation_items (run_id, decided_generation);

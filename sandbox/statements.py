@@ -57,7 +57,7 @@ def _list(edits: dict[str, Any], name: str) -> list[Any]:
 
 def _tx_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not TX_ID.fullmatch(value):
-        raise _bad(field, "txId: 1-64 letters, digits or ._:/- starting with a letter or digit")
+        raise _bad(field, "txId: 1-64 letters, digits or _-.:/")
     return value
 
 

@@ -88,7 +88,7 @@ def report_csv(run: ReconRun, items: Sequence[ReconItem]) -> str:
             [
                 run.day.isoformat(),
                 i.channel,
-                i.tx_ref,
+                _safe_cell(i.tx_ref),
                 i.outcome or "",
                 "" if i.payment_id is None else i.payment_id,
                 ours.get("status", ""),
@@ -100,7 +100,7 @@ def report_csv(run: ReconRun, items: Sequence[ReconItem]) -> str:
                 verified.get("status") or verified.get("error", ""),
                 verified.get("amount", ""),
                 verified.get("currency", ""),
-                i.review_key or "",
+                _safe_cell(i.review_key or ""),
                 _safe_cell(i.detail),
             ]
         )
@@ -108,7 +108,8 @@ def report_csv(run: ReconRun, items: Sequence[ReconItem]) -> str:
 
 
 def _safe_cell(text: str) -> str:
-    """A spreadsheet must not read a cell as a formula (OWASP "CSV injection")."""
+    """A spreadsheet must not read a cell as a formula (OWASP "CSV injection"): a leading ``= + - @``,
+    tab or carriage return is quoted with ``'`` (a bank transaction id may start with ``-``)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

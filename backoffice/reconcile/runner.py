@@ -52,6 +52,7 @@ from hub.ports import AmkVerifier, StatementFormat, StatementSource, Store, Stor
 log = logging.getLogger("payhub.reconcile")
 
 REVIEW_PREFIX = "reconcile:"
+EARLIEST = date(2000, 1, 1)  # no day before is reconciled (PayHub's records start long after)
 FETCHED = "fetched"
 
 
@@ -131,6 +132,10 @@ class Reconciler:
             raise BadRequest(
                 "cannot reconcile a day that has not begun",
                 details=[{"field": "date", "message": f"{day} is after today (Asia/Phnom_Penh)"}],
+            )
+        if day < EARLIEST:
+            raise BadRequest(
+                "no payments before 2000", details=[{"field": "date", "message": f"{day} is before {EARLIEST}"}]
             )
         owner, now = _owner(), self.clock()
         async with self.store.transaction() as tx:

@@ -31,6 +31,7 @@ class DailyReconciliation:
     catch_up_days: int = 7
     poll_s: float = 300.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    max_parallel: int = 4  # runs operators may start at once in one process (each asks AMK per transaction)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def latest_due(self, now: datetime) -> date:
@@ -73,8 +74,13 @@ class DailyReconciliation:
         """Start (or rerun) ``day`` in the background for an operator: (the run, whether it started).
 
         A day another process or task is running is not started again: its run is returned. Raises
-        ``BadRequest`` for a day that has not begun.
+        ``BadRequest`` for a day that has not begun (or before 2000), ``ServiceUnavailable`` while
+        ``max_parallel`` runs started here are still going.
         """
+        if len(self._tasks) >= self.max_parallel:
+            raise ServiceUnavailable(
+                f"{len(self._tasks)} reconciliations are running in this process; try again later", retry_after=30
+            )
         try:
             run, owner = await self.reconciler.start(day, trigger)
         except ServiceUnavailable:

@@ -329,6 +329,8 @@ async def test_admin_api_refuses_bad_input_in_the_envelope(
     future = (local_day(clock.now) + timedelta(days=1)).isoformat()
     r = await client.post("/admin/reconciliation/runs", json={"date": future}, headers=admin)
     assert r.status_code == 400 and r.json()["error"]["code"] == "BAD_REQUEST"
+    r = await client.post("/admin/reconciliation/runs", json={"date": "1999-12-31"}, headers=admin)
+    assert r.status_code == 400 and "before 2000" in r.text
     r = await client.post("/admin/reconciliation/runs", json={"date": "2026-11-01"}, headers=auth_header(c))
     assert r.status_code == 403
     assert (await client.get("/admin/reconciliation/runs")).status_code == 401
@@ -416,3 +418,24 @@ async def test_an_alert_lost_to_a_crash_is_logged_when_the_run_resumes(
     assert sorted(r.__dict__["txRef"] for r in alerts(caplog)) == ["AMK-A", "AMK-B"]
     async with c.store.transaction() as tx:
         assert await tx.reconciliation.unalerted(run.id) == []
+
+
+async def test_operators_start_a_bounded_number_of_runs_at_once(
+    world: tuple[Container, httpx.AsyncClient, FakeClock],
+) -> None:
+    c, client, clock = world
+    await pay_bill(client, "P123456789")
+    await control(client, verifyDelayS=0.2)  # a slow bank keeps the first run going
+    c.daily_reconciliation.max_parallel = 1
+    admin = auth_header(c, "admin")
+    day = local_day(clock.now)
+    first = await client.post("/admin/reconciliation/runs", json={"date": day.isoformat()}, headers=admin)
+    again = await client.post("/admin/reconciliation/runs", json={"date": day.isoformat()}, headers=admin)
+    other = await client.post("/admin/reconciliation/runs", json={"date": "2026-01-01"}, headers=admin)
+    assert first.status_code == 202 and first.json()["data"]["started"] is True
+    assert other.status_code == 503 and other.json()["error"]["retryAfter"] == 30
+    assert again.status_code == 503  # the bound is checked first: nothing is claimed
+    await c.daily_reconciliation.wait_idle()
+    again = await client.post("/admin/reconciliation/runs", json={"date": day.isoformat()}, headers=admin)
+    assert again.status_code == 202 and again.json()["data"]["generation"] == 2
+    await c.daily_reconciliation.wait_idle()

@@ -16,8 +16,8 @@ The file (UTF-8, a byte-order mark allowed; RFC 4180 CSV, comma-separated, ``"``
 - ``settlement_date``: ``YYYY-MM-DD``, the same on every row (one statement = one settlement day).
 - ``tx_id``: what AMK's payment-verify knows the transaction by (its ``txId``): a bill payment's
   ``bankTransactionId``; a KHQR payment's invoice number (the payment id PayHub gave the QR generator).
-  1-64 ASCII letters, digits or ``._:/-``, starting with a letter or digit (so no cell is read as a
-  spreadsheet formula). A ``(channel, tx_id)`` appears once.
+  1-64 ASCII letters, digits or ``_-.:/`` (what a bill webhook's ``bankTransactionId`` may hold, plus
+  ``/``). A ``(channel, tx_id)`` appears once.
 - ``channel``: ``BILL`` or ``KHQR`` (any case). ``currency``: ``USD`` or ``KHR`` (any case, spaces).
 - ``amount``: read by ``hub.domain.money.parse_amount`` (exact, the currency's decimals, no rounding).
 - ``paid_at``: ISO 8601 date and time; without an offset it is Asia/Phnom_Penh time.
@@ -48,7 +48,7 @@ COLUMNS = ("settlement_date", "tx_id", "channel", "bill_number", "amount", "curr
 REQUIRED = ("settlement_date", "tx_id", "channel", "amount", "currency", "paid_at")
 MAX_BYTES = 64 * 1024 * 1024
 MAX_PROBLEMS = 100
-TX_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}", re.ASCII)
+TX_ID = re.compile(r"[A-Za-z0-9_.:/-]{1,64}", re.ASCII)
 BILL_NUMBER = re.compile(r"[A-Za-z0-9]{1,25}", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # ISO 8601 calendar date and time, seconds optional, 0-9 fraction digits, offset optional.
@@ -198,7 +198,7 @@ def _row(line: int, cells: list[str], columns: dict[str, int], problems: list[di
             bad("settlement_date", f"{_shown(raw_day)} is not a date (YYYY-MM-DD)")
     tx_id = cell("tx_id")
     if not TX_ID.fullmatch(tx_id):
-        bad("tx_id", f"{_shown(tx_id)} must be 1-64 ASCII letters, digits or ._:/- starting with a letter or digit")
+        bad("tx_id", f"{_shown(tx_id)} must be 1-64 ASCII letters, digits or _-.:/")
     channel = None
     try:
         channel = PaymentMethod(cell("channel").upper())

@@ -85,31 +85,18 @@ class Reconciler:
         """Store ``data`` as the statement of its day (or of ``day`` when it has no rows), replacing any.
 
         Raises ``StatementError`` (nothing stored) when the file is malformed, has no rows and no
-        ``day`` is given, or is for another day than ``day``.
+        ``day`` is given, is for another day than ``day``, or for a day not yet begun.
         """
         statement = self.statement_format.parse(data)
         if day is not None and statement.day not in (None, day):
-            first = statement.entries[0].line
-            raise StatementError(
-                [
-                    {
-                        "line": first,
-                        "column": "settlement_date",
-                        "message": f"the statement is for {statement.day}, not {day}",
-                    }
-                ]
-            )
+            line = statement.entries[0].line
+            raise StatementError([_problem(line, f"the statement is for {statement.day}, not {day}")])
         chosen = statement.day or day
         if chosen is None:
-            raise StatementError(
-                [
-                    {
-                        "line": 1,
-                        "column": "settlement_date",
-                        "message": "the statement has no rows: name its day (--date)",
-                    }
-                ]
-            )
+            raise StatementError([_problem(1, "the statement has no rows: name its day (--date)")])
+        if not EARLIEST <= chosen <= local_day(self.clock()):
+            line = statement.entries[0].line if statement.entries else 1
+            raise StatementError([_problem(line, f"{chosen} is in the future or before 2000")])
         stored = StoredStatement(chosen, f"file:{name}"[:200], statement.sha256, _text(data), self.clock())
         async with self.store.transaction() as tx:
             await tx.reconciliation.put_statement(stored)
@@ -383,6 +370,10 @@ class Reconciler:
     async def for_day(self, day: date) -> ReconRun | None:
         async with self.store.transaction() as tx:
             return await tx.reconciliation.run_for_day(day)
+
+
+def _problem(line: int, message: str) -> dict[str, Any]:
+    return {"line": line, "column": "settlement_date", "message": message}
 
 
 def _item(run_id: int, key: str, channel: str, tx_ref: str, payment_id: int | None, statement: Any) -> ReconItem:

@@ -226,6 +226,10 @@ async def test_a_statement_for_another_day_or_of_no_day_is_refused(tmp_path: Pat
         await reconciler.import_statement(one, "x.csv", date(2026, 11, 28))
     with pytest.raises(StatementError, match="no rows"):
         await reconciler.import_statement(render([]), "empty.csv")
+    later = date(2999, 1, 1)
+    future = render([StatementEntry(later, "T1", PaymentMethod.BILL, Decimal(1), Currency.USD, datetime.now(UTC))])
+    with pytest.raises(StatementError, match="line 2, column settlement_date: 2999-01-01 is in the future"):
+        await reconciler.import_statement(future, "future.csv")
     day, statement = await reconciler.import_statement(render([]), "empty.csv", DAY)
     assert (day, statement.entries) == (DAY, ())
 

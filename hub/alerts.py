@@ -45,6 +45,14 @@ class AlertKind(Enum):
     AMK_QR_MISMATCH = ("amk_qr_mismatch", "AMK QR does not match the premium")
     AMK_QR_INVALID = ("amk_qr_invalid", "AMK QR is not a valid KHQR")
     AMK_QR_UNAVAILABLE = ("amk_qr_unavailable", "AMK QR generator unavailable")
+    # The day's reconciliation with AMK's statement (backoffice/reconcile): one per mismatched transaction.
+    RECONCILE_MISSING_IN_PAYHUB = (
+        "reconcile_missing_in_payhub",
+        "reconciliation: AMK reports money PayHub never recorded",
+    )
+    RECONCILE_AMOUNT_MISMATCH = ("reconcile_amount_mismatch", "reconciliation: amount or currency differs from AMK")
+    RECONCILE_MISSING_AT_AMK = ("reconcile_missing_at_amk", "reconciliation: PayHub recorded money AMK does not report")
+    RECONCILE_STUCK_PROCESSING = ("reconcile_stuck_processing", "reconciliation: payment stuck in PROCESSING")
 
     def __init__(self, label: str, message: str) -> None:
         self.label = label

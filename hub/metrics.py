@@ -105,6 +105,16 @@ class Metrics:
 
         self._add_scraped(_Scraped(name, documentation, (), one, counter=True))
 
+    def stored_counters(
+        self, name: str, documentation: str, label: str, read: Callable[[], Awaitable[Mapping[str, float]]]
+    ) -> None:
+        """``stored_counter`` with one label: ``read`` returns the value of each label value (a bounded set)."""
+
+        async def labelled() -> Mapping[Labels, float]:
+            return {(value,): count for value, count in (await read()).items()}
+
+        self._add_scraped(_Scraped(name, documentation, (label,), labelled, counter=True))
+
     def scraped_gauge(
         self,
         name: str,

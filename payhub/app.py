@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
@@ -132,6 +133,9 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 max_body_bytes=c.settings.max_body_bytes,
                 metrics=c.metrics,
             )
+        )
+        routes += backoffice.reconcile.routes.routes(
+            backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))

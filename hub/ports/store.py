@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.reconciliation import ReconciliationRows
 
 
 class KhqrSessionRows(Protocol):
@@ -86,6 +87,11 @@ class StoreTx(Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRows:
+        """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
+        ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one

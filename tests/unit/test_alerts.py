@@ -141,3 +141,12 @@ def test_raise_logs_the_line_and_counts_the_kind(caplog: pytest.LogCaptureFixtur
         (logging.ERROR, "double_payment", 7),
         (logging.ERROR, "double_payment", 8),
     ]
+
+
+def test_reconciliation_alerts_say_the_outcome_headline() -> None:
+    from backoffice.reconcile.matching import HEADLINES, MISMATCHES
+    from backoffice.reconcile.runner import ALERT_KINDS
+
+    assert set(ALERT_KINDS) == set(MISMATCHES)
+    for outcome, kind in ALERT_KINDS.items():
+        assert kind.line == f"ALERT reconciliation: {HEADLINES[outcome]}"

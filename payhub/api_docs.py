@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
@@ -122,7 +123,15 @@ API = (
 
 def operations() -> tuple[Operation, ...]:
     """Every declaration: this module's and every service's (what any process may serve)."""
-    return (*API, *gateway.app.API, *khqr.app.API, *push.app.API, *integration.app.API, *sandbox.app.API)
+    return (
+        *API,
+        *gateway.app.API,
+        *khqr.app.API,
+        *push.app.API,
+        *integration.app.API,
+        *sandbox.app.API,
+        *backoffice.reconcile.routes.API,
+    )
 
 
 def _version() -> str:

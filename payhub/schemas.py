@@ -15,7 +15,10 @@ class Alive(Model):
 
 class Ready(Model):
     status: Literal["ready"]
-    database: str = Field(description="The store's dialect.", examples=["sqlite"])
+    database: str | None = Field(default=None, description="The store's dialect (web processes).", examples=["sqlite"])
+    checks: dict[str, str] = Field(
+        description="Each dependency of the process and its state.", examples=[{"database": "ok"}]
+    )
 
 
 class Endpoints(Model):

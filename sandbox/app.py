@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +35,7 @@ from sandbox.schemas import (
     SignIn,
     Simulated,
     SimulatePay,
+    StatementPath,
     Verified,
     VerifyForm,
 )
@@ -167,10 +169,21 @@ API = (
         description="Hand-made webhooks (curl, the spec's examples) are verified with the sandbox's "
         "payment-verify: register their transaction here first, with `paidTransactions` "
         '([{"txId": "AMK202510070001", "amount": 150.00, "currency": "USD"}] for a bill payment; the KHQR '
-        "transaction id is the invoice_number).",
+        "transaction id is the payment id).",
         body=Control,
         body_example={"paidTransactions": [{"txId": "AMK202510070001", "amount": 150.00, "currency": "USD"}]},
         errors=(BadRequest,),
+    ),
+    Operation(
+        "GET",
+        f"{PREFIX}/statements/{{day}}.csv",
+        "AMK's settlement statement of a day, as the sandbox bank holds it (CSV)",
+        "sandbox",
+        (
+            Reply(schema={"type": "string"}, media_type="text/csv", envelope=False),
+            _refusal(400, "The day is not written YYYY-MM-DD, or is no date"),
+        ),
+        path_params=StatementPath,
     ),
 )
 
@@ -290,8 +303,12 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
 
     async def statement(request: Request) -> Response:
         """AMK's settlement statement of a day, as the sandbox bank holds it (see ``sandbox.statements``)."""
+        text = request.path_params["day"]
         try:
-            day = date.fromisoformat(request.path_params["day"])
+            # YYYY-MM-DD only: Python's fromisoformat also reads 20251007 and week dates.
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+                raise ValueError(text)
+            day = date.fromisoformat(text)
         except ValueError:
             return _amk_error(400, "BAD_REQUEST", "the statement's day is written YYYY-MM-DD")
         body = statement_csv.render(statement_entries(d.state, day))

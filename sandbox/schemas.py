@@ -162,6 +162,18 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # absent means "leave as it is"; null is refused
 
 
+class StatementEdits(Model):
+    """``drop`` transaction ids the bank forgets; ``add`` transactions only the bank has; ``alter`` amounts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    drop: list[str] | None = Field(default=None, description="Transaction ids.")
+    add: list[dict[str, JsonValue]] | None = Field(
+        default=None, description='{"txId", "channel": "BILL"|"KHQR", "amount", "currency", "paidAt"?, "billNumber"?}'
+    )
+    alter: list[dict[str, JsonValue]] | None = Field(default=None, description='{"txId", "amount"?, "currency"?}')
+
+
 class Control(Model):
     """Switches for demos and fault tests; every property optional. Checked whole before anything changes."""
 
@@ -178,9 +190,25 @@ class Control(Model):
         description="Transactions the bank knows as PAID (so payment-verify confirms them): register a "
         "transaction here before sending a hand-made webhook for it.",
     )
+    verifyDelayS: Annotated[float | None, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 10})] = Field(
+        default=None,
+        description="Seconds payment-verify waits before answering (a slow bank).",
+        json_schema_extra=_no_default,
+    )
+    statement: StatementEdits | None = Field(
+        default=None, description="Make the bank's settlement statement disagree with PayHub (sandbox.statements)."
+    )
 
 
 class ControlState(Model):
     verifyAvailable: bool
     qrImages: bool
     signIns: int = Field(ge=0)
+    verifyDelayS: float = Field(ge=0)
+    statementEdits: int = Field(ge=0, description="Statement edits applied by this request.")
+
+
+class StatementPath(Model):
+    day: str = Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="The settlement day.", examples=["2025-10-07"]
+    )

@@ -49,8 +49,10 @@ def _bad(field: str, message: str) -> BadRequest:
 
 
 def _list(edits: dict[str, Any], name: str) -> list[Any]:
-    value = edits.get(name) or []
-    if not isinstance(value, list):
+    value = edits.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):  # false, 0, "" or {} are not "no edits"
         raise _bad(name, "must be a list")
     return value
 

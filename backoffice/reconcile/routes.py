@@ -22,9 +22,20 @@ from backoffice.reconcile.days import parse_day
 from backoffice.reconcile.report import report_csv, report_json
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
+from backoffice.reconcile.schemas import (
+    RunDetail,
+    RunPath,
+    RunQuery,
+    RunReport,
+    RunsQuery,
+    RunView,
+    TriggeredRun,
+    TriggerRun,
+)
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
 from hub.domain.reconciliation import ReconItem, ReconRun
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import ok
 from hub.http.path import path_id
@@ -52,6 +63,68 @@ def _limit(raw: str | None) -> int:
     if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 4 and 1 <= int(raw) <= MAX_LIMIT):
         raise BadRequest("Invalid limit", details=[{"field": "limit", "message": f"an integer from 1 to {MAX_LIMIT}"}])
     return int(raw)
+
+
+_ADMIN = roles("admin")
+_READ_ERRORS = (Unauthorized, Forbidden, NotFound, ServiceUnavailable)
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/admin/reconciliation/runs",
+        "Reconciliation runs, newest day first",
+        "operators",
+        (Reply(model=RunView, many=True),),
+        security=_ADMIN,
+        query=RunsQuery,
+        errors=(BadRequest, Unauthorized, Forbidden, ServiceUnavailable),
+    ),
+    Operation(
+        "POST",
+        "/admin/reconciliation/runs",
+        "Reconcile a day in the background (a rerun when it is done)",
+        "operators",
+        (Reply(202, "Started, or already running", TriggeredRun),),
+        description="A day that has not begun (Asia/Phnom_Penh) or before 2000 is 400; 503 while this process "
+        "runs its maximum of reconciliations.",
+        security=_ADMIN,
+        body=TriggerRun,
+        body_example={"date": "2025-10-07"},
+        errors=(BadRequest, Unauthorized, Forbidden, ServiceUnavailable),
+    ),
+    Operation(
+        "GET",
+        "/admin/reconciliation/runs/{run_id}",
+        "A run with its mismatches (or every item)",
+        "operators",
+        (Reply(model=RunDetail),),
+        security=_ADMIN,
+        path_params=RunPath,
+        query=RunQuery,
+        errors=_READ_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/admin/reconciliation/runs/{run_id}/report.csv",
+        "A run's report as CSV (cells safe for spreadsheets)",
+        "operators",
+        (Reply(schema={"type": "string"}, media_type="text/csv", envelope=False),),
+        security=_ADMIN,
+        path_params=RunPath,
+        errors=_READ_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/admin/reconciliation/runs/{run_id}/report.json",
+        "A run's report as JSON",
+        "operators",
+        (Reply(model=RunReport),),
+        security=_ADMIN,
+        path_params=RunPath,
+        errors=_READ_ERRORS,
+    ),
+)
 
 
 def routes(d: ReconciliationDeps) -> list[BaseRoute]:

@@ -1,5 +1,6 @@
 // The official AsyncAPI parser (@asyncapi/parser, pinned by package-lock.json) as the validator of
-// PayHub's AsyncAPI document: reads the document (JSON) on stdin, prints one JSON object on stdout:
+// PayHub's AsyncAPI document: reads a JSON array of documents on stdin (one Node start for several),
+// prints a JSON array on stdout, one result per document, in order:
 //   {"valid": bool, "version": "3.0.0", "diagnostics": [{"severity": 0..3, "code", "message", "path"}]}
 // severity 0 is an error (the document is invalid), 1 a warning, 2 info, 3 a hint (Spectral's scale).
 "use strict";
@@ -8,12 +9,13 @@ const { Parser } = require("@asyncapi/parser");
 async function main() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);
-  const source = Buffer.concat(chunks).toString("utf8");
+  const documents = JSON.parse(Buffer.concat(chunks).toString("utf8"));
   const parser = new Parser();
-  const { document, diagnostics } = await parser.parse(source);
-  const errors = diagnostics.filter((d) => d.severity === 0);
-  process.stdout.write(
-    JSON.stringify({
+  const results = [];
+  for (const source of documents) {
+    const { document, diagnostics } = await parser.parse(JSON.stringify(source));
+    const errors = diagnostics.filter((d) => d.severity === 0);
+    results.push({
       valid: document !== undefined && errors.length === 0,
       version: document ? document.version() : null,
       diagnostics: diagnostics.map((d) => ({
@@ -22,8 +24,9 @@ async function main() {
         message: d.message,
         path: d.path.join("/"),
       })),
-    }) + "\n",
-  );
+    });
+  }
+  process.stdout.write(JSON.stringify(results) + "\n");
 }
 
 main().catch((err) => {

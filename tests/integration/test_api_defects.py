@@ -120,3 +120,23 @@ async def test_a_route_under_the_static_mount_is_not_shadowed_by_it(tmp_path: Pa
         assert (await client.get("/demo/app.js")).status_code == 200
         assert (await client.get("/demo/api/nothing")).status_code == 404
         assert (await client.post("/demo/api/token")).status_code == 200
+
+
+@pytest.mark.parametrize("day", ["20251007", "2025-W41-2", "2025-280"])
+async def test_a_statement_day_is_written_yyyy_mm_dd(tmp_path: Path, day: str) -> None:
+    """``date.fromisoformat`` (Python 3.11) also reads ``20251007`` and week dates: the sandbox served a
+    statement for days its documented path (``{day}.csv``, YYYY-MM-DD) does not name."""
+    async with sqlite_process(tmp_path) as (_, client):
+        r = await client.get(f"/sandbox/amk/statements/{day}.csv")
+        assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+        assert (await client.get("/sandbox/amk/statements/2025-10-07.csv")).status_code == 200
+
+
+@pytest.mark.parametrize("edit", ["drop", "add", "alter"])
+@pytest.mark.parametrize("value", [False, 0, "", {}])
+async def test_control_refuses_statement_edits_that_are_not_lists(tmp_path: Path, edit: str, value: object) -> None:
+    """``edits.get(name) or []`` took any falsy value as no edits."""
+    async with sqlite_process(tmp_path) as (_, client):
+        r = await client.post("/sandbox/amk/control", json={"statement": {edit: value}, "verifyAvailable": False})
+        assert r.status_code == 400, r.text
+        assert (await client.post("/sandbox/amk/control", json={})).json()["data"]["verifyAvailable"] is True

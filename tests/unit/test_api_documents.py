@@ -147,7 +147,7 @@ def test_webhooks_need_the_amk_token_and_both_signature_headers(openapi: dict[st
         assert any(schemes[name].get("scheme") == "bearer" for name in requirement)
 
 
-def _run_parser(doc: dict[str, Any]) -> dict[str, Any]:
+def _run_parser(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     installed = (PARSER_DIR / "node_modules" / "@asyncapi" / "parser").is_dir()
     if node is None or not installed:
@@ -157,28 +157,25 @@ def _run_parser(doc: dict[str, Any]) -> dict[str, Any]:
         pytest.skip(f"{missing} not installed")
     done = subprocess.run(
         [node, str(PARSER_DIR / "validate.js")],
-        input=json.dumps(doc),
+        input=json.dumps(docs),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=True,
     )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    return results
 
 
 def test_asyncapi_is_valid_for_the_official_parser(asyncapi: dict[str, Any]) -> None:
-    result = _run_parser(asyncapi)
+    """The parser can fail too: the same document with a channel pointing at a server that does not exist."""
+    broken = json.loads(json.dumps(asyncapi))
+    broken["channels"]["paymentEvents"]["servers"] = [{"$ref": "#/servers/nowhere"}]
+    result, refused = _run_parser([asyncapi, broken])
     problems = [d for d in result["diagnostics"] if d["severity"] <= 1]  # errors and warnings
     assert result["valid"] and result["version"] == "3.0.0", problems
     assert not problems
-
-
-def test_the_parser_refuses_a_broken_document(asyncapi: dict[str, Any]) -> None:
-    """The validator can fail: a channel pointing at a server that does not exist."""
-    broken = json.loads(json.dumps(asyncapi))
-    broken["channels"]["paymentEvents"]["servers"] = [{"$ref": "#/servers/nowhere"}]
-    assert not _run_parser(broken)["valid"]
+    assert not refused["valid"]
 
 
 def test_every_asyncapi_example_fits_its_payload(asyncapi: dict[str, Any]) -> None:

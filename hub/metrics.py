@@ -34,6 +34,14 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
+        # Bounded: ``rule`` is a configured rule name (at most 64, hub/fraud/rules.py) or "engine",
+        # ``action`` block | flag | error, ``surface`` inquiry | qr | webhook.
+        self.fraud_decisions = Counter(
+            "payhub_fraud_decisions_total",
+            "Fraud rules fired (block: refused before money moved; flag: reviewed, went on)",
+            ["rule", "action", "surface"],
+            registry=r,
+        )
         self._stored: list[_Stored] = []
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:

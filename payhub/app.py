@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.blocklist
 import gateway.app
 import integration.app
 import khqr.app
@@ -115,6 +116,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:

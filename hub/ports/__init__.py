@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
-from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
+from hub.ports.store import FraudRows, KhqrSessionRows, OutboxRows, Store, StoreTx
 
 __all__ = [
     "AmkQrGenerator",
@@ -34,6 +34,7 @@ __all__ = [
     "Bus",
     "Cache",
     "Consumer",
+    "FraudRows",
     "Header",
     "KhqrSessionRows",
     "Message",

@@ -58,9 +58,13 @@ class BlockEntry:
             return False
         if kind is BlockKind.IP:
             try:
-                return ipaddress.ip_address(value) in ipaddress.ip_network(self.value)
+                address = ipaddress.ip_address(value)
+                network = ipaddress.ip_network(self.value)
             except ValueError:
                 return False
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped  # one IPv4 client, however written (as canonical_value)
+            return address in network
         return value == self.value
 
     def to_json(self, now: datetime) -> dict[str, Any]:

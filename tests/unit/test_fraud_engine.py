@@ -179,7 +179,13 @@ async def test_decisions_are_logged_with_the_rule(
 
 # --- amount -----------------------------------------------------------------------------------------
 
-AMOUNT = {"kind": "amount", "name": "amount", "surfaces": ["inquiry", "qr", "webhook"], "factor": "5", "action": "block"}
+AMOUNT = {
+    "kind": "amount",
+    "name": "amount",
+    "surfaces": ["inquiry", "qr", "webhook"],
+    "factor": "5",
+    "action": "block",
+}
 
 
 @pytest.mark.parametrize(
@@ -333,7 +339,9 @@ async def test_a_failing_screen_lets_money_through_loudly(clock: FakeTime, caplo
 
     decisions = Decisions()
     async with Broken() as windows:
-        e = engine([velocity("policy", 1, 60, surfaces=("webhook",))], MemoryStore(), windows, clock, decisions=decisions)
+        e = engine(
+            [velocity("policy", 1, 60, surfaces=("webhook",))], MemoryStore(), windows, clock, decisions=decisions
+        )
         verdict = await e.screen_money(attempt("webhook"))
     assert verdict.hits == ()
     assert decisions.seen == [("engine", "error", "webhook")]

@@ -60,6 +60,7 @@ class InquiryService:
                         customer=requester.customer,
                         ip=requester.ip,
                         device=requester.device,
+                counted=requester.counted,
                         amount=premium.amount,
                         currency=premium.currency,
                         premium_id=premium.id,

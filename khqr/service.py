@@ -125,6 +125,7 @@ class KhqrService:
                 customer=requester.customer,
                 ip=requester.ip,
                 device=requester.device,
+                counted=requester.counted,
                 amount=amount,
                 currency=currency,
                 premium_id=premium_id,

@@ -74,6 +74,7 @@ class Attempt:
     premium_id: int | None = None
     payment_id: int | None = None
     quoted: tuple[Decimal, Currency] | None = None
+    counted: bool = True  # False: not held to velocity rules (a bank's counter)
 
     def subject(self, subject: Subject) -> str | None:
         if subject == "policy":
@@ -82,7 +83,7 @@ class Attempt:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "quoted"}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("quoted", "counted")}
         if self.currency is not None:
             data["currency"] = self.currency.value
         if self.quoted is not None:
@@ -230,7 +231,7 @@ class FraudEngine:
                 hits += await self._amount(rule, a)
             elif isinstance(rule, QuoteRule):
                 hits += self._quote(rule, a)
-        if not any(h.blocks for h in hits):
+        if a.counted and not any(h.blocks for h in hits):
             hits += await self._velocity(a)
         return Verdict(a, tuple(hits))
 

@@ -15,13 +15,15 @@ DEVICE_HEADER = "X-Device-Id"
 @dataclass(frozen=True)
 class Requester:
     """What the rules may key on. ``screened`` is False for PayHub's own services and for admins, whom the
-    rules do not watch; a bank (role ``amk``) is watched by policy only: its subject and address are the
-    bank's, shared by every customer it serves."""
+    rules do not watch. A bank (role ``amk``) is held to the blocklist and amount rules only (``counted``
+    False): its subject and address are the bank's, shared by every customer it serves, and counting its
+    counter's inquiries would let anyone who floods a policy's window shut the bank's counter out too."""
 
     screened: bool
     customer: str | None = None
     ip: str | None = None
     device: str | None = None
+    counted: bool = True
 
 
 UNSCREENED = Requester(screened=False)
@@ -36,5 +38,5 @@ def requester(conn: HTTPConnection, who: Principal) -> Requester:
     if who.role == "customer":
         return Requester(True, who.sub, conn.client.host if conn.client else None, device)
     if who.role == "amk":
-        return Requester(True)
+        return Requester(True, counted=False)
     return UNSCREENED

@@ -81,12 +81,22 @@ async def test_an_inquiry_over_the_limit_gets_fraud_detected_and_one_review(tmp_
         assert "payhub_fraud_state_degraded 0.0" in metrics
 
 
-async def test_the_bank_and_payhubs_services_are_not_screened_as_customers(tmp_path: Path) -> None:
-    async with served(f"sqlite:///{tmp_path}/p.db") as (c, client):
-        for role in ("amk", "admin"):
-            for _ in range(4):
-                r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c, role))
-                assert r.status_code == 200, r.text
+async def test_a_banks_counter_is_held_to_the_blocklist_but_not_counted(tmp_path: Path) -> None:
+    rules = [RULES[0], {**RULES[1], "name": "inquiry-policy", "subject": "policy", "limit": 1}]
+    async with served(f"sqlite:///{tmp_path}/p.db", rules) as (c, client):
+        bank = auth_header(c, "amk", sub="amk-bank")
+        for role in ("amk", "admin", "amk"):
+            r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c, role))
+            assert r.status_code == 200, r.text
+        assert (await inquire(c, client)).status_code == 200  # the bank's inquiries were not counted
+        fraud_error(await inquire(c, client, sub="bob"))  # the policy's window is full for customers
+        r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=bank)
+        assert r.status_code == 200  # ... never for the bank's counter
+        entry = {"kind": "policy", "value": "p123456789", "reason": "frozen by court order"}
+        assert (await client.post("/admin/blocklist", json=entry, headers=auth_header(c, "admin"))).status_code == 201
+        fraud_error(await client.get("/AMK/payments", params={"query": "P123456789"}, headers=bank))
+        admin = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c, "admin"))
+        assert admin.status_code == 200  # operators are not screened
 
 
 async def test_qr_generation_is_stopped_before_any_qr_is_shown(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from hub.adapters.integration import premium_from_json, premium_json
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, FraudDetected, NotFound, PayHubError, ServiceUnavailable
-from hub.fraud.engine import Attempt, FraudEngine
+from hub.fraud.engine import FraudEngine
 from hub.fraud.requester import Requester
+from hub.fraud.verdict import Attempt
 from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
@@ -60,7 +61,7 @@ class InquiryService:
                         customer=requester.customer,
                         ip=requester.ip,
                         device=requester.device,
-                counted=requester.counted,
+                        counted=requester.counted,
                         amount=premium.amount,
                         currency=premium.currency,
                         premium_id=premium.id,

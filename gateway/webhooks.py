@@ -43,7 +43,8 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
-from hub.fraud.engine import Attempt, FraudEngine, Verdict
+from hub.fraud.engine import FraudEngine
+from hub.fraud.verdict import Attempt, Verdict
 from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce

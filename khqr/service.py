@@ -19,8 +19,9 @@ from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, QrRequest
 from hub.errors import BadRequest, BankNotFound, DuplicatePayment, NotFound, QrMismatch, ServiceUnavailable
 from hub.fanout import Fanout
-from hub.fraud.engine import Attempt, FraudEngine
+from hub.fraud.engine import FraudEngine
 from hub.fraud.requester import Requester
+from hub.fraud.verdict import Attempt
 from hub.json_codec import loads
 from hub.keylock import KeyedLocks
 from hub.ports import AmkQrGenerator, Publisher, Store

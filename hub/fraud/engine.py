@@ -23,22 +23,20 @@ request another rule already blocked.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 from hub.domain.blocklist import BlockKind
-from hub.domain.money import Currency, format_amount
+from hub.domain.money import format_amount
 from hub.domain.records import Payment
 from hub.errors import FraudDetected
 from hub.fraud.blocklist import Blocklist
-from hub.fraud.rules import AmountRule, BlocklistRule, QuoteRule, Rules, Subject, Surface, VelocityRule
-from hub.fraud.windows import MAX_SUBJECT_KEY, Check, VelocityWindows
+from hub.fraud.rules import AmountRule, BlocklistRule, QuoteRule, Rules, Subject, VelocityRule
+from hub.fraud.verdict import Attempt, Hit, Verdict
+from hub.fraud.windows import Check, VelocityWindows, subject_key
 from hub.ports import Store, StoreTx
 
 log = logging.getLogger("payhub.fraud")
@@ -53,90 +51,6 @@ _KINDS: dict[Subject, BlockKind] = {
     "ip": BlockKind.IP,
     "device": BlockKind.DEVICE,
 }
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One request or notice as the rules see it. Absent subjects are None: rules keyed on them skip it.
-
-    ``policy`` is the premium's policy number, ``query`` what was asked for (a policy or application
-    number; matched against policy blocks too). ``quoted``: for a bank notice, the amount and currency
-    its attempt was opened with (the inquiry's due amount)."""
-
-    surface: Surface
-    policy: str | None = None
-    query: str | None = None
-    customer: str | None = None
-    ip: str | None = None
-    device: str | None = None
-    amount: Decimal | None = None
-    currency: Currency | None = None
-    premium_id: int | None = None
-    payment_id: int | None = None
-    quoted: tuple[Decimal, Currency] | None = None
-    counted: bool = True  # False: not held to velocity rules (a bank's counter)
-
-    def subject(self, subject: Subject) -> str | None:
-        if subject == "policy":
-            return self.policy.upper() if self.policy else None
-        value: str | None = getattr(self, subject)
-        return value
-
-    def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("quoted", "counted")}
-        if self.currency is not None:
-            data["currency"] = self.currency.value
-        if self.quoted is not None:
-            data["quoted"] = {"amount": self.quoted[0], "currency": self.quoted[1].value}
-        return data
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One rule that fired: what it saw (``detail``), the incident it belongs to, whether it stops the request."""
-
-    rule: str
-    kind: str
-    detail: str
-    incident: str
-    blocks: bool
-    subject: str | None = None
-    value: str | None = None
-
-    @property
-    def action(self) -> str:
-        return "block" if self.blocks else "flag"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    attempt: Attempt
-    hits: tuple[Hit, ...] = ()
-
-    @property
-    def blocked(self) -> bool:
-        return any(h.blocks for h in self.hits)
-
-    @property
-    def review_key(self) -> str:
-        """The incident's review key: the first blocking rule's, else the first rule's."""
-        first = next((h for h in self.hits if h.blocks), self.hits[0])
-        return first.incident
-
-    def reason(self) -> str:
-        what = "stopped" if self.blocked else "flagged"
-        return f"fraud: {self.attempt.surface} {what} by {', '.join(h.rule for h in self.hits)}"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "surface": self.attempt.surface,
-            "action": "block" if self.blocked else "flag",
-            "attempt": self.attempt.to_json(),
-            "rules": [
-                {"rule": h.rule, "kind": h.kind, "action": h.action, "subject": h.subject, "detail": h.detail}
-                for h in self.hits
-            ],
-        }
 
 
 class FraudEngine:
@@ -298,7 +212,7 @@ class FraudEngine:
                 c.rule.name,
                 c.rule.kind,
                 f"more than {c.rule.limit} {a.surface} requests per {c.rule.window_s} s for this {c.rule.subject}",
-                f"{REVIEW_KEY}{c.rule.name}:{c.rule.subject}:{_key_part(c.value)}:{int(now // c.rule.window_s)}",
+                f"{REVIEW_KEY}{c.rule.name}:{c.rule.subject}:{subject_key(c.value)}:{int(now // c.rule.window_s)}",
                 blocks,
                 c.rule.subject,
                 c.value,
@@ -339,9 +253,3 @@ class FraudEngine:
                 "paymentId": a.payment_id,
             },
         )
-
-
-def _key_part(value: str) -> str:
-    if len(value) <= MAX_SUBJECT_KEY:
-        return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:32]

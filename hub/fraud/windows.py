@@ -32,6 +32,13 @@ _T = TypeVar("_T")
 MAX_SUBJECT_KEY = 64
 
 
+def subject_key(value: str) -> str:
+    """``value`` as it goes into a key (Redis, review): itself up to 64 characters, else a hash of it."""
+    if len(value) <= MAX_SUBJECT_KEY:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
 class Check(NamedTuple):
     """One velocity rule applied to one subject value."""
 
@@ -45,10 +52,7 @@ class Check(NamedTuple):
     @property
     def identifiers(self) -> tuple[str, str]:
         # Rule names hold no "/", so the key cannot be read two ways; a long value is hashed to bound keys.
-        value = self.value
-        if len(value) > MAX_SUBJECT_KEY:
-            value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:32]
-        return self.rule.name, value
+        return self.rule.name, subject_key(self.value)
 
 
 class VelocityWindows:

@@ -19,7 +19,8 @@ from hub.domain.blocklist import BlockKind
 from hub.domain.money import Currency
 from hub.errors import FraudDetected
 from hub.fraud.blocklist import NewEntry
-from hub.fraud.engine import PAYMENT_FLAG, Attempt, FraudEngine
+from hub.fraud.engine import PAYMENT_FLAG, FraudEngine
+from hub.fraud.verdict import Attempt
 from hub.fraud.windows import VelocityWindows
 from tests.fraud_support import (
     Decisions,

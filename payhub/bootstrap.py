@@ -160,7 +160,9 @@ class Container:
         if hasattr(self, "limiter"):
             build.limiter_gauges(self)
         if self.services & {"gateway", "khqr"}:  # fraud windows live where the rate-limit counters do
-            windows = adapters.get("fraud_windows") or _own(self._owned, VelocityWindows(limiter_storage(s.redis_url)))
+            windows: VelocityWindows | None = adapters.get("fraud_windows")
+            if windows is None:
+                windows = _own(self._owned, VelocityWindows(limiter_storage(s.redis_url)))
             build.fraud(self, windows)
         if "integration" in self.services:
             build.integration(self)

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import backoffice.blocklist
+import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
@@ -117,6 +118,9 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
             )
         )
         routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
+        routes += backoffice.reconcile.routes.routes(
+            backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
+        )
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:

@@ -17,6 +17,7 @@ from hub.domain.blocklist import BlockEntry, BlockKind
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.reconciliation import ReconciliationRows
 
 
 class KhqrSessionRows(Protocol):
@@ -124,6 +125,11 @@ class StoreTx(Protocol):
 
     @property
     def fraud(self) -> FraudRows: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRows:
+        """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
+        ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from hub.alerts import AlertKind, Alerts
 from hub.domain.blocklist import BlockKind
 from hub.domain.money import format_amount
 from hub.domain.records import Payment
@@ -69,7 +70,9 @@ class FraudEngine:
         *,
         count: Callable[[str, str, str], None] = lambda rule, action, surface: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        alerts: Alerts | None = None,
     ) -> None:
+        self._alerts = alerts if alerts is not None else Alerts()
         self.rules = rules
         self.windows = windows
         self.blocklist = blocklist
@@ -99,13 +102,17 @@ class FraudEngine:
 
     async def screen_money(self, attempt: Attempt) -> Verdict:
         """Screen a bank's notice: never raises. When screening fails, the notice goes on unscreened,
-        with an ERROR ``ALERT`` and ``payhub_fraud_decisions_total{rule="engine",action="error"}``."""
+        with the ALERT ``fraud_screening_failed`` and
+        ``payhub_fraud_decisions_total{rule="engine",action="error"}``."""
         try:
             return await self.screen(attempt)
         except Exception as exc:
-            log.error(
-                "ALERT fraud screening failed; the bank's notice is recorded unscreened",
-                extra={"surface": attempt.surface, "paymentId": attempt.payment_id, "error": type(exc).__name__},
+            self._alerts.raise_(
+                AlertKind.FRAUD_SCREENING_FAILED,
+                log,
+                surface=attempt.surface,
+                paymentId=attempt.payment_id,
+                error=type(exc).__name__,
             )
             self._count(ENGINE_RULE, "error", attempt.surface)
             return Verdict(attempt)
@@ -240,16 +247,14 @@ class FraudEngine:
                 },
             )
 
-    @staticmethod
-    def _alert(verdict: Verdict) -> None:
+    def _alert(self, verdict: Verdict) -> None:
         a = verdict.attempt
-        log.error(
-            "ALERT fraud review opened",
-            extra={
-                "surface": a.surface,
-                "action": "block" if verdict.blocked else "flag",
-                "rules": [h.rule for h in verdict.hits],
-                "policyNumber": a.policy,
-                "paymentId": a.payment_id,
-            },
+        self._alerts.raise_(
+            AlertKind.FRAUD_REVIEW_OPENED,
+            log,
+            surface=a.surface,
+            action="block" if verdict.blocked else "flag",
+            rules=[h.rule for h in verdict.hits],
+            policyNumber=a.policy,
+            paymentId=a.payment_id,
         )

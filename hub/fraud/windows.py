@@ -5,9 +5,10 @@ A window is one rule's ``limit`` per ``window_s`` for one subject value (a polic
 an IP address, a device id); its key is ``<prefix>/LIMITER/<rule>/<subject>/...`` (long subject values are
 hashed). Time comes from the wall clock, as ``limits``' storages read it.
 
-When Redis fails, the windows are kept per process in memory, like ``hub.resilience.ratelimit``: an ERROR
-``ALERT`` once per outage, ``degraded`` and ``fallbacks`` exported to /metrics, the shared storage tried
-again after ``retry_shared_s``. A check therefore never fails for want of Redis, and never passes unchecked.
+When Redis fails, the windows are kept per process in memory, like ``hub.resilience.ratelimit``: an
+ALERT (``fraud_storage_down``) once per outage, ``degraded`` and ``fallbacks`` exported to /metrics,
+the shared storage tried again after ``retry_shared_s``. A check therefore never fails for want of
+Redis, and never passes unchecked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from hub.alerts import AlertKind, Alerts
 from hub.constants import FRAUD_PREFIX
 from hub.fraud.rules import VelocityRule
 from hub.resilience.ratelimit import open_storage
@@ -62,8 +64,14 @@ class VelocityWindows:
     """
 
     def __init__(
-        self, storage_uri: str = "memory://", *, key_prefix: str = FRAUD_PREFIX, retry_shared_s: float = 5.0
+        self,
+        storage_uri: str = "memory://",
+        *,
+        key_prefix: str = FRAUD_PREFIX,
+        retry_shared_s: float = 5.0,
+        alerts: Alerts | None = None,
     ) -> None:
+        self._alerts = alerts if alerts is not None else Alerts()
         self._storage, self._pool = open_storage(storage_uri, key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
         self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
@@ -122,10 +130,7 @@ class VelocityWindows:
         self.fallbacks += 1
         if not self.degraded:
             self.degraded = True
-            log.error(
-                "ALERT fraud velocity storage unavailable; counting per process until it is back",
-                extra={"error": type(exc).__name__},
-            )
+            self._alerts.raise_(AlertKind.FRAUD_STORAGE_DOWN, log, error=type(exc).__name__)
 
     async def reset(self) -> None:
         """Forget everything counted (under the key prefix in Redis)."""

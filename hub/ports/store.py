@@ -72,6 +72,10 @@ class OutboxRows(Protocol):
 
     async def unpublished_count(self) -> int: ...
 
+    async def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest event not yet relayed occurred (None when every event was relayed)."""
+        ...
+
 
 class FraudRows(Protocol):
     """The fraud controls' rows inside one unit of work: the blocklist and a policy's paid amounts.

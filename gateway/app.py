@@ -26,6 +26,7 @@ from hub.errors import (
     BadRequest,
     DuplicatePayment,
     Forbidden,
+    FraudDetected,
     NotFound,
     PayHubError,
     RateLimitExceeded,
@@ -34,6 +35,7 @@ from hub.errors import (
     Unauthorized,
     VerificationMismatch,
 )
+from hub.fraud.requester import requester
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.http.path import path_id
@@ -116,7 +118,7 @@ API = (
         "integration service is down the cache answers, or 503 with Retry-After.",
         security=roles("customer", "amk", "admin", "service"),
         query=InquiryQuery,
-        errors=(BadRequest, Unauthorized, Forbidden, NotFound, RateLimitExceeded, ServiceUnavailable),
+        errors=(BadRequest, Unauthorized, Forbidden, FraudDetected, NotFound, RateLimitExceeded, ServiceUnavailable),
     ),
     Operation(
         "POST",
@@ -186,6 +188,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         outcome = "error"
         try:
             who = await authenticate(request, d.auth, *INQUIRY_ROLES)
+            asking = requester(request, who)  # validates X-Device-Id
             if who.role != "service":
                 # PayHub's own services (the KHQR service asking for each of its customers) are not
                 # limited here: the customer was limited where the request came in, per user and per IP.
@@ -195,6 +198,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
                 who,
                 client_ip(request),
                 request.scope["state"].get("correlation_id", "-"),
+                asking,
             )
             outcome = "found"
             return ok(data)

@@ -18,11 +18,13 @@ from hub.errors import (
     BankNotFound,
     DuplicatePayment,
     Forbidden,
+    FraudDetected,
     NotFound,
     RateLimitExceeded,
     ServiceUnavailable,
     Unauthorized,
 )
+from hub.fraud.requester import requester
 from hub.http.envelope import ok
 from hub.ports import RateLimiter
 from khqr.schemas import KhqrCode, KhqrQuery, SessionPath, SessionQuery, SessionStatus
@@ -86,6 +88,7 @@ API = (
             BadRequest,
             Unauthorized,
             Forbidden,
+            FraudDetected,
             NotFound,
             BankNotFound,
             DuplicatePayment,
@@ -113,10 +116,11 @@ API = (
 def routes(d: KhqrDeps) -> list[BaseRoute]:
     async def generate(request: Request) -> Response:
         who = await authenticate(request, d.auth, *CUSTOMER_ROLES)
+        asking = requester(request, who)  # validates X-Device-Id
         if who.role != "service":  # a PayHub service's own callers were limited where they came in
             await d.limiter.hit(user=who.sub, ip=request.client.host if request.client else "unknown")
         parse_bank_code(request.query_params.get("bankCode"))
-        return ok(await d.service.generate(request.query_params.get("billNumber", "")))
+        return ok(await d.service.generate(request.query_params.get("billNumber", ""), asking))
 
     async def session(request: Request) -> Response:
         who = await authenticate(request, d.auth)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import backoffice.blocklist
 import backoffice.reconcile.routes
 import gateway.app
 import integration.app
@@ -131,6 +132,7 @@ def operations() -> tuple[Operation, ...]:
         *integration.app.API,
         *sandbox.app.API,
         *backoffice.reconcile.routes.API,
+        *backoffice.blocklist.API,
     )
 
 

@@ -68,6 +68,9 @@ SEMANTIC_RULES = {
     ("GET", "/admin/reconciliation/runs"),
     ("POST", "/admin/reconciliation/runs"),
     ("GET", "/sandbox/amk/statements/{day}.csv"),
+    # a blocklist value in its kind's form (an IP network, a policy number), a reason of printable
+    # characters, an expiry in the future
+    ("POST", "/admin/blocklist"),
 }
 
 

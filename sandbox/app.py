@@ -21,7 +21,7 @@ from hub.apidoc.declare import SANDBOX_AMK_SESSION, Operation, Reply
 from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from hub.domain.khqr.image import render_png
 from hub.domain.money import MoneyError, parse_amount, parse_currency
-from hub.errors import BadRequest, NotFound, ServiceUnavailable
+from hub.errors import BadRequest, Forbidden, FraudDetected, NotFound, RateLimitExceeded, ServiceUnavailable
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.secrets_policy import SANDBOX_BAKONG_ACCOUNT
@@ -158,7 +158,8 @@ API = (
         "429, and returns every body sent with every answer.",
         body=SimulatePay,
         body_example={"billNumber": "P123456789", "method": "KHQR", "outcome": "SUCCESS", "duplicates": 0},
-        errors=(BadRequest, NotFound, ServiceUnavailable),
+        # the gateway's refusal of the bank's look-up is passed on as it was (a blocklisted policy, a limit)
+        errors=(BadRequest, NotFound, Forbidden, FraudDetected, RateLimitExceeded, ServiceUnavailable),
     ),
     Operation(
         "POST",

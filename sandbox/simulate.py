@@ -22,7 +22,7 @@ from hub.adapters.amk.signature import signature_header
 from hub.auth import Authenticator
 from hub.domain.money import MoneyError, format_amount, parse_amount, parse_currency, read_decimal
 from hub.domain.timezones import BANGKOK, GMT7
-from hub.errors import BadRequest, NotFound, ServiceUnavailable
+from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
 from hub.json_codec import dumps_bytes, loads, loads_object
 from hub.resilience.retry import retry_until
 from sandbox.state import SandboxState, Transaction
@@ -80,6 +80,19 @@ class SimulateRequest:
             amount,
             currency,
         )
+
+
+def _refusal(response: httpx.Response) -> PayHubError:
+    """The gateway's 4xx answer as the same error (status, code, message, details): a refusal (a blocklisted
+    policy's 403 FRAUD_DETECTED, a 429) is not an outage, and is not answered as one (503)."""
+    try:
+        error = loads_object(response.content)["error"]
+        err = PayHubError(str(error["message"]), details=error.get("details"), retry_after=error.get("retryAfter"))
+        err.code = str(error["code"])
+    except (ValueError, KeyError, TypeError):
+        return ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
+    err.status_code = response.status_code
+    return err
 
 
 def _word(body: dict[str, Any], field: str, default: str, allowed: tuple[str, ...], errors: list[Any]) -> str:
@@ -152,6 +165,8 @@ class Simulator:
 
     @staticmethod
     def _data(response: httpx.Response) -> dict[str, Any]:
+        if 400 <= response.status_code < 500:
+            raise _refusal(response)
         if response.status_code != 200:
             raise ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
         data: dict[str, Any] = loads_object(response.content)["data"]

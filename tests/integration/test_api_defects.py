@@ -13,7 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from tests.conftest import sqlite_process, table_counts
+from tests.conftest import auth_header, sqlite_process, table_counts
 from tests.integration.test_hostile_sockets import raw, serve
 
 
@@ -140,3 +140,15 @@ async def test_control_refuses_statement_edits_that_are_not_lists(tmp_path: Path
         r = await client.post("/sandbox/amk/control", json={"statement": {edit: value}, "verifyAvailable": False})
         assert r.status_code == 400, r.text
         assert (await client.post("/sandbox/amk/control", json={})).json()["data"]["verifyAvailable"] is True
+
+
+async def test_simulate_passes_on_the_gateways_refusal_instead_of_a_503(tmp_path: Path) -> None:
+    """The sandbox bank looks the bill up at the gateway first; a refusal there (a blocklisted policy:
+    403 FRAUD_DETECTED) came back as ``503 SERVICE_UNAVAILABLE "gateway answered 403"``, an outage to
+    retry, when it is a refusal that retrying does not change. The gateway's error is answered as it was."""
+    async with sqlite_process(tmp_path) as (c, client):
+        entry = {"kind": "policy", "value": "P123456789", "reason": "test"}
+        assert (await client.post("/admin/blocklist", json=entry, headers=auth_header(c, "admin"))).status_code == 201
+        r = await client.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789"})
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "FRAUD_DETECTED"

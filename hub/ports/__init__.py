@@ -19,6 +19,7 @@ port               implementations
 ``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
 ``AmkQrGenerator`` ``khqr/amk_qr.py``
 ``PremiumSource``  ``adapters/integration.py`` (the integration service)
+``NotificationChannel`` ``adapters/notify/`` (push, SMS, email, partner webhooks, sandbox), in ``notify.py``
 =================  ===========================================================================
 """
 
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
-from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
+from hub.ports.notify import NotificationChannel, Outbound
+from hub.ports.store import KhqrSessionRows, NotificationRows, OutboxRows, Store, StoreTx
 
 __all__ = [
     "AmkQrGenerator",
@@ -37,6 +39,9 @@ __all__ = [
     "Header",
     "KhqrSessionRows",
     "Message",
+    "NotificationChannel",
+    "NotificationRows",
+    "Outbound",
     "OutboxRows",
     "PremiumSource",
     "Producer",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from hub.domain.notification import Notification, Preferences
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
@@ -32,6 +33,9 @@ class MemoryState:
     reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+    notifications: dict[int, Notification] = field(default_factory=dict)
+    notification_preferences: dict[str, Preferences] = field(default_factory=dict)
+    notifier_cursors: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> MemoryState:
         return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})

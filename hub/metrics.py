@@ -34,16 +34,33 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
+        # Notifications (issue 10): ``channel`` is push|sms|email|webhook, ``outcome`` sent|retried|dead|cancelled.
+        self.notifications = Counter(
+            "payhub_notifications_total",
+            "Notification attempts by channel and outcome",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.notification_seconds = Histogram(
+            "payhub_notification_send_seconds",
+            "Time a notification channel took to accept or refuse a message",
+            ["channel"],
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self._stored: list[_Stored] = []
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time (``read`` must be cheap and synchronous)."""
         self.registry.register(_Live(name, documentation, read))
 
-    def stored_counter(self, name: str, documentation: str, read: Callable[[], Awaitable[float]]) -> None:
+    def stored_counter(
+        self, name: str, documentation: str, read: Callable[[], Awaitable[float]], *, gauge: bool = False
+    ) -> None:
         """A counter kept in the database (``read`` counts rows that are never deleted), read at
-        scrape time: every process reports the same truth, and a restart does not reset it."""
-        stored = _Stored(name, documentation, read)
+        scrape time: every process reports the same truth, and a restart does not reset it.
+        ``gauge=True``: a count that may go down (rows in a state), exported as a gauge."""
+        stored = _Stored(name, documentation, read, gauge)
         self._stored.append(stored)
         self.registry.register(stored)
 
@@ -69,10 +86,11 @@ class _Live(Collector):
 
 
 class _Stored(Collector):
-    def __init__(self, name: str, documentation: str, read: Callable[[], Awaitable[float]]) -> None:
-        self._name, self._doc, self.read = name, documentation, read
+    def __init__(self, name: str, documentation: str, read: Callable[[], Awaitable[float]], gauge: bool) -> None:
+        self._name, self._doc, self.read, self._gauge = name, documentation, read, gauge
         self.value: float | None = None
 
     def collect(self):  # type: ignore[no-untyped-def]
         if self.value is not None:
-            yield CounterMetricFamily(self._name, self._doc, value=self.value)
+            family = GaugeMetricFamily if self._gauge else CounterMetricFamily
+            yield family(self._name, self._doc, value=self.value)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -37,12 +37,13 @@ from hub.secrets_policy import (
     weak_secret,
 )
 from hub.settings_env import ENVIRON, EnvironSource, env_name, problem_message
+from hub.settings_notify import NotifySettings
 
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/settings_notify.py
     model_config = SettingsConfigDict(
         env_prefix="PAYHUB_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
@@ -224,11 +225,22 @@ class Settings(BaseSettings):
             for entry in entries:
                 if isinstance(entry, SecretStr):
                     yield env_name(name), entry.get_secret_value()
+                elif isinstance(entry, BaseModel):  # an entry with secrets of its own (a partner webhook)
+                    for part in type(entry).model_fields:
+                        if isinstance(value := getattr(entry, part), SecretStr):
+                            yield env_name(name), value.get_secret_value()
 
     def log_secrets(self) -> list[str]:
         """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
         values = [value for _, value in self.secret_values() if value]
-        for url in (self.database_url, self.redis_url, self.amk_base_url, self.amk_verify_url, self.jwt_jwks_url):
+        for url in (
+            self.database_url,
+            self.redis_url,
+            self.amk_base_url,
+            self.amk_verify_url,
+            self.jwt_jwks_url,
+            self.notify_smtp_url,
+        ):
             password = urlsplit(url).password if "@" in url else None
             if password:
                 values += [password, unquote(password)]
@@ -248,6 +260,7 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
+        problems += self.notify_problems()
         if self.mode == "production":
             problems += self._production_problems()
         return problems

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 import gateway.app
 import integration.app
 import khqr.app
+import notifier.app
 import push.app
 import sandbox.app
 from hub.errors import PayHubError, ServiceUnavailable
@@ -33,7 +34,7 @@ from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
 from payhub.bootstrap import SERVICES, Container
-from payhub.workers import integration_consumer
+from payhub.workers import integration_consumer, notifier_consumer
 
 log = logging.getLogger("payhub.app")
 
@@ -87,6 +88,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await container.start(background=background)
             if background and "integration" in container.services:
                 await stack.enter_async_context(integration_consumer(container.settings, container.premiums))
+            if background and "notifier" in container.services:
+                await stack.enter_async_context(notifier_consumer(container.settings, container.notifier))
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
@@ -135,6 +138,12 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 store_id=s.amk_store_id,
                 terminal_id=s.amk_terminal_id,
                 secret_key=s.amk_secret_key.get_secret_value(),
+            )
+        )
+    if "notifier" in chosen:
+        routes += notifier.app.routes(
+            notifier.app.NotifierDeps(
+                c.store, c.auth, c.notify_outbox if c.settings.sandbox else None, wake=c.dispatcher.wake
             )
         )
     if "khqr" in chosen or "gateway" in chosen:
@@ -202,6 +211,7 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "billWebhook": "/AMK/payments",
                     "khqrWebhook": "/AMK/khqr",
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
+                    "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",

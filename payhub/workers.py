@@ -1,4 +1,4 @@
-"""The long-running worker processes of the production topology: relay, feeder, integration consumer.
+"""The long-running worker processes of the production topology: relay, feeder, integration and notifier consumers.
 
 Each is an ``async`` function the CLI runs until it is stopped; drivers are imported here only,
 when the process that needs them starts.
@@ -18,6 +18,7 @@ from hub.resilience.retry import retry_logged
 from hub.settings import Settings
 from hub.topics import Topics
 from integration.premiums import PremiumService
+from notifier.service import Notifier
 
 log = logging.getLogger("payhub.processes")
 
@@ -108,6 +109,29 @@ async def integration_consumer(settings: Settings, premiums: PremiumService) -> 
         ) as dlq,
     ):
         async with running(PremiumSettlementConsumer(consumer, premiums, dlq).run_forever(), name="payhub-settlement"):
+            yield
+
+
+@contextlib.asynccontextmanager
+async def notifier_consumer(settings: Settings, notifier: Notifier) -> AsyncIterator[None]:
+    """While the notifier runs with Kafka: consumer group ``payhub.notifier`` on the status topic."""
+    if not settings.kafka_bootstrap:
+        yield
+        return
+    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
+    from notifier.consumer import GROUP_ID, NotificationConsumer
+
+    topics = Topics(settings.kafka_topic_prefix)
+    await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.status)])
+    async with (
+        KafkaConsumer(
+            settings.kafka_bootstrap, GROUP_ID, [topics.status], client_id="payhub-notifier", **_group_timing(settings)
+        ) as consumer,
+        KafkaProducer(
+            settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-notifier-dlq"
+        ) as dlq,
+    ):
+        async with running(NotificationConsumer(consumer, notifier, dlq).run_forever(), name="payhub-notifier"):
             yield
 
 

@@ -66,6 +66,8 @@ def test_the_production_example_starts() -> None:
         "PAYHUB_AMK_WEBHOOK_SECRET",
         "PAYHUB_JWT_SECRET",
         "PAYHUB_METRICS_TOKEN",
+        "PAYHUB_NOTIFY_PUSH_TOKEN",
+        "PAYHUB_NOTIFY_SMS_API_KEY",
         "PAYHUB_SERVICE_TOKEN_SECRET",
         "PAYHUB_SUBSCRIBE_SECRET",
     ]

@@ -102,7 +102,6 @@ def routes(d: NotifierDeps) -> list[BaseRoute]:
 
 def sandbox_routes(outbox: SandboxOutbox) -> list[BaseRoute]:
     env = Environment(loader=PackageLoader("notifier", "templates"), autoescape=select_autoescape(["html"]))
-    env.policies["json.dumps_function"] = dumps  # the one JSON codec, for the wire shown
     page = env.get_template("sandbox_notifications.html")
 
     async def notifications(request: Request) -> Response:
@@ -114,7 +113,8 @@ def sandbox_routes(outbox: SandboxOutbox) -> list[BaseRoute]:
         )
         if wants_json:
             return ok(records)
-        return HTMLResponse(page.render(records=records))
+        shown = [{**r, "wireText": dumps(r["wire"])} for r in records]  # the one JSON codec, for the wire shown
+        return HTMLResponse(page.render(records=shown))
 
     return [Route("/sandbox/notifications", notifications, methods=["GET"])]
 

@@ -63,18 +63,6 @@ async def test_a_reminder_goes_3_days_before_at_the_opening_of_the_hours_and_sur
         await c.reminders.scan()  # scanning again adds nothing
         clock.set_local(2026, 12, 12, 9, 0)
         assert await c.dispatcher.run_once() >= 2
-        assert (
-            sorted(outbox(c))[:2]
-            == [
-                ("email", "john.doe@example.com", outbox(c, "payment_reminder")[0][2]),
-                (
-                    "push",
-                    "sandbox-device-john-doe",
-                    "Reminder: your premium of 150.00 USD for policy P123456789 is due on 2026-12-15.",
-                ),
-            ]
-            or True
-        )
         sent = {ch: text for ch, who, text in outbox(c) if who in ("john.doe@example.com", "sandbox-device-john-doe")}
         assert sent["push"] == "Reminder: your premium of 150.00 USD for policy P123456789 is due on 2026-12-15."
         assert "Amount due:     150.00 USD" in sent["email"]
@@ -123,7 +111,8 @@ async def test_the_customers_own_hours_and_a_send_that_comes_too_late_in_the_day
         await c.dispatcher.run_once()
         found = await reminders_of(c, 150003)
         assert (found["push"][0], found["sms"][0]) == ("DEAD", "SENT")
-        [(channel, phone, text)] = [r for r in outbox(c) if r[1] == "+85511222333"]
+        [(channel, _, text)] = [r for r in outbox(c) if r[1] == "+85511222333"]
+        assert channel == "sms"
         assert text == "សូមរំលឹក៖ បុព្វលាភចំនួន 75.50 USD សម្រាប់បណ្ណសន្យារ៉ាប់រង P555000111 ត្រូវបង់នៅថ្ងៃ 2027-01-05។"
 
 

@@ -79,6 +79,8 @@ class Dispatcher:
         self.clock = clock
         self.metrics = metrics
         self.batch, self.lease_s, self.poll_s = batch, lease_s, poll_s
+        self._concurrency = concurrency
+        self._in_flight = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
 
@@ -87,28 +89,49 @@ class Dispatcher:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("notification dispatch failed; trying again")
-                handled = 0
-            if handled >= self.batch:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
+        """Claim and send until cancelled. Sends run side by side (at most ``concurrency``) and a slow
+        channel holds only its own messages: new ones are claimed as soon as a slot is free."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                free = self._concurrency - self._in_flight
+                claimed: list[Notification] = []
+                if free > 0:
+                    try:
+                        claimed = await self._claim(min(self.batch, free))
+                    except Exception:
+                        log.exception("claiming notifications failed; trying again")
+                for n in claimed:
+                    self._in_flight += 1
+                    group.create_task(self._deliver_in_background(n))
+                if claimed and len(claimed) == min(self.batch, free):
+                    continue  # more may be due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                self._wake.clear()
 
     async def run_once(self) -> int:
-        """Claim the notifications due now (at most ``batch``), send them concurrently; returns how many."""
-        now = self.clock()
-        async with self.store.transaction() as tx:
-            claimed = await tx.notifications.claim(now, now + timedelta(seconds=self.lease_s), self.batch)
+        """Claim the notifications due now (at most ``batch``), send them and wait for every outcome;
+        returns how many were claimed (tests and tools drive the dispatcher with it)."""
+        claimed = await self._claim(self.batch)
         if claimed:
             async with asyncio.TaskGroup() as group:
                 for n in claimed:
                     group.create_task(self._deliver(n))
         return len(claimed)
+
+    async def _claim(self, limit: int) -> list[Notification]:
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            return await tx.notifications.claim(now, now + timedelta(seconds=self.lease_s), limit)
+
+    async def _deliver_in_background(self, n: Notification) -> None:
+        try:
+            await self._deliver(n)
+        except Exception:  # the outcome could not be recorded (database down): the lease brings it back
+            log.exception("recording a notification's outcome failed", extra={"notificationId": n.id})
+        finally:
+            self._in_flight -= 1
+            self._wake.set()  # a slot is free
 
     async def _deliver(self, n: Notification) -> None:
         async with self._slots:

@@ -874,7 +874,7 @@
         var what = document.createElement('strong');
         what.textContent = (NOTICE_LABELS[r.channel] || r.channel) + ' → ' + r.recipient;
         var text = document.createElement('span');
-        text.textContent = r.channel === 'webhook' ? 'Standard Webhooks, id ' + r.messageId : (r.subject || r.text);
+        text.textContent = r.channel === 'webhook' ? 'Standard Webhooks, id ' + r.messageId : r.channel === 'email' ? r.subject : r.text;
         li.appendChild(what);
         li.appendChild(text);
         el.noticesList.appendChild(li);

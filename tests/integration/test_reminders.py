@@ -60,7 +60,7 @@ async def test_a_reminder_goes_3_days_before_at_the_opening_of_the_hours_and_sur
         assert await c.dispatcher.run_once() == 0
         assert outbox(c) == []
     async with process(tmp_path, clock) as c:  # a restart: the schedule is in the database
-        await c.reminders.scan()  # scanning again adds nothing
+        assert await c.reminders.scan() == 0  # scanning again adds nothing
         clock.set_local(2026, 12, 12, 9, 0)
         assert await c.dispatcher.run_once() >= 2
         sent = {ch: text for ch, who, text in outbox(c) if who in ("john.doe@example.com", "sandbox-device-john-doe")}

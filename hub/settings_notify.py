@@ -106,6 +106,23 @@ class NotifySettings(BaseSettings):
                 "PAYHUB_NOTIFY_LEASE_S must exceed PAYHUB_NOTIFY_TIMEOUT_S (a send must end within its lease)"
             )
         problems += self._partner_problems()
+        if getattr(self, "mode", "sandbox") == "production":
+            problems += self._notify_production_problems()
+        return problems
+
+    def _notify_production_problems(self) -> list[str]:
+        problems = [
+            f"{name} is sandbox: (the recorder) in production mode: set the provider's URL, or leave it empty"
+            for name, url in (
+                ("PAYHUB_NOTIFY_PUSH_URL", self.notify_push_url),
+                ("PAYHUB_NOTIFY_SMS_URL", self.notify_sms_url),
+                ("PAYHUB_NOTIFY_SMTP_URL", self.notify_smtp_url),
+                *((f"PAYHUB_PARTNER_WEBHOOKS ({p.name[:64]!r})", p.url) for p in self.partner_webhooks),
+            )
+            if url.startswith("sandbox:")
+        ]
+        if self.notify_smtp_url and self.notify_email_from.endswith(".sandbox"):
+            problems.append("PAYHUB_NOTIFY_EMAIL_FROM is required with PAYHUB_NOTIFY_SMTP_URL in production mode")
         return problems
 
     def _partner_problems(self) -> list[str]:

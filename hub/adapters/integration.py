@@ -97,14 +97,17 @@ def premium_from_json(data: dict[str, Any]) -> Premium:
 
 
 def _contact(value: Any) -> Contact:
+    """The payer's contact as the integration service gives it; what is unreadable is left out (a bad
+    contact never makes a premium unusable: money is matched on the premium, not on its contact)."""
     if not isinstance(value, dict):
         return Contact()
     texts = {k: v if isinstance(v, str) and v else None for k, v in value.items()}
+    try:
+        language = parse_language(texts.get("language"))
+    except ValueError:
+        language = None
     return Contact(
-        phone=texts.get("phone"),
-        email=texts.get("email"),
-        push_token=texts.get("pushToken"),
-        language=parse_language(texts.get("language")),
+        phone=texts.get("phone"), email=texts.get("email"), push_token=texts.get("pushToken"), language=language
     )
 
 

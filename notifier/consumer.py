@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hub.adapters.stream import Consumer, Producer
 from hub.event_consumer import EventConsumer
+from hub.tracing import Tracer
 from notifier.service import Notifier
 
 GROUP_ID = "payhub.notifier"
@@ -19,6 +20,12 @@ class NotificationConsumer(EventConsumer):
     name = "notifier"
 
     def __init__(
-        self, consumer: Consumer, notifier: Notifier, dead_letter_producer: Producer, *, batch: int = 200
+        self,
+        consumer: Consumer,
+        notifier: Notifier,
+        dead_letter_producer: Producer,
+        *,
+        batch: int = 200,
+        tracer: Tracer | None = None,
     ) -> None:
-        super().__init__(consumer, notifier.handle, dead_letter_producer, batch=batch)
+        super().__init__(consumer, notifier.handle, dead_letter_producer, batch=batch, tracer=tracer)

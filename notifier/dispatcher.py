@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from tenacity import wait_none
 from tenacity.wait import wait_base
 
+from hub.alerts import AlertKind, Alerts
 from hub.domain.notification import Channel, Hours, Kind, Notification, NotificationState
 from hub.errors import PayHubError
 from hub.metrics import Metrics
@@ -78,6 +79,7 @@ class Dispatcher:
         self.hours, self.tz = hours, tz
         self.clock = clock
         self.metrics = metrics
+        self.alerts = metrics.alerts if metrics is not None else Alerts()
         self.batch, self.lease_s, self.poll_s = batch, lease_s, poll_s
         self._concurrency = concurrency
         self._in_flight = 0
@@ -157,9 +159,13 @@ class Dispatcher:
         if label and self.metrics is not None:
             self.metrics.notifications.labels(n.key.channel.value, label).inc()
         if outcome.state is NotificationState.DEAD:
-            log.error(
-                "ALERT notification dead",
-                extra={"notificationId": n.id, "channel": n.key.channel.value, "error": outcome.error},
+            self.alerts.raise_(
+                AlertKind.NOTIFICATION_DEAD,
+                log,
+                notificationId=n.id,
+                channel=n.key.channel.value,
+                paymentId=n.payment_id,
+                error=outcome.error,
             )
 
     async def _outcome(self, n: Notification) -> Outcome:

@@ -20,6 +20,8 @@ port               implementations
 ``AmkQrGenerator`` ``khqr/amk_qr.py``
 ``PremiumSource``  ``adapters/integration.py`` (the integration service)
 ``NotificationChannel`` ``adapters/notify/`` (push, SMS, email, partner webhooks, sandbox), in ``notify.py``
+``StatementFormat`` ``adapters/amk/statement_csv.py`` (AMK's settlement statement, an assumed CSV)
+``StatementSource`` ``adapters/amk/statements.py`` (fetched over HTTP from AMK or the sandbox)
 =================  ===========================================================================
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.notify import NotificationChannel, Outbound
+from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
 from hub.ports.store import KhqrSessionRows, NotificationRows, OutboxRows, Store, StoreTx
 
 __all__ = [
@@ -47,7 +50,10 @@ __all__ = [
     "Producer",
     "Publisher",
     "RateLimiter",
+    "ReconciliationRows",
     "Record",
+    "StatementFormat",
+    "StatementSource",
     "Store",
     "StoreTx",
 ]

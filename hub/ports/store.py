@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.reconciliation import ReconciliationRows
 
 
 class KhqrSessionRows(Protocol):
@@ -68,6 +69,10 @@ class OutboxRows(Protocol):
         ...
 
     async def unpublished_count(self) -> int: ...
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest event not yet relayed occurred (None when every event was relayed)."""
+        ...
 
 
 class NotificationRows(Protocol):
@@ -155,6 +160,11 @@ class StoreTx(Protocol):
 
     @property
     def notifications(self) -> NotificationRows: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRows:
+        """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
+        ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one

@@ -4,7 +4,8 @@ All writes happen inside ``SqlStore.transaction()``; a dialect provides the conn
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
 ``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
-``outbox.py`` (the relay's view of the event log), ``notifications.py`` (the notifier's tables);
+``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
+``notifications.py`` (the notifier's tables);
 ``rows.py`` decodes rows into records.
 """
 
@@ -21,6 +22,7 @@ from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
+from hub.adapters.store.reconciliation import SqlReconciliationRows
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
@@ -95,6 +97,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def notifications(self) -> NotificationRows:
         return NotificationRows(self._c, locking=bool(self._for_update))
+
+    @cached_property
+    def reconciliation(self) -> SqlReconciliationRows:
+        return SqlReconciliationRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

@@ -97,6 +97,14 @@ class Metrics:
             registry=r,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        # Bounded: ``rule`` is a configured rule name (at most 64, hub/fraud/rules.py) or "engine",
+        # ``action`` block | flag | error, ``surface`` inquiry | qr | webhook.
+        self.fraud_decisions = Counter(
+            "payhub_fraud_decisions_total",
+            "Fraud rules fired (block: refused before money moved; flag: reviewed, went on)",
+            ["rule", "action", "surface"],
+            registry=r,
+        )
         self.alerts = Alerts(r)
         self._scraped: list[_Scraped] = []
 

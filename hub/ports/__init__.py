@@ -31,7 +31,7 @@ from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource,
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.notify import NotificationChannel, Outbound
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import KhqrSessionRows, NotificationRows, OutboxRows, Store, StoreTx
+from hub.ports.store import FraudRows, KhqrSessionRows, NotificationRows, OutboxRows, Store, StoreTx
 
 __all__ = [
     "AmkQrGenerator",
@@ -39,6 +39,7 @@ __all__ = [
     "Bus",
     "Cache",
     "Consumer",
+    "FraudRows",
     "Header",
     "KhqrSessionRows",
     "Message",

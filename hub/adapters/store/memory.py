@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.adapters.store.memory_fraud import MemoryFraudRows
 from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
@@ -42,6 +43,7 @@ _TABLES = frozenset(
         "reviews",
         "inquiries",
         "khqr_sessions",
+        "blocklist",
         "notifications",
     }
 )
@@ -102,6 +104,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
         self.notifications = MemoryNotificationRows(self._s)
+        self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
 
     # --- premiums ---

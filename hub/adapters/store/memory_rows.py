@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Any
 
+from hub.domain.blocklist import BlockEntry
 from hub.domain.notification import Notification, Preferences
 from hub.domain.payment import PaymentStatus
 from hub.domain.reconciliation import ReconItem, ReconRun, StoredStatement
@@ -37,6 +38,7 @@ class MemoryState:
     notifications: dict[int, Notification] = field(default_factory=dict)
     notification_preferences: dict[str, Preferences] = field(default_factory=dict)
     notifier_cursors: dict[str, int] = field(default_factory=dict)
+    blocklist: dict[int, BlockEntry] = field(default_factory=dict)
     receipt_created: dict[str, datetime] = field(default_factory=dict)  # webhook_receipts.created_at
     reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)
     reconciliation_items: dict[tuple[int, str], ReconItem] = field(default_factory=dict)

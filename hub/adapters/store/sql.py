@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
@@ -97,6 +98,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def notifications(self) -> NotificationRows:
         return NotificationRows(self._c, locking=bool(self._for_update))
+
+    @cached_property
+    def fraud(self) -> SqlFraudRows:
+        return SqlFraudRows(self._c)
 
     @cached_property
     def reconciliation(self) -> SqlReconciliationRows:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +33,25 @@ from hub.resilience.ratelimit import open_storage
 log = logging.getLogger("payhub.fraud")
 _T = TypeVar("_T")
 MAX_SUBJECT_KEY = 64
+
+
+IPV6_CLIENT_PREFIX = 64
+
+
+def counted_value(subject: str, value: str) -> str:
+    """What a velocity window counts for ``value`` of ``subject``: itself, except that an IPv6 client
+    is counted by its /64 network (``2001:db8:1:2::/64``). A /64 is the smallest block an ISP assigns to
+    one subscriber (RFC 6177, RFC 7934), whose device may take any address in it, so counting per address
+    lets one client rotate past any ``ip`` limit. IPv4 addresses (and IPv4-mapped ones) are kept whole."""
+    if subject != "ip" or ":" not in value:
+        return value
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return value
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
 
 
 def subject_key(value: str) -> str:

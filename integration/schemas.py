@@ -22,6 +22,13 @@ class PremiumPath(Model):
     premium_id: int = Field(gt=0, le=2**63 - 1, description="The premium id.", examples=[150001])
 
 
+class Contact(Model):
+    phone: str | None
+    email: str | None
+    pushToken: str | None
+    language: str | None = Field(description="km or en.")
+
+
 class PremiumRecord(Model):
     """The spec's inquiry DTO plus the premium's settlement state (``hub.adapters.integration.premium_json``)."""
 
@@ -34,3 +41,4 @@ class PremiumRecord(Model):
     applicationNumber: str | None = Field(examples=["A000150001"])
     status: str = Field(pattern="^(DUE|PAID)$", examples=["DUE"])
     paidPaymentId: Id | None = Field(description="The payment that paid it, once PAID.")
+    contact: Contact | None = Field(default=None, description="The payer's contact: to PayHub's services only.")

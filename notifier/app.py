@@ -17,14 +17,28 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.notify.sandbox import SandboxOutbox
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
 from hub.domain.notification import CUSTOMER_CHANNELS, Channel, Hours, NotificationState, Preferences
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import ok
 from hub.http.path import path_id
 from hub.json_codec import dumps
 from hub.ports import Store
+from notifier.schemas import (
+    ListQuery,
+    Notification,
+    PaymentNotifications,
+    PaymentPath,
+    PolicyPath,
+    PreferencesIn,
+    PreferencesOut,
+    Retried,
+    RetryIn,
+    SandboxQuery,
+    SentRecord,
+)
 
 MAX_PREFERENCES_BODY = 4096
 POLICY_NUMBER_RULE = re.compile(r"^[A-Za-z0-9]{9,10}$")  # the spec's policyNumber: 9-10 characters
@@ -36,6 +50,76 @@ class NotifierDeps:
     auth: Authenticator
     outbox: SandboxOutbox | None  # sandbox mode only
     wake: Any = None  # the dispatcher's wake-up, after a retry
+
+
+_ADMIN = roles("admin")
+_AUTH_ERRORS = (Unauthorized, Forbidden, ServiceUnavailable)
+_PREFS = "/admin/policies/{policy}/notification-preferences"
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/admin/payments/{payment_id}/notifications",
+        "What was sent (or is to be sent) for a payment",
+        "operators",
+        (Reply(model=PaymentNotifications),),
+        security=_ADMIN,
+        path_params=PaymentPath,
+        errors=(NotFound, *_AUTH_ERRORS),
+    ),
+    Operation(
+        "GET",
+        _PREFS,
+        "A customer's notification channels and hours for a policy",
+        "operators",
+        (Reply(model=PreferencesOut),),
+        security=_ADMIN,
+        path_params=PolicyPath,
+        errors=(NotFound, *_AUTH_ERRORS),
+    ),
+    Operation(
+        "PUT",
+        _PREFS,
+        "Set a customer's notification channels and hours for a policy",
+        "operators",
+        (Reply(model=PreferencesOut),),
+        security=_ADMIN,
+        path_params=PolicyPath,
+        body=PreferencesIn,
+        body_example={"channels": ["push", "sms", "email"], "hours": {"start": "09:00", "end": "18:00"}},
+        errors=(BadRequest, NotFound, *_AUTH_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/admin/notifications",
+        "Notifications by state (default: DEAD, given up)",
+        "operators",
+        (Reply(model=Notification, many=True),),
+        security=_ADMIN,
+        query=ListQuery,
+        errors=(BadRequest, *_AUTH_ERRORS),
+    ),
+    Operation(
+        "POST",
+        "/admin/notifications/retry",
+        "Send DEAD notifications again",
+        "operators",
+        (Reply(model=Retried),),
+        security=_ADMIN,
+        body=RetryIn,
+        errors=(BadRequest, *_AUTH_ERRORS),
+    ),
+    Operation(
+        "GET",
+        "/sandbox/notifications",
+        "What the sandbox channels would have sent (sandbox mode)",
+        "sandbox",
+        (Reply(model=SentRecord, many=True, description="As JSON (?format=json or Accept: application/json)"),),
+        description="Without ?format=json (or Accept: application/json) an HTML page of the same records.",
+        query=SandboxQuery,
+    ),
+)
 
 
 def routes(d: NotifierDeps) -> list[BaseRoute]:

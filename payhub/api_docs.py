@@ -22,6 +22,7 @@ import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
+import notifier.app
 import push.app
 import sandbox.app
 from hub.apidoc.asyncapi import asyncapi_document
@@ -133,6 +134,7 @@ def operations() -> tuple[Operation, ...]:
         *sandbox.app.API,
         *backoffice.reconcile.routes.API,
         *backoffice.blocklist.API,
+        *notifier.app.API,
     )
 
 

@@ -26,6 +26,7 @@ class Endpoints(Model):
     billWebhook: str
     khqrWebhook: str
     sandbox: str | None
+    notifications: str | None
     demo: str
     khqr: str
     events: str

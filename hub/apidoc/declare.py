@@ -56,7 +56,7 @@ class Reply:
     many: bool = False
     schema: Mapping[str, Any] | None = None
     media_type: str = "application/json"
-    also: tuple[str, ...] = ()  # more media types with the same schema (static files)
+    also: tuple[str, ...] = ()  # more media types: the same schema, or a string for text/* (static files, HTML)
     envelope: bool = True
     example: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)  # response header name -> description

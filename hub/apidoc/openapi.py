@@ -293,7 +293,9 @@ def _reply(reply: d.Reply, refs: Refs) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": schema}
     if example is not None:
         media["example"] = example
-    out["content"] = {kind: media for kind in (reply.media_type, *reply.also)}
+    out["content"] = {reply.media_type: media}
+    for kind in reply.also:  # a text alternative (an HTML page of the same records) is a string
+        out["content"][kind] = {"schema": {"type": "string"}} if kind.startswith("text/") else media
     return out
 
 

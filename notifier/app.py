@@ -108,6 +108,7 @@ API = (
         (Reply(model=Retried),),
         security=_ADMIN,
         body=RetryIn,
+        body_required=False,
         errors=(BadRequest, *_AUTH_ERRORS),
     ),
     Operation(
@@ -115,7 +116,14 @@ API = (
         "/sandbox/notifications",
         "What the sandbox channels would have sent (sandbox mode)",
         "sandbox",
-        (Reply(model=SentRecord, many=True, description="As JSON (?format=json or Accept: application/json)"),),
+        (
+            Reply(
+                model=SentRecord,
+                many=True,
+                also=("text/html",),
+                description="The records: JSON with ?format=json or Accept: application/json, else an HTML page",
+            ),
+        ),
         description="Without ?format=json (or Accept: application/json) an HTML page of the same records.",
         query=SandboxQuery,
     ),

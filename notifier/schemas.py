@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, JsonValue
+from typing import Annotated, Any
 
-from hub.apidoc.types import Id, Model, Timestamp
+from pydantic import ConfigDict, Field, JsonValue, WithJsonSchema
+
+from hub.apidoc.types import Id, Model, Timestamp, case_insensitive_words
 from hub.domain.notification import Channel, Language, NotificationState
 
 
@@ -44,13 +46,30 @@ class PaymentNotifications(Model):
     notifications: list[Notification]
 
 
+_HH_MM = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+_CHANNELS = {"type": "array", "items": {"enum": ["push", "sms", "email"]}}
+_HOURS = {
+    "anyOf": [
+        {"type": "object", "required": ["start", "end"], "properties": {"start": _HH_MM, "end": _HH_MM}},
+        {"type": "null"},
+    ]
+}
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class PreferencesIn(Model):
     """A customer's channels and hours for one policy (absent channels: all three)."""
 
-    channels: list[str] | None = Field(
-        default=None, description="push, sms, email (a subset).", examples=[["push", "sms", "email"]]
+    channels: Annotated[list[str] | None, WithJsonSchema(_CHANNELS)] = Field(
+        default=None,
+        description="push, sms, email (a subset).",
+        examples=[["push", "sms", "email"]],
+        json_schema_extra=_no_default,
     )
-    hours: dict[str, str] | None = Field(
+    hours: Annotated[dict[str, str] | None, WithJsonSchema(_HOURS)] = Field(
         default=None, description='{"start": "HH:MM", "end": "HH:MM"} (Asia/Phnom_Penh); null: the default hours.'
     )
 
@@ -62,9 +81,14 @@ class PreferencesOut(Model):
     stored: bool = Field(description="false: nothing stored, these are the defaults.")
 
 
+_STATE = case_insensitive_words([s.value for s in NotificationState]).removeprefix(r"^\s*").removesuffix(r"\s*$")
+
+
 class ListQuery(Model):
     state: str | None = Field(
-        default=None, description="States, comma-separated (default DEAD): PENDING, SENT, FAILED, DEAD, CANCELLED."
+        default=None,
+        pattern=f"^({_STATE})?(,({_STATE})?)*$",
+        description="States, comma-separated, any case (default DEAD): PENDING, SENT, FAILED, DEAD, CANCELLED.",
     )
     limit: int | None = Field(default=None, ge=1, le=1000, description="At most this many (default 100).")
 
@@ -72,11 +96,13 @@ class ListQuery(Model):
 class RetryIn(Model):
     model_config = ConfigDict(extra="ignore")
 
-    ids: list[int] | None = Field(default=None, description="Notification ids; absent: every DEAD one.")
+    ids: list[Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, description="Notification ids; absent or null: every DEAD one."
+    )
 
 
 class Retried(Model):
-    retried: int = Field(ge=0)
+    retried: list[int] = Field(description="The ids of the notifications sent again.")
 
 
 class SandboxQuery(Model):

@@ -86,6 +86,7 @@ class Operation:
     headers: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     body_media: str = "application/json"
+    body_required: bool = True
     body_example: Any = None
     errors: tuple[type[PayHubError], ...] = ()
 

@@ -239,7 +239,7 @@ def _operation(op: d.Operation, refs: Refs) -> dict[str, Any]:
         media: dict[str, Any] = {"schema": refs[(op.body, "validation")]}
         if op.body_example is not None:
             media["example"] = op.body_example
-        out["requestBody"] = {"required": True, "content": {op.body_media: media}}
+        out["requestBody"] = {"required": op.body_required, "content": {op.body_media: media}}
     out["responses"] = _responses(op, refs)
     if op.security:
         out["security"] = [{name: [] for name in alternative} for alternative in op.security]

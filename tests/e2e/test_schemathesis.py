@@ -71,6 +71,10 @@ SEMANTIC_RULES = {
     # a blocklist value in its kind's form (an IP network, a policy number), a reason of printable
     # characters, an expiry in the future
     ("POST", "/admin/blocklist"),
+    # notification hours: an end after the start
+    ("PUT", "/admin/policies/{policy}/notification-preferences"),
+    # ids written as JSON integers: JSON Schema's "integer" also takes 5755.0, which PayHub refuses for an id
+    ("POST", "/admin/notifications/retry"),
 }
 
 

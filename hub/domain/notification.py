@@ -15,6 +15,7 @@ delivered twice upstream (a Kafka redelivery, a replayed event, a restarted sche
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -86,6 +87,16 @@ class Contact:
         return any((self.phone, self.email, self.push_token, self.language))
 
 
+_HH_MM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def _hh_mm(text: str) -> time:
+    text = text.strip()
+    if not _HH_MM.fullmatch(text):
+        raise ValueError("not HH:MM")
+    return time(int(text[:2]), int(text[3:]))
+
+
 @dataclass(frozen=True)
 class Hours:
     """A daily window of local wall-clock time, ``start`` included, ``end`` excluded. A window whose end
@@ -96,9 +107,14 @@ class Hours:
 
     @classmethod
     def parse(cls, start: str, end: str) -> Hours:
-        """From ``HH:MM`` texts; ValueError when unreadable or empty (start equal to end)."""
+        """From ``HH:MM`` texts (24-hour, ASCII digits; surrounding spaces ignored); ValueError when
+        unreadable or empty (start equal to end).
+
+        Exactly ``HH:MM``, as the window is stored and shown: ``time.fromisoformat`` alone also reads
+        seconds, fractions, offsets and ``0900``, which storing as ``HH:MM`` cut off (``09:00:10``-``09:00:50``
+        became an empty window no later read could parse)."""
         try:
-            hours = cls(time.fromisoformat(start), time.fromisoformat(end))
+            hours = cls(_hh_mm(start), _hh_mm(end))
         except (TypeError, ValueError):
             raise ValueError("hours are HH:MM") from None
         if hours.start == hours.end:

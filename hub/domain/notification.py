@@ -74,6 +74,22 @@ def parse_language(value: object) -> Language | None:
         raise ValueError(f"language {value[:16]!r} is not km or en") from None
 
 
+# An email address as a mailbox of one RFC 5321 envelope: a dot-atom local part (RFC 5322 §3.2.3 atext,
+# ASCII) and a host name. Anything else ("a(b)@…" holds a comment, "x:y@…" a group, a quoted local part,
+# non-ASCII needing SMTPUTF8) is read from a To header as another mailbox, or by no server at all.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL_ADDRESS = re.compile(
+    rf"(?=[^@]{{1,64}}@){_ATEXT}(?:\.{_ATEXT})*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+"
+)
+
+
+def is_email_address(value: str) -> bool:
+    """Whether ``value`` is an address mail can be sent to as itself (see ``EMAIL_ADDRESS``); at most 254
+    characters (RFC 5321 §4.5.3.1.3)."""
+    return len(value) <= 254 and EMAIL_ADDRESS.fullmatch(value) is not None
+
+
 @dataclass(frozen=True)
 class Contact:
     """How the payer of a premium is reached (the integration service's data; every part optional)."""

@@ -3,9 +3,8 @@ and given by the integration service to PayHub's services (never to customers, n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import email.utils
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,9 +59,7 @@ def test_contact_columns_are_optional_and_validated() -> None:
 )
 def test_an_address_is_refused_unless_it_is_the_mailbox_it_names(address: str) -> None:
     with pytest.raises(PremiumImportError) as info:
-        parse_premiums_csv(
-            f"{HEADER},payer_email\n1,P000000001,,A B,1.00,USD,2027-01-01,{address}\n"
-        )
+        parse_premiums_csv(f"{HEADER},payer_email\n1,P000000001,,A B,1.00,USD,2027-01-01,{address}\n")
     assert [e.split(":")[1].strip() for e in info.value.errors] == ["payer_email"]
 
 

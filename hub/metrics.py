@@ -6,7 +6,7 @@ outbox rows) are read from the database at scrape time, so every process reports
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -34,7 +34,7 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
-        self._stored: list[_Stored] = []
+        self._stored: list[_Stored | _StoredGauge] = []
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read at scrape time (``read`` must be cheap and synchronous)."""
@@ -47,13 +47,23 @@ class Metrics:
         self._stored.append(stored)
         self.registry.register(stored)
 
+    def stored_gauge(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        read: Callable[[], Awaitable[Mapping[tuple[str, ...], float]]],
+    ) -> None:
+        """A labelled gauge read from the database at scrape time: ``read`` returns a value per tuple
+        of label values (in ``labels`` order; keep them bounded). Every process reports the same truth."""
+        stored = _StoredGauge(name, documentation, tuple(labels), read)
+        self._stored.append(stored)
+        self.registry.register(stored)
+
     async def render_async(self) -> bytes:
-        """``render`` after reading the stored counters (a failed read leaves the metric out)."""
+        """``render`` after reading the stored metrics (a failed read leaves the metric out)."""
         for stored in self._stored:
-            try:
-                stored.value = await stored.read()
-            except Exception:
-                stored.value = None
+            await stored.refresh()
         return self.render()
 
     def render(self) -> bytes:
@@ -73,6 +83,38 @@ class _Stored(Collector):
         self._name, self._doc, self.read = name, documentation, read
         self.value: float | None = None
 
+    async def refresh(self) -> None:
+        try:
+            self.value = await self.read()
+        except Exception:
+            self.value = None
+
     def collect(self):  # type: ignore[no-untyped-def]
         if self.value is not None:
             yield CounterMetricFamily(self._name, self._doc, value=self.value)
+
+
+class _StoredGauge(Collector):
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        read: Callable[[], Awaitable[Mapping[tuple[str, ...], float]]],
+    ) -> None:
+        self._name, self._doc, self._labels, self._read = name, documentation, labels, read
+        self.values: Mapping[tuple[str, ...], float] | None = None
+
+    async def refresh(self) -> None:
+        try:
+            self.values = await self._read()
+        except Exception:
+            self.values = None
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        if self.values is None:
+            return
+        family = GaugeMetricFamily(self._name, self._doc, labels=self._labels)
+        for label_values, value in sorted(self.values.items()):
+            family.add_metric(list(label_values), value)
+        yield family

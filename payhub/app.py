@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
@@ -115,6 +116,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from backoffice.lookups import Lookups
+from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -103,6 +105,8 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    review_desk: ReviewDesk  # gateway only, as the admin API
+    lookups: Lookups
 
     def __init__(
         self,
@@ -160,6 +164,7 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.review_desk(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from backoffice.lookups import Lookups
+from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
+from hub.domain.reviews import KNOWN_REVIEW_KINDS
 from hub.fanout import Fanout
 from hub.resilience.breaker import CircuitBreaker
 from hub.service.ledger import double_payments
@@ -129,6 +132,26 @@ def gateway(c: Container) -> None:
         "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
+
+
+def review_desk(c: Container) -> None:
+    """The review queue and the look-ups (admin API of the gateway process), and the gauge of
+    reviews waiting for a person, read from the database at scrape time."""
+    c.review_desk = desk = ReviewDesk(c.store)
+    c.lookups = Lookups(c.store)
+
+    async def unresolved() -> dict[tuple[str, ...], float]:
+        counts = await desk.unresolved_by_kind()
+        waiting: dict[tuple[str, ...], float] = {(kind, "OPEN"): 0.0 for kind in KNOWN_REVIEW_KINDS}
+        waiting.update({(kind, state.value): float(n) for (kind, state), n in counts.items()})
+        return waiting
+
+    c.metrics.stored_gauge(
+        "payhub_reviews_open",
+        "Reviews waiting for a person (state OPEN or ESCALATED), by kind",
+        ("kind", "state"),
+        unresolved,
+    )
 
 
 def khqr(c: Container) -> None:

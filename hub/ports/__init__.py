@@ -19,16 +19,21 @@ port               implementations
 ``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
 ``AmkQrGenerator`` ``khqr/amk_qr.py``
 ``PremiumSource``  ``adapters/integration.py`` (the integration service)
+``ReviewRows``     ``adapters/store/backoffice.py``, ``adapters/store/memory_backoffice.py``
+``LookupRows``     (reached from a ``StoreTx``: ``tx.review_rows``, ``tx.lookups``,
+``AmkAnswerRows``  ``tx.amk_answers``)
 =================  ===========================================================================
 """
 
 from __future__ import annotations
 
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
 
 __all__ = [
+    "AmkAnswerRows",
     "AmkQrGenerator",
     "AmkVerifier",
     "Bus",
@@ -36,6 +41,7 @@ __all__ = [
     "Consumer",
     "Header",
     "KhqrSessionRows",
+    "LookupRows",
     "Message",
     "OutboxRows",
     "PremiumSource",
@@ -43,6 +49,7 @@ __all__ = [
     "Publisher",
     "RateLimiter",
     "Record",
+    "ReviewRows",
     "Store",
     "StoreTx",
 ]

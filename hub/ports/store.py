@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 
 
 class KhqrSessionRows(Protocol):
@@ -82,6 +83,15 @@ class StoreTx(Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def review_rows(self) -> ReviewRows: ...
+
+    @property
+    def lookups(self) -> LookupRows: ...
+
+    @property
+    def amk_answers(self) -> AmkAnswerRows: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
@@ -193,11 +203,16 @@ class StoreTx(Protocol):
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        """Flag something for a person. Idempotent per key: False when the key exists."""
+        """Flag something for a person. Idempotent per key: False when the key exists.
+
+        The review starts OPEN, its kind is the key's prefix (``hub.domain.reviews.review_kind``),
+        its policy that of its payment (else the payload's ``policyNumber``), and its history
+        starts with an ``open`` row by ``payhub`` whose note is ``reason``."""
         ...
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        """Newest first, as ``Review.as_json``: ``{id, key, kind, reason, state, outcome, paymentId,
+        policyNumber, payload, createdAt, updatedAt}``."""
         ...
 
     async def count_reviews(self, key_prefix: str) -> int:
@@ -210,7 +225,8 @@ class StoreTx(Protocol):
 
     async def count(self, table: str) -> int:
         """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
-        ``reviews``, ``inquiries``, ``khqr_sessions``), for operators and tests."""
+        ``reviews``, ``review_events``, ``amk_answers``, ``inquiries``, ``khqr_sessions``), for
+        operators and tests."""
         ...
 
 

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
@@ -32,7 +33,17 @@ from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 _TABLES = frozenset(
-    {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions"}
+    {
+        "premiums",
+        "payments",
+        "payment_events",
+        "webhook_receipts",
+        "reviews",
+        "review_events",
+        "amk_answers",
+        "inquiries",
+        "khqr_sessions",
+    }
 )
 
 
@@ -53,7 +64,9 @@ class MemoryStore(ShortReads):
         ids = {
             "payments": self.state.payments.keys(),
             "payment_events": self.state.payment_events.keys(),
-            "reviews": [row[0] for row in self.state.reviews.values()],
+            "reviews": [r.id for r in self.state.reviews.values()],
+            "review_events": self.state.review_events.keys(),
+            "amk_answers": self.state.amk_answers.keys(),
         }[table]
         floor = PAYMENT_ID_FLOOR - 1 if table == "payments" else 0  # payment ids start at 10^12, as in SQL
         return max(ids, default=floor) + 1
@@ -90,6 +103,9 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.review_rows = MemoryReviewRows(self._s, store)
+        self.lookups = MemoryLookupRows(self._s)
+        self.amk_answers = MemoryAmkAnswerRows(self._s, store)
 
     # --- premiums ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.domain.reviews import AmkAnswer, Review, ReviewEvent
 from hub.errors import UniqueViolation
 from hub.json_codec import dumps, loads
 
@@ -29,7 +30,10 @@ class MemoryState:
     payment_events: dict[int, PaymentEvent] = field(default_factory=dict)
     published: dict[int, datetime] = field(default_factory=dict)  # event id -> published_at
     webhook_receipts: dict[str, Receipt] = field(default_factory=dict)
-    reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
+    reviews: dict[str, Review] = field(default_factory=dict)  # by key
+    review_events: dict[int, ReviewEvent] = field(default_factory=dict)
+    amk_answers: dict[int, AmkAnswer] = field(default_factory=dict)
+    receipt_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)  # key -> created, updated
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
 

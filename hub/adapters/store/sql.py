@@ -3,8 +3,9 @@
 All writes happen inside ``SqlStore.transaction()``; a dialect provides the connection and the
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
-``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
-``outbox.py`` (the relay's view of the event log); ``rows.py`` decodes rows into records.
+``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions),
+``outbox.py`` (the relay's view of the event log) and ``backoffice.py`` (the review workflow,
+look-ups, AMK's answers); ``rows.py`` decodes rows into records.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
@@ -89,6 +91,18 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def review_rows(self) -> SqlReviewRows:
+        return SqlReviewRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def lookups(self) -> SqlLookupRows:
+        return SqlLookupRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def amk_answers(self) -> SqlAmkAnswerRows:
+        return SqlAmkAnswerRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

@@ -10,6 +10,7 @@ insurer works; ``to`` includes its day) or an instant with its offset (``2026-11
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
@@ -26,6 +27,7 @@ BUSINESS_TZ = ZoneInfo("Asia/Phnom_Penh")
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 500
 MAX_NOTE = 2000
+MIN_YEAR, MAX_YEAR = 1970, 9000
 _KIND = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_KIND_LENGTH - 1}}}")
 _POLICY = re.compile(r"[A-Za-z0-9-]{1,32}")
 _TRANSACTION = re.compile(r"[\x21-\x7e]{1,100}")  # printable ASCII, no spaces
@@ -48,6 +50,15 @@ def _outcome_text(value: Any) -> Any:
 
 def _outcome_items(value: Any) -> list[Any]:
     return [_outcome_text(v) for v in _items(value)]
+
+
+def _text(value: str, *, lines: bool = False) -> str:
+    """Refuse what no database column should hold: control characters (line breaks and tabs allowed
+    in notes) and lone surrogates (not UTF-8; PostgreSQL would refuse the text, SQLite garble it)."""
+    allowed = "\n\t" if lines else ""
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in value):
+        raise ValueError("control characters or unpaired surrogates are not allowed")
+    return value
 
 
 def _instant(value: date | datetime, *, end: bool) -> datetime:
@@ -74,13 +85,19 @@ class _Filter(BaseModel):
     def _day_or_instant(cls, value: Any) -> Any:
         # A bare day is a date, anything longer an ISO 8601 instant (pydantic would read "2026-11-27"
         # as midnight UTC and a number as a Unix time).
+        parsed: date | None = None
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            return date.fromisoformat(value.strip())
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].+", value.strip()):
-            return datetime.fromisoformat(value.strip())
-        if isinstance(value, date):
-            return value
-        raise ValueError("a day YYYY-MM-DD or an ISO 8601 date-time")
+            parsed = date.fromisoformat(value.strip())
+        elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].+", value.strip()):
+            parsed = datetime.fromisoformat(value.strip())
+        elif isinstance(value, date):
+            parsed = value
+        if parsed is None:
+            raise ValueError("a day YYYY-MM-DD or an ISO 8601 date-time")
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            # far enough from datetime's own limits that a time zone or the day after cannot overflow
+            raise ValueError(f"a year from {MIN_YEAR} to {MAX_YEAR}")
+        return parsed
 
     @model_validator(mode="after")
     def _ordered(self) -> _Filter:
@@ -147,6 +164,11 @@ class PaymentFilter(_Filter):
     payer: str | None = Field(None, min_length=1, max_length=100)
     status: Annotated[list[PaymentStatus], BeforeValidator(_upper_items)] = []
 
+    @field_validator("payer")
+    @classmethod
+    def _payer(cls, value: str | None) -> str | None:
+        return None if value is None else _text(value)
+
     @field_validator("transaction_id")
     @classmethod
     def _transaction(cls, value: str | None) -> str | None:
@@ -185,6 +207,11 @@ class NoteBody(BaseModel):
 
     note: Note
 
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str) -> str:
+        return _text(value, lines=True)
+
 
 class ResolveBody(NoteBody):
     """``POST /admin/reviews/{id}/resolve``: ``{"outcome": "accepted" | "refund_required" |
@@ -208,7 +235,7 @@ def validate(model: type[M], data: Mapping[str, Any], what: str) -> M:
             if not field and ":" in message:  # a model-level rule names its field first
                 field, message = (part.strip() for part in message.split(":", 1))
             if e["type"] == "extra_forbidden":
-                message = "unknown parameter"
+                message = "unknown field" if what == "body" else "unknown parameter"
             details.append({"field": field or what, "message": message})
         raise BadRequest(f"Invalid {what}", details=details) from exc
 

@@ -1,4 +1,5 @@
-"""The ``payhub`` command: run, serve, migrate, token, policies import."""
+"""The ``payhub`` command: run, serve, migrate, token, policies import; the back office's reviews,
+payments and premiums commands live in ``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     imp = psub.add_parser("import", help="import premiums from CSV: all rows or none")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_import)
+
+    from payhub.cli_backoffice import add_commands
+
+    add_commands(sub)
     return parser
 
 

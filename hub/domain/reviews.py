@@ -156,8 +156,8 @@ class ReviewEvent:
 class ReviewQuery:
     """Filters of a review list (all optional, combined with AND), newest first.
 
-    ``created_from`` is inclusive and ``created_to`` exclusive; ``before_id`` is the keyset
-    cursor (reviews with a smaller id); ``limit`` rows at most.
+    ``created_from`` is inclusive and ``created_to`` exclusive; ``policy_number`` matches as given
+    or upper-cased; ``before_id`` is the keyset cursor (reviews with a smaller id); ``limit`` rows at most.
     """
 
     states: tuple[ReviewState, ...] = ()

@@ -187,7 +187,8 @@ class SqlReviewRows:
         if query.created_to is not None:
             w.add(f"created_at < {w.mark(query.created_to)}")
         if query.policy_number is not None:
-            w.add(f"policy_number = {w.mark(query.policy_number)}")
+            names = list(dict.fromkeys([query.policy_number, query.policy_number.upper()]))
+            w.add(f"policy_number IN ({w.marks(names)})")
         if query.payment_id is not None:
             w.add(f"payment_id = {w.mark(query.payment_id)}")
         if query.before_id is not None:

@@ -270,17 +270,20 @@ class SqlLookupRows:
 
     async def payments(self, query: PaymentQuery) -> list[tuple[Payment, Premium | None]]:
         w = _Where()
+        # One UNION subquery per look-up (not ``a = x OR id IN (…)``, which PostgreSQL answers by
+        # scanning every payment): each branch is an index search.
         if query.transaction_id is not None:
+            tx_id, key = w.mark(query.transaction_id), w.mark("BILL:" + query.transaction_id)
             w.add(
-                f"(p.transaction_id = {w.mark(query.transaction_id)} OR p.id IN (SELECT payment_id"
-                f" FROM webhook_receipts WHERE key = {w.mark('BILL:' + query.transaction_id)}"
-                " AND payment_id IS NOT NULL))"
+                f"p.id IN (SELECT id FROM payments WHERE transaction_id = {tx_id}"
+                f" UNION SELECT payment_id FROM webhook_receipts WHERE key = {key} AND payment_id IS NOT NULL)"
             )
         if query.policy is not None:
             names = w.marks(list(dict.fromkeys([query.policy, query.policy.upper()])))
             w.add(
-                f"(p.policy_number IN ({names}) OR p.premium_id IN"
-                f" (SELECT id FROM premiums WHERE application_number IN ({names})))"
+                f"p.id IN (SELECT id FROM payments WHERE policy_number IN ({names})"
+                " UNION SELECT a.id FROM payments a JOIN premiums b ON b.id = a.premium_id"
+                f" WHERE b.application_number IN ({names}))"
             )
         if query.payer is not None:
             # SQLite's LIKE folds ASCII letters itself (and its index is NOCASE); PostgreSQL's is exact.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -124,6 +125,9 @@ def _run(handler: Callable[[Store, argparse.Namespace], Awaitable[int]]) -> Hand
         except PayHubError as exc:
             _print_error(exc)
             return 1
+        except BrokenPipeError:  # ``… | head``: the reader has seen enough
+            sys.stdout = open(os.devnull, "w")  # the signal module docs' advice for SIGPIPE
+            return 0
 
     return run
 

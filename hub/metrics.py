@@ -7,6 +7,7 @@ outbox rows) are read from the database at scrape time, so every process reports
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -47,6 +48,14 @@ class Metrics:
         self._stored.append(stored)
         self.registry.register(stored)
 
+    def stored_counters(
+        self, name: str, documentation: str, label: str, read: Callable[[], Awaitable[dict[str, float]]]
+    ) -> None:
+        """``stored_counter`` with one label: ``read`` returns the value of each label value (a bounded set)."""
+        stored = _Stored(name, documentation, read, label=label)
+        self._stored.append(stored)
+        self.registry.register(stored)
+
     def stored_gauge(
         self,
         name: str,
@@ -61,9 +70,12 @@ class Metrics:
         self.registry.register(stored)
 
     async def render_async(self) -> bytes:
-        """``render`` after reading the stored metrics (a failed read leaves the metric out)."""
+        """``render`` after reading the stored counters (a failed read leaves the metric out)."""
         for stored in self._stored:
-            await stored.refresh()
+            try:
+                stored.value = await stored.read()
+            except Exception:
+                stored.value = None
         return self.render()
 
     def render(self) -> bytes:
@@ -79,19 +91,22 @@ class _Live(Collector):
 
 
 class _Stored(Collector):
-    def __init__(self, name: str, documentation: str, read: Callable[[], Awaitable[float]]) -> None:
-        self._name, self._doc, self.read = name, documentation, read
-        self.value: float | None = None
-
-    async def refresh(self) -> None:
-        try:
-            self.value = await self.read()
-        except Exception:
-            self.value = None
+    def __init__(
+        self, name: str, documentation: str, read: Callable[[], Awaitable[Any]], *, label: str | None = None
+    ) -> None:
+        self._name, self._doc, self.read, self._label = name, documentation, read, label
+        self.value: Any = None  # a float, or {label value: float} with a label
 
     def collect(self):  # type: ignore[no-untyped-def]
-        if self.value is not None:
+        if self.value is None:
+            return
+        if self._label is None:
             yield CounterMetricFamily(self._name, self._doc, value=self.value)
+            return
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
+        for label_value, value in sorted(self.value.items()):
+            family.add_metric([label_value], value)
+        yield family
 
 
 class _StoredGauge(Collector):
@@ -102,19 +117,13 @@ class _StoredGauge(Collector):
         labels: tuple[str, ...],
         read: Callable[[], Awaitable[Mapping[tuple[str, ...], float]]],
     ) -> None:
-        self._name, self._doc, self._labels, self._read = name, documentation, labels, read
-        self.values: Mapping[tuple[str, ...], float] | None = None
-
-    async def refresh(self) -> None:
-        try:
-            self.values = await self._read()
-        except Exception:
-            self.values = None
+        self._name, self._doc, self._labels, self.read = name, documentation, labels, read
+        self.value: Mapping[tuple[str, ...], float] | None = None
 
     def collect(self):  # type: ignore[no-untyped-def]
-        if self.values is None:
+        if self.value is None:
             return
         family = GaugeMetricFamily(self._name, self._doc, labels=self._labels)
-        for label_values, value in sorted(self.values.items()):
+        for label_values, value in sorted(self.value.items()):
             family.add_metric(list(label_values), value)
         yield family

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.reconcile.routes
 import backoffice.review_api
 import gateway.app
 import integration.app
@@ -115,6 +116,9 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 max_body_bytes=c.settings.max_body_bytes,
                 metrics=c.metrics,
             )
+        )
+        routes += backoffice.reconcile.routes.routes(
+            backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
         routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
     if "khqr" in chosen:

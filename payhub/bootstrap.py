@@ -19,6 +19,8 @@ import httpx
 from starlette.types import ASGIApp
 
 from backoffice.lookups import Lookups
+from backoffice.reconcile.runner import Reconciler
+from backoffice.reconcile.schedule import DailyReconciliation
 from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
@@ -105,6 +107,8 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    reconciler: Reconciler  # gateway: reconciliation with AMK (backoffice)
+    daily_reconciliation: DailyReconciliation
     review_desk: ReviewDesk  # gateway only, as the admin API
     lookups: Lookups
 
@@ -164,6 +168,7 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.reconciliation(self)
             build.review_desk(self)
         if "khqr" in self.services:
             build.khqr(self)
@@ -224,8 +229,8 @@ class Container:
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, start the bus and the background work of the services served:
-        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions, the
-        integration service sweeps confirmed payments into settled premiums."""
+        the gateway re-verifies pending webhooks and reconciles past days with AMK, the KHQR service
+        expires QR sessions, the integration service sweeps confirmed payments into settled premiums."""
         s = self.settings
         if "integration" in self.services:
             if seed if seed is not None else (s.sandbox and s.seed_demo):
@@ -234,11 +239,15 @@ class Container:
         await self.bus.start()
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
+        if "gateway" in self.services:  # runs an operator started stop before the clients they use close
+            self._stack.push_async_callback(self.daily_reconciliation.aclose)
         if not background:
             return
         jobs = []
         if "gateway" in self.services:
             jobs.append(self.reverifier.run_forever())
+            if s.reconcile_daily:
+                jobs.append(self.daily_reconciliation.run_forever())
         if "khqr" in self.services:
             jobs.append(self.expiry.run_forever())
         if "integration" in self.services:

@@ -30,6 +30,7 @@ from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.service import KhqrService
+from payhub import reconciliation as reconciliation_wiring
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
@@ -132,6 +133,15 @@ def gateway(c: Container) -> None:
         "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
+
+
+def reconciliation(c: Container) -> None:
+    """Reconciliation with AMK (``backoffice.reconcile``), served by the gateway process: its admin API,
+    the daily run, and ``payhub_reconciliation_mismatches_total``."""
+    source = reconciliation_wiring.statement_source(c.settings, amk_http(c))
+    c.reconciler = reconciliation_wiring.reconciler(c.settings, c.store, amk_client(c), source)
+    c.daily_reconciliation = reconciliation_wiring.daily(c.settings, c.reconciler)
+    reconciliation_wiring.mismatch_metric(c.metrics, c.store)
 
 
 def review_desk(c: Container) -> None:

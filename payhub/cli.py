@@ -1,5 +1,5 @@
-"""The ``payhub`` command: run, serve, migrate, token, policies import; the back office's reviews,
-payments and premiums commands live in ``payhub/cli_backoffice.py``."""
+"""The ``payhub`` command: run, serve, migrate, token, policies import, reconcile; the back office's
+reviews, payments and premiums commands live in ``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from hub import json_codec, logs
@@ -72,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.set_defaults(func=_token)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile a day with AMK (statement + payment-verify)")
+    reconcile.add_argument("--date", type=_day, default=None, help="the day, YYYY-MM-DD (Asia/Phnom_Penh)")
+    reconcile.add_argument(
+        "--statement", type=Path, default=None, help="import AMK's statement CSV, then reconcile its day"
+    )
+    reconcile.set_defaults(func=_reconcile)
 
     policies = sub.add_parser("policies", help="policy and premium data")
     psub = policies.add_subparsers(dest="action", required=True)
@@ -232,6 +240,21 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     print(f"# {args.role} token for {args.sub}, valid {args.ttl} s", file=sys.stderr)
     print(token)
     return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("invalid")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from payhub.builders import amk_config
+    from payhub.reconciliation import reconcile_command
+
+    logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
+    return reconcile_command(settings, amk_config(settings), args.date, args.statement)
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:

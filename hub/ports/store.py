@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
+from hub.ports.reconciliation import ReconciliationRows
 
 
 class KhqrSessionRows(Protocol):
@@ -83,6 +84,11 @@ class StoreTx(Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRows:
+        """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
+        ...
 
     @property
     def review_rows(self) -> ReviewRows: ...

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
+from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
@@ -103,6 +104,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.reconciliation = MemoryReconciliationRows(self._s)
         self.review_rows = MemoryReviewRows(self._s, store)
         self.lookups = MemoryLookupRows(self._s)
         self.amk_answers = MemoryAmkAnswerRows(self._s, store)

@@ -194,7 +194,7 @@ class MemoryLookupRows:
     async def receipts_of(self, payment_id: int | None, keys: Sequence[str] = ()) -> list[StoredReceipt]:
         wanted = set(keys)
         found = [
-            StoredReceipt(r, *self._s.receipt_times[k])
+            StoredReceipt(r, self._s.receipt_created[k], self._s.receipt_updated.get(k, self._s.receipt_created[k]))
             for k, r in self._s.webhook_receipts.items()
             if (payment_id is not None and r.payment_id == payment_id) or k in wanted
         ]

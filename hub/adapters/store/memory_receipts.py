@@ -32,7 +32,7 @@ class MemoryReceiptStatements:
         self._s.webhook_receipts[r.key] = replace(
             r, payload=json_column(r.payload), response_body=json_column(r.response_body)
         )
-        self._s.receipt_times[r.key] = (now, now)
+        self._s.receipt_created[r.key] = now
         return True
 
     async def update_receipt(self, r: Receipt, now: datetime) -> None:
@@ -47,7 +47,7 @@ class MemoryReceiptStatements:
                 next_attempt_at=r.next_attempt_at,
                 payment_id=r.payment_id,
             )
-            self._s.receipt_times[r.key] = (self._s.receipt_times.get(r.key, (now, now))[0], now)
+            self._s.receipt_updated[r.key] = now
 
     async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
         due = [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from hub.domain.payment import PaymentStatus
+from hub.domain.reconciliation import ReconItem, ReconRun, StoredStatement
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.domain.reviews import AmkAnswer, Review, ReviewEvent
 from hub.errors import UniqueViolation
@@ -33,9 +34,13 @@ class MemoryState:
     reviews: dict[str, Review] = field(default_factory=dict)  # by key
     review_events: dict[int, ReviewEvent] = field(default_factory=dict)
     amk_answers: dict[int, AmkAnswer] = field(default_factory=dict)
-    receipt_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)  # key -> created, updated
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+    receipt_created: dict[str, datetime] = field(default_factory=dict)  # webhook_receipts.created_at
+    receipt_updated: dict[str, datetime] = field(default_factory=dict)  # .updated_at, once updated
+    reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)
+    reconciliation_items: dict[tuple[int, str], ReconItem] = field(default_factory=dict)
+    reconciliation_statements: dict[date, StoredStatement] = field(default_factory=dict)
 
     def snapshot(self) -> MemoryState:
         return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})

@@ -49,9 +49,8 @@ CREATE TABLE amk_answers (
 CREATE INDEX amk_answers_payment ON amk_answers (payment_id, id);
 CREATE INDEX amk_answers_reference ON amk_answers (reference, id);
 
--- Look-ups: a payment by AMK transaction id (any status; the unique index covers CONFIRMED only),
--- by policy number, by date; the receipts (webhook bodies) of a payment.
-CREATE INDEX payments_transaction_any ON payments (transaction_id);
+-- Look-ups: a payment by policy number, by date; the receipts (webhook bodies) of a payment. (By AMK
+-- transaction id, whatever the status: 0005's reconciliation_payments_transaction.)
 CREATE INDEX payments_policy ON payments (policy_number, id);
 CREATE INDEX payments_created ON payments (created_at, id);
 CREATE INDEX webhook_receipts_payment ON webhook_receipts (payment_id);

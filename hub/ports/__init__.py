@@ -33,7 +33,7 @@ from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
+from hub.ports.store import FraudRows, KhqrSessionRows, OutboxRows, Store, StoreTx
 
 __all__ = [
     "AmkAnswerRows",
@@ -42,6 +42,7 @@ __all__ = [
     "Bus",
     "Cache",
     "Consumer",
+    "FraudRows",
     "Header",
     "KhqrSessionRows",
     "LookupRows",

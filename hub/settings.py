@@ -114,8 +114,9 @@ class Settings(BaseSettings):
     send_timeout_s: float = 30.0
     # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
     keep_alive_timeout_s: int = 5
-    # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
-    # the peer is the proxy: set it above the proxy's connection pool or to 0 and cap at the proxy.
+    # Connections open at once from one peer address (an IPv6 peer: its /64), WebSockets included;
+    # 0 = no cap. Behind a proxy the peer is the proxy: set it above the proxy's connection pool or to 0
+    # and cap at the proxy.
     max_connections_per_ip: int = 256
     # Largest WebSocket message accepted, bytes (bigger: close 1009).
     ws_max_message_bytes: int = 64 * 1024

@@ -349,7 +349,11 @@ def _blocklist_add(settings: Settings, args: argparse.Namespace) -> int:
     if args.ttl is not None and args.ttl <= 0:
         print("payhub: --ttl must be positive", file=sys.stderr)
         return 2
-    expires = (now + timedelta(seconds=args.ttl)).isoformat() if args.ttl is not None else args.expires
+    try:
+        expires = (now + timedelta(seconds=args.ttl)).isoformat() if args.ttl is not None else args.expires
+    except OverflowError:
+        print("payhub: --ttl is too large (the entry would expire after the year 9999)", file=sys.stderr)
+        return 2
     data = {"kind": args.kind, "value": args.value, "reason": args.reason, "expiresAt": expires}
     try:
         entry = parse_new_entry(data, now)
@@ -370,7 +374,12 @@ def _blocklist_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def _blocklist_remove(settings: Settings, args: argparse.Namespace) -> int:
     from hub.fraud.blocklist import Blocklist
+    from hub.http.path import MAX_ID
     from payhub.backends import open_store
+
+    if not 0 < args.id <= MAX_ID:  # every id column is a BIGINT: no entry has such an id
+        print(f"payhub: No blocklist entry {args.id} to remove", file=sys.stderr)
+        return 1
 
     async def go() -> dict[str, object]:
         async with open_store(settings.database_url) as store:

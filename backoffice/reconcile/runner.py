@@ -5,15 +5,18 @@ A day has one run row. ``run(day)``:
 1. **claims** the day's lease (one process at a time: the run row's ``lease_owner``/``lease_until``,
    taken by a conditional UPDATE, renewed with every write; a lease left by a killed process expires
    after ``lease_s``). A run already COMPLETED is rerun: its ``generation`` grows and every item is
-   decided again. A RUNNING (killed) or FAILED run resumes where it stopped.
+   decided again. A RUNNING (killed) or FAILED run resumes where it stopped, unless the day's statement
+   was replaced since it collected (an import after a failure): then it starts over as a rerun does.
 2. **collects** (once per generation) the day's transactions: every entry of AMK's statement for the
    day (fetched, or imported with ``import_statement``) and every transaction PayHub recorded money for
    or whose payment moved that day; one item per transaction, refreshed in place on a rerun.
 3. **decides** each item not yet decided in this generation: asks AMK's payment-verify, reads PayHub's
    record, applies ``matching.decide``, and in ONE transaction writes the item and, for a mismatch, a
-   review (key ``reconcile:<outcome>:<day>:<channel>:<txRef>``: a rerun never duplicates it). Its ALERT
-   is logged after the commit, then marked logged (``alerted_at``); a run resumed after a kill logs the
-   ALERTs it finds unmarked, so none is lost (the one in flight at the kill may be logged twice).
+   review (key ``reconcile:<outcome>:<channel>:<txRef>``, no day: neither a rerun nor the next day's
+   run of a payment settled across midnight duplicates it; a later item links to the existing review
+   and logs no ALERT). Its ALERT is logged after the commit, then marked logged (``alerted_at``); a run
+   resumed after a kill logs the ALERTs it finds unmarked, so none is lost (the one in flight at the
+   kill may be logged twice).
    Progress is kept per transaction: a ``kill -9`` loses at most the transaction in flight, and no
    review is ever written twice.
 4. **reports**: the JSON and CSV report files (``report.py``), then the summary and COMPLETED status.
@@ -48,7 +51,7 @@ from hub.errors import (
     ServiceUnavailable,
     StatementError,
 )
-from hub.ports import AmkVerifier, StatementFormat, StatementSource, Store, StoreTx
+from hub.ports import AmkVerifier, ReconciliationRows, StatementFormat, StatementSource, Store, StoreTx
 
 log = logging.getLogger("payhub.reconcile")
 
@@ -57,9 +60,13 @@ EARLIEST = date(2000, 1, 1)  # no day before is reconciled (PayHub's records sta
 FETCHED = "fetched"
 
 
-def review_key(outcome: Outcome, day: date, item_key: str) -> str:
-    """``reconcile:<outcome>:<day>:<channel>:<txRef>`` (the outcome first: the metric counts by prefix)."""
-    return f"{REVIEW_PREFIX}{outcome.value}:{day.isoformat()}:{item_key}"
+def review_key(outcome: Outcome, item_key: str) -> str:
+    """``reconcile:<outcome>:<channel>:<txRef>`` for ``item_key`` ``<channel>:<txRef>``.
+
+    No day: a payment at 23:59 that AMK settles on the next day's statement is reconciled on both days,
+    and is one finding (one review, one ALERT, counted once). The outcome first: the metric counts by
+    prefix; another outcome for the same transaction (on another day or a rerun) is another review."""
+    return f"{REVIEW_PREFIX}{outcome.value}:{item_key}"
 
 
 class LeaseLost(ServiceUnavailable):
@@ -148,7 +155,7 @@ class Reconciler:
                     retry_after=max(1, int(((run.lease_until or now) - now).total_seconds()) + 1),
                 )
             run = replace(run, lease_owner=owner, lease_until=self._lease_until())
-            if run.status == COMPLETED:
+            if run.status == COMPLETED or await _statement_replaced(rows, run):
                 run = replace(run, generation=run.generation + 1, started_at=now, finished_at=None)
             run = replace(run, status=RUNNING, trigger=trigger, error=None, updated_at=now)
             await rows.save_run(run, owner)
@@ -303,12 +310,12 @@ class Reconciler:
             )
             new_review = False
             if decision.outcome is not Outcome.MATCHED:
-                key = review_key(decision.outcome, run.day, item.key)
+                key = review_key(decision.outcome, item.key)
                 decided = replace(decided, review_key=key)
                 reason = f"reconciliation {run.day}: {HEADLINES[decision.outcome]} ({item.channel} {item.tx_ref})"
                 payload = {"runId": run.id, "date": run.day.isoformat(), **decided.as_json()}
                 new_review = await tx.add_review(key, reason, payment_id, payload, now)
-                if not new_review:  # raised (and ALERTed) by an earlier run of the day: not again
+                if not new_review:  # raised (and ALERTed) by an earlier run of this or another day: not again
                     decided = replace(decided, alerted_at=item.alerted_at or now)
             await tx.reconciliation.save_item(decided)
         return decided if new_review else None
@@ -381,6 +388,15 @@ class Reconciler:
     async def for_day(self, day: date) -> ReconRun | None:
         async with self.store.transaction() as tx:
             return await tx.reconciliation.run_for_day(day)
+
+
+async def _statement_replaced(rows: ReconciliationRows, run: ReconRun) -> bool:
+    """Whether the day's statement is no longer the one ``run`` collected its items from (one was
+    imported after the run failed): resuming would reconcile against the old one, so it starts over."""
+    if run.collected_generation < run.generation:
+        return False  # not collected yet: collecting reads the statement there is now
+    stored = await rows.statement(run.day)
+    return stored is not None and stored.sha256 != run.statement_sha256
 
 
 def _problem(line: int, message: str) -> dict[str, Any]:

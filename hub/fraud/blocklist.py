@@ -78,7 +78,11 @@ def _expiry(raw: Any, now: datetime, problems: list[dict[str, str]]) -> datetime
     if expires <= now:
         problems.append({"field": "expiresAt", "message": "must be in the future"})
         return None
-    return expires.astimezone(UTC)
+    try:
+        return expires.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC
+        problems.append({"field": "expiresAt", "message": "must be before 9999-12-31T23:59:59Z"})
+        return None
 
 
 class Blocklist:

@@ -37,7 +37,7 @@ from hub.errors import FraudDetected
 from hub.fraud.blocklist import Blocklist
 from hub.fraud.rules import AmountRule, BlocklistRule, QuoteRule, Rules, Subject, VelocityRule
 from hub.fraud.verdict import Attempt, Hit, Verdict
-from hub.fraud.windows import Check, VelocityWindows, subject_key
+from hub.fraud.windows import Check, VelocityWindows, counted_value, subject_key
 from hub.ports import Store, StoreTx
 
 log = logging.getLogger("payhub.fraud")
@@ -210,7 +210,8 @@ class FraudEngine:
         flagging: list[Check] = []
         for rule in self.rules.for_surface(a.surface):
             if isinstance(rule, VelocityRule) and (value := a.subject(rule.subject)):
-                (blocking if rule.blocks_on(a.surface) else flagging).append(Check(rule, value))
+                counted = counted_value(rule.subject, value)  # an IPv6 client: its /64
+                (blocking if rule.blocks_on(a.surface) else flagging).append(Check(rule, counted))
         fired = [(c, True) for c in await self.windows.admit(blocking)]
         fired += [(c, False) for c in await self.windows.count(flagging)]
         now = self._clock().timestamp()

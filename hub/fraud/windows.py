@@ -27,11 +27,19 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from hub.alerts import AlertKind, Alerts
 from hub.constants import FRAUD_PREFIX
 from hub.fraud.rules import VelocityRule
+from hub.http.client_address import client_key
 from hub.resilience.ratelimit import open_storage
 
 log = logging.getLogger("payhub.fraud")
 _T = TypeVar("_T")
 MAX_SUBJECT_KEY = 64
+
+
+def counted_value(subject: str, value: str) -> str:
+    """What a velocity window counts for ``value`` of ``subject``: itself, except that a client address
+    is counted as every per-client limit counts it (``hub.http.client_address.client_key``): an IPv6
+    client by its /64 network (``2001:db8:1:2::/64``), an IPv4 address (and its IPv4-mapped form) whole."""
+    return client_key(value) if subject == "ip" else value
 
 
 def subject_key(value: str) -> str:

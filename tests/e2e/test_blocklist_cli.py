@@ -69,5 +69,14 @@ def test_the_blocklist_from_the_command_line(tmp_path: Path) -> None:
             "--expires", "2000-01-01T00:00:00Z", env=env, cwd=tmp_path,
         )  # fmt: skip
         assert past.returncode == 2 and "expiresAt" in past.stderr
+        # Found by breaking it: numbers past what a date or a BIGINT holds were tracebacks.
+        for args in (
+            ("add", "--kind", "ip", "--value", "10.0.0.3", "--reason", "x", "--ttl", "999999999999"),
+            ("add", "--kind", "ip", "--value", "10.0.0.3", "--reason", "x", "--expires", "9999-12-31T23:59:59-05:00"),
+            ("remove", "99999999999999999999"),
+        ):
+            huge = payhub("blocklist", *args, env=env, cwd=tmp_path)
+            assert huge.returncode in (1, 2) and "Traceback" not in huge.stderr, huge.stderr
+            assert huge.stderr.startswith("payhub"), huge.stderr
     finally:
         server.stop()

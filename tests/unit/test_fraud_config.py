@@ -186,3 +186,11 @@ def test_an_entry_is_active_until_removed_or_expired() -> None:
     assert entry.active_at(NOW) and not entry.active_at(NOW + timedelta(seconds=1))
     removed = BlockEntry(1, BlockKind.POLICY, "P1", "r", "ops", NOW, removed_at=NOW, removed_by="ops")
     assert not removed.active_at(NOW - timedelta(days=1))
+
+
+@pytest.mark.parametrize("expires", ["9999-12-31T23:59:59-05:00", "9999-12-31T20:00:00-14:00"])
+def test_an_expiry_past_what_a_datetime_holds_is_refused_not_a_crash(expires: str) -> None:
+    # Found by breaking it: the conversion to UTC overflowed (a 500 from the admin API, a CLI traceback).
+    with pytest.raises(BadRequest) as info:
+        parse_new_entry({"kind": "policy", "value": "P1", "reason": "x", "expiresAt": expires}, NOW)
+    assert [p["field"] for p in info.value.details] == ["expiresAt"]

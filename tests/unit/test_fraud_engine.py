@@ -105,6 +105,22 @@ async def test_velocity_counts_moving_windows_not_fixed_ones(windows: VelocityWi
     assert not await passes(e, attempt())
 
 
+async def test_an_ipv6_client_is_counted_by_its_64_network(windows: VelocityWindows, clock: FakeTime) -> None:
+    """Found by breaking it: each IPv6 address had a window of its own, and any home connection holds a
+    /64 of them (2^64 addresses), so a per-IP rule never fired for a client rotating addresses."""
+    store = MemoryStore()
+    e = engine([velocity("ip", 2, 60)], store, windows, clock)
+    assert await passes(e, attempt(ip="2001:db8:1:2::1"))
+    assert await passes(e, attempt(ip="2001:db8:1:2:aaaa:bbbb:cccc:dddd"))
+    assert not await passes(e, attempt(ip="2001:db8:1:2::3"))  # a third address, the same /64
+    assert await passes(e, attempt(ip="2001:db8:1:3::1"))  # the next /64 is another client
+    for v4 in ("10.0.0.1", "10.0.0.1"):  # IPv4 clients are still counted per address
+        assert await passes(e, attempt(ip=v4))
+    assert await passes(e, attempt(ip="10.0.0.2"))
+    (review,) = await fraud_reviews(store)
+    assert review["key"].startswith("fraud:v-ip:ip:2001:db8:1:2::/64:")
+
+
 async def test_a_rule_keyed_on_an_absent_subject_does_not_apply(windows: VelocityWindows, clock: FakeTime) -> None:
     e = engine([velocity("device", 1, 60)], MemoryStore(), windows, clock)
     for _ in range(5):  # no X-Device-Id: nothing to count

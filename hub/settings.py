@@ -16,7 +16,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -40,12 +40,13 @@ from hub.secrets_policy import (
     weak_secret,
 )
 from hub.settings_env import ENVIRON, EnvironSource, env_name, problem_message
+from hub.settings_notify import NotifySettings
 
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/settings_notify.py
     model_config = SettingsConfigDict(
         env_prefix="PAYHUB_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
@@ -253,6 +254,10 @@ class Settings(BaseSettings):
             for entry in entries:
                 if isinstance(entry, SecretStr):
                     yield env_name(name), entry.get_secret_value()
+                elif isinstance(entry, BaseModel):  # an entry with secrets of its own (a partner webhook)
+                    for part in type(entry).model_fields:
+                        if isinstance(value := getattr(entry, part), SecretStr):
+                            yield env_name(name), value.get_secret_value()
 
     def log_secrets(self) -> list[str]:
         """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
@@ -264,6 +269,7 @@ class Settings(BaseSettings):
             self.amk_verify_url,
             self.amk_statement_url,
             self.jwt_jwks_url,
+            self.notify_smtp_url,
         ):
             password = urlsplit(url).password if "@" in url else None
             if password:
@@ -288,6 +294,7 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
+        problems += self.notify_problems()
         if not 0 <= self.fraud_blocklist_cache_s <= 3600:
             problems.append("PAYHUB_FRAUD_BLOCKLIST_CACHE_S must be between 0 and 3600")
         try:

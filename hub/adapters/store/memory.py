@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_fraud import MemoryFraudRows
+from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
@@ -46,6 +47,7 @@ _TABLES = frozenset(
         "inquiries",
         "khqr_sessions",
         "blocklist",
+        "notifications",
     }
 )
 
@@ -106,6 +108,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.notifications = MemoryNotificationRows(self._s)
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
         self.review_rows = MemoryReviewRows(self._s, store)

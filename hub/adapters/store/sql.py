@@ -4,8 +4,9 @@ All writes happen inside ``SqlStore.transaction()``; a dialect provides the conn
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
 ``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions),
-``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs) and
-``backoffice.py`` (the review workflow, look-ups, AMK's answers); ``rows.py`` decodes rows into records.
+``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
+``notifications.py`` (the notifier's tables) and ``backoffice.py`` (the review workflow, look-ups,
+AMK's answers); ``rows.py`` decodes rows into records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from hub.adapters.store._conn import Conn, UniqueViolation
 from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.fraud_rows import SqlFraudRows
+from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
@@ -93,6 +95,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def notifications(self) -> NotificationRows:
+        return NotificationRows(self._c, locking=bool(self._for_update))
 
     @cached_property
     def fraud(self) -> SqlFraudRows:

@@ -17,6 +17,7 @@ from hub.adapters.store._conn import Conn, Row
 from hub.adapters.store.rows import (
     EVENT_COLS,
     PAYMENT_COLS,
+    PREMIUM_COLS,
     RECEIPT_COLS,
     as_datetime,
     event_from_row,
@@ -47,11 +48,8 @@ REVIEW_COLS = (
 )
 REVIEW_EVENT_COLS = "id, review_id, action, from_state, to_state, outcome, actor, note, occurred_at"
 AMK_ANSWER_COLS = "id, payment_id, reference, source, status, amount, currency, detail, asked_at"
-_PREMIUM_JOINED = (
-    "r.id AS r_id, r.policy_number AS r_policy_number, r.application_number AS r_application_number,"
-    " r.payer AS r_payer, r.amount AS r_amount, r.currency AS r_currency, r.due_date AS r_due_date,"
-    " r.status AS r_status, r.paid_payment_id AS r_paid_payment_id"
-)
+# The premium's columns beside a payment's, prefixed ``r_`` (built from PREMIUM_COLS: one list of them).
+_PREMIUM_JOINED = ", ".join(f"r.{c.strip()} AS r_{c.strip()}" for c in PREMIUM_COLS.split(","))
 
 
 def review_from_row(r: Row) -> Review:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.analytics.app
 import gateway.app
 import integration.app
 import khqr.app
@@ -115,6 +116,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += _analytics_routes(c)
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
@@ -143,6 +145,18 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+OPS_ANALYTICS_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "analytics"
+
+
+def _analytics_routes(c: Container) -> list[BaseRoute]:
+    """``/admin/analytics``, its stream, and the dashboard page ``/ops/analytics/`` (served with the gateway)."""
+    s = c.settings
+    timing = backoffice.analytics.app.StreamTiming(
+        s.analytics_stream_interval_s, s.analytics_refresh_s, s.analytics_heartbeat_s
+    )
+    return backoffice.analytics.app.routes(
+        backoffice.analytics.app.AnalyticsDeps(c.auth, c.analytics, timing, OPS_ANALYTICS_DIR)
+    )
 
 
 def _demo_routes(c: Container) -> list[BaseRoute]:
@@ -203,6 +217,8 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "khqrWebhook": "/AMK/khqr",
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
                     "demo": "/demo/",
+                    "analytics": "/admin/analytics",
+                    "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",
                     "websocket": "/ws/payments",

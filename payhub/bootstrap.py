@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from backoffice.analytics.feed import AnalyticsFeed
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -103,6 +104,7 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    analytics: AnalyticsFeed  # gateway process (the back office's admin API)
 
     def __init__(
         self,
@@ -160,6 +162,7 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.analytics(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from backoffice.analytics.feed import AnalyticsFeed
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -129,6 +130,15 @@ def gateway(c: Container) -> None:
         "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
+
+
+def analytics(c: Container) -> None:
+    """The analytics feed of the admin API's live streams, woken by every committed status event."""
+    c.analytics = feed = AnalyticsFeed(c.store, min_interval_s=c.settings.analytics_stream_interval_s)
+    c.bus.subscribe(feed.on_event)
+    c.metrics.gauge(
+        "payhub_analytics_streams", "Open analytics streams (GET /admin/analytics/stream)", lambda: float(feed.streams)
+    )
 
 
 def khqr(c: Container) -> None:

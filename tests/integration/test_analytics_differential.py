@@ -12,8 +12,8 @@ rows and no range reaches them.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, example, given, settings
@@ -24,14 +24,13 @@ from hub.adapters.store.sql import SqlStore
 from hub.domain.analytics import PaymentFigures
 from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
-from hub.domain.records import Premium
 from hub.ports import Store
+from tests.integration.analytics_data import add_attempt
 
 ERA = timedelta(days=400)
 SPAN_US = 300 * 86_400 * 1_000_000  # attempts are created within 300 days of their era's start
 FIRST_ERA = datetime(2001, 1, 1, tzinfo=UTC)
 _eras = itertools.count()
-_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -64,28 +63,11 @@ attempts = st.builds(
 
 
 async def _write(stores: tuple[Store, ...], era: datetime, batch: list[Attempt]) -> None:
-    """Each attempt through the store port, into every store alike: one premium each (one payable
-    attempt per premium), opened at its creation, then moved to its status at created + length."""
+    """Each attempt through the store port, into every store alike."""
     for a in batch:
-        premium = Premium(
-            id=next(_ids),
-            policy_number=f"D{len(batch)}",
-            payer="Differential",
-            amount=a.amount(),
-            currency=a.currency,
-            due_date=date(2030, 1, 1),
-        )
         created = era + timedelta(microseconds=a.created_us)
-        tx_id = f"TX{premium.id}" if a.status is PaymentStatus.CONFIRMED else None
-        for store in stores:
-            async with store.transaction() as tx:
-                await tx.upsert_premium(premium, created)
-                opened = await tx.insert_open_payment(premium, a.method, created)
-                assert opened is not None
-                moved = replace(
-                    opened, status=a.status, transaction_id=tx_id, updated_at=created + timedelta(microseconds=a.length_us)
-                )
-                await tx.update_payment(moved)
+        ended = created + timedelta(microseconds=a.length_us)
+        await add_attempt(stores, a.status, a.method, str(a.amount()), a.currency, created, ended)
 
 
 def _moments(era: datetime, batch: list[Attempt]) -> list[datetime]:

@@ -112,14 +112,13 @@ class SqliteDialect:
             async with self.transaction() as conn:
                 yield conn
             return
-        if self._db is None:
-            raise ServiceUnavailable("database is not open")
         async with self._read_lock:
+            if self._db is None:  # checked under the lock: close() takes it too, so no reader outlives it
+                raise ServiceUnavailable("database is not open")
             if self._reader is None:
-                reader = await aiosqlite.connect(self._reader_uri, uri=True, isolation_level=None)
+                self._reader = reader = await aiosqlite.connect(self._reader_uri, uri=True, isolation_level=None)
                 reader.row_factory = sqlite3.Row
                 await reader.execute("PRAGMA busy_timeout=5000")
-                self._reader = reader
             db = self._reader
             try:
                 await db.execute("BEGIN")  # deferred: the snapshot is taken by the first read
@@ -139,9 +138,10 @@ class SqliteDialect:
             await conn.fetchrow("SELECT 1")
 
     async def close(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
-            self._reader = None
+        async with self._read_lock:  # after the read under way, if any
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
         if self._db is not None:
             await self._db.close()
             self._db = None

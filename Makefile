@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,otel]'
 	touch $(STAMP)
 
 ## run: create the virtual environment, install, start everything in one process (payhub run)
@@ -21,6 +21,13 @@ run: $(STAMP)
 browser:
 	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+## promtool: Prometheus' rule checker (Debian's prometheus package) for the alert-rule tests,
+## installed with apt-get when missing (the tests fail instead of skipping without it under CI=true)
+.PHONY: promtool
+promtool:
+	command -v promtool >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
 ## khqr-sdk: the official KHQR SDK (npm bakong-khqr, pinned by tests/khqr_sdk/package-lock.json)
 ## for the differential test, installed with `npm ci` into tests/khqr_sdk/node_modules
@@ -34,7 +41,7 @@ $(KHQR_SDK_STAMP): $(KHQR_SDK_DIR)/package.json $(KHQR_SDK_DIR)/package-lock.jso
 	else echo "npm not found: the KHQR differential test will be skipped (and fail under CI=true)"; fi
 
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP) browser khqr-sdk
+test: $(STAMP) browser khqr-sdk promtool
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

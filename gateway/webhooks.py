@@ -13,6 +13,7 @@ Order of work for one webhook (the HTTP layer has already checked token and sign
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from gateway.webhook_notice import (
     paid_at_differs,
     verify_ref,
 )
+from hub.alerts import AlertKind, Alerts
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
 from hub.errors import (
@@ -75,12 +77,17 @@ class WebhookService:
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
+    alerts: Alerts = field(default_factory=Alerts)
+    # (kind, seconds from the webhook's arrival to its commit), for the metrics
+    on_committed: Callable[[str, float], None] | None = None
 
     # The two kinds of notice as ``handle`` takes them (kept here for callers that build one).
     bill = staticmethod(bill_notice)
     khqr = staticmethod(khqr_notice)
 
-    async def handle(self, w: Incoming) -> Answer:
+    async def handle(self, w: Incoming, *, received_at: float | None = None) -> Answer:
+        """Process one notice (see the module doc); ``received_at`` is ``time.perf_counter()`` at its
+        arrival, to time it to its commit."""
         if w.kind == "KHQR" and w.payment_id is None:
             w = await self._resolve_invoice(w)
         # One process handles one key at a time (spares AMK 50 identical verifies); across
@@ -93,7 +100,7 @@ class WebhookService:
             await self._match(w, premium, payment)
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
             try:
-                return await self._commit(w, premium, verification)
+                return await self._commit(w, premium, verification, received_at)
             except _LostRace as lost:
                 receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
@@ -114,7 +121,7 @@ class WebhookService:
         if isinstance(found, InvoiceProblem):
             await self._review(w, found.reason, None, {"candidates": found.candidates})
             if found.ambiguous:
-                log.error("ALERT ambiguous KHQR invoice number", extra={"invoice": w.invoice_number})
+                self.alerts.raise_(AlertKind.AMBIGUOUS_INVOICE, log, invoice=w.invoice_number)
                 raise VerificationMismatch(found.reason, details={"invoice_number": w.invoice_number, **found.details})
             raise NotFound(f"No payment for invoice {w.invoice_number}")
         status = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
@@ -128,14 +135,19 @@ class WebhookService:
 
     async def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
-            log.error(
-                "ALERT duplicate transaction key with different content",
-                extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
+            self.alerts.raise_(
+                AlertKind.DUPLICATE_TRANSACTION_KEY,
+                log,
+                key=w.key,
+                original=receipt.fingerprint,
+                received=w.fingerprint,
             )
             raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint})
         if paid_at_differs(receipt, w) and receipt.payment_id is not None and w.paid_at is not None:
             async with self.store.transaction() as tx:
-                await flag_repeated_notice(tx, receipt.payment_id, w.paid_at, w.payload, self.clock())
+                await flag_repeated_notice(
+                    tx, receipt.payment_id, w.paid_at, w.payload, self.clock(), alerts=self.alerts
+                )
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
 
@@ -154,7 +166,7 @@ class WebhookService:
             # The premium cannot be matched now, so nothing is recorded as paid: AMK retries a 503
             # (Retry-After), and the retry lands exactly once (the receipt decides). The bank's
             # notice is kept for a person meanwhile, in case AMK's retries stop before we are back.
-            log.error("ALERT integration service unavailable", extra={"key": w.key, "error": exc.message})
+            self.alerts.raise_(AlertKind.INTEGRATION_UNAVAILABLE, log, key=w.key, error=exc.message)
             await self._review(w, HELD_INTEGRATION_DOWN, None, {"error": exc.message})
             raise ServiceUnavailable(
                 "Integration service temporarily unavailable; the webhook was not processed, retry it",
@@ -195,11 +207,15 @@ class WebhookService:
             check_verdict(w, verdict)
         except (TransactionVerifyFailed, VerificationMismatch) as exc:
             # A bank claiming money that AMK does not confirm is for a person to look at.
+            if isinstance(exc, TransactionVerifyFailed):
+                self.alerts.raise_(AlertKind.AMK_NOT_CONFIRMED, log, key=w.key, amkStatus=verdict.status)
             await self._review(w, exc.message, w.payment_id, {"amk": exc.details})
             raise
         return verdict
 
-    async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
+    async def _commit(
+        self, w: Incoming, premium: Premium | None, verification: Verification | None, received_at: float | None
+    ) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
         target = PaymentStatus.PROCESSING if pending else w.target
@@ -225,6 +241,7 @@ class WebhookService:
                 method=w.method,
                 transaction_id=w.transaction_id,
                 failure_report=target is PaymentStatus.FAILED,
+                alerts=self.alerts,
             )
             events += new_events
             answer = answer_for(w, payment, decision.outcome, pending)
@@ -241,6 +258,8 @@ class WebhookService:
                 now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             await tx.update_receipt(receipt, now)
+        if received_at is not None and self.on_committed is not None:
+            self.on_committed(w.kind, time.perf_counter() - received_at)
         await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)

@@ -11,7 +11,8 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     ├── InvalidInput (ValueError)    400 BAD_REQUEST       bad values found by pure parsers
     │   ├── MoneyError                                     amounts and currencies
     │   ├── KhqrError                                      KHQR payloads (EMVCo TLV fields)
-    │   └── PremiumImportError                             a premiums CSV, every bad row listed
+    │   ├── PremiumImportError                             a premiums CSV, every bad row listed
+    │   └── StatementError                                 an AMK settlement statement, by line and column
     ├── Unauthorized                 401 UNAUTHORIZED
     ├── Forbidden                    403 FORBIDDEN
     ├── NotFound                     404 RESOURCE_NOT_FOUND
@@ -240,6 +241,23 @@ class PremiumImportError(InvalidInput):
     def __init__(self, errors: list[str]) -> None:
         super().__init__(f"{len(errors)} invalid row(s)")
         self.errors = errors
+
+
+class StatementError(InvalidInput):
+    """An AMK settlement statement was refused (``hub.adapters.amk.statement_csv``); nothing was stored.
+
+    ``problems`` lists each as ``{"line": n, "column": name, "message": text}`` (line 1 is the header;
+    ``column`` is ``"-"`` when a problem concerns a whole line). The message names the first one.
+    """
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        first = problems[0] if problems else {"line": 0, "column": "-", "message": "unreadable"}
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"statement refused: line {first['line']}, column {first['column']}: {first['message']}{more}",
+            details=problems,
+        )
+        self.problems = problems
 
 
 class BankNotFound(PayHubError):

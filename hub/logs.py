@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from hub.json_codec import dumps
+from hub.tracing import current_trace
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -101,6 +102,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "correlationId": correlation_id.get(),
         }
+        trace = current_trace.get()
+        if trace is not None:
+            entry["traceId"], entry["spanId"] = trace.trace_id, trace.span_id
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -127,7 +131,9 @@ class JsonFormatter(logging.Formatter):
 class RepeatFilter(logging.Filter):
     """Collapses repeats of a warning or error so that no client can fill the disk (issue 7 §4).
 
-    Key: logger name, level and the message template (``record.msg`` before ``%`` formatting). The
+    Key: logger name, level and the message template (``record.msg`` before ``%`` formatting), plus
+    the ``review`` a record names (``extra={"review": key}``): each case flagged for review is its own
+    line (a review key is created once, so these cannot flood), repeats of one case collapse. The
     first record of a key passes; further ones within ``window_s`` seconds are dropped and counted;
     the next one to pass after the window carries ``suppressed: N``. Records below WARNING (the
     access log) always pass. At most ``max_keys`` keys are remembered (least recently seen dropped).
@@ -140,12 +146,12 @@ class RepeatFilter(logging.Filter):
         self.max_keys = max_keys
         self._clock = clock
         # key -> (time the last passing record was let through, records suppressed since)
-        self._seen: OrderedDict[tuple[str, int, str], tuple[float, int]] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, int, str, str], tuple[float, int]] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or self.window_s <= 0:
             return True
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, str(record.msg), str(getattr(record, "review", "")))
         now = self._clock()
         passed_at, suppressed = self._seen.get(key, (float("-inf"), 0))
         if now - passed_at < self.window_s:

@@ -10,7 +10,9 @@ variable. Whatever the environment sets wins over a default. Secrets are :class:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Mapping
+from datetime import time
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -142,6 +144,26 @@ class Settings(BaseSettings):
     trusted_proxies: NameList = ()
     webhook_allowed_ips: NameList = ()
     admin_allowed_ips: NameList = ()
+    # Observability (issue 11): each dependency check of /readyz is cut off after this many seconds.
+    readiness_timeout_s: float = 2.0
+    # Port of a worker process's /metrics, /healthz, /readyz (payhub relay|feeder); 0 = that worker's
+    # default (payhub/workers.py WORKER_PORTS). ``--port`` on the command line wins.
+    worker_port: int = 0
+    # OpenTelemetry span export (needs ``pip install -e '.[otel]'``; OTEL_* variables configure it).
+    otel_enabled: bool = False
+    # Reconciliation with AMK (issue 9), see docs/operations.md "Reconciliation".
+    # The gateway reconciles each past day at this time of day, HH:MM in Asia/Phnom_Penh (and catches up).
+    reconcile_daily: bool = True
+    reconcile_at: str = "02:00"
+    reconcile_catch_up_days: int = 7
+    reconcile_poll_s: float = 300.0
+    # Seconds a payment may hold money in PROCESSING (awaiting AMK's verdict) before it counts as stuck.
+    reconcile_stuck_after_s: float = 3600.0
+    # Seconds a process holds a day's run without renewing it (a killed run is resumed after this).
+    reconcile_lease_s: float = 120.0
+    reports_dir: str = "var/reports"
+    # AMK's statement of a day: URL template with {date}; sandbox default: the sandbox bank's statements.
+    amk_statement_url: str = ""
 
     @property
     def sandbox(self) -> bool:
@@ -233,7 +255,14 @@ class Settings(BaseSettings):
     def log_secrets(self) -> list[str]:
         """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
         values = [value for _, value in self.secret_values() if value]
-        for url in (self.database_url, self.redis_url, self.amk_base_url, self.amk_verify_url, self.jwt_jwks_url):
+        for url in (
+            self.database_url,
+            self.redis_url,
+            self.amk_base_url,
+            self.amk_verify_url,
+            self.amk_statement_url,
+            self.jwt_jwks_url,
+        ):
             password = urlsplit(url).password if "@" in url else None
             if password:
                 values += [password, unquote(password)]
@@ -243,6 +272,10 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if not (0 < self.port < 65536):
             problems.append("PAYHUB_PORT must be between 1 and 65535")
+        if not (0 <= self.worker_port < 65536):
+            problems.append("PAYHUB_WORKER_PORT must be between 0 and 65535")
+        if self.readiness_timeout_s <= 0:
+            problems.append("PAYHUB_READINESS_TIMEOUT_S must be positive")
         if url_scheme(self.database_url) not in DATABASE_SCHEMES:
             problems.append("PAYHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.redis_url and url_scheme(self.redis_url) not in REDIS_SCHEMES:
@@ -253,8 +286,29 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
+        problems += self._reconcile_problems()
         if self.mode == "production":
             problems += self._production_problems()
+        return problems
+
+    @property
+    def reconcile_time(self) -> time:
+        """``PAYHUB_RECONCILE_AT`` as a time of day (validated at start-up)."""
+        return time.fromisoformat(self.reconcile_at)
+
+    def _reconcile_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not re.fullmatch(r"[0-9]{2}:[0-9]{2}", self.reconcile_at, re.ASCII) or not (
+            int(self.reconcile_at[:2]) < 24 and int(self.reconcile_at[3:]) < 60
+        ):
+            problems.append("PAYHUB_RECONCILE_AT must be a time of day HH:MM (Asia/Phnom_Penh)")
+        if self.reconcile_catch_up_days < 1:
+            problems.append("PAYHUB_RECONCILE_CATCH_UP_DAYS must be at least 1")
+        for name in ("reconcile_poll_s", "reconcile_stuck_after_s", "reconcile_lease_s"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{env_name(name)} must be greater than 0")
+        if self.amk_statement_url and "{date}" not in self.amk_statement_url:
+            problems.append("PAYHUB_AMK_STATEMENT_URL must contain {date} (replaced by YYYY-MM-DD)")
         return problems
 
     def _production_problems(self) -> list[str]:

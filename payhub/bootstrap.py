@@ -11,7 +11,7 @@ cosmicpython's ``bootstrap``: the container then uses it and leaves its closing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,6 +19,8 @@ import httpx
 from starlette.types import ASGIApp
 
 from backoffice.analytics.feed import AnalyticsFeed
+from backoffice.reconcile.runner import Reconciler
+from backoffice.reconcile.schedule import DailyReconciliation
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -31,9 +33,11 @@ from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
 from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
+from hub.readiness import Readiness
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.tracing import TRACEPARENT, Tracer, current_trace
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
@@ -64,10 +68,14 @@ SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
 
 
 async def _pass_correlation_id(request: httpx.Request) -> None:
-    """One id follows a request across services (gateway → integration, khqr → gateway, …)."""
+    """One id follows a request across services (gateway → integration, khqr → gateway, …), and so
+    does its trace: W3C ``traceparent`` (+ ``tracestate``) naming the current span as the parent."""
     cid = correlation_id.get()
     if cid != "-" and "x-correlation-id" not in request.headers:
         request.headers["X-Correlation-ID"] = cid
+    trace = current_trace.get()
+    if trace is not None and TRACEPARENT not in request.headers:
+        request.headers.update(trace.headers())
 
 
 class NullPublisher:
@@ -105,6 +113,8 @@ class Container:
     sandbox_state: SandboxState
     simulator: Simulator
     analytics: AnalyticsFeed  # gateway process (the back office's admin API)
+    reconciler: Reconciler  # gateway: reconciliation with AMK (backoffice)
+    daily_reconciliation: DailyReconciliation
 
     def __init__(
         self,
@@ -116,6 +126,7 @@ class Container:
         bus: Bus | None = None,
         cache: Cache | None = None,
         limiter: RateLimiter | None = None,
+        tracer: Tracer | None = None,
         **adapters: Any,
     ) -> None:
         unknown = set(services) - set(SERVICES)
@@ -145,13 +156,23 @@ class Container:
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
         self.auth = authenticator(s)
         self.metrics = Metrics()
+        self.tracer = tracer if tracer is not None else Tracer()  # spans of requests, relay batches, consumers
+        # /readyz: each dependency this process uses (Kafka is added by the consumer that uses it).
+        self.readiness = Readiness(s.readiness_timeout_s)
+        self.readiness.add("database", lambda: self.store.ping())
+        redis_ping = getattr(self.bus, "ping", None)
+        if s.redis_url and redis_ping is not None:
+            self.readiness.add("redis", redis_ping)
         if limiter is not None:
             self.limiter = limiter
         elif self.services & {"gateway", "khqr"}:
             self.limiter = _own(
                 self._owned,
                 RateLimiter(
-                    limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+                    limiter_storage(s.redis_url),
+                    user_per_min=s.rate_user_per_min,
+                    ip_per_min=s.rate_ip_per_min,
+                    alerts=self.metrics.alerts,
                 ),
             )
         if hasattr(self, "limiter"):
@@ -163,6 +184,7 @@ class Container:
         if "gateway" in self.services:
             build.gateway(self)
             build.analytics(self)
+            build.reconciliation(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:
@@ -171,16 +193,24 @@ class Container:
     # --- used by the per-service builders (payhub/builders.py) ----------------------------
 
     def http_client(
-        self, base_url: str, local_path: str = "", *, service_token: str | None = None
+        self,
+        base_url: str,
+        local_path: str = "",
+        *,
+        service_token: str | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> httpx.AsyncClient:
-        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``)."""
+        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``).
+        ``wrap`` wraps its transport (e.g. ``hub.http.client_metrics.TimedTransport``)."""
         timeout = httpx.Timeout(self.settings.amk_timeout_s)
         hooks = {"request": [_pass_correlation_id]}
         if base_url:
-            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+            transport = wrap(httpx.AsyncHTTPTransport()) if wrap else None
+            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks, transport=transport)
         elif self.app is not None:
+            local: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.app)
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self.app),
+                transport=wrap(local) if wrap else local,
                 base_url=f"http://payhub.local{local_path}",
                 timeout=timeout,
                 event_hooks=hooks,
@@ -222,8 +252,8 @@ class Container:
 
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, start the bus and the background work of the services served:
-        the gateway re-verifies pending webhooks, the KHQR service expires QR sessions, the
-        integration service sweeps confirmed payments into settled premiums."""
+        the gateway re-verifies pending webhooks and reconciles past days with AMK, the KHQR service
+        expires QR sessions, the integration service sweeps confirmed payments into settled premiums."""
         s = self.settings
         if "integration" in self.services:
             if seed if seed is not None else (s.sandbox and s.seed_demo):
@@ -232,11 +262,15 @@ class Container:
         await self.bus.start()
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
+        if "gateway" in self.services:  # runs an operator started stop before the clients they use close
+            self._stack.push_async_callback(self.daily_reconciliation.aclose)
         if not background:
             return
         jobs = []
         if "gateway" in self.services:
             jobs.append(self.reverifier.run_forever())
+            if s.reconcile_daily:
+                jobs.append(self.daily_reconciliation.run_forever())
         if "khqr" in self.services:
             jobs.append(self.expiry.run_forever())
         if "integration" in self.services:

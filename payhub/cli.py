@@ -1,4 +1,4 @@
-"""The ``payhub`` command: run, serve, migrate, token, policies import."""
+"""The ``payhub`` command: run, serve, migrate, token, policies import, reconcile."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from hub import json_codec, logs
@@ -48,9 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     relay = sub.add_parser("relay", help="publish the event log (outbox) to Kafka")
+    relay.add_argument("--port", type=int, default=None, help="/metrics, /healthz, /readyz port (default 9101)")
     relay.set_defaults(func=_worker("relay"))
 
     feeder = sub.add_parser("feeder", help="Kafka status topic to Redis, for the push nodes")
+    feeder.add_argument("--port", type=int, default=None, help="/metrics, /healthz, /readyz port (default 9102)")
     feeder.set_defaults(func=_worker("feeder"))
 
     dlq = sub.add_parser("dlq", help="dead-letter topics: list or replay poison messages")
@@ -71,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.set_defaults(func=_token)
+
+    reconcile = sub.add_parser("reconcile", help="reconcile a day with AMK (statement + payment-verify)")
+    reconcile.add_argument("--date", type=_day, default=None, help="the day, YYYY-MM-DD (Asia/Phnom_Penh)")
+    reconcile.add_argument(
+        "--statement", type=Path, default=None, help="import AMK's statement CSV, then reconcile its day"
+    )
+    reconcile.set_defaults(func=_reconcile)
 
     policies = sub.add_parser("policies", help="policy and premium data")
     psub = policies.add_subparsers(dest="action", required=True)
@@ -162,7 +172,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
 
         logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
-        asyncio.run(target(settings))
+        asyncio.run(target(settings, port=args.port))
         return 0
 
     return run
@@ -228,6 +238,21 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     print(f"# {args.role} token for {args.sub}, valid {args.ttl} s", file=sys.stderr)
     print(token)
     return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("invalid")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from payhub.builders import amk_config
+    from payhub.reconciliation import reconcile_command
+
+    logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
+    return reconcile_command(settings, amk_config(settings), args.date, args.statement)
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.adapters.amk import statement_csv
 from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
 from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from hub.domain.khqr.image import render_png
@@ -21,6 +24,7 @@ from hub.http.envelope import JSONResponse, ok
 from hub.secrets_policy import SANDBOX_BAKONG_ACCOUNT
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
+from sandbox.statements import apply_edits, plan_edits, statement_entries
 
 SANDBOX_MERCHANT_NAME = "PAYHUB SANDBOX INSURER"
 SANDBOX_CITY = "Phnom Penh"
@@ -103,6 +107,8 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
             return _amk_error(401, "INVALID_HASH", "Hash does not match")
         if not d.state.verify_available:
             return _amk_error(503, "SERVER_UNAVAILABLE", "Sandbox verify switched off")
+        if d.state.verify_delay_s:
+            await asyncio.sleep(d.state.verify_delay_s)
         tx = d.state.transactions.get(fields["txId"])
         if tx is None:
             return _amk_error(404, "NOT_FOUND", f"No transaction {fields['txId']}")
@@ -134,13 +140,19 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         return ok(result)
 
     async def control(request: Request) -> Response:
-        """Switch sandbox behaviour for demos and fault tests: ``{"verifyAvailable": false}``."""
+        """Switch sandbox behaviour for demos and fault tests: ``{"verifyAvailable": false}``,
+        ``{"verifyDelayS": 0.05}`` (a slow bank), ``{"statement": {"drop"|"add"|"alter": [...]}}``
+        (see ``sandbox.statements``)."""
         body: dict[str, Any] = parse_json_object(await read_body(request, 4 * 1024 * 1024))
         # Everything is checked before anything changes: a refused request leaves the sandbox as it was.
         switches = {name: body[name] for name in ("verifyAvailable", "qrImages") if name in body}
         for name, value in switches.items():
             if not isinstance(value, bool):  # bool("false") is True
                 return _amk_error(400, "BAD_REQUEST", f"{name}: must be true or false")
+        delay = body.get("verifyDelayS", d.state.verify_delay_s)
+        if isinstance(delay, bool) or not isinstance(delay, int | float | Decimal) or not 0 <= delay <= 10:
+            return _amk_error(400, "BAD_REQUEST", "verifyDelayS: seconds from 0 to 10")
+        plan = plan_edits(d.state, body["statement"]) if "statement" in body else []
         paid = body.get("paidTransactions") or []
         if not isinstance(paid, list):
             return _amk_error(400, "BAD_REQUEST", "paidTransactions: must be a list")
@@ -158,13 +170,26 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
             d.state.qr_images = switches["qrImages"]
         for transaction in known:
             d.state.record(transaction)
+        d.state.verify_delay_s = float(delay)
+        apply_edits(d.state, plan)
         return ok(
             {
                 "verifyAvailable": d.state.verify_available,
                 "qrImages": d.state.qr_images,
                 "signIns": d.state.sign_ins,
+                "verifyDelayS": d.state.verify_delay_s,
+                "statementEdits": len(plan),
             }
         )
+
+    async def statement(request: Request) -> Response:
+        """AMK's settlement statement of a day, as the sandbox bank holds it (see ``sandbox.statements``)."""
+        try:
+            day = date.fromisoformat(request.path_params["day"])
+        except ValueError:
+            return _amk_error(400, "BAD_REQUEST", "the statement's day is written YYYY-MM-DD")
+        body = statement_csv.render(statement_entries(d.state, day))
+        return Response(body, media_type=statement_csv.MEDIA_TYPE)
 
     return [
         Route(f"{PREFIX}/auth/sign-in", sign_in, methods=["POST"]),
@@ -172,4 +197,5 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
         Route(f"{PREFIX}/qr/generator", qr_generator, methods=["POST"]),
         Route(f"{PREFIX}/simulate/pay", simulate_pay, methods=["POST"]),
         Route(f"{PREFIX}/control", control, methods=["POST"]),
+        Route(f"{PREFIX}/statements/{{day}}.csv", statement, methods=["GET"]),
     ]

@@ -108,8 +108,11 @@ class Simulator:
             amount = parse_amount(req.amount if req.amount is not None else target["amount"], currency)
         except MoneyError as exc:
             raise BadRequest(exc.reason, details=[{"field": exc.field, "message": exc.reason}]) from exc
-        body, tx_id = self._webhook(req, target, amount, currency.value)
-        self._state.record(Transaction(tx_id, "PAID" if req.outcome == "SUCCESS" else "FAILED", amount, currency.value))
+        now = self._state.now()
+        body, tx_id = self._webhook(req, target, amount, currency.value, now)
+        status = "PAID" if req.outcome == "SUCCESS" else "FAILED"
+        bill = str(target.get("id") or "") or None
+        self._state.record(Transaction(tx_id, status, amount, currency.value, req.method, now, bill))
         path = "/AMK/khqr" if req.method == "KHQR" else "/AMK/payments"
         raw = dumps_bytes(body)
         sent = [await self._send(path, raw)]
@@ -144,7 +147,7 @@ class Simulator:
         return data
 
     def _webhook(
-        self, req: SimulateRequest, target: dict[str, Any], amount: Decimal, currency: str
+        self, req: SimulateRequest, target: dict[str, Any], amount: Decimal, currency: str, now: datetime
     ) -> tuple[dict[str, Any], str]:
         amount_json = Decimal(format_amount(amount, parse_currency(currency)))
         if req.method == "BILL":
@@ -156,7 +159,7 @@ class Simulator:
                 "currency": currency,
                 "bankTransactionId": tx_id,
                 "payer": target.get("payer", "Sandbox Payer"),
-                "paidDate": datetime.now(GMT7).strftime("%Y%m%d%H%M%S"),
+                "paidDate": now.astimezone(GMT7).strftime("%Y%m%d%H%M%S"),
             }, tx_id
         invoice = str(target["paymentId"])
         return {
@@ -165,7 +168,7 @@ class Simulator:
             "merchant_number": self._merchant,
             "paid_amount": amount_json,
             "currency": currency,
-            "paid_datetime": datetime.now(BANGKOK).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "paid_datetime": now.astimezone(BANGKOK).strftime("%Y-%m-%d %H:%M:%S.%f"),
         }, invoice
 
     async def _send(self, path: str, raw: bytes) -> dict[str, Any]:

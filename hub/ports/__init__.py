@@ -19,6 +19,8 @@ port               implementations
 ``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
 ``AmkQrGenerator`` ``khqr/amk_qr.py``
 ``PremiumSource``  ``adapters/integration.py`` (the integration service)
+``StatementFormat`` ``adapters/amk/statement_csv.py`` (AMK's settlement statement, an assumed CSV)
+``StatementSource`` ``adapters/amk/statements.py`` (fetched over HTTP from AMK or the sandbox)
 =================  ===========================================================================
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
+from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
 from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
 
 __all__ = [
@@ -42,7 +45,10 @@ __all__ = [
     "Producer",
     "Publisher",
     "RateLimiter",
+    "ReconciliationRows",
     "Record",
+    "StatementFormat",
+    "StatementSource",
     "Store",
     "StoreTx",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from hub.domain.analytics import PaymentFigures
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.reconciliation import ReconciliationRows
 
 
 class KhqrSessionRows(Protocol):
@@ -69,6 +70,10 @@ class OutboxRows(Protocol):
 
     async def unpublished_count(self) -> int: ...
 
+    async def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest event not yet relayed occurred (None when every event was relayed)."""
+        ...
+
 
 class StoreTx(Protocol):
     """Everything done inside one unit of work; it commits together or not at all.
@@ -83,6 +88,11 @@ class StoreTx(Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRows:
+        """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
+        ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one

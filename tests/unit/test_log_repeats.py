@@ -45,6 +45,18 @@ def test_keys_are_independent_and_info_always_passes() -> None:
     assert all(f.filter(record("request", level=logging.INFO)) for _ in range(100))
 
 
+def test_each_case_flagged_for_review_is_its_own_line() -> None:
+    """An ALERT naming a review (created once per key) is never collapsed into another case's."""
+    f = RepeatFilter(10, clock=Clock())
+    alerts = [record("ALERT reconciliation: x", level=logging.ERROR) for _ in range(3)]
+    for n, alert in enumerate(alerts):
+        alert.review = f"reconcile:missing_in_payhub:2026-11-27:BILL:T{n}"
+    assert all(f.filter(a) for a in alerts)
+    again = record("ALERT reconciliation: x", level=logging.ERROR)
+    again.review = alerts[0].review
+    assert not f.filter(again)  # the same case again within the window
+
+
 def test_remembered_keys_are_bounded() -> None:
     f = RepeatFilter(10, max_keys=8, clock=Clock())
     for i in range(100):

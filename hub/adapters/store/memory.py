@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_analytics import figures_of
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
+from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
@@ -97,6 +98,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.reconciliation = MemoryReconciliationRows(self._s)
 
     # --- premiums ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:

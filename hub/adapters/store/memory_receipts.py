@@ -32,6 +32,7 @@ class MemoryReceiptStatements:
         self._s.webhook_receipts[r.key] = replace(
             r, payload=json_column(r.payload), response_body=json_column(r.response_body)
         )
+        self._s.receipt_created[r.key] = now
         return True
 
     async def update_receipt(self, r: Receipt, now: datetime) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from hub.domain.payment import PaymentStatus
+from hub.domain.reconciliation import ReconItem, ReconRun, StoredStatement
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.errors import UniqueViolation
 from hub.json_codec import dumps, loads
@@ -32,6 +33,10 @@ class MemoryState:
     reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+    receipt_created: dict[str, datetime] = field(default_factory=dict)  # webhook_receipts.created_at
+    reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)
+    reconciliation_items: dict[tuple[int, str], ReconItem] = field(default_factory=dict)
+    reconciliation_statements: dict[date, StoredStatement] = field(default_factory=dict)
 
     def snapshot(self) -> MemoryState:
         return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})
@@ -115,3 +120,7 @@ class MemoryOutboxRows:
 
     async def unpublished_count(self) -> int:
         return sum(1 for id_ in self._events if id_ not in self._published)
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        waiting = [e for e in self._events.values() if e.id not in self._published]
+        return min(waiting, key=lambda e: e.id).occurred_at if waiting else None

@@ -4,7 +4,8 @@ All writes happen inside ``SqlStore.transaction()``; a dialect provides the conn
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
 ``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
-``outbox.py`` (the relay's view of the event log); ``rows.py`` decodes rows into records.
+``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs);
+``rows.py`` decodes rows into records.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hub.adapters.store.analytics import read_figures
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
+from hub.adapters.store.reconciliation import SqlReconciliationRows
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
@@ -101,6 +103,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def reconciliation(self) -> SqlReconciliationRows:
+        return SqlReconciliationRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import backoffice.analytics.app
+import backoffice.blocklist
 import backoffice.reconcile.routes
 import gateway.app
 import integration.app
@@ -136,6 +137,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
             )
         )
         routes += _analytics_routes(c)
+        routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )

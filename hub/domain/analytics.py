@@ -67,7 +67,7 @@ _TENTH = Decimal("0.1")
 _US = Decimal(1_000_000)
 
 
-@dataclass(frozen=True, unsafe_hash=False)
+@dataclass(frozen=True)
 class PaymentFigures:
     """The raw aggregates of one range, exact (integers and ``Decimal``), as every store computes them.
 

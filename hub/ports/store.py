@@ -105,9 +105,15 @@ class NotificationRows(Protocol):
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         attempts_delta: int = 0,
-    ) -> None:
+        claimed: int | None = None,
+    ) -> bool:
         """Record an outcome: ``state``, ``last_error`` (kept when None), ``next_attempt_at``, ``sent_at``
-        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing)."""
+        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing).
+
+        ``claimed``: the attempt count the sender's claim gave the row. Then the outcome is recorded only
+        while the row is open (PENDING, FAILED) and still that claim's, or the outcome is SENT: a sender
+        whose lease ended (the row was claimed again) cannot turn the next sender's SENT into FAILED, so
+        nothing is sent again. Returns whether the outcome was recorded."""
         ...
 
     async def for_payment(self, payment_id: int) -> list[Notification]:

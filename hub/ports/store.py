@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.domain.analytics import PaymentFigures
 from hub.domain.blocklist import BlockEntry, BlockKind
 from hub.domain.money import Currency
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
@@ -105,9 +106,15 @@ class NotificationRows(Protocol):
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         attempts_delta: int = 0,
-    ) -> None:
+        claimed: int | None = None,
+    ) -> bool:
         """Record an outcome: ``state``, ``last_error`` (kept when None), ``next_attempt_at``, ``sent_at``
-        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing)."""
+        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing).
+
+        ``claimed``: the attempt count the sender's claim gave the row. Then the outcome is recorded only
+        while the row is open (PENDING, FAILED) and still that claim's, or the outcome is SENT: a sender
+        whose lease ended (the row was claimed again) cannot turn the next sender's SENT into FAILED, so
+        nothing is sent again. Returns whether the outcome was recorded."""
         ...
 
     async def for_payment(self, payment_id: int) -> list[Notification]:
@@ -380,3 +387,10 @@ class Store(Protocol):
     async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
 
     async def receipt(self, key: str) -> Receipt | None: ...
+
+    # analytics (operators): read-only, its own unit of work
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """The analytics figures of the attempts placed in ``[start, end)`` (timezone-aware instants);
+        ``hub.domain.analytics`` defines each figure and the placing rule. Exact: integers and ``Decimal``
+        sums per currency. SQL stores read it with the index of migration 0009."""
+        ...

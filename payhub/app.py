@@ -21,8 +21,10 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+import backoffice.analytics.app
 import backoffice.blocklist
 import backoffice.reconcile.routes
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
@@ -149,10 +151,12 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += _analytics_routes(c)
         routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
+        routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
@@ -187,6 +191,18 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+OPS_ANALYTICS_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "analytics"
+
+
+def _analytics_routes(c: Container) -> list[BaseRoute]:
+    """``/admin/analytics``, its stream, and the dashboard page ``/ops/analytics/`` (served with the gateway)."""
+    s = c.settings
+    timing = backoffice.analytics.app.StreamTiming(
+        s.analytics_stream_interval_s, s.analytics_refresh_s, s.analytics_heartbeat_s
+    )
+    return backoffice.analytics.app.routes(
+        backoffice.analytics.app.AnalyticsDeps(c.auth, c.analytics, timing, OPS_ANALYTICS_DIR)
+    )
 
 
 def _demo_routes(c: Container) -> list[BaseRoute]:
@@ -235,6 +251,8 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
                     "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
+                    "analytics": "/admin/analytics",
+                    "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",
                     "websocket": "/ws/payments",

@@ -27,9 +27,26 @@ from starlette.routing import BaseRoute, Route
 
 from backoffice.filters import NoteBody, PaymentFilter, ResolveBody, ReviewFilter, query_dict, validate
 from backoffice.lookups import Lookups
+from backoffice.review_schemas import (
+    Attempts,
+    CaseFile,
+    LookupPaymentPath,
+    Moved,
+    NoteIn,
+    PaymentRow,
+    PaymentsQuery,
+    PremiumPath,
+    ResolveIn,
+    Review,
+    ReviewFile,
+    ReviewPath,
+    ReviewsQuery,
+)
 from backoffice.reviews import ReviewDesk
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
 from hub.domain.reviews import ReviewAction
+from hub.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import ok
 from hub.http.path import path_id
@@ -57,6 +74,86 @@ def _next_link(request: Request, last_id: int) -> dict[str, str]:
 def _page(request: Request, rows: list[Any], limit: int, id_of: Callable[[Any], int]) -> dict[str, str] | None:
     """The ``Link`` header when more rows follow this page (``rows`` holds one more than ``limit`` then)."""
     return _next_link(request, id_of(rows[limit - 1])) if len(rows) > limit else None
+
+
+_ADMIN = roles("admin")
+_AUTH = (Unauthorized, Forbidden, ServiceUnavailable)
+_NEXT = {"Link": 'RFC 8288 `<…&before=ID>; rel="next"` when a full page was answered.'}
+
+
+def _move(name: str, summary: str, body: type[NoteIn]) -> Operation:
+    return Operation(
+        "POST",
+        f"/admin/reviews/{{review_id}}/{name}",
+        summary,
+        "operators",
+        (Reply(model=Moved),),
+        description="A move the review's state does not allow is 409 and changes nothing; the actor is the token's "
+        "subject.",
+        security=_ADMIN,
+        path_params=ReviewPath,
+        body=body,
+        body_example={"outcome": "accepted", "note": "bank confirmed"} if body is ResolveIn else {"note": "why"},
+        errors=(BadRequest, NotFound, Conflict, *_AUTH),
+    )
+
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/admin/reviews",
+        "Reviews (flagged notices and payments), newest first",
+        "operators",
+        (Reply(model=Review, many=True, headers=_NEXT),),
+        security=_ADMIN,
+        query=ReviewsQuery,
+        errors=(BadRequest, *_AUTH),
+    ),
+    Operation(
+        "GET",
+        "/admin/reviews/{review_id}",
+        "A review, its history and its payment's case file",
+        "operators",
+        (Reply(model=ReviewFile),),
+        security=_ADMIN,
+        path_params=ReviewPath,
+        errors=(NotFound, *_AUTH),
+    ),
+    _move("resolve", "Resolve a review with an outcome", ResolveIn),
+    _move("escalate", "Escalate a review", NoteIn),
+    _move("reopen", "Reopen a resolved or escalated review", NoteIn),
+    Operation(
+        "GET",
+        "/admin/payments",
+        "Find payments (transaction id, policy, payer, status, time)",
+        "operators",
+        (Reply(model=PaymentRow, many=True, headers=_NEXT),),
+        security=_ADMIN,
+        query=PaymentsQuery,
+        errors=(BadRequest, *_AUTH),
+    ),
+    Operation(
+        "GET",
+        "/admin/payments/{payment_id}",
+        "A payment's case file",
+        "operators",
+        (Reply(model=CaseFile),),
+        security=_ADMIN,
+        path_params=LookupPaymentPath,
+        errors=(NotFound, *_AUTH),
+    ),
+    Operation(
+        "GET",
+        "/admin/premiums/{premium_id}/attempts",
+        "A premium's whole history of attempts",
+        "operators",
+        (Reply(model=Attempts),),
+        security=_ADMIN,
+        path_params=PremiumPath,
+        errors=(NotFound, *_AUTH),
+    ),
+)
 
 
 def routes(d: BackofficeDeps) -> list[BaseRoute]:

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
-from gateway.schemas import InquiryQuery, PaymentPath, PaymentView, PremiumInquiry, Review, WebhookAnswer
+from gateway.schemas import InquiryQuery, PaymentPath, PaymentView, PremiumInquiry, WebhookAnswer
 from gateway.webhooks import Incoming, WebhookService
 from hub.adapters.amk import signature
 from hub.apidoc.declare import AMK, AMK_SIGNATURE, AMK_TIMESTAMP, Operation, Reply, roles
@@ -173,15 +173,6 @@ API = (
         security=roles("subscriber", "admin", "service"),
         path_params=PaymentPath,
         errors=(Unauthorized, Forbidden, NotFound, ServiceUnavailable),
-    ),
-    Operation(
-        "GET",
-        "/admin/reviews",
-        "Notices and payments flagged for a person (newest first, 100 at most)",
-        "operators",
-        (Reply(model=Review, many=True),),
-        security=roles("admin"),
-        errors=(Unauthorized, Forbidden, ServiceUnavailable),
     ),
 )
 

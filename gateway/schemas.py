@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import Field, JsonValue
+from pydantic import Field
 
 from gateway.inquiry import QUERY
 from hub.apidoc.types import Amount, CurrencyCode, Id, Method, Model, Status, Timestamp
@@ -71,23 +71,11 @@ class PaymentPath(Model):
     payment_id: Annotated[int, Field(gt=0, le=2**63 - 1, description="The payment id.", examples=[150001])]
 
 
-class Review(Model):
-    """A notice or payment flagged for a person (mismatch, late money, possible double payment)."""
-
-    id: Id
-    key: str
-    reason: str = Field(examples=["webhook does not match the premium"])
-    paymentId: Id | None
-    payload: JsonValue = Field(description="The notice as received, with what was found wrong.")
-    createdAt: Timestamp
-
-
 __all__ = [
     "InquiryQuery",
     "PaymentPath",
     "PaymentStatus",
     "PaymentView",
     "PremiumInquiry",
-    "Review",
     "WebhookAnswer",
 ]

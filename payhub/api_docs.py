@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import backoffice.analytics.app
 import backoffice.blocklist
 import backoffice.reconcile.routes
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
@@ -135,6 +137,8 @@ def operations() -> tuple[Operation, ...]:
         *backoffice.reconcile.routes.API,
         *backoffice.blocklist.API,
         *notifier.app.API,
+        *backoffice.review_api.API,
+        *backoffice.analytics.app.API,
     )
 
 

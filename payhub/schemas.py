@@ -27,6 +27,8 @@ class Endpoints(Model):
     khqrWebhook: str
     sandbox: str | None
     notifications: str | None
+    analytics: str
+    analyticsDashboard: str
     demo: str
     khqr: str
     events: str

@@ -32,12 +32,26 @@ class EventsHeaders(Model):
 
 
 SSE_STREAM = {
-    "type": "string",
-    "description": "text/event-stream: `retry: 2000`, then frames `id: <eventId>`, `event: payment.status`, "
-    "`data: <json>` (the AsyncAPI document's PaymentStatusFrameData), comment heartbeats (`: heartbeat`) at least "
-    "every 15 s; the stream ends after a terminal status (CONFIRMED, FAILED, EXPIRED). Without a cursor the first "
-    "frame is the current status.",
-    "example": 'retry: 2000\n\nid: 12\nevent: payment.status\ndata: {"paymentId":150001,"policyNumber":"P123456789",'
-    '"method":"KHQR","status":"CONFIRMED","amount":150.00,"currency":"USD","transactionId":"AMK_KHQR_150001",'
-    '"occurredAt":"2025-10-07T05:00:00.123456+00:00","sentAt":"2025-10-07T05:00:00.130000+00:00"}\n\n',
+    # One event of the stream (as schemathesis and OpenAPI 3.2's itemSchema read an event stream's schema).
+    "type": "object",
+    "description": "text/event-stream: `retry: 2000`, then one event per status change: `id: <eventId>`, "
+    "`event: payment.status`, `data: <json>` (the AsyncAPI document's PaymentStatusFrameData), comment heartbeats "
+    "(`: heartbeat`) at least every 15 s; the stream ends after a terminal status (CONFIRMED, FAILED, EXPIRED). "
+    "Without a cursor the first event is the current status.",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"const": "payment.status"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer"},
+    },
+    "examples": [
+        {
+            "id": "12",
+            "event": "payment.status",
+            "data": '{"paymentId":150001,"policyNumber":"P123456789","method":"KHQR","status":"CONFIRMED",'
+            '"amount":150.00,"currency":"USD","transactionId":"AMK_KHQR_150001",'
+            '"occurredAt":"2025-10-07T05:00:00.123456+00:00","sentAt":"2025-10-07T05:00:00.130000+00:00"}',
+        }
+    ],
 }

@@ -31,9 +31,12 @@ from starlette.staticfiles import StaticFiles
 
 from backoffice.analytics.feed import AnalyticsFeed
 from backoffice.analytics.query import RangeQuery, parse_range
+from backoffice.analytics.schemas import ANALYTICS_STREAM, Analytics, StaticPath
+from backoffice.analytics.schemas import RangeQuery as RangeParams
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
 from hub.domain.analytics import report
-from hub.errors import PayHubError
+from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, ServiceUnavailable, Unauthorized
 from hub.http.envelope import error_body, ok
 from hub.json_codec import dumps
 
@@ -58,6 +61,52 @@ class AnalyticsDeps:
     feed: AnalyticsFeed
     timing: StreamTiming
     page_dir: Path | None = None
+
+
+_ERRORS = (BadRequest, Unauthorized, Forbidden, ServiceUnavailable)
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/admin/analytics",
+        "Payment analytics of a time range (the spec's analytics document)",
+        "operators",
+        (Reply(model=Analytics),),
+        security=roles("admin"),
+        query=RangeParams,
+        errors=_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/admin/analytics/stream",
+        "The same document live, as Server-Sent Events",
+        "operators",
+        (Reply(schema=ANALYTICS_STREAM, media_type="text/event-stream", envelope=False),),
+        description="Token as `Authorization: Bearer` or `?token=` (EventSource).",
+        security=roles("admin"),
+        query=RangeParams,
+        errors=_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/ops/analytics/{path}",
+        "The analytics dashboard page and its files (holds no data: it asks the API with the operator's token)",
+        "operators",
+        (
+            Reply(
+                schema={"type": "string"},
+                media_type="text/html",
+                also=("text/css", "text/javascript", "image/png", "image/svg+xml"),
+                envelope=False,
+                description="The file",
+            ),
+            Reply(307, "`/ops/analytics` is redirected to `/ops/analytics/`"),
+        ),
+        path_params=StaticPath,
+        errors=(NotFound,),
+    ),
+)
 
 
 def routes(d: AnalyticsDeps) -> list[BaseRoute]:

@@ -10,9 +10,10 @@ minted by ``payhub token``; the sandbox's own AMK sign-in), and webhook bodies a
 signs them (X-AMK-Timestamp, X-AMK-Signature over the exact bytes sent), so the fuzzing reaches past
 authentication.
 
-And a refused request changes nothing: every table of the database (except the two audit logs that
-record refusals on purpose: ``inquiries``, every inquiry with its outcome, and ``reviews``, notices
-kept for a person) is read before and after each answer of 4xx, and must be identical.
+And a refused request changes nothing: every table of the database (except the audit logs that
+record refusals on purpose: ``inquiries``, every inquiry with its outcome; ``reviews`` and ``review_events``, notices
+kept for a person, with their history; ``amk_answers``, AMK's answers as they came) is read before and
+after each answer of 4xx, and must be identical.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ from tests.e2e.payhub_process import Server, start_server
 
 MAX_EXAMPLES = 15
 SEED = 20251007
-AUDIT_TABLES = {"inquiries", "reviews"}  # they record refused requests by design (see the module docstring)
+# Audit logs that record refused requests by design (see the module docstring): every inquiry and its
+# outcome, the notices kept for a person with their history, and AMK's answers as they came.
+AUDIT_TABLES = {"inquiries", "reviews", "review_events", "amk_answers"}
 # Where a schema-valid request may still be refused with 400 or 422, for rules a JSON Schema cannot state:
 # amounts with more decimals than their currency has or past its bounds, calendar dates (a 31st of
 # February), timestamps within 5 minutes of now, HMAC hashes, a premium's own amount (422 mismatch), a
@@ -75,6 +78,15 @@ SEMANTIC_RULES = {
     ("PUT", "/admin/policies/{policy}/notification-preferences"),
     # ids written as JSON integers: JSON Schema's "integer" also takes 5755.0, which PayHub refuses for an id
     ("POST", "/admin/notifications/retry"),
+    # filters: repeatable or comma-separated lists, instants with offsets, ranges whose end follows their start
+    ("GET", "/admin/analytics"),
+    ("GET", "/admin/analytics/stream"),
+    ("GET", "/admin/reviews"),
+    ("GET", "/admin/payments"),
+    # notes of printable characters
+    ("POST", "/admin/reviews/{review_id}/resolve"),
+    ("POST", "/admin/reviews/{review_id}/escalate"),
+    ("POST", "/admin/reviews/{review_id}/reopen"),
 }
 
 
@@ -202,8 +214,8 @@ def _send(case: Any, live: Live) -> requests.Response:
             "X-AMK-Timestamp": str(stamp),
             "X-AMK-Signature": signature_header([SANDBOX_WEBHOOK_SECRET], stamp, raw),
         }
-    stream = case.path.endswith("/events")
-    return live.http.request(**kwargs, timeout=10, stream=stream, allow_redirects=False)
+    # Streamed: an event stream is read only to its first frame (_read_sse); any other body is read whole.
+    return live.http.request(**kwargs, timeout=10, stream=True, allow_redirects=False)
 
 
 def _await_reconciliation(live: Live, run_id: int) -> None:

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 import backoffice.blocklist
 import backoffice.reconcile.routes
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
@@ -150,6 +151,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
+        routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:

@@ -18,6 +18,7 @@ from hub.domain.money import Currency
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.reconciliation import ReconciliationRows
 
 
@@ -213,6 +214,15 @@ class StoreTx(Protocol):
         """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
         ...
 
+    @property
+    def review_rows(self) -> ReviewRows: ...
+
+    @property
+    def lookups(self) -> LookupRows: ...
+
+    @property
+    def amk_answers(self) -> AmkAnswerRows: ...
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
         that raises is logged without stopping the others."""
@@ -323,11 +333,16 @@ class StoreTx(Protocol):
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        """Flag something for a person. Idempotent per key: False when the key exists."""
+        """Flag something for a person. Idempotent per key: False when the key exists.
+
+        The review starts OPEN, its kind is the key's prefix (``hub.domain.reviews.review_kind``),
+        its policy that of its payment (else the payload's ``policyNumber``), and its history
+        starts with an ``open`` row by ``payhub`` whose note is ``reason``."""
         ...
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        """Newest first, as ``Review.as_json``: ``{id, key, kind, reason, state, outcome, paymentId,
+        policyNumber, payload, createdAt, updatedAt}``."""
         ...
 
     async def count_reviews(self, key_prefix: str) -> int:
@@ -340,7 +355,8 @@ class StoreTx(Protocol):
 
     async def count(self, table: str) -> int:
         """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
-        ``reviews``, ``inquiries``, ``khqr_sessions``, ``blocklist``), for operators and tests."""
+        ``reviews``, ``review_events``, ``amk_answers``, ``inquiries``, ``khqr_sessions``, ``blocklist``),
+        for operators and tests."""
         ...
 
 

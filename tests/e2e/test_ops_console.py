@@ -9,6 +9,7 @@ Screenshots for the docs (docs/ops-*.png) are rewritten only with PAYHUB_UPDATE_
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import tempfile
@@ -49,7 +50,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = start_server(workdir, PAYHUB_RECONCILE_DAILY="false")
     try:
         done = subprocess.run(
-            [str(PAYHUB), "policies", "import", "hostile.csv"], env=s.env, cwd=workdir, capture_output=True, text=True, timeout=30
+            [str(PAYHUB), "policies", "import", "hostile.csv"],
+            env=s.env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert done.returncode == 0, done.stderr
         yield s
@@ -77,8 +83,17 @@ async def desk(browser: Browser) -> AsyncIterator[Phone]:
         await context.close()
 
 
-def pay(server: Server, policy: str) -> dict[str, Any]:
-    r = httpx.post(f"{server.url}/sandbox/amk/simulate/pay", json={"billNumber": policy, "method": "BILL"}, timeout=20)
+async def http(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=20) as client:
+        return await client.request(method, url, **kwargs)
+
+
+async def read_text(path: Path) -> str:
+    return await asyncio.to_thread(path.read_text)
+
+
+async def pay(server: Server, policy: str) -> dict[str, Any]:
+    r = await http("POST", f"{server.url}/sandbox/amk/simulate/pay", json={"billNumber": policy, "method": "BILL"})
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()["data"]["webhooks"][-1]["attempts"][-1]["response"]["data"]
     assert answer["status"] == "CONFIRMED", answer
@@ -107,7 +122,7 @@ async def assert_clean(holder: Phone, token: str) -> None:
 
 async def test_sign_in_is_required_and_a_bad_token_is_refused(server: Server, desk: Phone) -> None:
     page = desk.page
-    r = httpx.get(f"{server.url}/ops/", timeout=10)
+    r = await http("GET", f"{server.url}/ops/")
     assert r.status_code == 200
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["cache-control"] == "no-store"
@@ -128,7 +143,7 @@ async def test_sign_in_is_required_and_a_bad_token_is_refused(server: Server, de
 async def test_live_payment_case_file_and_search(server: Server, desk: Phone) -> None:
     page = desk.page
     token = await sign_in(page, server)
-    paid = pay(server, HOSTILE_POLICY)
+    paid = await pay(server, HOSTILE_POLICY)
     payment_id = paid["paymentId"]
 
     row = page.locator(f'#live-rows tr[data-payment="{payment_id}"]').first
@@ -166,9 +181,9 @@ async def test_live_payment_case_file_and_search(server: Server, desk: Phone) ->
 
 async def test_reconcile_an_altered_statement_and_resolve_its_review(server: Server, desk: Phone) -> None:
     page = desk.page
-    paid = pay(server, "P987654321")
+    paid = await pay(server, "P987654321")
     altered = {"statement": {"alter": [{"txId": paid["transactionId"], "amount": "700000", "currency": "KHR"}]}}
-    r = httpx.post(f"{server.url}/sandbox/amk/control", json=altered, timeout=10)
+    r = await http("POST", f"{server.url}/sandbox/amk/control", json=altered)
     assert r.status_code == 200, r.text
     token = await sign_in(page, server, "ops-bob")
 
@@ -180,11 +195,11 @@ async def test_reconcile_an_altered_statement_and_resolve_its_review(server: Ser
     await expect(page.locator("#run-summary")).to_contain_text("amount_mismatch 1")
     async with page.expect_download() as info:
         await page.locator("#run-csv").click()
-    csv_text = Path(await (await info.value).path()).read_text()
+    csv_text = await read_text(Path(await (await info.value).path()))
     assert paid["transactionId"] in csv_text and "amount_mismatch" in csv_text
     async with page.expect_download() as info:
         await page.locator("#run-json").click()
-    assert paid["transactionId"] in Path(await (await info.value).path()).read_text()
+    assert paid["transactionId"] in await read_text(Path(await (await info.value).path()))
     await page.locator("#recon").screenshot(path=DOCS / "ops-reconciliation.png", animations="disabled")
 
     await mismatch.locator("[data-testid=mismatch-review]").click()
@@ -210,7 +225,7 @@ async def test_reconcile_an_altered_statement_and_resolve_its_review(server: Ser
     await expect(page.locator("#review-history li")).to_have_count(3)
     # What the page showed is what the API holds.
     review_id = (await page.locator("#review-title").inner_text()).split()[1].lstrip("#")
-    r = httpx.get(f"{server.url}/admin/reviews/{review_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    r = await http("GET", f"{server.url}/admin/reviews/{review_id}", headers={"Authorization": f"Bearer {token}"})
     history = r.json()["data"]["history"]
     assert [h["action"] for h in history] == ["open", "resolve", "reopen"]
     assert history[1]["note"] == HOSTILE_NOTE and history[1]["actor"] == "ops-bob"
@@ -230,13 +245,17 @@ async def test_blocklist_add_and_remove(server: Server, desk: Phone) -> None:
     await expect(row).to_contain_text(HOSTILE_REASON)
     await expect(row).to_contain_text("ops-carol")
     assert await page.locator("#block-rows b").count() == 0
-    entries = httpx.get(f"{server.url}/admin/blocklist", headers={"Authorization": f"Bearer {token}"}).json()["data"]
+    entries = (await http("GET", f"{server.url}/admin/blocklist", headers={"Authorization": f"Bearer {token}"})).json()[
+        "data"
+    ]
     (entry,) = [e for e in entries if e["value"] == "P555000111"]
     assert entry["reason"] == HOSTILE_REASON and entry["expiresAt"].startswith("2031-01-01T20:04")  # 03:04 +07
     await page.locator("#blocklist").screenshot(path=DOCS / "ops-blocklist.png", animations="disabled")
 
     await row.locator("[data-testid=remove-entry]").click()
     await expect(row).to_have_count(0)
-    entries = httpx.get(f"{server.url}/admin/blocklist", headers={"Authorization": f"Bearer {token}"}).json()["data"]
+    entries = (await http("GET", f"{server.url}/admin/blocklist", headers={"Authorization": f"Bearer {token}"})).json()[
+        "data"
+    ]
     assert not [e for e in entries if e["value"] == "P555000111"]
     await assert_clean(desk, token)

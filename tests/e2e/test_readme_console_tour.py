@@ -6,6 +6,7 @@ Also checks ``GET /admin/events/stream`` over real HTTP: admin only, ``Last-Even
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -39,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         s.stop()
 
 
-def run_tour(server: Server, workdir: Path) -> tuple[str, str]:
+async def run_tour(server: Server, workdir: Path) -> tuple[str, str]:
     """Runs the block with bash -e; returns (AMK transaction id, the admin token it printed)."""
     script = tour_script().replace("http://127.0.0.1:8000", server.url)
     env = {
@@ -48,8 +49,14 @@ def run_tour(server: Server, workdir: Path) -> tuple[str, str]:
         "PAYHUB_AMK_BASE_URL": f"{server.url}/sandbox/amk",  # make run's default is :8000
         "PAYHUB_REPORTS_DIR": str(workdir / "reports"),
     }
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], env=env, cwd=workdir, capture_output=True, text=True, timeout=90
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
@@ -61,10 +68,12 @@ def run_tour(server: Server, workdir: Path) -> tuple[str, str]:
 
 @pytest.mark.browser
 async def test_readme_back_office_tour(server: Server, browser: Browser, tmp_path: Path) -> None:
-    tx, token = run_tour(server, tmp_path)
+    tx, token = await run_tour(server, tmp_path)
     key = f"reconcile:amount_mismatch:BILL:{tx}"
     admin = {"Authorization": f"Bearer {token}"}
-    reviews = httpx.get(f"{server.url}/admin/reviews", params={"kind": "reconcile"}, headers=admin).json()["data"]
+    async with httpx.AsyncClient(timeout=20) as client:
+        r = await client.get(f"{server.url}/admin/reviews", params={"kind": "reconcile"}, headers=admin)
+    reviews = r.json()["data"]
     (review,) = [r for r in reviews if r["key"] == key]
     assert review["state"] == "OPEN"
 
@@ -75,7 +84,7 @@ async def test_readme_back_office_tour(server: Server, browser: Browser, tmp_pat
         await page.goto(f"{server.url}/ops/")
         await page.locator("#token").fill(token)
         await page.locator("#signin-submit").click()
-        await page.locator(f'#recon-rows tr[data-status="COMPLETED"] [data-testid=open-run]').first.click()
+        await page.locator('#recon-rows tr[data-status="COMPLETED"] [data-testid=open-run]').first.click()
         mismatch = page.locator(f'#mismatch-rows tr[data-key="BILL:{tx}"]')
         await expect(mismatch).to_have_attribute("data-outcome", "amount_mismatch")
         await mismatch.locator("[data-testid=mismatch-review]").click()
@@ -88,7 +97,8 @@ async def test_readme_back_office_tour(server: Server, browser: Browser, tmp_pat
         await expect(page.locator('#review-history li[data-action="resolve"]')).to_contain_text("by ops-alice")
     finally:
         await context.close()
-    shown = httpx.get(f"{server.url}/admin/reviews/{review['id']}", headers=admin).json()["data"]
+    async with httpx.AsyncClient(timeout=20) as client:
+        shown = (await client.get(f"{server.url}/admin/reviews/{review['id']}", headers=admin)).json()["data"]
     assert shown["review"]["state"] == "RESOLVED" and shown["review"]["outcome"] == "dismissed"
 
 

@@ -8,7 +8,9 @@ an access log). Frames are the per-payment stream's (``id: <event id>``, ``event
 * With ``Last-Event-ID: N`` (what a browser's ``EventSource`` sends on reconnect; a ``lastEventId``
   query parameter is accepted too): first the status events with id > N from the event log (paged,
   oldest first), then live frames, without gap or repeat: the subscriber registers before the log is
-  read, and a live frame already replayed is skipped by its id.
+  read, and a live frame already replayed is skipped by its id. A cursor far behind replays only the
+  log's newest ``MAX_REPLAY`` events (the ids above ``last id - MAX_REPLAY``): a console away for a day
+  reloads its list instead of streaming the whole day.
 
 Event ids come from one database sequence, but two payments' transactions may commit out of id order;
 so live frames are deduplicated by id (a bounded memory), never by "id <= last sent". A resume by
@@ -35,6 +37,7 @@ from hub.fanout import Fanout, Frame
 from hub.ports import Store
 
 PAGE = 500
+MAX_REPLAY = 2000  # a resume reads at most about this many of the log's newest events
 REMEMBER = 10_000  # ids kept to drop a live frame already sent
 MAX_ID = 2**63 - 1
 SSE_HEADERS = {"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
@@ -72,7 +75,9 @@ class _Sent:
         return event_id in self._ids
 
 
-async def all_events(store: Store, hub: Fanout, cursor: int | None, heartbeat_s: float) -> AsyncIterator[Frame | None]:
+async def all_events(
+    store: Store, hub: Fanout, cursor: int | None, heartbeat_s: float, *, max_replay: int = MAX_REPLAY
+) -> AsyncIterator[Frame | None]:
     """The log after ``cursor`` (if given), then live frames; ``None`` after ``heartbeat_s`` of silence.
     Subscribes to the fan-out before it reads the log (nothing committed meanwhile is missed) and
     unsubscribes when the iteration ends or is closed."""
@@ -80,6 +85,9 @@ async def all_events(store: Store, hub: Fanout, cursor: int | None, heartbeat_s:
     sub = hub.subscribe_all("sse")
     try:
         after = cursor
+        if after is not None:
+            async with store.transaction() as tx:
+                after = max(after, await tx.notifications.last_event_id() - max_replay)
         while after is not None:
             async with store.transaction() as tx:
                 events = await tx.notifications.status_events_after(after, PAGE)

@@ -81,3 +81,16 @@ async def test_without_a_cursor_only_live_frames(store: Store) -> None:
     assert frame is not None and frame.id == a[1].id
     await frames.aclose()
     assert hub.subscriber_count == 0
+
+
+async def test_a_cursor_far_behind_replays_only_the_newest_events(store: Store) -> None:
+    a, b = await two_payments(store)
+    hub = Fanout()
+    async with store.transaction() as tx:
+        last = await tx.notifications.last_event_id()
+    frames = all_events(store, hub, 0, heartbeat_s=0.05, max_replay=2)
+    got = []
+    while (frame := await anext(frames)) is not None:
+        got.append(frame.id)
+    assert got == [e.id for e in sorted([*a, *b], key=lambda e: e.id) if e.id > last - 2]
+    await frames.aclose()

@@ -1,4 +1,4 @@
-"""The operations console's page at ``/ops/``: static files (``ops-console/``), served by the gateway.
+"""The operations console's page at ``/ops/``: static files (``web-ops/console/``), served by the gateway.
 
 How the page authenticates (see docs/operations.md "Operations console"): the files themselves hold no
 data and no secret, so they are served to anyone who may reach ``/ops/`` (in production mode the
@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONSOLE_DIR = Path(__file__).resolve().parent.parent / "ops-console"
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "console"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

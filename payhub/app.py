@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.analytics.app
 import backoffice.blocklist
 import backoffice.console
 import backoffice.reconcile.routes
@@ -149,6 +150,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += _analytics_routes(c)
         routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
@@ -192,6 +194,18 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+OPS_ANALYTICS_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "analytics"
+
+
+def _analytics_routes(c: Container) -> list[BaseRoute]:
+    """``/admin/analytics``, its stream, and the dashboard page ``/ops/analytics/`` (served with the gateway)."""
+    s = c.settings
+    timing = backoffice.analytics.app.StreamTiming(
+        s.analytics_stream_interval_s, s.analytics_refresh_s, s.analytics_heartbeat_s
+    )
+    return backoffice.analytics.app.routes(
+        backoffice.analytics.app.AnalyticsDeps(c.auth, c.analytics, timing, OPS_ANALYTICS_DIR)
+    )
 
 
 def _demo_routes(c: Container) -> list[BaseRoute]:
@@ -231,6 +245,8 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
                     "console": "/ops/" if "gateway" in chosen else None,
+                    "analytics": "/admin/analytics",
+                    "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",
                     "websocket": "/ws/payments",

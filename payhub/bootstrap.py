@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from backoffice.analytics.feed import AnalyticsFeed
 from backoffice.lookups import Lookups
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
@@ -123,6 +124,7 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    analytics: AnalyticsFeed  # gateway process (the back office's admin API)
     notifier: Notifier
     dispatcher: Dispatcher
     reminders: ReminderScheduler
@@ -205,6 +207,7 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.analytics(self)
             build.reconciliation(self)
             build.review_desk(self)
         if "khqr" in self.services:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from backoffice.analytics.feed import AnalyticsFeed
 from backoffice.lookups import Lookups
 from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
@@ -199,6 +200,15 @@ def gateway(c: Container) -> None:
         ["kind"],
     )
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
+
+
+def analytics(c: Container) -> None:
+    """The analytics feed of the admin API's live streams, woken by every committed status event."""
+    c.analytics = feed = AnalyticsFeed(c.store, min_interval_s=c.settings.analytics_stream_interval_s)
+    c.bus.subscribe(feed.on_event)
+    c.metrics.gauge(
+        "payhub_analytics_streams", "Open analytics streams (GET /admin/analytics/stream)", lambda: float(feed.streams)
+    )
 
 
 def reconciliation(c: Container) -> None:

@@ -196,6 +196,7 @@ def _banner(settings: Settings, port: int) -> None:
         if settings.sandbox
         else "",
         f"  demo page    {base}/demo/",
+        f"  analytics    {base}/ops/analytics/   (admin token: payhub token --sub you --role admin)",
         f"  khqr         {base}/khqr?bankCode={{...}}&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",

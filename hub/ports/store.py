@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.domain.analytics import PaymentFigures
 from hub.domain.blocklist import BlockEntry, BlockKind
 from hub.domain.money import Currency
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
@@ -391,3 +392,10 @@ class Store(Protocol):
     async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
 
     async def receipt(self, key: str) -> Receipt | None: ...
+
+    # analytics (operators): read-only, its own unit of work
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """The analytics figures of the attempts placed in ``[start, end)`` (timezone-aware instants);
+        ``hub.domain.analytics`` defines each figure and the placing rule. Exact: integers and ``Decimal``
+        sums per currency. SQL stores read it with the index of migration 0009."""
+        ...

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.adapters.store.memory_analytics import figures_of
 from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_fraud import MemoryFraudRows
 from hub.adapters.store.memory_notifications import MemoryNotificationRows
@@ -29,6 +30,7 @@ from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
+from hub.domain.analytics import PaymentFigures
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import UniqueViolation
@@ -84,6 +86,11 @@ class MemoryStore(ShortReads):
 
     async def aclose(self) -> None:
         return None
+
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` over the payments in memory (``memory_analytics.py``)."""
+        async with self._lock:
+            return figures_of(self.state.payments.values(), start, end)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTx]:

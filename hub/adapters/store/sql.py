@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.analytics import read_figures
 from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.notifications import NotificationRows
@@ -29,6 +30,7 @@ from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import OUTBOX_CHANNEL
+from hub.domain.analytics import PaymentFigures
 from hub.ports import Store, StoreTx
 
 
@@ -37,6 +39,10 @@ class Dialect(Protocol):
     locks_rows: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """A read-only unit of work that does not hold up writers (analytics)."""
+        ...
 
     async def migrate(self) -> list[str]: ...
 
@@ -64,6 +70,12 @@ class SqlStore(ShortReads):
 
     async def aclose(self) -> None:
         await self._dialect.close()
+
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` in SQL (``analytics.py``), in a read-only unit of work that
+        does not hold up writers (``Dialect.read``)."""
+        async with self._dialect.read() as conn:
+            return await read_figures(conn, self._dialect.name, start, end)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -15,12 +15,12 @@ no-referrer`` and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from starlette.datastructures import MutableHeaders
-from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "console"
 
@@ -36,25 +36,24 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders:
-    """Adds ``SECURITY_HEADERS`` to every HTTP response of the wrapped app."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, sending)
-
-
 def routes(directory: Path = CONSOLE_DIR) -> list[BaseRoute]:
-    """``/ops/`` (index.html) and its files; nothing when ``directory`` is missing."""
+    """``/ops/`` (index.html) and each file of ``directory`` at ``/ops/<name>``; nothing when it is missing.
+
+    One route per file, not a mount of the whole ``/ops/`` prefix: other pages live under it
+    (``/ops/analytics/``, with its own routes), and ``/ops/analytics`` must still be redirected to them.
+    """
     if not directory.is_dir():
         return []
-    return [Mount("/ops", SecurityHeaders(StaticFiles(directory=directory, html=True)), name="ops")]
+    files = {p.name: p for p in sorted(directory.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+    def serve(path: Path) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            return FileResponse(path, headers=SECURITY_HEADERS)
+
+        return handle
+
+    found: list[BaseRoute] = []
+    if "index.html" in files:
+        found.append(Route("/ops/", serve(files["index.html"]), methods=["GET", "HEAD"]))
+    found += [Route(f"/ops/{name}", serve(path), methods=["GET", "HEAD"]) for name, path in files.items()]
+    return found

@@ -111,7 +111,7 @@ async def all_events(
 
 def routes(d: AdminStreamDeps) -> list[BaseRoute]:
     async def stream(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         cursor = parse_cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
         return StreamingResponse(
             _body(all_events(d.store, d.hub, cursor, d.heartbeat_s)),

@@ -146,6 +146,11 @@ class NotificationRows(Protocol):
         """Status events CONFIRMED or FAILED with id > ``after_id``, of every payment, by id."""
         ...
 
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        """Status events of every payment with id > ``after_id``, by id (the console's live feed resumes
+        from here with ``Last-Event-ID``)."""
+        ...
+
     async def last_event_id(self) -> int:
         """The largest id of the event log (0 when empty)."""
         ...

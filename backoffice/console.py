@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub.apidoc.declare import Operation, Reply
+
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "console"
 
 SECURITY_HEADERS = {
@@ -34,6 +36,41 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+
+
+_MEDIA = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+
+def api(directory: Path = CONSOLE_DIR) -> tuple[Operation, ...]:
+    """The OpenAPI declarations of :func:`routes` (one per file, as the routes are); tests fail when they differ."""
+    if not directory.is_dir():
+        return ()
+    names = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    paths = (["/ops/"] if "index.html" in names else []) + [f"/ops/{name}" for name in names]
+    return tuple(
+        Operation(
+            "GET",
+            path,
+            "The operations console" if path == "/ops/" else f"A file of the operations console ({path[5:]})",
+            "operators",
+            (
+                Reply(
+                    schema={"type": "string"},
+                    media_type=_MEDIA.get(Path(path).suffix or ".html", "application/octet-stream"),
+                    envelope=False,
+                    description="The file (holds no data and no secret; the page asks for an admin token)",
+                    headers=dict.fromkeys(SECURITY_HEADERS, "Set on every file of the console."),
+                ),
+            ),
+        )
+        for path in paths
+    )
 
 
 def routes(directory: Path = CONSOLE_DIR) -> list[BaseRoute]:

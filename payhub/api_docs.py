@@ -19,12 +19,14 @@ from starlette.routing import BaseRoute, Route
 
 import backoffice.analytics.app
 import backoffice.blocklist
+import backoffice.console
 import backoffice.reconcile.routes
 import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
 import notifier.app
+import push.admin_stream
 import push.app
 import sandbox.app
 from hub.apidoc.asyncapi import asyncapi_document
@@ -139,6 +141,8 @@ def operations() -> tuple[Operation, ...]:
         *notifier.app.API,
         *backoffice.review_api.API,
         *backoffice.analytics.app.API,
+        *backoffice.console.api(),
+        *push.admin_stream.API,
     )
 
 

@@ -27,6 +27,7 @@ class Endpoints(Model):
     khqrWebhook: str
     sandbox: str | None
     notifications: str | None
+    console: str | None
     analytics: str
     analyticsDashboard: str
     demo: str

@@ -31,10 +31,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from hub.apidoc.declare import Operation, Reply, roles
 from hub.auth import Authenticator, authenticate
-from hub.errors import BadRequest
+from hub.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized
 from hub.fanout import Fanout, Frame
 from hub.ports import Store
+from push.schemas import SSE_STREAM, EventsHeaders, EventsQuery
 
 PAGE = 500
 MAX_REPLAY = 2000  # a resume reads at most about this many of the log's newest events
@@ -109,10 +111,41 @@ async def all_events(
         hub.unsubscribe(sub)
 
 
+# The OpenAPI declaration of the route below (hub.apidoc); tests fail when the two differ.
+API = (
+    Operation(
+        "GET",
+        "/admin/events/stream",
+        "Every payment's status events, live (the operations console's feed, SSE)",
+        "operators",
+        (
+            Reply(
+                200,
+                "The event stream: the events of every payment, as GET /api/payments/{payment_id}/events sends one's",
+                schema=SSE_STREAM,
+                media_type="text/event-stream",
+                envelope=False,
+                headers={"Cache-Control": "no-store, no-transform"},
+            ),
+        ),
+        description="Admin token in the Authorization header only (never in the URL). Without a cursor: live "
+        "events from the moment of connecting; with `Last-Event-ID` (or `?lastEventId=`): the log's events after "
+        "it (its newest 2000 at most), then live. The stream never ends by itself.",
+        security=roles("admin"),
+        query=EventsQuery,
+        headers=EventsHeaders,
+        errors=(BadRequest, Unauthorized, Forbidden, ServiceUnavailable),
+    ),
+)
+
+
 def routes(d: AdminStreamDeps) -> list[BaseRoute]:
     async def stream(request: Request) -> Response:
         await authenticate(request, d.auth, "admin", query=False)
-        cursor = parse_cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
+        # Both are read (a malformed one is refused even when the other is given); the header wins.
+        header = parse_cursor(request.headers.get("last-event-id"))
+        query = parse_cursor(request.query_params.get("lastEventId"))
+        cursor = header if header is not None else query
         return StreamingResponse(
             _body(all_events(d.store, d.hub, cursor, d.heartbeat_s)),
             media_type="text/event-stream",

@@ -110,7 +110,9 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         who = await authenticate(request, d.auth)
         payment_id = path_id(request, "payment_id")
         await authorize(d, who, payment_id)
-        cursor = _cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
+        # Both are read (a malformed one is refused even when the other is given); the header wins.
+        header, query = _cursor(request.headers.get("last-event-id")), _cursor(request.query_params.get("lastEventId"))
+        cursor = header if header is not None else query
         stream = await open_stream(d.store, d.hub, payment_id, cursor, transport="sse")
         if stream is None:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from hub.apidoc.types import Model
 
+# A parameter that is absent or an id; written as a string schema (a query or header value is text,
+# never JSON null).
 CURSOR = Annotated[
-    str,
-    Field(
-        pattern=r"^[0-9]{1,19}$",
-        description="Resume after this event id (a non-negative 64-bit integer): every later event of the payment, "
-        "in order, then live.",
-        examples=["12"],
+    str | None,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([0-9]{1,19})?$",
+            "description": "Resume after this event id (a non-negative 64-bit integer; empty: none): every later "
+            "event, in order, then live.",
+            "examples": ["12"],
+        }
     ),
 ]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class EventsPath(Model):
@@ -24,11 +33,11 @@ class EventsPath(Model):
 
 
 class EventsQuery(Model):
-    lastEventId: CURSOR | None = Field(default=None)
+    lastEventId: CURSOR = Field(default=None, json_schema_extra=_no_default)
 
 
 class EventsHeaders(Model):
-    last_event_id: CURSOR | None = Field(default=None, alias="Last-Event-ID")
+    last_event_id: CURSOR = Field(default=None, alias="Last-Event-ID", json_schema_extra=_no_default)
 
 
 SSE_STREAM = {

@@ -137,6 +137,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         # No background re-verification while the database is compared around refused requests.
         PAYHUB_REVERIFY_INTERVAL_S="3600",
         PAYHUB_LOG_LEVEL="WARNING",
+        # Event streams that never end are read to their first event or heartbeat (_read_sse).
+        PAYHUB_PUSH_HEARTBEAT_S="1",
     )
     try:
         sign_in = httpx.post(

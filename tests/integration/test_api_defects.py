@@ -152,3 +152,16 @@ async def test_simulate_passes_on_the_gateways_refusal_instead_of_a_503(tmp_path
         r = await client.post("/sandbox/amk/simulate/pay", json={"billNumber": "P123456789"})
         assert r.status_code == 403, r.text
         assert r.json()["error"]["code"] == "FRAUD_DETECTED"
+
+
+@pytest.mark.parametrize("path", ["/api/payments/{id}/events", "/admin/events/stream"])
+async def test_a_malformed_lastEventId_is_refused_even_beside_a_Last_Event_ID_header(tmp_path: Path, path: str) -> None:
+    """With a ``Last-Event-ID`` header, a ``?lastEventId=AAA`` in the URL was never read: the bad input went
+    unnoticed (200). Both are read; the header still wins when both are good."""
+    async with sqlite_process(tmp_path) as (c, client):
+        inquiry = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(c))
+        url = path.replace("{id}", str(inquiry.json()["data"]["paymentId"]))
+        headers = {**auth_header(c, "admin"), "Last-Event-ID": "12"}
+        r = await client.get(url, params={"lastEventId": "AAA"}, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["details"][0]["field"] == "lastEventId"

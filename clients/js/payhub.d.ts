@@ -120,7 +120,7 @@ export declare function formatNumber(amount: number | string, currency: string):
 export declare function sseParser(
   onEvent: (event: { type: string; data: string; id: string }) => void,
   onRetry?: (ms: number) => void
-): { push(chunk: string): void; readonly lastEventId: string };
+): { push(chunk: string): void; end(): void; readonly lastEventId: string };
 
 export declare function watchPayment(options: WatchOptions): PaymentWatch;
 

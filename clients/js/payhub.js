@@ -231,6 +231,10 @@ export function sseParser(onEvent, onRetry) {
       }
       buffer = buffer.slice(start);
     },
+    /** The stream ended: a CR kept back at the end was a line end after all. */
+    end() {
+      if (buffer.endsWith('\r')) this.push('\n');
+    },
     get lastEventId() {
       return lastId;
     }
@@ -659,6 +663,7 @@ export class PaymentWatch {
         if (done) break;
         parser.push(decoder.decode(value, { stream: true }));
       }
+      parser.end();
       return 'ended';
     })().then(
       (how) => {

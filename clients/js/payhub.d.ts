@@ -38,7 +38,7 @@ export interface PaymentStatusEvent {
   data: PaymentStatusData;
   /** How it arrived. */
   transport: Transport;
-  /** It came after a lost connection (caught up from the event log). */
+  /** It came after the watch lost a connection and resumed from its cursor (the event log). */
   resumed: boolean;
 }
 

@@ -288,7 +288,7 @@ export class PaymentWatch {
     this._failures = 0; // on the current transport, in a row
     this._attempt = 0; // since the last successful opening, across transports
     this._hintMs = /** @type {number | null} */ (null);
-    this._dropped = false; // a connection was lost since the last event: the next ones are a resume
+    this._dropped = false; // a connection was lost: every later event came over a resumed one
     this._timer = /** @type {any} */ (null);
     this._conn = /** @type {{ close(): void } | null} */ (null);
     this._gen = 0;
@@ -331,7 +331,7 @@ export class PaymentWatch {
     this._teardown();
     this._index = 0;
     this._failures = 0;
-    this._dropped = true;
+    if (this.stats.opens) this._dropped = true;
     this._connect();
   }
 
@@ -417,7 +417,7 @@ export class PaymentWatch {
       return;
     }
     if (error instanceof PayHubError && error.retryAfter) this._hintMs = error.retryAfter * 1000;
-    this._dropped = true;
+    if (this.stats.opens) this._dropped = true; // a connection was lost (not merely never made)
     this._failures++;
     const attempts = this._o.attemptsPerTransport ?? 2;
     let delay = backoffDelay(this._attempt++, { ...this._o.backoff, hintMs: this._hintMs }, this._random);
@@ -454,7 +454,6 @@ export class PaymentWatch {
       transport,
       resumed: this._dropped
     };
-    this._dropped = false;
     this.last = event;
     this.stats.events++;
     this._push(event);

@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/payhub run
 
-## browser: Debian's chromium for the browser tests, installed with apt-get when missing
+## browser: Debian's chromium for the browser tests, and a Khmer font (fonts-khmeros) for the Khmer
+## demo page, installed with apt-get when missing
 .PHONY: browser
 browser:
 	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	fc-list :lang=km | grep -q . || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-khmeros; }
 
 ## promtool: Prometheus' rule checker (Debian's prometheus package) for the alert-rule tests,
 ## installed with apt-get when missing (the tests fail instead of skipping without it under CI=true)

@@ -15,9 +15,17 @@ def import_policies(server: Server, workdir: Path, rows: list[tuple[int, str, st
     """``rows``: (id, policy number, payer, amount, currency), due 2027-01-31."""
     path = workdir / "client-policies.csv"
     path.write_text(
-        HEADER + "".join(f"{i},{policy},,{payer},{amount},{currency},2027-01-31\n" for i, policy, payer, amount, currency in rows),
+        HEADER
+        + "".join(
+            f"{i},{policy},,{payer},{amount},{currency},2027-01-31\n" for i, policy, payer, amount, currency in rows
+        ),
         encoding="utf-8",
     )
     subprocess.run(
-        [str(PAYHUB), "policies", "import", str(path)], env=server.env, cwd=workdir, check=True, capture_output=True, timeout=30
+        [str(PAYHUB), "policies", "import", str(path)],
+        env=server.env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )

@@ -27,7 +27,9 @@ from tests.e2e.payhub_process import Server, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "web-demo"
-DOCS = ROOT / "docs" if os.environ.get("PAYHUB_UPDATE_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp(prefix="payhub-km-"))
+DOCS = (
+    ROOT / "docs" if os.environ.get("PAYHUB_UPDATE_SCREENSHOTS") == "1" else Path(tempfile.mkdtemp(prefix="payhub-km-"))
+)
 KHMER = re.compile("[\u1780-\u17ff]")
 # Texts that are the same in both languages on purpose: only parameters, or units and codes.
 SAME_IN_BOTH = {"error.server", "duration.ms"}
@@ -45,7 +47,11 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def tables() -> dict[str, Any]:
     done = subprocess.run(
-        [node(), str(ROOT / "tests" / "clients_js" / "strings.mjs")], capture_output=True, text=True, check=True, timeout=30
+        [node(), str(ROOT / "tests" / "clients_js" / "strings.mjs")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -56,7 +62,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("khmer")
     s = start_server(workdir)
     try:
-        import_policies(s, workdir, [(190001, "P190000001", "Sok Dara", "1234.50", "USD"), (190002, "P190000002", "Lim Bopha", "4500000", "KHR")])
+        import_policies(
+            s,
+            workdir,
+            [
+                (190001, "P190000001", "Sok Dara", "1234.50", "USD"),
+                (190002, "P190000002", "Lim Bopha", "4500000", "KHR"),
+            ],
+        )
         yield s
     finally:
         s.stop()
@@ -182,7 +195,9 @@ async def test_english_page_and_errors_in_both_languages(server: Server, phone: 
     await expect(page.locator("#policy-error")).to_have_text(km["policy.chars"])  # errors on screen too
     await page.locator("#policy").fill("P000000000")
     await page.locator("#lookup").click()
-    await expect(page.locator("#policy-error")).to_contain_text(km["error.notFound.lookup"].replace("{policy}", "P000000000"))
+    await expect(page.locator("#policy-error")).to_contain_text(
+        km["error.notFound.lookup"].replace("{policy}", "P000000000")
+    )
     await expect(page.locator("#policy-error")).to_contain_text(km["error.reference"].replace("{ref}", "req-"))
 
     await flow(page, server.url, "P190000002")

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 EVENTS = "**/api/payments/*/events*"
 WS = re.compile(r"/ws/payments")
+SOURCE = (Path(__file__).resolve().parents[2] / "clients" / "js" / "payhub.js").read_text(encoding="utf-8")
 POLICIES = [(180000 + i, f"P18000000{i}", "Sok Dara", "45.00", "USD") for i in range(1, 6)]
 
 
@@ -86,7 +87,9 @@ async def control(server: Server, **switches: object) -> None:
 
 async def pay(server: Server, payment_id: int, outcome: str = "SUCCESS") -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
-        r = await http.post("/sandbox/amk/simulate/pay", json={"paymentId": payment_id, "method": "KHQR", "outcome": outcome})
+        r = await http.post(
+            "/sandbox/amk/simulate/pay", json={"paymentId": payment_id, "method": "KHQR", "outcome": outcome}
+        )
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()["data"]["webhooks"][0]["attempts"][-1]["response"]["data"]
     return answer
@@ -214,5 +217,5 @@ async def test_module_is_served_for_other_origins(server: Server) -> None:
         types = await http.get("/static/payhub.d.ts")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert js.headers["access-control-allow-origin"] == "*" and js.headers["cache-control"] == "no-cache"
-    assert js.text == (Path(__file__).resolve().parents[2] / "clients" / "js" / "payhub.js").read_text(encoding="utf-8")
+    assert js.text == SOURCE
     assert types.status_code == 200 and "export interface PaymentStatusEvent" in types.text

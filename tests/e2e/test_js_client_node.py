@@ -37,7 +37,9 @@ def node() -> str:
 
 
 def node_major() -> int:
-    return int(subprocess.run([node(), "--version"], capture_output=True, text=True, check=True).stdout[1:].split(".")[0])
+    return int(
+        subprocess.run([node(), "--version"], capture_output=True, text=True, check=True).stdout[1:].split(".")[0]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +104,13 @@ def of(lines: list[dict[str, Any]], key: str) -> list[Any]:
 
 async def test_sse_by_fetch_to_confirmed(server: Server) -> None:
     qr = await khqr(server, "P170000001")
-    config = {"baseUrl": server.url, "paymentId": qr["paymentId"], "token": qr["subscribeToken"],
-              "sessionId": qr["sessionId"], "eventsUrl": qr["eventsUrl"]}
+    config = {
+        "baseUrl": server.url,
+        "paymentId": qr["paymentId"],
+        "token": qr["subscribeToken"],
+        "sessionId": qr["sessionId"],
+        "eventsUrl": qr["eventsUrl"],
+    }
     lines = await watch(config, lambda: pay(server, paymentId=qr["paymentId"], method="KHQR"))
     expected = ["sse", "poll"] if node_major() < 22 else ["sse", "ws", "poll"]
     assert of(lines, "transports") == [expected]  # feature-detected: no EventSource, no WebSocket in Node 20
@@ -116,8 +123,13 @@ async def test_sse_by_fetch_to_confirmed(server: Server) -> None:
 
 async def test_long_poll_of_the_session(server: Server) -> None:
     qr = await khqr(server, "P170000002")
-    config = {"baseUrl": server.url, "paymentId": qr["paymentId"], "token": qr["subscribeToken"],
-              "sessionId": qr["sessionId"], "transports": ["poll"]}
+    config = {
+        "baseUrl": server.url,
+        "paymentId": qr["paymentId"],
+        "token": qr["subscribeToken"],
+        "sessionId": qr["sessionId"],
+        "transports": ["poll"],
+    }
     lines = await watch(config, lambda: pay(server, paymentId=qr["paymentId"], method="KHQR"))
     events = of(lines, "event")
     assert [e["status"] for e in events] == ["PENDING", "CONFIRMED"] and {e["transport"] for e in events} == {"poll"}
@@ -127,8 +139,13 @@ async def test_long_poll_of_the_session(server: Server) -> None:
 
 async def test_falls_back_to_long_poll_when_the_stream_is_unreachable(server: Server) -> None:
     qr = await khqr(server, "P170000003")
-    config = {"baseUrl": server.url, "paymentId": qr["paymentId"], "token": qr["subscribeToken"],
-              "sessionId": qr["sessionId"], "blockEvents": True}
+    config = {
+        "baseUrl": server.url,
+        "paymentId": qr["paymentId"],
+        "token": qr["subscribeToken"],
+        "sessionId": qr["sessionId"],
+        "blockEvents": True,
+    }
     lines = await watch(config, lambda: pay(server, paymentId=qr["paymentId"], method="KHQR", outcome="FAILED"))
     assert of(lines, "ready") == ["poll"]
     events = of(lines, "event")
@@ -141,11 +158,18 @@ async def test_falls_back_to_long_poll_when_the_stream_is_unreachable(server: Se
 async def test_plain_poll_of_a_bill_payment_without_a_session(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
         r = await http.get(
-            "/AMK/payments", params={"query": "P170000004"}, headers={"Authorization": f"Bearer {server.token('customer')}"}
+            "/AMK/payments",
+            params={"query": "P170000004"},
+            headers={"Authorization": f"Bearer {server.token('customer')}"},
         )
     inquiry = r.json()["data"]
-    config = {"baseUrl": server.url, "paymentId": inquiry["paymentId"], "token": inquiry["subscribeToken"],
-              "transports": ["poll"], "pollIntervalMs": 200}
+    config = {
+        "baseUrl": server.url,
+        "paymentId": inquiry["paymentId"],
+        "token": inquiry["subscribeToken"],
+        "transports": ["poll"],
+        "pollIntervalMs": 200,
+    }
     lines = await watch(config, lambda: pay(server, billNumber="P170000004", method="BILL"))
     events = of(lines, "event")
     assert [e["status"] for e in events] == ["PENDING", "CONFIRMED"] and {e["id"] for e in events} == {None}
@@ -155,8 +179,13 @@ async def test_plain_poll_of_a_bill_payment_without_a_session(server: Server) ->
 async def test_a_refused_token_ends_the_watch_at_once(server: Server) -> None:
     qr = await khqr(server, "P170000005")
     for transports in (["sse"], ["poll"]):
-        config = {"baseUrl": server.url, "paymentId": qr["paymentId"], "token": "not-a-token",
-                  "sessionId": qr["sessionId"], "transports": transports}
+        config = {
+            "baseUrl": server.url,
+            "paymentId": qr["paymentId"],
+            "token": "not-a-token",
+            "sessionId": qr["sessionId"],
+            "transports": transports,
+        }
         lines = await watch(config)
         assert of(lines, "failed") == ["UNAUTHORIZED"] and of(lines, "after") == [0], (transports, lines)
 
@@ -169,7 +198,13 @@ async def test_a_cursor_past_the_end_gets_the_final_status_and_stops(server: Ser
     )
     terminal = of(first, "event")[-1]
     # The server answers 204 to a cursor at the terminal event: the module reads the final status once.
-    lines = await watch({"baseUrl": server.url, "paymentId": qr["paymentId"], "token": qr["subscribeToken"],
-                         "lastEventId": terminal["id"]})
+    lines = await watch(
+        {
+            "baseUrl": server.url,
+            "paymentId": qr["paymentId"],
+            "token": qr["subscribeToken"],
+            "lastEventId": terminal["id"],
+        }
+    )
     assert [e["status"] for e in of(lines, "event")] == ["CONFIRMED"]
     assert of(lines, "done") == ["CONFIRMED"] and of(lines, "after") == [0]

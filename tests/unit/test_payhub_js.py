@@ -46,7 +46,7 @@ def run(cases: list[dict[str, Any]]) -> list[Any]:
 
 
 def amounts(currency: Currency) -> st.SearchStrategy[Decimal]:
-    top = 10 ** currency.max_integer_digits - 1
+    top = 10**currency.max_integer_digits - 1
     return st.decimals(min_value=0, max_value=top, places=4, allow_nan=False, allow_infinity=False)
 
 
@@ -84,7 +84,9 @@ def test_format_amount_examples() -> None:
 
 # ------------------------------------------------------------------------------ SSE parsing
 
-value_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00", exclude_categories=("Cs",)), max_size=12)
+value_text = st.text(
+    st.characters(codec="utf-8", exclude_characters="\r\n\x00", exclude_categories=("Cs",)), max_size=12
+)
 line = st.one_of(
     st.tuples(st.just("data"), value_text.filter(bool)),
     st.tuples(st.sampled_from(["event", "id"]), value_text),
@@ -188,15 +190,21 @@ def test_sse_parser_on_the_push_services_frames() -> None:
         max_size=40,
     )
 )
-def test_backoff_never_before_the_hint_and_within_the_ceiling(cases: list[tuple[int, int, int, int | None, float]]) -> None:
+def test_backoff_never_before_the_hint_and_within_the_ceiling(
+    cases: list[tuple[int, int, int, int | None, float]],
+) -> None:
     from payhub_client import backoff_delay
 
-    got = run([{"op": "backoff", "attempt": a, "baseMs": b, "maxMs": m, "hintMs": h, "r": r} for a, b, m, h, r in cases])
+    got = run(
+        [{"op": "backoff", "attempt": a, "baseMs": b, "maxMs": m, "hintMs": h, "r": r} for a, b, m, h, r in cases]
+    )
     for (attempt, base, cap, hint, r), delay in zip(cases, got, strict=True):
         floor = hint if hint else min(base, cap)
         assert delay >= floor
         assert delay <= max(floor, cap), (attempt, base, cap, hint, r, delay)
         assert delay <= max(floor, max(floor, base) * 2 ** (attempt + 1))
         # The Python client's rule is the same one.
-        py = backoff_delay(attempt, base_s=base / 1000, max_s=cap / 1000, hint_s=hint / 1000 if hint else None, rand=lambda: r)
+        py = backoff_delay(
+            attempt, base_s=base / 1000, max_s=cap / 1000, hint_s=hint / 1000 if hint else None, rand=lambda r=r: r
+        )
         assert abs(py * 1000 - delay) <= 1

@@ -246,7 +246,9 @@ export function watchPayment(options) {
   return new PaymentWatch(options);
 }
 
-const DONE = Symbol('done');
+/** @type {unique symbol} */
+const DONE = Symbol('done'); // the end of the iteration, in the queue
+/** @typedef {PaymentStatusEvent | typeof DONE} QueueItem */
 
 /**
  * One payment's live status over the best transport the runtime and network allow.
@@ -292,7 +294,7 @@ export class PaymentWatch {
     this._timer = /** @type {any} */ (null);
     this._conn = /** @type {{ close(): void } | null} */ (null);
     this._gen = 0;
-    /** @type {(PaymentStatusEvent | typeof DONE)[]} */
+    /** @type {QueueItem[]} */
     this._queue = [];
     /** @type {((v: IteratorResult<PaymentStatusEvent>) => void) | null} */
     this._waiter = null;
@@ -501,7 +503,7 @@ export class PaymentWatch {
     if (conn) this._safe(() => conn.close());
   }
 
-  /** @param {PaymentStatusEvent | typeof DONE} item */
+  /** @param {QueueItem} item */
   _push(item) {
     const waiter = this._waiter;
     if (waiter) {

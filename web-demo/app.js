@@ -327,6 +327,9 @@ function friendly(err, context, extra) {
     case 'QR_EXPIRED':
       text = () => t('error.qrExpired');
       break;
+    case 'FRAUD_DETECTED':
+      text = () => t('error.fraud');
+      break;
     case 'SAME_SESSION':
       text = () => t('error.sameSession');
       break;

@@ -73,6 +73,9 @@ export interface WatchOptions {
   longPollSeconds?: number;
   /** Period of the plain poll without a session (default 3000 ms). */
   pollIntervalMs?: number;
+  /** The fetch-read stream is reconnected after this long without a byte (default 35000 ms: the
+   * server's heartbeat is 15 s). Browsers' EventSource does not show heartbeats, so it has no such check. */
+  idleTimeoutMs?: number;
   onStatus?: (event: PaymentStatusEvent) => void;
   onConnection?: (state: Connection, transport: Transport | null) => void;
   /** Every failure (transient ones too, the watch goes on); the fatal one also rejects `done`. */

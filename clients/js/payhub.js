@@ -81,6 +81,7 @@
  *   backoff?: { baseMs?: number, maxMs?: number },
  *   longPollSeconds?: number,
  *   pollIntervalMs?: number,
+ *   idleTimeoutMs?: number,
  *   onStatus?: (event: PaymentStatusEvent) => void,
  *   onConnection?: (state: Connection, transport: Transport | null) => void,
  *   onError?: (error: Error) => void,
@@ -659,10 +660,20 @@ export class PaymentWatch {
       );
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.push(decoder.decode(value, { stream: true }));
+      // The server writes a heartbeat comment every 15 s: a stream silent for longer than
+      // idleTimeoutMs is a dead connection that no error will ever report.
+      const idleMs = this._o.idleTimeoutMs ?? 35000;
+      let idle = setTimeout(() => ctrl.abort(), idleMs);
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          clearTimeout(idle);
+          idle = setTimeout(() => ctrl.abort(), idleMs);
+          parser.push(decoder.decode(value, { stream: true }));
+        }
+      } finally {
+        clearTimeout(idle);
       }
       parser.end();
       return 'ended';

@@ -208,3 +208,15 @@ def test_backoff_never_before_the_hint_and_within_the_ceiling(
             attempt, base_s=base / 1000, max_s=cap / 1000, hint_s=hint / 1000 if hint else None, rand=lambda r=r: r
         )
         assert abs(py * 1000 - delay) <= 1
+
+
+def test_a_silent_stream_is_reopened_after_the_hint_with_its_cursor() -> None:
+    """No byte for idleTimeoutMs: the fetch reader drops the connection, waits at least the server's
+    retry: (400 ms; the ceiling is backoffDelay's, tested above) and resumes with Last-Event-ID."""
+    done = subprocess.run(
+        [node(), str(PURE.parent / "silent_stream.mjs")], capture_output=True, text=True, timeout=30, check=True
+    )
+    got = json.loads(done.stdout)
+    assert got["events"] == [[5, "PENDING", False], [6, "CONFIRMED", True]] and got["final"] == "CONFIRMED"
+    assert got["requests"] == [{"lastEventId": None, "auth": "Bearer tok"}, {"lastEventId": "5", "auth": "Bearer tok"}]
+    assert got["gapMs"] >= got["idle"] + got["hint"], got  # never sooner than the server asked

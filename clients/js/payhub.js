@@ -630,6 +630,10 @@ export class PaymentWatch {
     /** @type {Record<string, string>} */
     const headers = { Accept: 'text/event-stream', Authorization: 'Bearer ' + this._o.token };
     if (this.lastEventId !== null) headers['Last-Event-ID'] = String(this.lastEventId);
+    /** @type {ReadableStreamDefaultReader<Uint8Array> | null} */
+    let reader = null;
+    /** @type {any} */
+    let idle = null;
     (async () => {
       let res;
       try {
@@ -658,18 +662,18 @@ export class PaymentWatch {
         },
         (ms) => h.retry(ms)
       );
-      const reader = res.body.getReader();
+      const stream = res.body.getReader();
+      reader = stream;
       const decoder = new TextDecoder();
       // The server writes a heartbeat comment every 15 s: a stream silent for longer than
       // idleTimeoutMs is a dead connection that no error will ever report.
       const idleMs = this._o.idleTimeoutMs ?? 35000;
-      let idle = setTimeout(() => ctrl.abort(), idleMs);
       try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          clearTimeout(idle);
+        while (h.alive()) {
           idle = setTimeout(() => ctrl.abort(), idleMs);
+          const { value, done } = await stream.read();
+          clearTimeout(idle);
+          if (done) break;
           parser.push(decoder.decode(value, { stream: true }));
         }
       } finally {
@@ -687,7 +691,15 @@ export class PaymentWatch {
         if (h.alive()) h.failed(error);
       }
     );
-    return { close: () => ctrl.abort() };
+    return {
+      close: () => {
+        // Everything this connection holds goes: a pending read, the socket, the idle timer
+        // (a runtime such as Node.js would otherwise stay up for it).
+        clearTimeout(idle);
+        ctrl.abort();
+        if (reader) reader.cancel().catch(() => {});
+      }
+    };
   }
 
   /** @param {any} h */

@@ -16,7 +16,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -40,12 +40,13 @@ from hub.secrets_policy import (
     weak_secret,
 )
 from hub.settings_env import ENVIRON, EnvironSource, env_name, problem_message
+from hub.settings_notify import NotifySettings
 
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/settings_notify.py
     model_config = SettingsConfigDict(
         env_prefix="PAYHUB_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
@@ -114,8 +115,9 @@ class Settings(BaseSettings):
     send_timeout_s: float = 30.0
     # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
     keep_alive_timeout_s: int = 5
-    # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
-    # the peer is the proxy: set it above the proxy's connection pool or to 0 and cap at the proxy.
+    # Connections open at once from one peer address (an IPv6 peer: its /64), WebSockets included;
+    # 0 = no cap. Behind a proxy the peer is the proxy: set it above the proxy's connection pool or to 0
+    # and cap at the proxy.
     max_connections_per_ip: int = 256
     # Largest WebSocket message accepted, bytes (bigger: close 1009).
     ws_max_message_bytes: int = 64 * 1024
@@ -252,6 +254,10 @@ class Settings(BaseSettings):
             for entry in entries:
                 if isinstance(entry, SecretStr):
                     yield env_name(name), entry.get_secret_value()
+                elif isinstance(entry, BaseModel):  # an entry with secrets of its own (a partner webhook)
+                    for part in type(entry).model_fields:
+                        if isinstance(value := getattr(entry, part), SecretStr):
+                            yield env_name(name), value.get_secret_value()
 
     def log_secrets(self) -> list[str]:
         """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
@@ -263,6 +269,7 @@ class Settings(BaseSettings):
             self.amk_verify_url,
             self.amk_statement_url,
             self.jwt_jwks_url,
+            self.notify_smtp_url,
         ):
             password = urlsplit(url).password if "@" in url else None
             if password:
@@ -287,6 +294,7 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
+        problems += self.notify_problems()
         if not 0 <= self.fraud_blocklist_cache_s <= 3600:
             problems.append("PAYHUB_FRAUD_BLOCKLIST_CACHE_S must be between 0 and 3600")
         try:

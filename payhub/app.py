@@ -25,6 +25,7 @@ import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
+import notifier.app
 import push.app
 import sandbox.app
 from hub.errors import PayHubError
@@ -39,7 +40,7 @@ from payhub.bootstrap import SERVICES, Container
 from payhub.client_assets import client_routes
 from payhub.probes import probe_routes
 from payhub.tracing_setup import tracer_for
-from payhub.workers import integration_consumer
+from payhub.workers import integration_consumer, notifier_consumer
 
 log = logging.getLogger("payhub.app")
 
@@ -104,6 +105,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
                         container.tracer,
                     )
                 )
+            if background and "notifier" in container.services:
+                await stack.enter_async_context(
+                    notifier_consumer(
+                        container.settings,
+                        container.notifier,
+                        container.metrics,
+                        container.readiness,
+                        container.tracer,
+                    )
+                )
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
@@ -162,6 +173,12 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 secret_key=s.amk_secret_key.get_secret_value(),
             )
         )
+    if "notifier" in chosen:
+        routes += notifier.app.routes(
+            notifier.app.NotifierDeps(
+                c.store, c.auth, c.notify_outbox if c.settings.sandbox else None, wake=c.dispatcher.wake
+            )
+        )
     if "khqr" in chosen or "gateway" in chosen:
         routes += _demo_routes(c)
     if chosen & {"push", "khqr", "gateway"}:  # the stream service and the demo page's hosts
@@ -206,6 +223,7 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "billWebhook": "/AMK/payments",
                     "khqrWebhook": "/AMK/khqr",
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
+                    "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",

@@ -54,6 +54,8 @@ const el = {
   countdownBox: document.querySelector('.countdown'),
   countdownBar: $('countdown-bar'),
   sandboxTools: $('sandbox-tools'),
+  notices: $('notices'),
+  noticesList: $('notices-list'),
   simulate: $('simulate'),
   simulateFail: $('simulate-fail'),
   simulateError: $('simulate-error'),
@@ -711,6 +713,8 @@ function showResult(state, data, event) {
     el.receiptTime.dateTime = data.occurredAt;
   }
   hide(el.resultError);
+  hide(el.notices);
+  if (S.sandbox && state !== 'EXPIRED') showNotices(q.paymentId, 0);
   el.newQr.hidden = state !== 'EXPIRED';
   el.tryAgain.hidden = state !== 'FAILED';
   setBusy(el.newQr, false);
@@ -748,6 +752,41 @@ function showLatency(data, event) {
 }
 
 // ---------------------------------------------------------------- sandbox
+
+const NOTICE_CHANNELS = ['push', 'sms', 'email', 'webhook'];
+
+/** Sandbox: what the notifier sent about this payment (asked a few times: it sends just after the status).
+ * The messages themselves are the notifier's (its templates), shown as sent. */
+async function showNotices(paymentId, tries) {
+  let records = [];
+  try {
+    const res = await fetch('/sandbox/notifications?format=json&paymentId=' + encodeURIComponent(paymentId), {
+      headers: { Accept: 'application/json' }
+    });
+    const body = res.ok ? await res.json() : null;
+    records = (body && body.data) || [];
+  } catch (e) {
+    return; // the notices are a sandbox extra: the receipt above stands on its own
+  }
+  if (!S.qr || Number(S.qr.paymentId) !== Number(paymentId)) return;
+  if (records.length < 3 && tries < 10) setTimeout(() => showNotices(paymentId, tries + 1), 500);
+  if (!records.length) return;
+  el.noticesList.textContent = '';
+  records.slice().reverse().forEach((r) => {
+    const li = document.createElement('li');
+    li.dataset.channel = r.channel;
+    const what = document.createElement('strong');
+    const channel = NOTICE_CHANNELS.includes(r.channel) ? () => t('notices.' + r.channel) : () => r.channel;
+    render(what, () => channel() + ' → ' + r.recipient);
+    const text = document.createElement('span');
+    if (r.channel === 'webhook') render(text, () => t('notices.webhookText', { id: r.messageId }));
+    else text.textContent = r.channel === 'email' ? r.subject : r.text;
+    li.appendChild(what);
+    li.appendChild(text);
+    el.noticesList.appendChild(li);
+  });
+  show(el.notices);
+}
 
 async function simulate(outcome, button) {
   if (!S.qr) return;

@@ -95,6 +95,7 @@ def test_every_text_exists_in_both_languages(tables: dict[str, Any]) -> None:
     for state in ("PAID", "FAILED", "EXPIRED"):
         used |= {f"result.{state}.title"} | ({f"result.{state}.text"} if state != "PAID" else set())
     used |= {f"conn.{s}" for s in ("connecting", "live", "reconnecting", "polling")}
+    used |= {f"notices.{c}" for c in ("push", "sms", "email", "webhook")}
     used |= {f"latency.{s}" for s in ("CONFIRMED", "FAILED", "EXPIRED", "PROCESSING", "other", "poll", "ws", "resume")}
     assert used - en.keys() == set()
     # …and no text of the page is left out of the tables (static text without data-i18n).

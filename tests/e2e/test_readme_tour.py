@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,23 @@ def test_bill_tour(server: Server, http: httpx.Client) -> None:
 
     # Three webhooks, one payment, one CONFIRMED event (read from the server's own database).
     assert asyncio.run(_payments_and_confirmations(server.database_url, 150001, payment_id)) == (1, 1)
+
+    # 5. The receipt went to the sandbox: push, email and the partner webhook, once each.
+    deadline = time.monotonic() + 10
+    while True:
+        r = http.get("/sandbox/notifications", params={"paymentId": payment_id, "format": "json"})
+        assert r.status_code == 200, r.text
+        records = r.json()["data"]
+        if len(records) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sorted(x["channel"] for x in records) == ["email", "push", "webhook"]
+    [receipt] = [x for x in records if x["channel"] == "email"]
+    assert receipt["recipient"] == "john.doe@example.com"
+    assert receipt["subject"] == "Receipt: premium paid for policy P123456789"
+    assert "Amount paid:     150.00 USD" in receipt["text"]
+    page = http.get("/sandbox/notifications")
+    assert page.headers["content-type"].startswith("text/html") and "Receipt: premium paid" in page.text
 
 
 async def _payments_and_confirmations(url: str, premium_id: int, payment_id: int) -> tuple[int, int]:

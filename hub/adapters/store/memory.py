@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_fraud import MemoryFraudRows
+from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
@@ -34,7 +35,17 @@ from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 _TABLES = frozenset(
-    {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions", "blocklist"}
+    {
+        "premiums",
+        "payments",
+        "payment_events",
+        "webhook_receipts",
+        "reviews",
+        "inquiries",
+        "khqr_sessions",
+        "blocklist",
+        "notifications",
+    }
 )
 
 
@@ -92,6 +103,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.notifications = MemoryNotificationRows(self._s)
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
 

@@ -4,7 +4,8 @@ All writes happen inside ``SqlStore.transaction()``; a dialect provides the conn
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
 ``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
-``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs);
+``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
+``notifications.py`` (the notifier's tables);
 ``rows.py`` decodes rows into records.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
 from hub.adapters.store.fraud_rows import SqlFraudRows
+from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
@@ -92,6 +94,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def notifications(self) -> NotificationRows:
+        return NotificationRows(self._c, locking=bool(self._for_update))
 
     @cached_property
     def fraud(self) -> SqlFraudRows:

@@ -1,6 +1,6 @@
 // Watches one payment with clients/js/payhub.js in Node.js (no EventSource, no WebSocket in Node 20)
 // and reports as JSON lines on stdout: {"ready": …} once watching, {"event": …} per status event,
-// then {"done": …} or {"failed": …} and {"after": n}: HTTP requests made in the second after the end.
+// then {"done": …} or {"failed": …} and {"after": n}: HTTP requests made in the 600 ms after the end.
 // argv[2]: JSON {baseUrl, paymentId, token, sessionId?, eventsUrl?, transports?, blockEvents?, lastEventId?}
 // blockEvents: every request to /events fails as a refused connection would.
 import { watchPayment } from '../../clients/js/payhub.js';
@@ -40,5 +40,5 @@ try {
   out({ failed: e.code, httpStatus: e.httpStatus, fatal: e.fatal });
 }
 const before = requests;
-await new Promise((r) => setTimeout(r, 1000));
+await new Promise((r) => setTimeout(r, 600)); // longer than a retry delay (backoff 200 ms)
 out({ after: requests - before });

@@ -1,5 +1,5 @@
 """The ``payhub`` command: run, serve, relay, feeder, dlq, notifications, migrate, token, policies import, reconcile,
-blocklist."""
+blocklist; the back office's reviews, payments and premiums commands live in ``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     bremove.add_argument("id", type=int)
     bremove.add_argument("--by", default=None, help="who removes it (default: $USER)")
     bremove.set_defaults(func=_blocklist_remove)
+
+    from payhub.cli_backoffice import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -192,6 +196,7 @@ def _banner(settings: Settings, port: int) -> None:
         if settings.sandbox
         else "",
         f"  demo page    {base}/demo/",
+        f"  analytics    {base}/ops/analytics/   (admin token: payhub token --sub you --role admin)",
         f"  khqr         {base}/khqr?bankCode={{...}}&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",

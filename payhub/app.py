@@ -43,6 +43,7 @@ from hub.settings import Settings
 from hub.tracing import Tracer
 from payhub.api_docs import docs_routes
 from payhub.bootstrap import SERVICES, Container
+from payhub.client_assets import client_routes
 from payhub.probes import probe_routes
 from payhub.tracing_setup import tracer_for
 from payhub.workers import integration_consumer, notifier_consumer
@@ -193,6 +194,8 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         )
     if "khqr" in chosen or "gateway" in chosen:
         routes += _demo_routes(c)
+    if chosen & {"push", "khqr", "gateway"}:  # the stream service and the demo page's hosts
+        routes += client_routes()
     return routes
 
 

@@ -37,6 +37,7 @@ from hub.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from hub.http.envelope import JSONResponse
 from hub.settings import Settings
 from hub.topics import Topics
+from payhub.client_assets import API as CLIENT_ASSETS
 from payhub.schemas import Alive, DemoConfig, DemoToken, Index, Ready, StaticPath
 
 DESCRIPTION = (
@@ -143,6 +144,7 @@ def operations() -> tuple[Operation, ...]:
         *backoffice.analytics.app.API,
         *backoffice.console.api(),
         *push.admin_stream.API,
+        *CLIENT_ASSETS,
     )
 
 

@@ -15,12 +15,35 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub.apidoc.declare import Operation, Reply
+
 CLIENTS_JS = Path(__file__).resolve().parent.parent / "clients" / "js"
 ASSETS = {
     "/static/payhub.js": ("payhub.js", "text/javascript; charset=utf-8"),
     "/static/payhub.d.ts": ("payhub.d.ts", "application/typescript; charset=utf-8"),
 }
 HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"}
+
+
+# The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
+API = tuple(
+    Operation(
+        "GET",
+        path,
+        "The status client (ES module)" if name.endswith(".js") else "The status client's TypeScript types",
+        "push",
+        (
+            Reply(
+                schema={"type": "string"},
+                media_type=media_type.split(";")[0],
+                envelope=False,
+                description="The file (any origin may read it: CORS)",
+                headers=dict.fromkeys(HEADERS, "Set on the file."),
+            ),
+        ),
+    )
+    for path, (name, media_type) in ASSETS.items()
+)
 
 
 def client_routes(directory: Path = CLIENTS_JS) -> list[BaseRoute]:

@@ -100,6 +100,11 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
     khqr_session_ttl_s: int = 1800
     subscribe_grace_s: int = 600
     push_heartbeat_s: float = 15.0
+    # GET /admin/analytics/stream (backoffice/analytics/app.py): least seconds between two snapshots of a
+    # stream (bursts of payments coalesce), most seconds without one, most seconds of silence.
+    analytics_stream_interval_s: float = Field(default=2.0, gt=0)
+    analytics_refresh_s: float = Field(default=30.0, gt=0)
+    analytics_heartbeat_s: float = Field(default=15.0, gt=0)
     shutdown_grace_s: int = 5
     push_buffer: int = 16
     # Bounds on hostile or broken clients (issue 7 §4), applied before authentication.

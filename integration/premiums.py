@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
-from hub.domain.notification import Contact, Language, parse_language
+from hub.domain.notification import Contact, Language, is_email_address, parse_language
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import PremiumImportError
@@ -27,7 +27,6 @@ CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "
 # Optional: how the payer is reached (notifications). A file may leave out any of these columns.
 CONTACT_COLUMNS = ("payer_phone", "payer_email", "push_token", "language")
 PHONE = re.compile(r"^\+?[0-9]{8,15}$")  # E.164: at most 15 digits; spaces, dots and dashes are dropped first
-EMAIL = re.compile(r"^[^@\s,;<>]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 PUSH_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces (FCM tokens are ~160 characters)
 
 # id, policy number, payer, amount as written, currency, due date, application number
@@ -141,7 +140,7 @@ def _contact(cell: Callable[[str], str], problems: list[str]) -> Contact:
     if phone and not PHONE.match(phone):
         problems.append(f"payer_phone: {cell('payer_phone')[:24]!r} is not a phone number (E.164, e.g. +85512345678)")
     email = cell("payer_email") or None
-    if email and not EMAIL.match(email):
+    if email and not is_email_address(email):
         problems.append(f"payer_email: {email[:40]!r} is not an email address")
     token = cell("push_token") or None
     if token and not PUSH_TOKEN.match(token):

@@ -22,7 +22,7 @@ from hub.domain.notification import CUSTOMER_CHANNELS, Channel, Hours, Notificat
 from hub.errors import BadRequest, NotFound
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import ok
-from hub.http.path import path_id
+from hub.http.path import MAX_ID, path_id
 from hub.json_codec import dumps
 from hub.ports import Store
 
@@ -80,7 +80,7 @@ def routes(d: NotifierDeps) -> list[BaseRoute]:
         await authenticate(request, d.auth, "admin")
         body = parse_json_object(await read_body(request, MAX_PREFERENCES_BODY) or b"{}")
         ids = body.get("ids")
-        if ids is not None and not (isinstance(ids, list) and all(type(i) is int and i > 0 for i in ids)):
+        if ids is not None and not (isinstance(ids, list) and all(type(i) is int and 0 < i <= MAX_ID for i in ids)):
             raise BadRequest(details=[{"field": "ids", "message": "a list of notification ids, or absent for all"}])
         async with d.store.transaction() as tx:
             revived = await tx.notifications.revive(ids, datetime.now(UTC))

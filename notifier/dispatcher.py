@@ -10,6 +10,8 @@ Delivery contract, per notification (one row per occasion, channel and recipient
 * a sender that dies between sending and recording (``kill -9``) leaves the row claimed: it is sent
   again when the lease ends, with the same ``message_id`` (``webhook-id``, ``Message-ID``,
   ``Idempotency-Key``), so the receiver can tell the repeat. No other path sends a row twice.
+* a sender that outlives its lease (a slow provider) records nothing once the row was claimed again
+  (``finish(claimed=…)``), except SENT: its late failure never undoes the next sender's SENT.
 * push that ends DEAD is followed by SMS to the payer's phone (the spec's fallback);
 * a reminder is checked again just before it goes: never for a premium already paid (CANCELLED), and
   only inside the customer's hours (moved to their next opening, CANCELLED past the due date).
@@ -140,16 +142,23 @@ class Dispatcher:
             outcome = await self._outcome(n)
         now = self.clock()
         async with self.store.transaction() as tx:
-            await tx.notifications.finish(
+            recorded = await tx.notifications.finish(
                 n.id,
                 outcome.state,
                 now,
                 error=outcome.error,
                 next_attempt_at=outcome.next_attempt_at,
                 attempts_delta=outcome.attempts_delta,
+                claimed=n.attempts,
             )
-            if outcome.state is NotificationState.DEAD and n.key.channel is Channel.PUSH:
+            if recorded and outcome.state is NotificationState.DEAD and n.key.channel is Channel.PUSH:
                 await self._fall_back_to_sms(tx, n, now)
+        if not recorded:  # this claim's lease ended and the row was claimed again: the later claim decides
+            log.warning(
+                "a notification's outcome came after its lease: not recorded",
+                extra={"notificationId": n.id, "outcome": outcome.state.value},
+            )
+            return
         label = {
             NotificationState.SENT: "sent",
             NotificationState.FAILED: "retried",

@@ -20,12 +20,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.analytics.app
 import backoffice.blocklist
+import backoffice.console
 import backoffice.reconcile.routes
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
 import notifier.app
+import push.admin_stream
 import push.app
 import sandbox.app
 from hub.errors import PayHubError
@@ -146,15 +150,21 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += _analytics_routes(c)
         routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
+        routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
+        routes += backoffice.console.routes()
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
         routes += push.app.routes(
             push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s, push.app.WsLimits.of(c.settings))
+        )
+        routes += push.admin_stream.routes(
+            push.admin_stream.AdminStreamDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s)
         )
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
@@ -184,6 +194,18 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+OPS_ANALYTICS_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "analytics"
+
+
+def _analytics_routes(c: Container) -> list[BaseRoute]:
+    """``/admin/analytics``, its stream, and the dashboard page ``/ops/analytics/`` (served with the gateway)."""
+    s = c.settings
+    timing = backoffice.analytics.app.StreamTiming(
+        s.analytics_stream_interval_s, s.analytics_refresh_s, s.analytics_heartbeat_s
+    )
+    return backoffice.analytics.app.routes(
+        backoffice.analytics.app.AnalyticsDeps(c.auth, c.analytics, timing, OPS_ANALYTICS_DIR)
+    )
 
 
 def _demo_routes(c: Container) -> list[BaseRoute]:
@@ -222,6 +244,9 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
                     "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
+                    "console": "/ops/" if "gateway" in chosen else None,
+                    "analytics": "/admin/analytics",
+                    "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",
                     "websocket": "/ws/payments",

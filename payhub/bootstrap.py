@@ -18,8 +18,11 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from backoffice.analytics.feed import AnalyticsFeed
+from backoffice.lookups import Lookups
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
+from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -121,6 +124,7 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    analytics: AnalyticsFeed  # gateway process (the back office's admin API)
     notifier: Notifier
     dispatcher: Dispatcher
     reminders: ReminderScheduler
@@ -128,6 +132,8 @@ class Container:
     notify_outbox: SandboxOutbox
     reconciler: Reconciler  # gateway: reconciliation with AMK (backoffice)
     daily_reconciliation: DailyReconciliation
+    review_desk: ReviewDesk  # gateway only, as the admin API
+    lookups: Lookups
 
     def __init__(
         self,
@@ -201,7 +207,9 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.analytics(self)
             build.reconciliation(self)
+            build.review_desk(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:

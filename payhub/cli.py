@@ -1,5 +1,5 @@
 """The ``payhub`` command: run, serve, relay, feeder, dlq, notifications, migrate, token, policies import, reconcile,
-blocklist."""
+blocklist; the back office's reviews, payments and premiums commands live in ``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -71,11 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     nsub = notes.add_subparsers(dest="action", required=True)
     nlist = nsub.add_parser("list", help="notifications in a state (DEAD by default), newest first, one JSON a line")
     nlist.add_argument("--state", default="DEAD", help="PENDING, SENT, FAILED, DEAD, CANCELLED (comma-separated)")
-    nlist.add_argument("--payment", type=int, default=None, help="only this payment's (any state)")
-    nlist.add_argument("--limit", type=int, default=100)
+    nlist.add_argument("--payment", type=_row_id, default=None, help="only this payment's (any state)")
+    nlist.add_argument("--limit", type=_count, default=100, help="at most this many (1 to 100000)")
     nlist.set_defaults(func=_notifications_list)
     nretry = nsub.add_parser("retry", help="send DEAD notifications again (their ids, or --all)")
-    nretry.add_argument("ids", type=int, nargs="*")
+    nretry.add_argument("ids", type=_row_id, nargs="*")
     nretry.add_argument("--all", action="store_true", help="every DEAD notification")
     nretry.set_defaults(func=_notifications_retry)
 
@@ -120,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     bremove.add_argument("id", type=int)
     bremove.add_argument("--by", default=None, help="who removes it (default: $USER)")
     bremove.set_defaults(func=_blocklist_remove)
+
+    from payhub.cli_backoffice import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -192,6 +196,7 @@ def _banner(settings: Settings, port: int) -> None:
         if settings.sandbox
         else "",
         f"  demo page    {base}/demo/",
+        f"  analytics    {base}/ops/analytics/   (admin token: payhub token --sub you --role admin)",
         f"  khqr         {base}/khqr?bankCode={{...}}&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",
@@ -244,6 +249,30 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(f"replayed {count} message(s) to {source}")
     return 0
+
+
+def _row_id(text: str) -> int:
+    """An argparse type: an id from 1 to BIGINT's largest (every id column is a BIGINT)."""
+    from hub.http.path import MAX_ID
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not an id") from None
+    if not 0 < value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not an id from 1 to {MAX_ID}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a row count from 1 to 100000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not a number") from None
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not from 1 to 100000")
+    return value
 
 
 def _notifications_list(settings: Settings, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ delivered twice upstream (a Kafka redelivery, a replayed event, a restarted sche
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -73,6 +74,22 @@ def parse_language(value: object) -> Language | None:
         raise ValueError(f"language {value[:16]!r} is not km or en") from None
 
 
+# An email address as a mailbox of one RFC 5321 envelope: a dot-atom local part (RFC 5322 §3.2.3 atext,
+# ASCII) and a host name. Anything else ("a(b)@…" holds a comment, "x:y@…" a group, a quoted local part,
+# non-ASCII needing SMTPUTF8) is read from a To header as another mailbox, or by no server at all.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL_ADDRESS = re.compile(
+    rf"(?=[^@]{{1,64}}@){_ATEXT}(?:\.{_ATEXT})*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+"
+)
+
+
+def is_email_address(value: str) -> bool:
+    """Whether ``value`` is an address mail can be sent to as itself (see ``EMAIL_ADDRESS``); at most 254
+    characters (RFC 5321 §4.5.3.1.3)."""
+    return len(value) <= 254 and EMAIL_ADDRESS.fullmatch(value) is not None
+
+
 @dataclass(frozen=True)
 class Contact:
     """How the payer of a premium is reached (the integration service's data; every part optional)."""
@@ -86,6 +103,16 @@ class Contact:
         return any((self.phone, self.email, self.push_token, self.language))
 
 
+_HH_MM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def _hh_mm(text: str) -> time:
+    text = text.strip()
+    if not _HH_MM.fullmatch(text):
+        raise ValueError("not HH:MM")
+    return time(int(text[:2]), int(text[3:]))
+
+
 @dataclass(frozen=True)
 class Hours:
     """A daily window of local wall-clock time, ``start`` included, ``end`` excluded. A window whose end
@@ -96,9 +123,14 @@ class Hours:
 
     @classmethod
     def parse(cls, start: str, end: str) -> Hours:
-        """From ``HH:MM`` texts; ValueError when unreadable or empty (start equal to end)."""
+        """From ``HH:MM`` texts (24-hour, ASCII digits; surrounding spaces ignored); ValueError when
+        unreadable or empty (start equal to end).
+
+        Exactly ``HH:MM``, as the window is stored and shown: ``time.fromisoformat`` alone also reads
+        seconds, fractions, offsets and ``0900``, which storing as ``HH:MM`` cut off (``09:00:10``-``09:00:50``
+        became an empty window no later read could parse)."""
         try:
-            hours = cls(time.fromisoformat(start), time.fromisoformat(end))
+            hours = cls(_hh_mm(start), _hh_mm(end))
         except (TypeError, ValueError):
             raise ValueError("hours are HH:MM") from None
         if hours.start == hours.end:

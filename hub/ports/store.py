@@ -13,11 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.domain.analytics import PaymentFigures
 from hub.domain.blocklist import BlockEntry, BlockKind
 from hub.domain.money import Currency
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.reconciliation import ReconciliationRows
 
 
@@ -104,9 +106,15 @@ class NotificationRows(Protocol):
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         attempts_delta: int = 0,
-    ) -> None:
+        claimed: int | None = None,
+    ) -> bool:
         """Record an outcome: ``state``, ``last_error`` (kept when None), ``next_attempt_at``, ``sent_at``
-        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing)."""
+        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing).
+
+        ``claimed``: the attempt count the sender's claim gave the row. Then the outcome is recorded only
+        while the row is open (PENDING, FAILED) and still that claim's, or the outcome is SENT: a sender
+        whose lease ended (the row was claimed again) cannot turn the next sender's SENT into FAILED, so
+        nothing is sent again. Returns whether the outcome was recorded."""
         ...
 
     async def for_payment(self, payment_id: int) -> list[Notification]:
@@ -136,6 +144,11 @@ class NotificationRows(Protocol):
 
     async def outcome_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
         """Status events CONFIRMED or FAILED with id > ``after_id``, of every payment, by id."""
+        ...
+
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        """Status events of every payment with id > ``after_id``, by id (the console's live feed resumes
+        from here with ``Last-Event-ID``)."""
         ...
 
     async def last_event_id(self) -> int:
@@ -206,6 +219,15 @@ class StoreTx(Protocol):
     def reconciliation(self) -> ReconciliationRows:
         """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
         ...
+
+    @property
+    def review_rows(self) -> ReviewRows: ...
+
+    @property
+    def lookups(self) -> LookupRows: ...
+
+    @property
+    def amk_answers(self) -> AmkAnswerRows: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
@@ -317,11 +339,16 @@ class StoreTx(Protocol):
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        """Flag something for a person. Idempotent per key: False when the key exists."""
+        """Flag something for a person. Idempotent per key: False when the key exists.
+
+        The review starts OPEN, its kind is the key's prefix (``hub.domain.reviews.review_kind``),
+        its policy that of its payment (else the payload's ``policyNumber``), and its history
+        starts with an ``open`` row by ``payhub`` whose note is ``reason``."""
         ...
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        """Newest first, as ``Review.as_json``: ``{id, key, kind, reason, state, outcome, paymentId,
+        policyNumber, payload, createdAt, updatedAt}``."""
         ...
 
     async def count_reviews(self, key_prefix: str) -> int:
@@ -334,7 +361,8 @@ class StoreTx(Protocol):
 
     async def count(self, table: str) -> int:
         """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
-        ``reviews``, ``inquiries``, ``khqr_sessions``, ``blocklist``), for operators and tests."""
+        ``reviews``, ``review_events``, ``amk_answers``, ``inquiries``, ``khqr_sessions``, ``blocklist``),
+        for operators and tests."""
         ...
 
 
@@ -364,3 +392,10 @@ class Store(Protocol):
     async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
 
     async def receipt(self, key: str) -> Receipt | None: ...
+
+    # analytics (operators): read-only, its own unit of work
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """The analytics figures of the attempts placed in ``[start, end)`` (timezone-aware instants);
+        ``hub.domain.analytics`` defines each figure and the placing rule. Exact: integers and ``Decimal``
+        sums per currency. SQL stores read it with the index of migration 0009."""
+        ...

@@ -55,3 +55,13 @@ def test_list_and_retry_dead_letters(tmp_path: Path) -> None:
     done = payhub(env, "notifications", "retry", "--all")
     assert f"queued again: {dead[1]}" in done.stdout
     assert "DEAD" not in asyncio.run(states(url)).values()
+    # Out of range: a clear usage error, never a traceback (ids past BIGINT overflowed the driver).
+    for args in (
+        ("retry", "99999999999999999999"),
+        ("retry", "0"),
+        ("list", "--payment", "99999999999999999999"),
+        ("list", "--limit", "-1"),
+        ("list", "--limit", "0"),
+    ):
+        done = payhub(env, "notifications", *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)

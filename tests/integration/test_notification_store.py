@@ -68,6 +68,27 @@ async def test_claim_leases_due_rows_and_outcomes_are_recorded(store: Store) -> 
     assert counts == {"PENDING": 2, "SENT": 1, "FAILED": 0, "DEAD": 0, "CANCELLED": 0}
 
 
+async def test_a_sender_whose_lease_ended_cannot_undo_the_outcome_of_the_next(store: Store) -> None:
+    """A sends past its lease; B claims the row again and sends it: SENT. A's late failure must not make
+    it FAILED (it would be sent a third time), nor A's late DEAD start an SMS fallback."""
+    async with store.transaction() as tx:
+        await tx.notifications.enqueue(webhook_notification(1, T0), T0)
+        [a] = await tx.notifications.claim(T0, T0 + timedelta(minutes=2), 10)
+    later = T0 + timedelta(minutes=3)
+    async with store.transaction() as tx:
+        [b] = await tx.notifications.claim(later, later + timedelta(minutes=2), 10)
+        assert (a.attempts, b.attempts) == (1, 2)
+        assert await tx.notifications.finish(b.id, NotificationState.SENT, later, claimed=b.attempts)
+        for state in (NotificationState.FAILED, NotificationState.DEAD, NotificationState.SENT):
+            stale = await tx.notifications.finish(
+                a.id, state, later, error="timeout", next_attempt_at=later, claimed=a.attempts
+            )
+            assert stale is False
+        row = await tx.notifications.get(a.id)
+    assert row is not None
+    assert (row.state, row.attempts, row.last_error, row.sent_at) == (NotificationState.SENT, 2, None, later)
+
+
 async def test_preferences_and_cursors(store: Store) -> None:
     prefs = Preferences("P123456789", frozenset({Channel.EMAIL, Channel.SMS}), Hours.parse("20:00", "08:00"))
     async with store.transaction() as tx:

@@ -156,6 +156,18 @@ async def test_email_outcomes_follow_smtp_reply_codes() -> None:
         await down.send(message(Channel.EMAIL, "a@example.com"))
 
 
+async def test_email_goes_to_the_recipient_itself_or_nowhere() -> None:
+    # The address's To header form was what aiosmtplib took the envelope from: "a(b)@example.com" went to
+    # a@example.com, someone else's mailbox (a comment), and "x:y@example.com" to y@example.com (a group).
+    with SmtpReceiver() as smtp:
+        channel = EmailChannel(SmtpConfig.from_url(smtp.url), "r@insurer.example")
+        for address in ("a(b)@example.com", "x:y@example.com", "a)b@example.com", "é@example.com", "a@b"):
+            with pytest.raises(NotificationRefused):
+                await channel.send(message(Channel.EMAIL, address))
+        await channel.send(message(Channel.EMAIL, "o'brien+receipts@example.com"))
+    assert smtp.envelopes == [("r@insurer.example", ["o'brien+receipts@example.com"])]
+
+
 def test_smtp_urls() -> None:
     c = SmtpConfig.from_url("smtps://user%40corp:p%3Ass@mail.example")
     assert (c.hostname, c.port, c.username, c.password, c.use_tls, c.start_tls) == (

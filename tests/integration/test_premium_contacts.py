@@ -3,13 +3,16 @@ and given by the integration service to PayHub's services (never to customers, n
 
 from __future__ import annotations
 
+import email.utils
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hub.adapters.integration import IntegrationClient
-from hub.domain.notification import Contact, Language
+from hub.domain.notification import Contact, Language, is_email_address
 from hub.errors import PremiumImportError
 from integration.premiums import parse_premiums_csv
 from tests.conftest import auth_header, sqlite_process
@@ -38,6 +41,38 @@ def test_contact_columns_are_optional_and_validated() -> None:
         "push_token",
         "language",
     ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a(b)@example.com",  # a comment in a header: the mail went to a@example.com
+        "x:y@example.com",  # a group: the mail went to y@example.com
+        "a)b@example.com",  # the mail went to "a", no domain
+        'a"b@example.com',
+        "a\\b@example.com",
+        ".a@example.com",
+        "a..b@example.com",
+        "a.@example.com",
+        "é@example.com",  # needs SMTPUTF8, which most servers lack: retried for days, never delivered
+    ],
+)
+def test_an_address_is_refused_unless_it_is_the_mailbox_it_names(address: str) -> None:
+    with pytest.raises(PremiumImportError) as info:
+        parse_premiums_csv(f"{HEADER},payer_email\n1,P000000001,,A B,1.00,USD,2027-01-01,{address}\n")
+    assert [e.split(":")[1].strip() for e in info.value.errors] == ["payer_email"]
+
+
+@given(st.emails())
+def test_every_address_accepted_is_read_back_from_a_to_header_as_itself(address: str) -> None:
+    if is_email_address(address):
+        assert email.utils.getaddresses([address]) == [("", address)]
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=30).map(lambda local: local + "@example.com"))
+def test_no_local_part_accepted_turns_into_another_mailbox(address: str) -> None:
+    if is_email_address(address):
+        assert email.utils.getaddresses([address]) == [("", address)]
 
 
 async def test_the_integration_service_gives_contacts_to_services_only(tmp_path: Path) -> None:

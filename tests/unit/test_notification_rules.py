@@ -22,6 +22,8 @@ from hub.domain.notification import (
     parse_language,
     reminder_send_at,
 )
+from hub.errors import BadRequest
+from notifier.app import parse_preferences
 from notifier.messages import Templates, payment_values, reminder_values
 
 PP = ZoneInfo("Asia/Phnom_Penh")
@@ -51,6 +53,27 @@ def test_hours_examples() -> None:
     for bad in (("9", "18:00"), ("09:00", "09:00"), ("", "")):
         with pytest.raises(ValueError):
             Hours.parse(*bad)
+
+
+@pytest.mark.parametrize(
+    "start", ["09:00:10", "09:00+07:00", "09:00Z", "0900", "T09:00", "09:00:00.5", "9:00", "24:00", "٠٩:٠٠"]
+)
+def test_hours_are_hh_mm_only(start: str) -> None:
+    # Stored as HH:MM: anything finer (seconds, an offset) was accepted, then cut off when stored, so
+    # "09:00:10"-"09:00:50" became an empty window that no later read of the preferences could parse.
+    with pytest.raises(ValueError):
+        Hours.parse(start, "18:00")
+    with pytest.raises(BadRequest):
+        parse_preferences("P123456789", {"hours": {"start": start, "end": "18:00"}})
+
+
+@given(start=st.text(max_size=12), end=st.text(max_size=12))
+def test_hours_accepted_are_the_hours_stored(start: str, end: str) -> None:
+    try:
+        hours = Hours.parse(start, end)
+    except ValueError:
+        return
+    assert Hours.parse(**hours.text()) == hours  # what the store writes reads back the same
 
 
 def local(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:

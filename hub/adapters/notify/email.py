@@ -5,6 +5,9 @@ the server offers it, unless told otherwise) or ``smtps://…`` (TLS from the fi
 ``Message-ID: <messageId@payhub>`` is the same on every attempt, so a message sent again after a crash
 in flight is recognised as the same one.
 
+The envelope names the recipient itself; an address that is not a plain ``local@host``
+(``hub.domain.notification.is_email_address``) is refused, never sent to what its header form reads as.
+
 Outcomes (RFC 5321 reply codes): accepted → sent; a recipient refused or a 5xx reply → refused; a 4xx
 reply (try again later), a refused login (our configuration), no connection, a timeout → retriable.
 """
@@ -16,7 +19,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from hub.domain.notification import Channel
+from hub.domain.notification import Channel, is_email_address
 from hub.errors import ChannelUnavailable, ConfigError, NotificationRefused
 from hub.ports.notify import Outbound
 
@@ -81,10 +84,14 @@ class EmailChannel:
     async def send(self, message: Outbound) -> None:
         import aiosmtplib
 
+        if not is_email_address(message.recipient):  # its To header would name another mailbox, or none
+            raise NotificationRefused("not an email address", details=message.recipient[:80])
         c = self._config
         try:
             await aiosmtplib.send(
                 mime(message, self.sender, self.sender_name),
+                sender=self.sender,
+                recipients=[message.recipient],  # the envelope is the address itself, not read back from To
                 hostname=c.hostname,
                 port=c.port,
                 username=c.username,

@@ -17,7 +17,7 @@ from hub.adapters.notify.email import mime
 from hub.adapters.notify.push import fcm_message
 from hub.adapters.notify.sms import gateway_body
 from hub.adapters.notify.webhook import PartnerEndpoint, signed_headers
-from hub.domain.notification import Channel
+from hub.domain.notification import Channel, is_email_address
 from hub.errors import NotificationRefused
 from hub.ports.notify import Outbound
 
@@ -66,6 +66,8 @@ class SandboxChannel:
         now = self._clock()
         if self.channel is Channel.PUSH and message.recipient.startswith(UNREGISTERED_TOKEN_PREFIX):
             raise NotificationRefused("push provider refused the message (404)", details="UNREGISTERED (sandbox)")
+        if self.channel is Channel.EMAIL and not is_email_address(message.recipient):  # as EmailChannel does
+            raise NotificationRefused("not an email address", details=message.recipient[:80])
         self._outbox.record(
             {
                 "at": now.isoformat(),

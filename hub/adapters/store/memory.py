@@ -21,6 +21,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.adapters.store.memory_analytics import figures_of
+from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_fraud import MemoryFraudRows
 from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
@@ -28,6 +30,7 @@ from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
+from hub.domain.analytics import PaymentFigures
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import UniqueViolation
@@ -41,6 +44,8 @@ _TABLES = frozenset(
         "payment_events",
         "webhook_receipts",
         "reviews",
+        "review_events",
+        "amk_answers",
         "inquiries",
         "khqr_sessions",
         "blocklist",
@@ -66,7 +71,9 @@ class MemoryStore(ShortReads):
         ids = {
             "payments": self.state.payments.keys(),
             "payment_events": self.state.payment_events.keys(),
-            "reviews": [row[0] for row in self.state.reviews.values()],
+            "reviews": [r.id for r in self.state.reviews.values()],
+            "review_events": self.state.review_events.keys(),
+            "amk_answers": self.state.amk_answers.keys(),
         }[table]
         floor = PAYMENT_ID_FLOOR - 1 if table == "payments" else 0  # payment ids start at 10^12, as in SQL
         return max(ids, default=floor) + 1
@@ -79,6 +86,11 @@ class MemoryStore(ShortReads):
 
     async def aclose(self) -> None:
         return None
+
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` over the payments in memory (``memory_analytics.py``)."""
+        async with self._lock:
+            return figures_of(self.state.payments.values(), start, end)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTx]:
@@ -106,6 +118,9 @@ class MemoryTx(MemoryReceiptStatements):
         self.notifications = MemoryNotificationRows(self._s)
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
+        self.review_rows = MemoryReviewRows(self._s, store)
+        self.lookups = MemoryLookupRows(self._s)
+        self.amk_answers = MemoryAmkAnswerRows(self._s, store)
 
     # --- premiums ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:

@@ -74,10 +74,15 @@ class MemoryNotificationRows:
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         attempts_delta: int = 0,
-    ) -> None:
+        claimed: int | None = None,
+    ) -> bool:
         n = self._s.notifications.get(notification_id)
         if n is None:
-            return
+            return False
+        if claimed is not None and (
+            n.state not in OPEN_STATES or (n.attempts != claimed and state is not NotificationState.SENT)
+        ):
+            return False
         self._s.notifications[notification_id] = replace(
             n,
             state=state,
@@ -87,6 +92,7 @@ class MemoryNotificationRows:
             updated_at=now,
             sent_at=now if state is NotificationState.SENT else n.sent_at,
         )
+        return True
 
     async def for_payment(self, payment_id: int) -> list[Notification]:
         return sorted((n for n in self._s.notifications.values() if n.payment_id == payment_id), key=lambda n: n.id)
@@ -133,6 +139,12 @@ class MemoryNotificationRows:
                 for e in self._s.payment_events.values()
                 if e.id > after_id and e.type == PaymentEvent.STATUS and e.status in _OUTCOMES
             ),
+            key=lambda e: e.id,
+        )[:limit]
+
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        return sorted(
+            (e for e in self._s.payment_events.values() if e.id > after_id and e.type == PaymentEvent.STATUS),
             key=lambda e: e.id,
         )[:limit]
 

@@ -114,18 +114,20 @@ class NotificationRows:
         error: str | None = None,
         next_attempt_at: datetime | None = None,
         attempts_delta: int = 0,
-    ) -> None:
-        await self._c.execute(
+        claimed: int | None = None,
+    ) -> bool:
+        fence = ""
+        args: list[Any] = [notification_id, state.value, error, next_attempt_at, attempts_delta, now]
+        if claimed is not None:  # see the port: only the claim's own outcome, or a SENT, on an open row
+            fence = f" AND {_OPEN} AND (attempts = $7 OR $2 = 'SENT')"
+            args.append(claimed)
+        row = await self._c.fetchrow(
             "UPDATE notifications SET state = $2, last_error = COALESCE($3, last_error), next_attempt_at = $4,"
             " attempts = attempts + $5, updated_at = $6,"
-            " sent_at = CASE WHEN $2 = 'SENT' THEN $6 ELSE sent_at END WHERE id = $1",
-            notification_id,
-            state.value,
-            error,
-            next_attempt_at,
-            attempts_delta,
-            now,
+            f" sent_at = CASE WHEN $2 = 'SENT' THEN $6 ELSE sent_at END WHERE id = $1{fence} RETURNING id",
+            *args,
         )
+        return row is not None
 
     async def for_payment(self, payment_id: int) -> list[Notification]:
         rows = await self._c.fetch(
@@ -207,6 +209,15 @@ class NotificationRows:
             PaymentEvent.STATUS,
             PaymentStatus.CONFIRMED.value,
             PaymentStatus.FAILED.value,
+            limit,
+        )
+        return [event_from_row(r) for r in rows]
+
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        rows = await self._c.fetch(
+            f"SELECT {EVENT_COLS} FROM payment_events WHERE id > $1 AND type = $2 ORDER BY id LIMIT $3",
+            after_id,
+            PaymentEvent.STATUS,
             limit,
         )
         return [event_from_row(r) for r in rows]

@@ -3,10 +3,10 @@
 All writes happen inside ``SqlStore.transaction()``; a dialect provides the connection and the
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
-``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
+``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions),
 ``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
-``notifications.py`` (the notifier's tables);
-``rows.py`` decodes rows into records.
+``notifications.py`` (the notifier's tables) and ``backoffice.py`` (the review workflow, look-ups,
+AMK's answers); ``rows.py`` decodes rows into records.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.analytics import read_figures
+from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
@@ -28,6 +30,7 @@ from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import OUTBOX_CHANNEL
+from hub.domain.analytics import PaymentFigures
 from hub.ports import Store, StoreTx
 
 
@@ -36,6 +39,10 @@ class Dialect(Protocol):
     locks_rows: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """A read-only unit of work that does not hold up writers (analytics)."""
+        ...
 
     async def migrate(self) -> list[str]: ...
 
@@ -63,6 +70,12 @@ class SqlStore(ShortReads):
 
     async def aclose(self) -> None:
         await self._dialect.close()
+
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` in SQL (``analytics.py``), in a read-only unit of work that
+        does not hold up writers (``Dialect.read``)."""
+        async with self._dialect.read() as conn:
+            return await read_figures(conn, self._dialect.name, start, end)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -106,6 +119,18 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def reconciliation(self) -> SqlReconciliationRows:
         return SqlReconciliationRows(self._c)
+
+    @cached_property
+    def review_rows(self) -> SqlReviewRows:
+        return SqlReviewRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def lookups(self) -> SqlLookupRows:
+        return SqlLookupRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def amk_answers(self) -> SqlAmkAnswerRows:
+        return SqlAmkAnswerRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

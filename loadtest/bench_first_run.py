@@ -1,0 +1,143 @@
+"""Benchmark: a newcomer's first ``make run``, from a clean clone until ``/healthz`` answers.
+
+For each run: ``git clone`` the given revision of this repository into a fresh temporary folder,
+start ``make run`` there (it creates ``.venv``, installs, starts ``payhub run`` on a free loopback
+port), poll ``GET /healthz`` every 100 ms, and stop the clock at the first 200. Then the process
+group is stopped (SIGTERM, then SIGKILL) and the clone deleted. Reports each run, the median, and
+the size of the environment ``make run`` installed.
+
+Standard library only, so the system ``python3`` runs it before any environment exists:
+
+    python3 loadtest/bench_first_run.py --rev HEAD --runs 3
+    python3 loadtest/bench_first_run.py --rev HEAD --runs 3 --no-pip-cache   # nothing from pip's cache
+
+``--no-pip-cache`` sets ``PIP_NO_CACHE_DIR=1``: every wheel is fetched from the package index again
+(a first install on a new machine); without it pip's wheel cache of this machine is used, as on a
+developer's second clone. Loopback only; it ends by itself (``--timeout`` per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def folder_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            file = Path(root) / name
+            if not file.is_symlink():
+                total += file.stat().st_size
+    return total
+
+
+def one_run(rev: str, no_cache: bool, timeout_s: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="payhub-first-run-") as tmp:
+        clone = Path(tmp) / "payhub"
+        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", rev], check=True)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHUB_")}
+        env["PAYHUB_PORT"] = str(port)
+        env.pop("VIRTUAL_ENV", None)
+        if no_cache:
+            env["PIP_NO_CACHE_DIR"] = "1"
+        log = Path(tmp) / "make-run.log"
+        url = f"http://127.0.0.1:{port}/healthz"
+        started = time.monotonic()
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                ["make", "run"], cwd=clone, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            while not healthy(url):
+                if process.poll() is not None:
+                    raise SystemExit(f"make run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                if time.monotonic() - started > timeout_s:
+                    raise SystemExit(f"not healthy after {timeout_s:g} s:\n{log.read_text()[-3000:]}")
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+        finally:
+            _stop(process)
+        venv = clone / ".venv"
+        packages = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        count = len(json.loads(packages.stdout)) if packages.returncode == 0 else -1
+        return {"seconds": round(elapsed, 1), "venvMiB": round(folder_bytes(venv) / 2**20), "packages": count}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rev", default="HEAD", help="the revision to clone (default HEAD)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-pip-cache", action="store_true", help="PIP_NO_CACHE_DIR=1: fetch every wheel again")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take")
+    args = parser.parse_args()
+    rev = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", args.rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    results = []
+    for i in range(args.runs):
+        result = one_run(rev, args.no_pip_cache, args.timeout)
+        results.append(result)
+        print(f"run {i + 1}: {json.dumps(result)}", flush=True)
+    seconds = [float(str(r["seconds"])) for r in results]
+    summary = {
+        "rev": rev,
+        "pipCache": not args.no_pip_cache,
+        "runs": len(results),
+        "medianSeconds": round(statistics.median(seconds), 1),
+        "minSeconds": min(seconds),
+        "maxSeconds": max(seconds),
+        "venvMiB": results[-1]["venvMiB"],
+        "packages": results[-1]["packages"],
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,15 +33,41 @@ SUPPORTED_BANKS = {"AMK"}
 MAX_WAIT_S = 30.0
 
 
+BANK_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_BANK_CODE_FORMS = 'a bank code such as AMK, or JSON such as {"id":"AMK","bank":"AMK"}'
+
+
 def parse_bank_code(raw: str | None) -> dict[str, str]:
-    try:
-        value = loads(raw or "", field="bankCode")
-    except ValueError as exc:
-        raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
+    """``GET /khqr``'s ``bankCode`` as ``{"id", "bank"}``, in either of the spec's two forms:
+
+    * JSON ``{"id":"AMK","bank":"AMK"}`` (GenerateKhqrReqDto, the endpoint's example), or a JSON string ``"AMK"``;
+    * the bare code ``AMK`` (the KHQR flow diagram: ``GET /khqr?bankCode=AMK&billNumber=…``), any letter case.
+
+    Raises ``BadRequest`` (400, field ``bankCode``, naming both forms) for anything else, and
+    ``BankNotFound`` (404 BANK_NOT_FOUND, the spec's code, with the banks supported) for a well-formed
+    code of a bank PayHub has no configuration for — alike for both forms.
+    """
+    text = (raw or "").strip()
+    if text.startswith(("{", '"')):
+        try:
+            value: Any = loads(text, field="bankCode")
+        except ValueError as exc:
+            raise BadRequest(details=[{"field": "bankCode", "message": _BANK_CODE_FORMS}]) from exc
+        if isinstance(value, str):
+            value = {"id": value, "bank": value}
+    elif BANK_CODE.match(text):
+        value = {"id": text, "bank": text}
+    else:
+        raise BadRequest(details=[{"field": "bankCode", "message": f"required: {_BANK_CODE_FORMS}"}])
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
         raise BadRequest(details=[{"field": "bankCode", "message": "needs string fields id and bank"}])
+    if not all(BANK_CODE.match(value[k]) for k in ("id", "bank")):
+        raise BadRequest(details=[{"field": "bankCode", "message": f"id and bank: {_BANK_CODE_FORMS}"}])
     if value["id"].upper() not in SUPPORTED_BANKS or value["bank"].upper() not in SUPPORTED_BANKS:
-        raise BankNotFound(details={"bankCode": value})
+        raise BankNotFound(
+            f"No bank configuration for {value['id']}",
+            details={"bankCode": value, "supported": sorted(SUPPORTED_BANKS)},
+        )
     return {"id": value["id"], "bank": value["bank"]}
 
 

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.migrations import drop_all
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
@@ -57,6 +58,16 @@ class SqlStore(ShortReads):
 
     async def ping(self) -> None:
         await self._dialect.ping()
+
+    async def reset(self) -> list[str]:
+        """Drop every table (with its rows, indexes, sequences and triggers) and function PayHub's migrations
+        created, in one transaction, then migrate again: the database is as on a first start (payment ids
+        from ``PAYMENT_ID_FLOOR`` again). Returns the names dropped. For the sandbox demo reset only
+        (``payhub reset``, ``payhub run --fresh-demo``): callers refuse it in production mode."""
+        async with self._dialect.transaction() as conn:
+            dropped = await drop_all(conn, self._dialect.name)
+        await self.migrate()
+        return dropped
 
     async def aclose(self) -> None:
         await self._dialect.close()

@@ -12,16 +12,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hub.auth import Authenticator
+from hub.auth import Authenticator, Principal
 from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, QrRequest
-from hub.errors import BadRequest, BankNotFound, DuplicatePayment, NotFound, QrMismatch, ServiceUnavailable
+from hub.errors import (
+    BadRequest,
+    BankNotFound,
+    DuplicatePayment,
+    Forbidden,
+    NotFound,
+    QrMismatch,
+    ServiceUnavailable,
+)
 from hub.fanout import Fanout
 from hub.json_codec import loads
 from hub.keylock import KeyedLocks
 from hub.ports import AmkQrGenerator, Publisher, Store
+from hub.service.watch import may_watch, offer
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.sessions import EXPIRED, PAID, PENDING, Session
@@ -102,7 +111,9 @@ class KhqrService:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
 
-    async def generate(self, bill_number: str) -> dict[str, Any]:
+    async def generate(self, bill_number: str, who: Principal | None = None) -> dict[str, Any]:
+        """The premium's QR (a new session, or its PENDING one); ``who`` (a customer) may then watch the payment
+        with its own token."""
         if not BILL_NUMBER.match(bill_number or ""):
             raise BadRequest(details=[{"field": "billNumber", "message": "required: 1-10 letters or digits"}])
         async with self._locks.hold(bill_number.upper()):
@@ -112,6 +123,8 @@ class KhqrService:
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 _payable(await tx.payment(payment_id))
+                if who is not None:
+                    await offer(tx, payment_id, who, self.clock())
                 rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
@@ -218,9 +231,15 @@ class KhqrService:
             "wsUrl": f"{self.public_url}/ws/payments",
         }
 
-    async def session_status(self, session_id: str, wait_s: float = 0, after: int | None = None) -> dict[str, Any]:
-        """PENDING | PAID | EXPIRED; with ``wait_s`` it holds until an event newer than ``after``."""
-        first = await self._status(session_id)
+    async def session_status(
+        self, session_id: str, wait_s: float = 0, after: int | None = None, *, who: Principal | None = None
+    ) -> dict[str, Any]:
+        """PENDING | PAID | EXPIRED; with ``wait_s`` it holds until an event newer than ``after``.
+
+        With ``who``, only for a token that may watch the session's payment (``hub.service.watch``; the
+        ``service`` role too): ``Forbidden`` for a subscribe token of another payment, and ``NotFound``, as
+        for an unknown session, for a customer the payment was not offered to."""
+        first = await self._status(session_id, who)
         if wait_s <= 0 or first["status"] != PENDING or (after is not None and first["lastEventId"] > after):
             return first
         subscription = self.hub.subscribe(first["paymentId"])
@@ -244,9 +263,15 @@ class KhqrService:
         finally:
             self.hub.unsubscribe(subscription)
 
-    async def _status(self, session_id: str) -> dict[str, Any]:
+    async def _status(self, session_id: str, who: Principal | None = None) -> dict[str, Any]:
         async with self.store.transaction() as tx:
             session = await tx.khqr_sessions.get(session_id)
+            if session is not None and who is not None:
+                try:
+                    allowed = await may_watch(tx, who, session.payment_id, also=("service",))
+                except Forbidden:
+                    raise Forbidden("This token does not cover that session") from None
+                session = session if allowed else None
             if session is None:
                 raise NotFound(f"No QR session {session_id}")
             payment = await tx.payment(session.payment_id)

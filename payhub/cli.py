@@ -129,8 +129,8 @@ def _restore_demo(settings: Settings) -> int:
 
     dropped = asyncio.run(restore_demo(settings))
     print(
-        f"demo data restored in {logs.redact_url(settings.database_url)}: {len(dropped)} tables dropped and"
-        f" made anew, demo premiums {', '.join(DEMO_POLICIES)} due"
+        f"demo data restored in {logs.redact_url(settings.database_url)}: PayHub's tables dropped and made anew"
+        f" ({len(dropped)} objects), demo premiums {', '.join(DEMO_POLICIES)} due"
     )
     return 0
 

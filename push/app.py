@@ -15,12 +15,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth import Authenticator, Principal, authenticate, bearer
-from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, Unauthorized
+from hub.errors import BadRequest, PayHubError, Unauthorized
 from hub.fanout import Fanout
 from hub.http.envelope import ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
+from hub.service.watch import watched_payment
 from hub.settings import Settings
 from push.stream import PaymentStream, open_stream
 
@@ -49,10 +50,8 @@ def _cursor(raw: str | None) -> int | None:
 
 
 async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
-    if not who.may_watch(payment_id):
-        raise Forbidden("This token does not cover that payment")
-    if not 0 < payment_id <= MAX_ID or await d.store.payment(payment_id) is None:
-        raise NotFound(f"No payment {payment_id}")
+    """The payment's subscribe token, an admin, or a customer it was offered to (``hub.service.watch``)."""
+    await watched_payment(d.store, who, payment_id)
 
 
 def routes(d: PushDeps) -> list[BaseRoute]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx
+from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx, WatcherRows
 
 __all__ = [
     "AmkQrGenerator",
@@ -51,4 +51,5 @@ __all__ = [
     "StatementSource",
     "Store",
     "StoreTx",
+    "WatcherRows",
 ]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
+from hub.adapters.store.memory_watchers import MemoryWatcherRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.payment import PaymentMethod, PaymentStatus
@@ -33,7 +34,16 @@ from hub.ports import Store, StoreTx
 
 _OPEN = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 _TABLES = frozenset(
-    {"premiums", "payments", "payment_events", "webhook_receipts", "reviews", "inquiries", "khqr_sessions"}
+    {
+        "premiums",
+        "payments",
+        "payment_events",
+        "webhook_receipts",
+        "reviews",
+        "inquiries",
+        "khqr_sessions",
+        "payment_watchers",
+    }
 )
 
 
@@ -92,6 +102,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
         self.reconciliation = MemoryReconciliationRows(self._s)
+        self.watchers = MemoryWatcherRows(self._s.payment_watchers)
 
     # --- premiums ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:

@@ -25,6 +25,7 @@ from hub.adapters.store.reconciliation import SqlReconciliationRows
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
+from hub.adapters.store.watchers import SqlWatcherRows
 from hub.constants import OUTBOX_CHANNEL
 from hub.ports import Store, StoreTx
 
@@ -106,6 +107,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def reconciliation(self) -> SqlReconciliationRows:
         return SqlReconciliationRows(self._c)
+
+    @cached_property
+    def watchers(self) -> SqlWatcherRows:
+        return SqlWatcherRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

@@ -37,6 +37,7 @@ class ReVerifier:
     interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    support_contact: str = ""  # named by the stored error answer a replay of the webhook gets
 
     async def run_forever(self) -> None:
         while True:
@@ -99,7 +100,8 @@ class ReVerifier:
             target = PaymentStatus.FAILED if problem else PaymentStatus.CONFIRMED
             payment, events, _ = await transition(tx, payment, target, now, review=problem.message if problem else None)
             if problem:
-                status, body = problem.status_code, error_body(problem)
+                problem.transaction_id = current.response_body.get("transactionId")
+                status, body = problem.status_code, error_body(problem, support_contact=self.support_contact)
             else:
                 status, body = (
                     200,

@@ -37,6 +37,7 @@ from hub.errors import (
     AmkUnknownError,
     DuplicatePayment,
     NotFound,
+    PayHubError,
     ServiceUnavailable,
     TransactionVerifyFailed,
     VerificationMismatch,
@@ -81,8 +82,18 @@ class WebhookService:
     khqr = staticmethod(khqr_notice)
 
     async def handle(self, w: Incoming) -> Answer:
-        if w.kind == "KHQR" and w.payment_id is None:
-            w = await self._resolve_invoice(w)
+        """The answer to one notice. Every ``PayHubError`` it raises names the notice's transaction
+        (``transaction_id``: the envelope's ``transactionId``), once the KHQR invoice is resolved the
+        payment's ``AMK_KHQR_<paymentId>``."""
+        try:
+            if w.kind == "KHQR" and w.payment_id is None:
+                w = await self._resolve_invoice(w)
+            return await self._handle(w)
+        except PayHubError as exc:
+            exc.transaction_id = exc.transaction_id or w.transaction_id
+            raise
+
+    async def _handle(self, w: Incoming) -> Answer:
         # One process handles one key at a time (spares AMK 50 identical verifies); across
         # processes the receipt's unique key in the database is what decides.
         async with self._locks.hold(w.key):
@@ -225,6 +236,8 @@ class WebhookService:
                 method=w.method,
                 transaction_id=w.transaction_id,
                 failure_report=target is PaymentStatus.FAILED,
+                # The receipt's next_attempt_at below: when the re-verifier asks AMK again.
+                estimated_completion=now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             events += new_events
             answer = answer_for(w, payment, decision.outcome, pending)

@@ -91,6 +91,7 @@ def _payable(payment: Payment | None) -> Payment:
         raise DuplicatePayment(
             "A payment of this premium is being verified with AMK; no new QR until it is decided",
             details={"paymentId": payment.id, "status": payment.status.value},
+            transaction_id=payment.transaction_id,
         )
     return payment
 

@@ -118,7 +118,12 @@ def gateway(c: Container) -> None:
         on_confirmed=c.inquiry.on_confirmed,
     )
     c.reverifier = ReVerifier(
-        c.store, amk, c.publisher, interval_s=s.reverify_interval_s, on_confirmed=c.inquiry.on_confirmed
+        c.store,
+        amk,
+        c.publisher,
+        interval_s=s.reverify_interval_s,
+        on_confirmed=c.inquiry.on_confirmed,
+        support_contact=s.support_contact,
     )
     store = c.store
 

@@ -210,9 +210,9 @@ def _banner(settings: Settings, port: int) -> None:
         lines += [
             "  try it (another shell, this directory):",
             f"    TOKEN=$({payhub} token --sub demo --role customer | tail -n1)",
-            f"    curl -s -H \"Authorization: Bearer $TOKEN\" '{here}/AMK/payments?query=P123456789'",
+            f"    curl -s -H \"Authorization: Bearer $TOKEN\" '{here}/AMK/payments?query=P555000111'; echo",
             f"    curl -s -X POST -H 'Content-Type: application/json' {here}/sandbox/amk/simulate/pay"
-            """ -d '{"billNumber": "P123456789"}'""",
+            """ -d '{"billNumber": "P555000111"}'; echo""",
             f"  demo data back as new: stop this server, then `make reset` or `{payhub} run --fresh-demo`",
         ]
     else:

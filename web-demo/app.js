@@ -697,7 +697,8 @@
       if (!alive()) return null;
       var after = S.lastEventId === null ? 0 : S.lastEventId;
       var path = '/khqr/sessions/' + encodeURIComponent(q.sessionId) + '?wait=' + LONG_POLL_S + '&after=' + after;
-      return api(path, { signal: ctrl.signal }).then(function (session) {
+      // The QR's own subscribeToken covers its session, whichever customer token the page holds by then.
+      return api(path, { bearer: q.subscribeToken, signal: ctrl.signal }).then(function (session) {
         backoff = 1000;
         if (!alive()) return null;
         if (session.lastEventId > after || session.status !== 'PENDING') return applyPolled(q, session, ctrl);

@@ -1,7 +1,8 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # What they install is pinned, with hashes, by two lock files (`make lock` writes both):
 #   requirements/runtime.lock  what running needs (`make run`, `make reset`)
-#   requirements/dev.lock      that plus the test and lint tools (`make test`, CI, `make lint typecheck`)
+#   requirements/dev.lock      that plus the test and lint tools and the OpenTelemetry exporter (extras dev and
+#                              otel: `make test`, CI, `make lint typecheck`)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -50,7 +51,7 @@ LOCK_ARGS = pyproject.toml requirements/build.in --universal --python-version 3.
 	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 lock: | $(BIN)/python
 	$(PIP) install -q --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev -o $(DEV_LOCK)
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev --extra otel -o $(DEV_LOCK)
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 
 ## browser: Debian's chromium for the browser tests, installed with apt-get when missing
@@ -58,6 +59,13 @@ lock: | $(BIN)/python
 browser:
 	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+## promtool: Prometheus' rule checker (Debian's prometheus package) for the alert-rule tests,
+## installed with apt-get when missing (the tests fail instead of skipping without it under CI=true)
+.PHONY: promtool
+promtool:
+	command -v promtool >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
 ## khqr-sdk: the official KHQR SDK (npm bakong-khqr, pinned by tests/khqr_sdk/package-lock.json)
 ## for the differential test, installed with `npm ci` into tests/khqr_sdk/node_modules
@@ -71,7 +79,7 @@ $(KHQR_SDK_STAMP): $(KHQR_SDK_DIR)/package.json $(KHQR_SDK_DIR)/package-lock.jso
 	else echo "npm not found: the KHQR differential test will be skipped (and fail under CI=true)"; fi
 
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP) browser khqr-sdk
+test: $(STAMP) browser khqr-sdk promtool
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

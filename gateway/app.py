@@ -74,7 +74,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         started = perf_counter()
         status = 500
         try:
-            response = await _webhook(request, kind)
+            response = await _webhook(request, kind, started)
             status = response.status_code
             return response
         except PayHubError as exc:
@@ -85,7 +85,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
                 d.metrics.webhooks.labels(kind, str(status)).inc()
                 d.metrics.webhook_seconds.labels(kind).observe(perf_counter() - started)
 
-    async def _webhook(request: Request, kind: str) -> Response:
+    async def _webhook(request: Request, kind: str, received_at: float) -> Response:
         try:
             await authenticate(request, d.auth, "amk")
             raw = await read_body(request, d.max_body_bytes)
@@ -102,7 +102,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
             incoming = WebhookService.bill(parse(BillPayment, data), data)
         else:
             incoming = WebhookService.khqr(parse(KhqrPayment, data), data)
-        answer = await d.webhooks.handle(incoming)
+        answer = await d.webhooks.handle(incoming, received_at=received_at)
         if answer.body.get("success") is False:  # a stored error answer replays as it was sent
             return JSONResponse(answer.body, status_code=answer.status_code)
         return ok(answer.body, status_code=answer.status_code)

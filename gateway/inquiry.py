@@ -6,11 +6,12 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.adapters.integration import premium_from_json, premium_json
+from hub.alerts import AlertKind, Alerts
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
 from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
@@ -37,6 +38,7 @@ class InquiryService:
     subscribe_ttl_s: int = 1800 + 600
     public_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    alerts: Alerts = field(default_factory=Alerts)
 
     async def inquire(self, query: str, who: Principal, client_ip: str, correlation_id: str) -> dict[str, Any]:
         if not QUERY.match(query):
@@ -80,7 +82,7 @@ class InquiryService:
         try:
             premium = await self._fetch(lambda: self.integration.due_premium(query))
         except (CircuitOpen, ServiceUnavailable) as exc:
-            log.error("ALERT integration service unavailable", extra={"query": query, "error": exc.message})
+            self.alerts.raise_(AlertKind.INTEGRATION_UNAVAILABLE, log, query=query, error=exc.message)
             raise ServiceUnavailable(
                 "Integration service temporarily unavailable",
                 details=exc.message,

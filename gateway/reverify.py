@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.webhooks import DONE, VERIFY_PENDING
+from hub.alerts import AlertKind, Alerts
 from hub.domain.money import Currency, parse_amount
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Receipt, Verification
@@ -38,6 +39,7 @@ class ReVerifier:
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     support_contact: str = ""  # named by the stored error answer a replay of the webhook gets
+    alerts: Alerts = field(default_factory=Alerts)
 
     async def run_forever(self) -> None:
         while True:
@@ -89,16 +91,17 @@ class ReVerifier:
                         now,
                     )
                     return 0
-                log.error(
-                    "ALERT AMK still unreachable for a recorded payment",
-                    extra={"key": current.key, "attempts": current.attempts + 1},
+                self.alerts.raise_(
+                    AlertKind.AMK_UNREACHABLE_FOR_PAYMENT, log, key=current.key, attempts=current.attempts + 1
                 )
                 return 0
             payment = await tx.payment(current.payment_id, lock=True)
             assert payment is not None
             problem = _problem(current, verdict)
             target = PaymentStatus.FAILED if problem else PaymentStatus.CONFIRMED
-            payment, events, _ = await transition(tx, payment, target, now, review=problem.message if problem else None)
+            payment, events, _ = await transition(
+                tx, payment, target, now, review=problem.message if problem else None, alerts=self.alerts
+            )
             if problem:
                 problem.transaction_id = current.response_body.get("transactionId")
                 status, body = problem.status_code, error_body(problem, support_contact=self.support_contact)

@@ -8,7 +8,6 @@ holds the steps with I/O (receipt, verification, the one transaction).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,8 +18,6 @@ from hub.domain.money import Currency, format_amount
 from hub.domain.payment import Outcome, PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, Premium, Receipt, Verification
 from hub.errors import TransactionVerifyFailed, VerificationMismatch
-
-log = logging.getLogger("payhub.webhooks")
 
 
 @dataclass(frozen=True)
@@ -139,10 +136,9 @@ def verify_ref(w: Incoming) -> str:
 
 
 def check_verdict(w: Incoming, verdict: Verification) -> None:
-    """Raise ``TransactionVerifyFailed`` unless AMK confirms the money, ``VerificationMismatch`` when
-    AMK's amount or currency differs from the notice's."""
+    """Raise ``TransactionVerifyFailed`` unless AMK confirms the money (the caller raises the ALERT),
+    ``VerificationMismatch`` when AMK's amount or currency differs from the notice's."""
     if not verdict.paid:
-        log.error("ALERT AMK does not confirm transaction", extra={"key": w.key, "amkStatus": verdict.status})
         raise TransactionVerifyFailed(details={"transaction": w.transaction_id, "amkStatus": verdict.status})
     if verdict.amount is not None and (verdict.amount != w.amount or verdict.currency != w.currency):
         raise VerificationMismatch(

@@ -13,6 +13,7 @@ Order of work for one webhook (the HTTP layer has already checked token and sign
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from gateway.webhook_notice import (
     paid_at_differs,
     verify_ref,
 )
+from hub.alerts import AlertKind, Alerts
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium, Receipt, Verification
 from hub.errors import (
@@ -76,24 +78,28 @@ class WebhookService:
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
+    alerts: Alerts = field(default_factory=Alerts)
+    # (kind, seconds from the webhook's arrival to its commit), for the metrics
+    on_committed: Callable[[str, float], None] | None = None
 
     # The two kinds of notice as ``handle`` takes them (kept here for callers that build one).
     bill = staticmethod(bill_notice)
     khqr = staticmethod(khqr_notice)
 
-    async def handle(self, w: Incoming) -> Answer:
-        """The answer to one notice. Every ``PayHubError`` it raises names the notice's transaction
+    async def handle(self, w: Incoming, *, received_at: float | None = None) -> Answer:
+        """Process one notice (see the module doc); ``received_at`` is ``time.perf_counter()`` at its
+        arrival, to time it to its commit. Every ``PayHubError`` it raises names the notice's transaction
         (``transaction_id``: the envelope's ``transactionId``), once the KHQR invoice is resolved the
         payment's ``AMK_KHQR_<paymentId>``."""
         try:
             if w.kind == "KHQR" and w.payment_id is None:
                 w = await self._resolve_invoice(w)
-            return await self._handle(w)
+            return await self._handle(w, received_at)
         except PayHubError as exc:
             exc.transaction_id = exc.transaction_id or w.transaction_id
             raise
 
-    async def _handle(self, w: Incoming) -> Answer:
+    async def _handle(self, w: Incoming, received_at: float | None) -> Answer:
         # One process handles one key at a time (spares AMK 50 identical verifies); across
         # processes the receipt's unique key in the database is what decides.
         async with self._locks.hold(w.key):
@@ -104,7 +110,7 @@ class WebhookService:
             await self._match(w, premium, payment)
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
             try:
-                return await self._commit(w, premium, verification)
+                return await self._commit(w, premium, verification, received_at)
             except _LostRace as lost:
                 receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
@@ -125,7 +131,7 @@ class WebhookService:
         if isinstance(found, InvoiceProblem):
             await self._review(w, found.reason, None, {"candidates": found.candidates})
             if found.ambiguous:
-                log.error("ALERT ambiguous KHQR invoice number", extra={"invoice": w.invoice_number})
+                self.alerts.raise_(AlertKind.AMBIGUOUS_INVOICE, log, invoice=w.invoice_number)
                 raise VerificationMismatch(found.reason, details={"invoice_number": w.invoice_number, **found.details})
             raise NotFound(f"No payment for invoice {w.invoice_number}")
         status = "SUCCESS" if w.target is PaymentStatus.CONFIRMED else "FAILED"
@@ -139,14 +145,19 @@ class WebhookService:
 
     async def _replay(self, receipt: Receipt, w: Incoming) -> Answer:
         if receipt.fingerprint != w.fingerprint:
-            log.error(
-                "ALERT duplicate transaction key with different content",
-                extra={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint},
+            self.alerts.raise_(
+                AlertKind.DUPLICATE_TRANSACTION_KEY,
+                log,
+                key=w.key,
+                original=receipt.fingerprint,
+                received=w.fingerprint,
             )
             raise DuplicatePayment(details={"key": w.key, "original": receipt.fingerprint, "received": w.fingerprint})
         if paid_at_differs(receipt, w) and receipt.payment_id is not None and w.paid_at is not None:
             async with self.store.transaction() as tx:
-                await flag_repeated_notice(tx, receipt.payment_id, w.paid_at, w.payload, self.clock())
+                await flag_repeated_notice(
+                    tx, receipt.payment_id, w.paid_at, w.payload, self.clock(), alerts=self.alerts
+                )
         log.info("webhook replay answered from receipt", extra={"key": w.key})
         return Answer(receipt.response_status, receipt.response_body)
 
@@ -165,7 +176,7 @@ class WebhookService:
             # The premium cannot be matched now, so nothing is recorded as paid: AMK retries a 503
             # (Retry-After), and the retry lands exactly once (the receipt decides). The bank's
             # notice is kept for a person meanwhile, in case AMK's retries stop before we are back.
-            log.error("ALERT integration service unavailable", extra={"key": w.key, "error": exc.message})
+            self.alerts.raise_(AlertKind.INTEGRATION_UNAVAILABLE, log, key=w.key, error=exc.message)
             await self._review(w, HELD_INTEGRATION_DOWN, None, {"error": exc.message})
             raise ServiceUnavailable(
                 "Integration service temporarily unavailable; the webhook was not processed, retry it",
@@ -206,11 +217,15 @@ class WebhookService:
             check_verdict(w, verdict)
         except (TransactionVerifyFailed, VerificationMismatch) as exc:
             # A bank claiming money that AMK does not confirm is for a person to look at.
+            if isinstance(exc, TransactionVerifyFailed):
+                self.alerts.raise_(AlertKind.AMK_NOT_CONFIRMED, log, key=w.key, amkStatus=verdict.status)
             await self._review(w, exc.message, w.payment_id, {"amk": exc.details})
             raise
         return verdict
 
-    async def _commit(self, w: Incoming, premium: Premium | None, verification: Verification | None) -> Answer:
+    async def _commit(
+        self, w: Incoming, premium: Premium | None, verification: Verification | None, received_at: float | None
+    ) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
         target = PaymentStatus.PROCESSING if pending else w.target
@@ -238,6 +253,7 @@ class WebhookService:
                 failure_report=target is PaymentStatus.FAILED,
                 # The receipt's next_attempt_at below: when the re-verifier asks AMK again.
                 estimated_completion=now + timedelta(seconds=self.reverify_interval_s) if pending else None,
+                alerts=self.alerts,
             )
             events += new_events
             answer = answer_for(w, payment, decision.outcome, pending)
@@ -254,6 +270,8 @@ class WebhookService:
                 now + timedelta(seconds=self.reverify_interval_s) if pending else None,
             )
             await tx.update_receipt(receipt, now)
+        if received_at is not None and self.on_committed is not None:
+            self.on_committed(w.kind, time.perf_counter() - received_at)
         await announce(self.bus, events)
         if payment.status is PaymentStatus.CONFIRMED and self.on_confirmed is not None:
             await self.on_confirmed(payment)

@@ -20,8 +20,10 @@ from typing import Any
 from hub.adapters.stream import Consumer, Message, Producer, StreamUnavailable, decode_value
 from hub.domain.records import PaymentEvent
 from hub.event_codec import event_from_json
+from hub.logs import correlation_id
 from hub.resilience.retry import retry_logged, wait_backoff
 from hub.topics import DEAD_LETTER_SUFFIX
+from hub.tracing import Tracer, from_record_headers
 
 log = logging.getLogger("payhub.dlq")
 
@@ -74,9 +76,11 @@ class EventConsumer:
         batch: int = 200,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        tracer: Tracer | None = None,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
+        self._tracer = tracer if tracer is not None else Tracer()
         self._dead_letters = dead_letters
         self._batch = batch
         self._backoff = wait_backoff(backoff_initial_s, backoff_max_s, 0.2)  # jitter ±20 %
@@ -99,7 +103,7 @@ class EventConsumer:
                     await dead_letter(self._dead_letters, msg.topic + DEAD_LETTER_SUFFIX, msg, str(exc))
                     self.dead_lettered += 1
                     continue
-                await self._handle(event)
+                await self._handle_traced(msg, event)
                 self.handled += 1
             if messages:
                 await self._consumer.commit()
@@ -107,6 +111,18 @@ class EventConsumer:
             await self._consumer.rewind()
             raise
         return len(messages)
+
+    async def _handle_traced(self, msg: Message, event: PaymentEvent) -> None:
+        """Hand ``event`` on as a consumer span, continuing the trace and correlation id of the record's
+        headers (the relay's ``traceparent`` and ``x-correlation-id``; a new trace when absent or invalid)."""
+        parent, cid = from_record_headers(msg.headers)
+        attributes = {"messaging.system": "kafka", "messaging.destination.name": msg.topic, "payhub.event_id": event.id}
+        with self._tracer.span(f"{self.name} handle", kind="consumer", parent=parent, attributes=attributes):
+            token = correlation_id.set(cid or f"event-{event.id}")
+            try:
+                await self._handle(event)
+            finally:
+                correlation_id.reset(token)
 
     async def run_forever(self) -> None:
         """Consume until cancelled; failures are retried with backoff, never skipped."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ class Frame:
     data: dict[str, Any]
     body: str  # ``data`` as JSON without its closing brace
     sent_at: datetime | None = None  # a fixed stamp (tests); None: the moment of writing
+    occurred_at: datetime | None = None  # when the event was committed (stamped in its transaction)
 
     @property
     def terminal(self) -> bool:
@@ -53,7 +55,7 @@ class Frame:
         data = event.data
         if "occurredAt" in data and "timestamp" not in data:  # stored before ``timestamp`` was written (issue 12)
             data = {**data, "timestamp": utc_stamp(event.occurred_at)}
-        return cls(event.id, event.payment_id, event.status, data, dumps(data)[:-1], sent_at)
+        return cls(event.id, event.payment_id, event.status, data, dumps(data)[:-1], sent_at, event.occurred_at)
 
     @property
     def json(self) -> str:
@@ -73,6 +75,7 @@ class Subscriber:
 
     payment_id: int
     capacity: int = 16
+    transport: str = "sse"  # sse | ws | longpoll: how the subscriber is served (metrics label)
     frames: deque[Frame] = field(default_factory=deque)
     conflated: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,13 +108,17 @@ class Subscriber:
 class Fanout:
     """This process's open payment streams: each event offered once to the subscribers of its payment."""
 
-    def __init__(self, *, capacity: int = 16) -> None:
+    TRANSPORTS = ("sse", "ws", "longpoll")
+
+    def __init__(self, *, capacity: int = 16, on_written: Callable[[str, float], None] | None = None) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
         self._capacity = capacity
         self.delivered = 0
+        # (transport, seconds from commit to a live frame written): the push path's freshness
+        self.on_written = on_written
 
-    def subscribe(self, payment_id: int) -> Subscriber:
-        sub = Subscriber(payment_id, self._capacity)
+    def subscribe(self, payment_id: int, transport: str = "sse") -> Subscriber:
+        sub = Subscriber(payment_id, self._capacity, transport)
         self._subs.setdefault(payment_id, set()).add(sub)
         return sub
 
@@ -125,6 +132,18 @@ class Fanout:
     @property
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._subs.values())
+
+    def subscribers_by_transport(self) -> dict[str, int]:
+        """Open subscribers per transport; every transport of ``TRANSPORTS`` is present (0 if none)."""
+        counts = Counter(sub.transport for subs in self._subs.values() for sub in subs)
+        return {t: counts.get(t, 0) for t in (*self.TRANSPORTS, *counts)}
+
+    def written(self, sub: Subscriber, frame: Frame) -> None:
+        """A live frame (from the bus, not the log replay) was written to ``sub``'s client: report
+        how long after its commit (wall clocks of the committing and the serving process)."""
+        if self.on_written is not None and frame.occurred_at is not None:
+            lag = (datetime.now(UTC) - frame.occurred_at).total_seconds()
+            self.on_written(sub.transport, max(0.0, lag))
 
     async def on_event(self, event: PaymentEvent) -> None:
         """Bus handler: one serialization, one fan-out per status event."""

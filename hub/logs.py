@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from hub.json_codec import dumps
+from hub.tracing import current_trace
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -101,6 +102,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "correlationId": correlation_id.get(),
         }
+        trace = current_trace.get()
+        if trace is not None:
+            entry["traceId"], entry["spanId"] = trace.trace_id, trace.span_id
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

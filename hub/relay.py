@@ -10,6 +10,9 @@ so a consumer may see an event twice, always with the same id (consumers drop du
 PostgreSQL, ``LISTEN payhub_outbox`` on a dedicated connection (each transaction that appends events
 runs ``NOTIFY payhub_outbox`` / ``SELECT pg_notify('payhub_outbox', '')``, delivered at its commit);
 in one process, ``wake()``. Several relays may run at once: claims skip each other's rows.
+
+Each batch that sends anything is a producer span (``hub.tracing``): every record carries its
+``traceparent`` and an ``x-correlation-id`` header (``relay-<span id>``), which the consumers continue.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.event_codec import event_json
+from hub.logs import correlation_id
 from hub.ports import OutboxRows, Producer, Record, Store
 from hub.resilience.retry import retry_logged, wait_backoff
 from hub.topics import Topics
+from hub.tracing import Tracer
 
 log = logging.getLogger("payhub.relay")
 
@@ -51,8 +56,10 @@ class OutboxRelay:
         listen_url: str | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        tracer: Tracer | None = None,
     ) -> None:
         self._store = store
+        self._tracer = tracer if tracer is not None else Tracer()
         self._producer = producer
         self._topics = topics
         self._batch = batch
@@ -85,10 +92,25 @@ class OutboxRelay:
             for event in events:
                 records += await self._records(rows, event)
             if records:
-                await self._producer.send_many(records)
+                await self._send(records, len(events))
             await rows.mark_published([e.id for e in events], self._clock())
         self.published += len(events)
         return len(events)
+
+    async def _send(self, records: list[Record], events: int) -> None:
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.batch.message_count": len(records),
+            "payhub.events": events,
+        }
+        with self._tracer.span("relay publish", kind="producer", attributes=attributes) as span:
+            cid = f"relay-{span.span_id}"
+            token = correlation_id.set(cid)
+            try:
+                headers = [(name, value.encode()) for name, value in span.headers(cid).items()]
+                await self._producer.send_many(records, headers=headers)
+            finally:
+                correlation_id.reset(token)
 
     async def _records(self, rows: OutboxRows, event: PaymentEvent) -> list[Record]:
         confirmed_sent = event.status is PaymentStatus.CONFIRMED and await rows.had_processing(

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     trusted_proxies: NameList = ()
     webhook_allowed_ips: NameList = ()
     admin_allowed_ips: NameList = ()
+    # Observability (issue 11): each dependency check of /readyz is cut off after this many seconds.
+    readiness_timeout_s: float = 2.0
+    # Port of a worker process's /metrics, /healthz, /readyz (payhub relay|feeder); 0 = that worker's
+    # default (payhub/workers.py WORKER_PORTS). ``--port`` on the command line wins.
+    worker_port: int = 0
+    # OpenTelemetry span export (needs ``pip install -e '.[otel]'``; OTEL_* variables configure it).
+    otel_enabled: bool = False
     # Reconciliation with AMK (issue 9), see docs/operations.md "Reconciliation".
     # The gateway reconciles each past day at this time of day, HH:MM in Asia/Phnom_Penh (and catches up).
     reconcile_daily: bool = True
@@ -265,6 +272,10 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if not (0 < self.port < 65536):
             problems.append("PAYHUB_PORT must be between 1 and 65535")
+        if not (0 <= self.worker_port < 65536):
+            problems.append("PAYHUB_WORKER_PORT must be between 0 and 65535")
+        if self.readiness_timeout_s <= 0:
+            problems.append("PAYHUB_READINESS_TIMEOUT_S must be positive")
         if url_scheme(self.database_url) not in DATABASE_SCHEMES:
             problems.append("PAYHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.redis_url and url_scheme(self.redis_url) not in REDIS_SCHEMES:

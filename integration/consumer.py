@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hub.adapters.stream import Consumer, Producer
 from hub.event_consumer import EventConsumer
+from hub.tracing import Tracer
 from integration.premiums import PremiumService
 
 GROUP_ID = "payhub.integration"
@@ -26,6 +27,7 @@ class PremiumSettlementConsumer(EventConsumer):
         batch: int = 200,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        tracer: Tracer | None = None,
     ) -> None:
         super().__init__(
             consumer,
@@ -34,4 +36,5 @@ class PremiumSettlementConsumer(EventConsumer):
             batch=batch,
             backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s,
+            tracer=tracer,
         )

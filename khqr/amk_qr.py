@@ -19,6 +19,7 @@ from hub.domain.khqr.image import render_png
 from hub.domain.money import format_amount
 from hub.domain.records import QrRequest, QrResult
 from hub.errors import AmkAuthFailed, AmkUnavailable, AmkUnknownError
+from hub.http.client_metrics import ENDPOINT
 from hub.json_codec import dumps, loads_object
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.retry import with_retries
@@ -71,7 +72,10 @@ class AmkQrClient:
         self.sign_ins += 1
         try:
             response = await self._http.post(
-                "/auth/sign-in", content=dumps(self._credentials), headers={"Content-Type": "application/json"}
+                "/auth/sign-in",
+                content=dumps(self._credentials),
+                headers={"Content-Type": "application/json"},
+                extensions={ENDPOINT: "sign-in"},
             )
         except httpx.HTTPError as exc:
             raise AmkUnavailable("AMK sign-in unreachable", details=repr(exc)) from exc
@@ -119,6 +123,7 @@ class AmkQrClient:
                 "/qr/generator",
                 content=dumps(payload),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                extensions={ENDPOINT: "qr/generator"},
             )
         except httpx.HTTPError as exc:
             raise AmkUnavailable("AMK QR generator unreachable", details=repr(exc)) from exc

@@ -12,14 +12,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hub.alerts import AlertKind, Alerts
 from hub.auth import Authenticator, Principal
 from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, QrRequest
 from hub.errors import (
+    AmkUnavailable,
     BadRequest,
     BankNotFound,
+    CircuitOpen,
     DuplicatePayment,
     Forbidden,
     NotFound,
@@ -111,6 +114,7 @@ class KhqrService:
     public_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
+    alerts: Alerts = field(default_factory=Alerts)
 
     async def generate(self, bill_number: str, who: Principal | None = None) -> dict[str, Any]:
         """The premium's QR (a new session, or its PENDING one); ``who`` (a customer) may then watch the payment
@@ -147,7 +151,19 @@ class KhqrService:
         now = self.clock()
         expires = now + timedelta(seconds=self.session_ttl_s)
         policy = str(inquiry["policyNumber"])
-        result = await self.qr.generate(QrRequest(str(payment_id), policy, amount, currency, expires))
+        try:
+            result = await self.qr.generate(QrRequest(str(payment_id), policy, amount, currency, expires))
+        except (AmkUnavailable, CircuitOpen) as exc:
+            # AMK's QR generator is down (retries spent) or its breaker refuses calls meanwhile: no
+            # customer can be shown a KHQR until it is back.
+            self.alerts.raise_(
+                AlertKind.AMK_QR_UNAVAILABLE,
+                log,
+                paymentId=payment_id,
+                error=exc.message,
+                breakerOpen=isinstance(exc, CircuitOpen),
+            )
+            raise
         self._check(result.qr_string, amount, currency, policy)
         session = Session(
             id=uuid.uuid4().hex,
@@ -191,13 +207,12 @@ class KhqrService:
         log.info("QR generated", extra={"sessionId": session.id, "paymentId": payment_id})
         return session
 
-    @staticmethod
-    def _check(qr_string: str, amount: Decimal, currency: Currency, policy: str) -> None:
+    def _check(self, qr_string: str, amount: Decimal, currency: Currency, policy: str) -> None:
         """Never show a customer a QR whose CRC, amount, currency or bill reference is wrong."""
         try:
             payload = decode(qr_string)
         except KhqrError as exc:
-            log.error("ALERT AMK QR is not a valid KHQR", extra={"reason": str(exc)})
+            self.alerts.raise_(AlertKind.AMK_QR_INVALID, log, reason=str(exc))
             raise QrMismatch("AMK returned an invalid KHQR", details=str(exc)) from exc
         bill = payload.additional.bill_number if payload.additional else None
         expected = {
@@ -212,7 +227,7 @@ class KhqrService:
         }
         wrong = {k: {"expected": v, "received": received[k]} for k, v in expected.items() if received[k] != v}
         if wrong:
-            log.error("ALERT AMK QR does not match the premium", extra={"mismatch": wrong})
+            self.alerts.raise_(AlertKind.AMK_QR_MISMATCH, log, mismatch=wrong)
             raise QrMismatch(details=wrong)
 
     def dto(self, s: Session) -> dict[str, Any]:
@@ -243,7 +258,7 @@ class KhqrService:
         first = await self._status(session_id, who)
         if wait_s <= 0 or first["status"] != PENDING or (after is not None and first["lastEventId"] > after):
             return first
-        subscription = self.hub.subscribe(first["paymentId"])
+        subscription = self.hub.subscribe(first["paymentId"], "longpoll")
         try:
             current = await self._status(session_id)  # re-read after subscribing: nothing falls between
             cursor = after if after is not None else current["lastEventId"]

@@ -26,14 +26,17 @@ import integration.app
 import khqr.app
 import push.app
 import sandbox.app
-from hub.errors import PayHubError, ServiceUnavailable
-from hub.http.access import access_middleware, require_metrics_access
+from hub.errors import PayHubError
+from hub.http.access import access_middleware
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
+from hub.tracing import Tracer
 from payhub.bootstrap import SERVICES, Container
+from payhub.probes import probe_routes
+from payhub.tracing_setup import tracer_for
 from payhub.workers import integration_consumer
 
 log = logging.getLogger("payhub.app")
@@ -54,9 +57,11 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     chosen = tuple(services)
+    given = adapters.pop("tracer", None)  # tests hand in a tracer that exports to memory
+    tracer = given if isinstance(given, Tracer) else tracer_for(settings, chosen[0] if len(chosen) == 1 else "embedded")
     app = Starlette(
         middleware=[
-            Middleware(CorrelationMiddleware),
+            Middleware(CorrelationMiddleware, tracer=tracer),
             *access_middleware(settings),
             Middleware(
                 BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, timeout_s=settings.body_timeout_s
@@ -65,7 +70,7 @@ def create_app(
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
-    container = Container(settings, services=chosen, app=app, **adapters)  # type: ignore[arg-type]
+    container = Container(settings, services=chosen, app=app, tracer=tracer, **adapters)  # type: ignore[arg-type]
     # Routes are added before the app is returned: the container's in-process clients need the app.
     app.router.routes.extend(build_routes(container, chosen))
     app.state.container = container
@@ -84,11 +89,20 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     container = container_of(app)
     background = app.state.background
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(container.tracer.shutdown)  # export the last spans (OpenTelemetry), last of all
         try:
             await stack.enter_async_context(container)
             await container.start(background=background)
             if background and "integration" in container.services:
-                await stack.enter_async_context(integration_consumer(container.settings, container.premiums))
+                await stack.enter_async_context(
+                    integration_consumer(
+                        container.settings,
+                        container.premiums,
+                        container.metrics,
+                        container.readiness,
+                        container.tracer,
+                    )
+                )
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
@@ -98,9 +112,13 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseRoute]:
     chosen = set(services)
     routes: list[BaseRoute] = [
-        Route("/healthz", _healthz, methods=["GET"]),
-        Route("/readyz", _readyz(c), methods=["GET"]),
-        Route("/metrics", _metrics(c), methods=["GET"]),
+        *probe_routes(
+            c.metrics,
+            c.readiness,
+            c.auth,
+            c.settings.metrics_token.get_secret_value(),
+            ready_data=lambda: {"database": c.store.dialect},
+        ),
         Route("/", _index(c, chosen), methods=["GET"]),
     ]
     if "gateway" in chosen:
@@ -170,29 +188,6 @@ def _demo_routes(c: Container) -> list[BaseRoute]:
     if directory.is_dir():
         routes.append(Mount("/demo", StaticFiles(directory=directory, html=True), name="demo"))
     return routes
-
-
-async def _healthz(request: Request) -> Response:
-    return ok({"status": "alive"})
-
-
-def _readyz(c: Container) -> Callable[[Request], Awaitable[Response]]:
-    async def readyz(request: Request) -> Response:
-        try:
-            await c.store.ping()
-        except PayHubError as exc:
-            raise ServiceUnavailable("database unreachable", details=exc.message) from exc
-        return ok({"status": "ready", "database": c.store.dialect})
-
-    return readyz
-
-
-def _metrics(c: Container) -> Callable[[Request], Awaitable[Response]]:
-    async def metrics(request: Request) -> Response:
-        await require_metrics_access(request, c.auth, c.settings.metrics_token.get_secret_value())
-        return Response(await c.metrics.render_async(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    return metrics
 
 
 def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Response]]:

@@ -11,7 +11,7 @@ cosmicpython's ``bootstrap``: the container then uses it and leaves its closing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -32,9 +32,11 @@ from hub.fanout import Fanout
 from hub.logs import correlation_id
 from hub.metrics import Metrics
 from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
+from hub.readiness import Readiness
 from hub.resilience.breaker import CircuitBreaker
 from hub.resilience.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.tracing import TRACEPARENT, Tracer, current_trace
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
@@ -65,10 +67,14 @@ SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
 
 
 async def _pass_correlation_id(request: httpx.Request) -> None:
-    """One id follows a request across services (gateway → integration, khqr → gateway, …)."""
+    """One id follows a request across services (gateway → integration, khqr → gateway, …), and so
+    does its trace: W3C ``traceparent`` (+ ``tracestate``) naming the current span as the parent."""
     cid = correlation_id.get()
     if cid != "-" and "x-correlation-id" not in request.headers:
         request.headers["X-Correlation-ID"] = cid
+    trace = current_trace.get()
+    if trace is not None and TRACEPARENT not in request.headers:
+        request.headers.update(trace.headers())
 
 
 class NullPublisher:
@@ -118,6 +124,7 @@ class Container:
         bus: Bus | None = None,
         cache: Cache | None = None,
         limiter: RateLimiter | None = None,
+        tracer: Tracer | None = None,
         **adapters: Any,
     ) -> None:
         unknown = set(services) - set(SERVICES)
@@ -147,13 +154,23 @@ class Container:
         self.publisher: Publisher = NullPublisher() if s.kafka_bootstrap else self.bus
         self.auth = authenticator(s)
         self.metrics = Metrics()
+        self.tracer = tracer if tracer is not None else Tracer()  # spans of requests, relay batches, consumers
+        # /readyz: each dependency this process uses (Kafka is added by the consumer that uses it).
+        self.readiness = Readiness(s.readiness_timeout_s)
+        self.readiness.add("database", lambda: self.store.ping())
+        redis_ping = getattr(self.bus, "ping", None)
+        if s.redis_url and redis_ping is not None:
+            self.readiness.add("redis", redis_ping)
         if limiter is not None:
             self.limiter = limiter
         elif self.services & {"gateway", "khqr"}:
             self.limiter = _own(
                 self._owned,
                 RateLimiter(
-                    limiter_storage(s.redis_url), user_per_min=s.rate_user_per_min, ip_per_min=s.rate_ip_per_min
+                    limiter_storage(s.redis_url),
+                    user_per_min=s.rate_user_per_min,
+                    ip_per_min=s.rate_ip_per_min,
+                    alerts=self.metrics.alerts,
                 ),
             )
         if hasattr(self, "limiter"):
@@ -173,16 +190,24 @@ class Container:
     # --- used by the per-service builders (payhub/builders.py) ----------------------------
 
     def http_client(
-        self, base_url: str, local_path: str = "", *, service_token: str | None = None
+        self,
+        base_url: str,
+        local_path: str = "",
+        *,
+        service_token: str | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> httpx.AsyncClient:
-        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``)."""
+        """An HTTP client to ``base_url``, or to this process's own app (under ``local_path``).
+        ``wrap`` wraps its transport (e.g. ``hub.http.client_metrics.TimedTransport``)."""
         timeout = httpx.Timeout(self.settings.amk_timeout_s)
         hooks = {"request": [_pass_correlation_id]}
         if base_url:
-            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+            transport = wrap(httpx.AsyncHTTPTransport()) if wrap else None
+            client = httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks, transport=transport)
         elif self.app is not None:
+            local: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.app)
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self.app),
+                transport=wrap(local) if wrap else local,
                 base_url=f"http://payhub.local{local_path}",
                 timeout=timeout,
                 event_hooks=hooks,

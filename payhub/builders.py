@@ -18,8 +18,10 @@ from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
+from hub.http.client_metrics import TimedTransport
 from hub.resilience.breaker import CircuitBreaker
 from hub.service.ledger import double_payments
+from hub.service.review_kinds import open_reviews
 from hub.settings import Settings
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
@@ -41,7 +43,10 @@ log = logging.getLogger("payhub.wiring")
 
 def fanout(c: Container) -> None:
     """The streams open in this process (push SSE/WebSocket, KHQR long-poll), fed by the bus."""
-    c.push = push = Fanout(capacity=c.settings.push_buffer)
+    delivery = c.metrics.push_delivery_seconds
+    c.push = push = Fanout(
+        capacity=c.settings.push_buffer, on_written=lambda transport, s: delivery.labels(transport).observe(s)
+    )
     c.bus.subscribe(push.on_event)
     on_reconnect = getattr(c.bus, "on_reconnect", None)
     if on_reconnect is not None:  # Redis pub/sub forgets the absent: read the log instead
@@ -51,8 +56,11 @@ def fanout(c: Container) -> None:
             log.warning("push hub caught up from the event log", extra={"offered": offered})
 
         on_reconnect(catch_up)
-    c.metrics.gauge(
-        "payhub_push_subscribers", "Open payment streams in this process", lambda: float(push.subscriber_count)
+    c.metrics.labelled_gauge(
+        "payhub_push_subscribers",
+        "Open payment streams in this process, by transport (sse, ws, longpoll)",
+        ["transport"],
+        lambda: {(t,): float(n) for t, n in push.subscribers_by_transport().items()},
     )
     c.metrics.gauge(
         "payhub_push_frames_delivered",
@@ -107,7 +115,9 @@ def gateway(c: Container) -> None:
         ttl_s=s.premium_cache_ttl_s,
         subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
         public_url=s.public_url,
+        alerts=c.metrics.alerts,
     )
+    committed = c.metrics.webhook_committed_seconds
     c.webhooks = WebhookService(
         c.store,
         amk,
@@ -116,6 +126,8 @@ def gateway(c: Container) -> None:
         merchant_id=s.amk_merchant_id,
         reverify_interval_s=s.reverify_interval_s,
         on_confirmed=c.inquiry.on_confirmed,
+        alerts=c.metrics.alerts,
+        on_committed=lambda kind, seconds: committed.labels(kind).observe(seconds),
     )
     c.reverifier = ReVerifier(
         c.store,
@@ -124,6 +136,7 @@ def gateway(c: Container) -> None:
         interval_s=s.reverify_interval_s,
         on_confirmed=c.inquiry.on_confirmed,
         support_contact=s.support_contact,
+        alerts=c.metrics.alerts,
     )
     store = c.store
 
@@ -134,6 +147,16 @@ def gateway(c: Container) -> None:
     c.metrics.stored_counter(
         "payhub_double_payments_total", "Possible double payments flagged for review", double_payments_flagged
     )
+
+    async def reviews_open() -> dict[tuple[str, ...], float]:
+        return {(kind,): float(n) for kind, n in (await open_reviews(store)).items()}
+
+    c.metrics.scraped_gauge(
+        "payhub_reviews_open",
+        "Reviews waiting for a person, by kind (hub/service/review_kinds.py)",
+        reviews_open,
+        ["kind"],
+    )
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
 
 
@@ -141,7 +164,7 @@ def reconciliation(c: Container) -> None:
     """Reconciliation with AMK (``backoffice.reconcile``), served by the gateway process: its admin API,
     the daily run, and ``payhub_reconciliation_mismatches_total``."""
     source = reconciliation_wiring.statement_source(c.settings, amk_http(c))
-    c.reconciler = reconciliation_wiring.reconciler(c.settings, c.store, amk_client(c), source)
+    c.reconciler = reconciliation_wiring.reconciler(c.settings, c.store, amk_client(c), source, c.metrics.alerts)
     c.daily_reconciliation = reconciliation_wiring.daily(c.settings, c.reconciler)
     reconciliation_wiring.mismatch_metric(c.metrics, c.store)
 
@@ -182,6 +205,7 @@ def khqr(c: Container) -> None:
         session_ttl_s=s.khqr_session_ttl_s,
         grace_s=s.subscribe_grace_s,
         public_url=s.public_url,
+        alerts=c.metrics.alerts,
     )
     c.bus.subscribe(c.khqr.on_event)
     breaker_gauge(c, "payhub_amk_qr_breaker_open", "AMK QR", c.qr_breaker)
@@ -203,7 +227,7 @@ def sandbox(c: Container) -> None:
 def amk_client(c: Container) -> AmkClient:
     """AMK's payment-verify client (one per process, shared by the gateway's services)."""
     if "amk" not in c.adapters:
-        client = AmkClient(amk_http(c), amk_config(c.settings))
+        client = AmkClient(amk_http(c), amk_config(c.settings), alerts=c.metrics.alerts)
         client.on_refusal = lambda e: c.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
         c.adapters["amk"] = client
     amk: AmkClient = c.adapters["amk"]
@@ -248,7 +272,10 @@ def amk_config(s: Settings) -> AmkConfig:
 def amk_http(c: Container) -> httpx.AsyncClient:
     """HTTP to AMK (payment-verify and the QR API), or to the sandbox bank of this process."""
     if "amk_http" not in c.adapters:
-        c.adapters["amk_http"] = c.http_client(c.settings.amk_base_url, SANDBOX_PREFIX)
+        timed = c.metrics.amk_request_seconds
+        c.adapters["amk_http"] = c.http_client(
+            c.settings.amk_base_url, SANDBOX_PREFIX, wrap=lambda transport: TimedTransport(transport, timed)
+        )
     client: httpx.AsyncClient = c.adapters["amk_http"]
     return client
 

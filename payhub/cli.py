@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     relay = sub.add_parser("relay", help="publish the event log (outbox) to Kafka")
+    relay.add_argument("--port", type=int, default=None, help="/metrics, /healthz, /readyz port (default 9101)")
     relay.set_defaults(func=_worker("relay"))
 
     feeder = sub.add_parser("feeder", help="Kafka status topic to Redis, for the push nodes")
+    feeder.add_argument("--port", type=int, default=None, help="/metrics, /healthz, /readyz port (default 9102)")
     feeder.set_defaults(func=_worker("feeder"))
 
     dlq = sub.add_parser("dlq", help="dead-letter topics: list or replay poison messages")
@@ -237,7 +239,7 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
 
         logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
-        asyncio.run(target(settings))
+        asyncio.run(target(settings, port=args.port))
         return 0
 
     return run

@@ -22,6 +22,7 @@ from backoffice.reconcile.schedule import DailyReconciliation
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.amk.statement_csv import CsvStatementFormat
 from hub.adapters.amk.statements import HttpStatementSource
+from hub.alerts import Alerts
 from hub.domain.reconciliation import COMPLETED, ReconRun
 from hub.errors import StatementError
 from hub.metrics import Metrics
@@ -36,7 +37,14 @@ def statement_source(settings: Settings, amk_http: httpx.AsyncClient) -> Stateme
     return HttpStatementSource(amk_http, template) if template else None
 
 
-def reconciler(settings: Settings, store: Store, amk: AmkVerifier, source: StatementSource | None) -> Reconciler:
+def reconciler(
+    settings: Settings,
+    store: Store,
+    amk: AmkVerifier,
+    source: StatementSource | None,
+    alerts: Alerts | None = None,
+) -> Reconciler:
+    """``alerts``: the process's ALERT sink (counted in its /metrics); the CLI's one-shot run only logs."""
     return Reconciler(
         store,
         amk,
@@ -45,6 +53,7 @@ def reconciler(settings: Settings, store: Store, amk: AmkVerifier, source: State
         Path(settings.reports_dir),
         stuck_after_s=settings.reconcile_stuck_after_s,
         lease_s=settings.reconcile_lease_s,
+        alerts=alerts if alerts is not None else Alerts(),
     )
 
 

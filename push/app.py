@@ -60,7 +60,7 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         payment_id = path_id(request, "payment_id")
         await authorize(d, who, payment_id)
         cursor = _cursor(request.headers.get("last-event-id") or request.query_params.get("lastEventId"))
-        stream = await open_stream(d.store, d.hub, payment_id, cursor)
+        stream = await open_stream(d.store, d.hub, payment_id, cursor, transport="sse")
         if stream is None:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
         return StreamingResponse(_sse_body(stream, d.heartbeat_s), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -201,7 +201,7 @@ class _WsSession:
             cursor = _cursor(None if raw_cursor is None else str(raw_cursor))
             if payment_id in self.subs:
                 self.subs.pop(payment_id).cancel()
-            stream = await open_stream(self.d.store, self.d.hub, payment_id, cursor)
+            stream = await open_stream(self.d.store, self.d.hub, payment_id, cursor, transport="ws")
         except PayHubError as exc:
             await self.send(ws_error(exc, paymentId=payment_id))
             return

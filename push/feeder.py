@@ -15,6 +15,7 @@ from hub.domain.records import PaymentEvent
 from hub.event_consumer import EventConsumer
 from hub.ports import Publisher
 from hub.topics import Topics
+from hub.tracing import Tracer
 
 GROUP_ID = "payhub.feeder"
 
@@ -40,6 +41,7 @@ class StatusFeeder(EventConsumer):
         remember: int = 100_000,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        tracer: Tracer | None = None,
     ) -> None:
         super().__init__(
             consumer,
@@ -48,6 +50,7 @@ class StatusFeeder(EventConsumer):
             batch=batch,
             backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s,
+            tracer=tracer,
         )
         self._bus = bus
         self.topic = topics.status

@@ -53,7 +53,8 @@ class PaymentStream:
                     continue
                 if live.id <= self.last_id:
                     continue  # already replayed from the log
-                yield live
+                yield live  # resumed once the frame was written (the transport awaits its send)
+                self._hub.written(self._sub, live)
                 self.last_id = live.id
                 if live.terminal:
                     return
@@ -71,9 +72,12 @@ class PaymentStream:
         return [Frame.of(e) for e in events]
 
 
-async def open_stream(store: Store, hub: Fanout, payment_id: int, cursor: int | None) -> PaymentStream | None:
-    """Subscribe first, then read the log. None when the cursor is at or past a terminal status."""
-    sub = hub.subscribe(payment_id)
+async def open_stream(
+    store: Store, hub: Fanout, payment_id: int, cursor: int | None, *, transport: str = "sse"
+) -> PaymentStream | None:
+    """Subscribe first, then read the log. None when the cursor is at or past a terminal status.
+    ``transport`` (sse | ws) labels the subscriber in the metrics."""
+    sub = hub.subscribe(payment_id, transport)
     try:
         backlog: list[PaymentEvent]
         if cursor is None:

@@ -24,8 +24,8 @@ class PausingProducer:
     def __init__(self, inner: Producer, pause_s: float, marker: Path) -> None:
         self._inner, self._pause_s, self._marker = inner, pause_s, marker
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        await self._inner.send_many(records)
+    async def send_many(self, records: Sequence[Record], *, headers: Sequence[Header] = ()) -> None:
+        await self._inner.send_many(records, headers=headers)
         self._marker.write_text(f"{len(records)}\n")
         await asyncio.sleep(self._pause_s)
 

@@ -29,7 +29,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from backoffice.reconcile.days import day_bounds, local_day
 from backoffice.reconcile.matching import HEADLINES, Listed, Outcome, Undecidable, Verified, decide
 from backoffice.reconcile.ours import our_record
 from backoffice.reconcile.report import summarize, write_reports
+from hub.alerts import AlertKind, Alerts
 from hub.domain.reconciliation import COMPLETED, FAILED, RUNNING, ReconItem, ReconRun, Statement, StoredStatement
 from hub.errors import (
     AmkUnavailable,
@@ -65,6 +66,15 @@ class LeaseLost(ServiceUnavailable):
     """Another process took the run over (this one was too slow to renew its lease)."""
 
 
+# The ALERT of each mismatch (its message is "reconciliation: " + the outcome's headline).
+ALERT_KINDS = {
+    Outcome.MISSING_IN_PAYHUB: AlertKind.RECONCILE_MISSING_IN_PAYHUB,
+    Outcome.AMOUNT_MISMATCH: AlertKind.RECONCILE_AMOUNT_MISMATCH,
+    Outcome.MISSING_AT_AMK: AlertKind.RECONCILE_MISSING_AT_AMK,
+    Outcome.STUCK_PROCESSING: AlertKind.RECONCILE_STUCK_PROCESSING,
+}
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -79,6 +89,7 @@ class Reconciler:
     stuck_after_s: float = 3600.0
     lease_s: float = 120.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    alerts: Alerts = field(default_factory=Alerts)
 
     # --- statements ---
     async def import_statement(self, data: bytes, name: str, day: date | None = None) -> tuple[date, Statement]:
@@ -246,7 +257,7 @@ class Reconciler:
             "review": item.review_key,
             "detail": item.detail,
         }
-        log.error(f"ALERT reconciliation: {HEADLINES[Outcome(item.outcome)]}", extra=extra)
+        self.alerts.raise_(ALERT_KINDS[Outcome(item.outcome)], log, **extra)
         async with self.store.transaction() as tx:
             await tx.reconciliation.mark_alerted(run.id, item.key, self.clock())
 

@@ -56,8 +56,8 @@ class Message:
 class Producer(Protocol):
     """Records with the same key keep their send order for consumers; at-least-once."""
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Send JSON records (key = str) and wait until every one is acknowledged."""
+    async def send_many(self, records: Sequence[Record], *, headers: Sequence[Header] = ()) -> None:
+        """Send JSON records (key = str), each with ``headers``, and wait until every one is acknowledged."""
         ...
 
     async def send_raw(

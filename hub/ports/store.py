@@ -80,6 +80,10 @@ class OutboxRows(Protocol):
 
     async def unpublished_count(self) -> int: ...
 
+    async def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest event not yet relayed occurred (None when every event was relayed)."""
+        ...
+
 
 class StoreTx(Protocol):
     """Everything done inside one unit of work; it commits together or not at all.

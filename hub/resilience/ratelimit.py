@@ -36,6 +36,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError, RateLimitExceeded, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class RateLimiter:
         ip_per_min: int = 1000,
         key_prefix: str = "payhub:rl",
         retry_shared_s: float = 5.0,
+        alerts: Alerts | None = None,
     ) -> None:
         if user_per_min < 1 or ip_per_min < 1:
             raise ConfigError("rate limits must be at least 1 request per minute")
@@ -95,6 +97,7 @@ class RateLimiter:
         self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
         self._local_strategy = None if self._local is None else MovingWindowRateLimiter(self._local)
         self._retry_shared_s = retry_shared_s
+        self._alerts = alerts if alerts is not None else Alerts()
         self._shared_down_until = 0.0
         self.degraded = False
         self.fallbacks = 0
@@ -167,10 +170,7 @@ class RateLimiter:
         self.fallbacks += 1
         if not self.degraded:
             self.degraded = True
-            log.error(
-                "ALERT rate-limit storage unavailable; limiting per process until it is back",
-                extra={"error": type(exc).__name__},
-            )
+            self._alerts.raise_(AlertKind.RATELIMIT_STORAGE_DOWN, log, error=type(exc).__name__)
 
     async def reset(self) -> None:
         """Forget every request counted so far (under ``key_prefix`` for Redis)."""

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.alerts import AlertKind, Alerts
 from hub.domain.money import quantize
 from hub.domain.payment import Decision, Outcome, PaymentMethod, PaymentStatus, decide
 from hub.domain.records import Payment, PaymentEvent, Premium
@@ -102,6 +103,7 @@ async def transition(
     review: str | None = None,
     failure_report: bool = False,
     estimated_completion: datetime | None = None,
+    alerts: Alerts | None = None,
 ) -> tuple[Payment, list[PaymentEvent], Decision]:
     """Apply the state machine to a payment the caller has locked (``tx.payment(id, lock=True)``).
 
@@ -113,6 +115,7 @@ async def transition(
     attempt whose reported money awaits AMK's verdict (PROCESSING), which alone settles that money.
     ``estimated_completion``: for a move to PROCESSING, when AMK is asked next (the event's
     ``estimatedCompletion``, see ``status_data``).
+    ``alerts``: the process's ALERT sink, which raises the double-payment ALERT after the commit.
     """
     decision = decide(payment.status, target)
     if failure_report and payment.status is PaymentStatus.PROCESSING and target is PaymentStatus.FAILED:
@@ -125,7 +128,7 @@ async def transition(
             events.append(await tx.append_event(payment.id, IGNORED, payment.status, data, now))
         for key, reason in doubles:
             data = {**status_data(payment, now), "bankTransactionId": transaction_id}
-            await _flag_double(tx, payment, key, reason, transaction_id, data, now)
+            await _flag_double(tx, payment, key, reason, transaction_id, data, now, alerts)
         return payment, events, decision
     events = await close_other_attempts(tx, payment, now) if target in _MONEY else []
     reasons = [
@@ -156,7 +159,7 @@ async def transition(
         # beside a premium another attempt then pays.
         await tx.end_qr_sessions(updated.id, "EXPIRED", now)
     for key, reason in doubles:
-        await _flag_double(tx, updated, key, reason, transaction_id, status_data(updated, now), now)
+        await _flag_double(tx, updated, key, reason, transaction_id, status_data(updated, now), now, alerts)
     if not doubles and updated.review_reason and updated.review_reason != payment.review_reason:
         await tx.add_review(
             f"payment:{updated.id}:{target.value}",
@@ -224,6 +227,7 @@ async def _flag_double(
     transaction_id: str | None,
     data: dict[str, Any],
     now: datetime,
+    alerts: Alerts | None,
 ) -> None:
     """One double-payment review (idempotent per key) and, after commit, its ALERT."""
     if not await tx.add_review(key, reason, payment.id, data, now):
@@ -236,11 +240,18 @@ async def _flag_double(
         "review": key,
         "reason": reason,
     }
-    tx.after_commit(lambda: log.error("ALERT possible double payment", extra=extra))
+    sink = alerts if alerts is not None else Alerts()
+    tx.after_commit(lambda: sink.raise_(AlertKind.DOUBLE_PAYMENT, log, **extra))
 
 
 async def flag_repeated_notice(
-    tx: StoreTx, payment_id: int, paid_at: datetime, data: dict[str, Any], now: datetime
+    tx: StoreTx,
+    payment_id: int,
+    paid_at: datetime,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    alerts: Alerts | None = None,
 ) -> None:
     """A KHQR success notice whose idempotency key (invoice number + status) was already received, but
     with another ``paid_datetime``: either AMK re-sent one payment with a changed time, or the same QR
@@ -252,7 +263,7 @@ async def flag_repeated_notice(
         return
     key = f"{DOUBLE_PAYMENT_KEY}{payment_id}:khqr-notice:{paid_at.astimezone(UTC).isoformat()}"
     reason = f"possible double payment: KHQR notice for payment {payment_id} repeated with another paid_datetime"
-    await _flag_double(tx, payment, key, reason, None, data, now)
+    await _flag_double(tx, payment, key, reason, None, data, now, alerts)
 
 
 async def double_payments(tx: StoreTx) -> int:

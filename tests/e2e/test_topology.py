@@ -47,6 +47,11 @@ class Topology:
         self.ports[name] = port
         self.spawn(name, "serve", service, "--port", str(port))
 
+    def worker(self, name: str, port: int) -> None:
+        """A worker process (relay, feeder) with its probes (/healthz, /readyz, /metrics) on ``port``."""
+        self.ports[name] = port
+        self.spawn(name, name, "--port", str(port))
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
@@ -88,7 +93,8 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
     prefix = f"t{uuid.uuid4().hex[:8]}."
     try:
         async with start_broker(tmp_path) as broker:
-            ports = {name: free_port() for name in ("gateway", "integration", "sandbox", "push1", "push2")}
+            names = ("gateway", "integration", "sandbox", "push1", "push2", "relay", "feeder")
+            ports = {name: free_port() for name in names}
             env = {
                 **os.environ,
                 "PAYHUB_MODE": "sandbox",
@@ -119,8 +125,8 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
                     ("push2", "push"),
                 ):
                     topo.serve(name, service, ports[name])
-                topo.spawn("relay", "relay")
-                topo.spawn("feeder", "feeder")
+                topo.worker("relay", ports["relay"])
+                topo.worker("feeder", ports["feeder"])
                 await topo.wait_healthy()
                 yield topo, broker, prefix
             finally:
@@ -146,11 +152,31 @@ async def wait_for_status(url: str, status: str, seen: list[dict[str, Any]]) -> 
                     return
 
 
+EXPECTED_CHECKS = {
+    "gateway": {"database", "redis"},
+    "integration": {"database", "redis", "kafka"},
+    "sandbox": {"database", "redis"},
+    "push1": {"database", "redis"},
+    "push2": {"database", "redis"},
+    "relay": {"database", "kafka"},
+    "feeder": {"redis", "kafka"},
+}
+
+
 async def test_payment_reaches_subscribers_on_both_push_nodes(topology: tuple[Topology, Broker, str]) -> None:
     topo, broker, prefix = topology
     bootstrap = broker.bootstrap
     customer = {"Authorization": f"Bearer {token(topo.env, 'customer')}"}
+    admin = {"Authorization": f"Bearer {token(topo.env, 'admin')}"}
     async with httpx.AsyncClient(timeout=10) as client:
+        for name, checks in EXPECTED_CHECKS.items():  # every process checks each dependency it uses
+            deadline = time.monotonic() + 30
+            while (r := await client.get(topo.url(name) + "/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, f"{name} not ready: {r.text}\n{topo.log(name)}"
+                await asyncio.sleep(0.2)
+            assert set(r.json()["data"]["checks"]) == checks, (name, r.text)
+            scraped = await client.get(topo.url(name) + "/metrics", headers=admin)
+            assert scraped.status_code == 200 and "process_open_fds" in scraped.text, name
         r = await client.get(topo.url("gateway") + "/AMK/payments", params={"query": "P123456789"}, headers=customer)
         assert r.status_code == 200, r.text
         data = r.json()["data"]
@@ -236,6 +262,13 @@ async def test_kafka_down_while_payments_arrive(topology: tuple[Topology, Broker
             assert r.json()["data"]["webhooks"][0]["attempts"][-1]["status"] == 200  # AMK is answered
         await asyncio.sleep(1.0)
         assert all(e["status"] == "PENDING" for events in seen.values() for e in events)  # not yet: Kafka is down
+        for name in ("relay", "feeder", "integration"):  # the processes that use Kafka say so
+            r = await client.get(topo.url(name) + "/readyz")
+            assert r.status_code == 503 and "kafka" in r.json()["error"]["message"], (name, r.text)
+        assert (await client.get(topo.url("gateway") + "/readyz")).status_code == 200  # it does not use Kafka
+        admin = {"Authorization": f"Bearer {token(topo.env, 'admin')}"}
+        backlog = (await client.get(topo.url("relay") + "/metrics", headers=admin)).text
+        assert "payhub_outbox_unpublished_events 0.0" not in backlog  # the events wait in the outbox
 
         await broker.start()  # same port, empty: the relay publishes what was not acknowledged
         try:

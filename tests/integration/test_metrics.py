@@ -23,4 +23,4 @@ async def test_webhooks_and_inquiries_are_counted(container: Container, client: 
     assert 'payhub_webhooks_total{kind="BILL",status="200"} 1.0' in text
     assert 'payhub_webhooks_total{kind="BILL",status="401"} 1.0' in text
     assert 'payhub_webhook_seconds_count{kind="BILL"} 2.0' in text
-    assert "payhub_push_subscribers 0.0" in text
+    assert 'payhub_push_subscribers{transport="sse"} 0.0' in text

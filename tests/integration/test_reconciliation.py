@@ -193,6 +193,9 @@ async def test_a_day_with_every_outcome_then_a_rerun_updates_and_never_duplicate
         "missing_at_amk",
         "stuck_processing",
     }
+    counted = c.metrics.registry.get_sample_value  # each ALERT also counted in the process's /metrics
+    assert counted("payhub_alerts_total", {"kind": "reconcile_amount_mismatch"}) == 2
+    assert counted("payhub_alerts_total", {"kind": "reconcile_missing_in_payhub"}) == 1
     assert await mismatch_metric(c, client) == {
         "amount_mismatch": 2.0,
         "missing_at_amk": 1.0,

@@ -154,9 +154,9 @@ class SlowProducer:
     def __init__(self, inner: Producer, delay_s: float) -> None:
         self._inner, self._delay_s = inner, delay_s
 
-    async def send_many(self, records: Sequence[Record]) -> None:
+    async def send_many(self, records: Sequence[Record], *, headers: Sequence[Header] = ()) -> None:
         await asyncio.sleep(self._delay_s)
-        await self._inner.send_many(records)
+        await self._inner.send_many(records, headers=headers)
 
     async def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()

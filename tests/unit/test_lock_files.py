@@ -120,7 +120,7 @@ def test_the_makefile_installs_the_locks_with_hashes() -> None:
     assert "--require-hashes -r $(RUNTIME_LOCK)" in makefile
     assert "--require-hashes -r $(DEV_LOCK)" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile
-    assert make_lock_extras() == ["dev"]
+    assert make_lock_extras() == ["dev", "otel"]
 
 
 @pytest.mark.parametrize("lock_path", [RUNTIME, DEV], ids=["runtime", "dev"])

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 
 from hub.adapters.amk.hashing import verify_hash
+from hub.alerts import AlertKind, Alerts
 from hub.domain.money import MoneyError, parse_amount, parse_currency
 from hub.domain.records import Verification
 from hub.errors import AmkBankNotFound, AmkMerchantNotBound, AmkUnavailable, AmkUnknownError
+from hub.http.client_metrics import ENDPOINT
 from hub.json_codec import dumps, loads
 from hub.resilience.retry import with_retries
 
@@ -71,12 +73,14 @@ class AmkClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         on_refusal: Callable[[AmkUnknownError], None] | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self._http = http
         self._cfg = config
         self._clock = clock
         self._sleep = sleep
         self.on_refusal = on_refusal  # counts refusals (metrics); set after construction by wiring
+        self.alerts = alerts if alerts is not None else Alerts()  # the process's ALERT sink
 
     async def verify_payment(self, tx_id: str) -> Verification:
         """Ask AMK whether ``tx_id`` was paid, retrying retriable failures with backoff.
@@ -95,9 +99,13 @@ class AmkClient:
                 **kwargs,
             )
         except AmkUnknownError as exc:
-            log.error(
-                "ALERT AMK payment-verify refused",
-                extra={"txId": tx_id, "code": exc.code, "amkCode": exc.amk_code, "details": exc.details},
+            self.alerts.raise_(
+                AlertKind.AMK_VERIFY_REFUSED,
+                log,
+                txId=tx_id,
+                code=exc.code,
+                amkCode=exc.amk_code,
+                details=exc.details,
             )
             if self.on_refusal is not None:
                 self.on_refusal(exc)
@@ -113,7 +121,7 @@ class AmkClient:
         }
         form = {**fields, "hash": verify_hash(self._cfg.secret_key, fields)}
         try:
-            response = await self._http.post(self._cfg.verify_url, data=form)
+            response = await self._http.post(self._cfg.verify_url, data=form, extensions={ENDPOINT: "payment-verify"})
         except httpx.HTTPError as exc:
             log.warning("AMK verify unreachable", extra={"txId": tx_id, "error": repr(exc)})
             raise AmkUnavailable("AMK payment-verify unreachable", details=repr(exc)) from exc

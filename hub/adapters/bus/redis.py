@@ -59,6 +59,13 @@ class RedisBus(Handlers):
     async def start(self) -> None:
         self._start_task(self._read_forever, "payhub-redis-bus")
 
+    async def ping(self) -> None:
+        """Return once Redis answers PING (readiness); raise ``ServiceUnavailable`` otherwise."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Redis unavailable", details=repr(exc)) from exc
+
     async def drain(self) -> None:
         """Nothing is queued in this process; delivery is Redis's."""
 

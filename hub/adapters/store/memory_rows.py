@@ -121,3 +121,7 @@ class MemoryOutboxRows:
 
     async def unpublished_count(self) -> int:
         return sum(1 for id_ in self._events if id_ not in self._published)
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        waiting = [e for e in self._events.values() if e.id not in self._published]
+        return min(waiting, key=lambda e: e.id).occurred_at if waiting else None

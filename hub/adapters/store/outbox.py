@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hub.adapters.store._conn import Conn
-from hub.adapters.store.rows import EVENT_COLS, event_from_row
+from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 
@@ -84,3 +84,10 @@ class OutboxRows:
     async def unpublished_count(self) -> int:
         row = await self._c.fetchrow("SELECT COUNT(*) AS n FROM payment_events WHERE published_at IS NULL")
         return int(row["n"]) if row else 0
+
+    async def oldest_unpublished_at(self) -> datetime | None:
+        # The lowest unpublished id is the oldest event: ids increase in commit order (partial index).
+        row = await self._c.fetchrow(
+            "SELECT occurred_at FROM payment_events WHERE published_at IS NULL ORDER BY id LIMIT 1"
+        )
+        return as_datetime(row["occurred_at"]) if row else None

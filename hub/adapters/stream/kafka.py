@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -38,6 +38,21 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
     # A delivery we stopped waiting for still completes; fetch its outcome so asyncio does not log it.
     if not fut.cancelled():
         fut.exception()
+
+
+async def _ping(start: Callable[[], Awaitable[Any]], client_of: Callable[[Any], Any]) -> None:
+    """Start the client if needed, then fetch the cluster's metadata from any broker (readiness).
+
+    The start is shielded: a readiness probe that gives up (its timeout) must not cancel a client
+    start half-way; the start goes on and its outcome is kept for the next call.
+    """
+    task = asyncio.ensure_future(start())
+    task.add_done_callback(_retrieve)
+    started = await asyncio.shield(task)
+    try:
+        await client_of(started).fetch_all_metadata()
+    except _FAILURES as exc:
+        raise _unavailable("metadata", exc) from exc
 
 
 class KafkaProducer:
@@ -77,8 +92,13 @@ class KafkaProducer:
             producer, self._producer = self._producer, None
             await producer.stop()
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        await self._send([(t, k.encode(), encode_value(v), ()) for t, k, v in records])
+    async def ping(self) -> None:
+        """Return once a broker answers; raise ``StreamUnavailable`` otherwise (readiness)."""
+        await _ping(self._started, lambda producer: producer.client)
+
+    async def send_many(self, records: Sequence[Record], *, headers: Sequence[Header] = ()) -> None:
+        """Send JSON records, each with ``headers`` (e.g. ``traceparent``), and wait for every ack."""
+        await self._send([(t, k.encode(), encode_value(v), tuple(headers)) for t, k, v in records])
 
     async def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()
@@ -160,7 +180,9 @@ class KafkaConsumer(BatchIteration):
             "max_poll_records": max_poll_records,
         }
         self._timeout_s = request_timeout_ms / 1000
+        self.group_id = group_id
         self._consumer: Any = None
+        self._lock = asyncio.Lock()
         self._first_uncommitted: dict[Any, int] = {}
         self._next: dict[Any, int] = {}
 
@@ -175,6 +197,29 @@ class KafkaConsumer(BatchIteration):
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
+
+    async def ping(self) -> None:
+        """Return once a broker answers; raise ``StreamUnavailable`` otherwise (readiness)."""
+        await _ping(self._started, lambda consumer: consumer._client)
+
+    async def lag(self, position_timeout_s: float = 0.5) -> dict[tuple[str, int], int]:
+        """Messages behind the end of each partition assigned to this member: the partition's high
+        watermark (from the latest fetch) minus the position this member will fetch next, as
+        Kafka's own ``records-lag`` reads it. Partitions not fetched yet are left out."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), position_timeout_s)
+            except (TimeoutError, *_FAILURES):
+                continue
+            out[(tp.topic, tp.partition)] = max(0, highwater - position)
+        return out
 
     async def getmany(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Message]:
         consumer = await self._started()
@@ -225,16 +270,18 @@ class KafkaConsumer(BatchIteration):
             self._next.pop(tp, None)
 
     async def _started(self) -> Any:
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(**self._options)
-            try:
-                await consumer.start()
-            except _FAILURES as exc:
-                await consumer.stop()
-                raise _unavailable("connect", exc) from exc
-            consumer.subscribe(self._topics, listener=_Revocations(self))
-            self._consumer = consumer
-        return self._consumer
+        # One member per wrapper: the fetch loop and a readiness probe may both come here first.
+        async with self._lock:
+            if self._consumer is None:
+                consumer = AIOKafkaConsumer(**self._options)
+                try:
+                    await consumer.start()
+                except _FAILURES as exc:
+                    await consumer.stop()
+                    raise _unavailable("connect", exc) from exc
+                consumer.subscribe(self._topics, listener=_Revocations(self))
+                self._consumer = consumer
+            return self._consumer
 
 
 async def ensure_topics(

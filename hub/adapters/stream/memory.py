@@ -65,9 +65,9 @@ class MemoryProducer:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def send_many(self, records: Sequence[Record]) -> None:
+    async def send_many(self, records: Sequence[Record], *, headers: Sequence[Header] = ()) -> None:
         for topic, key, value in records:
-            await self._stream._append(topic, key.encode(), encode_value(value), ())
+            await self._stream._append(topic, key.encode(), encode_value(value), tuple(headers))
 
     async def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Sequence[Header] = ()

@@ -1,0 +1,1 @@
+"""Span export adapters for ``hub.tracing.Tracer``: ``otel.py`` (OpenTelemetry SDK, the ``otel`` extra)."""

@@ -3,8 +3,10 @@
 For each run: ``git clone`` the given revision of this repository into a fresh temporary folder,
 start ``make run`` there (it creates ``.venv``, installs, starts ``payhub run`` on a free loopback
 port), poll ``GET /healthz`` every 100 ms, and stop the clock at the first 200. Then the process
-group is stopped (SIGTERM, then SIGKILL) and the clone deleted. Reports each run, the median, and
-the size of the environment ``make run`` installed.
+group is stopped (SIGTERM, then SIGKILL) and the clone deleted. Reports each run, the median, the
+CPU seconds the whole ``make run`` session had used by then (user + system of every process in it, finished
+children included: steadier than wall time on a shared machine), and the size of the environment
+``make run`` installed.
 
 Standard library only, so the system ``python3`` runs it before any environment exists:
 
@@ -49,6 +51,21 @@ def healthy(url: str) -> bool:
         return False
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """User + system seconds of every process in session ``sid``, with the children they have reaped (Linux
+    ``/proc/PID/stat`` fields 14-17)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[3]) == sid:  # field 6: session id
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def folder_bytes(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -85,6 +102,7 @@ def one_run(rev: str, no_cache: bool, timeout_s: float) -> dict[str, object]:
                     raise SystemExit(f"not healthy after {timeout_s:g} s:\n{log.read_text()[-3000:]}")
                 time.sleep(0.1)
             elapsed = time.monotonic() - started
+            cpu = session_cpu_seconds(process.pid)
         finally:
             _stop(process)
         venv = clone / ".venv"
@@ -95,7 +113,12 @@ def one_run(rev: str, no_cache: bool, timeout_s: float) -> dict[str, object]:
             check=False,
         )
         count = len(json.loads(packages.stdout)) if packages.returncode == 0 else -1
-        return {"seconds": round(elapsed, 1), "venvMiB": round(folder_bytes(venv) / 2**20), "packages": count}
+        return {
+            "seconds": round(elapsed, 1),
+            "cpuSeconds": round(cpu, 1),
+            "venvMiB": round(folder_bytes(venv) / 2**20),
+            "packages": count,
+        }
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -125,6 +148,7 @@ def main() -> int:
         results.append(result)
         print(f"run {i + 1}: {json.dumps(result)}", flush=True)
     seconds = [float(str(r["seconds"])) for r in results]
+    cpu = [float(str(r["cpuSeconds"])) for r in results]
     summary = {
         "rev": rev,
         "pipCache": not args.no_pip_cache,
@@ -132,6 +156,7 @@ def main() -> int:
         "medianSeconds": round(statistics.median(seconds), 1),
         "minSeconds": min(seconds),
         "maxSeconds": max(seconds),
+        "medianCpuSeconds": round(statistics.median(cpu), 1),
         "venvMiB": results[-1]["venvMiB"],
         "packages": results[-1]["packages"],
     }

@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hub.adapters.store.migrations import created_objects
 from hub.adapters.store.sql import SqlStore
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.payment import PaymentMethod, PaymentStatus
+from hub.errors import ConfigError
 from hub.ports import Store
 from hub.service import ledger
 from integration.premiums import DEMO_PREMIUMS, PremiumService
+from payhub.bootstrap import open_store
+from payhub.demo import restore_demo
+from tests.integration.test_production_surface import production
 from tests.integration.test_store_contract import NOW, count, new_payment, premium, raw
 
 
@@ -79,3 +85,14 @@ async def test_reset_then_seed_restores_the_demo_premiums_due(sql_store: SqlStor
     for p in DEMO_PREMIUMS:
         restored = await service.get(p.id)
         assert restored is not None and restored.status == "DUE" and restored.amount == p.amount
+
+
+async def test_restoring_the_demo_is_refused_in_production_and_touches_nothing(tmp_path: Path) -> None:
+    settings = production(tmp_path)
+    async with open_store(settings.database_url) as store:
+        await new_payment(store, premium())
+    with pytest.raises(ConfigError, match="sandbox mode only"):
+        await restore_demo(settings)
+    async with open_store(settings.database_url) as store:
+        assert await count(store, "payments") == 1
+    assert production(tmp_path).support_contact == ""  # no sandbox value in production: errors name none

@@ -1,8 +1,8 @@
 """Benchmark: a newcomer's first ``make run``, from a clean clone until ``/healthz`` answers.
 
 For each run: ``git clone`` the given revision of this repository into a fresh temporary folder,
-start ``make run`` there (it creates ``.venv``, installs, starts ``payhub run`` on a free loopback
-port), poll ``GET /healthz`` every 100 ms, and stop the clock at the first 200. Then the process
+start ``make run`` there (it creates ``.venv``, installs, starts ``payhub run`` on a free port of a
+loopback address of its own), poll ``GET /healthz`` every 100 ms, and stop the clock at the first 200. Then the process
 group is stopped (SIGTERM, then SIGKILL) and the clone deleted. Reports each run, the median, the
 CPU seconds the whole ``make run`` session had used by then (user + system of every process in it, finished
 children included: steadier than wall time on a shared machine), and the size of the environment
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -37,10 +38,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
+def free_address() -> tuple[str, int]:
+    """A loopback address of its own (127.x.y.z: the whole 127/8 is loopback on Linux) and a free port on it,
+    so that no other server on this machine can be the one that answers ``/healthz``."""
+    host = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.bind((host, 0))
+        return host, int(s.getsockname()[1])
 
 
 def healthy(url: str) -> bool:
@@ -81,14 +85,14 @@ def one_run(rev: str, no_cache: bool, timeout_s: float) -> dict[str, object]:
         clone = Path(tmp) / "payhub"
         subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
         subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", rev], check=True)
-        port = free_port()
+        host, port = free_address()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYHUB_")}
-        env["PAYHUB_PORT"] = str(port)
+        env["PAYHUB_HOST"], env["PAYHUB_PORT"] = host, str(port)
         env.pop("VIRTUAL_ENV", None)
         if no_cache:
             env["PIP_NO_CACHE_DIR"] = "1"
         log = Path(tmp) / "make-run.log"
-        url = f"http://127.0.0.1:{port}/healthz"
+        url = f"http://{host}:{port}/healthz"
         started = time.monotonic()
         with log.open("wb") as sink:
             process = subprocess.Popen(

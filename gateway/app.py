@@ -18,6 +18,7 @@ from hub.adapters.amk import signature
 from hub.auth import Authenticator, authenticate
 from hub.domain.records import Payment
 from hub.errors import PayHubError
+from hub.fraud.requester import requester
 from hub.http.body import parse_json_object, read_body
 from hub.http.envelope import JSONResponse, ok
 from hub.http.path import path_id
@@ -51,6 +52,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         outcome = "error"
         try:
             who = await authenticate(request, d.auth, *INQUIRY_ROLES)
+            asking = requester(request, who)  # validates X-Device-Id
             if who.role != "service":
                 # PayHub's own services (the KHQR service asking for each of its customers) are not
                 # limited here: the customer was limited where the request came in, per user and per IP.
@@ -60,6 +62,7 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
                 who,
                 client_ip(request),
                 request.scope["state"].get("correlation_id", "-"),
+                asking,
             )
             outcome = "found"
             return ok(data)

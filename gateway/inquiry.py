@@ -1,4 +1,4 @@
-"""Premium inquiry: cache (15 min) → circuit breaker → integration service; logged; opens the payment."""
+"""Premium inquiry: cache (15 min) → circuit breaker → integration service → fraud rules; logged; opens the payment."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from hub.adapters.integration import premium_from_json, premium_json
 from hub.alerts import AlertKind, Alerts
 from hub.auth import Authenticator, Principal
 from hub.domain.records import Payment, Premium
-from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
+from hub.errors import BadRequest, FraudDetected, NotFound, PayHubError, ServiceUnavailable
+from hub.fraud.engine import FraudEngine
+from hub.fraud.requester import Requester
+from hub.fraud.verdict import Attempt
 from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
@@ -38,14 +41,35 @@ class InquiryService:
     subscribe_ttl_s: int = 1800 + 600
     public_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    fraud: FraudEngine | None = None
     alerts: Alerts = field(default_factory=Alerts)
 
-    async def inquire(self, query: str, who: Principal, client_ip: str, correlation_id: str) -> dict[str, Any]:
+    async def inquire(
+        self, query: str, who: Principal, client_ip: str, correlation_id: str, requester: Requester | None = None
+    ) -> dict[str, Any]:
+        """The premium due for ``query`` and its payment's stream access. ``requester`` (when screened) is
+        held to the fraud rules once the premium is known, before any payment is opened: a ``block`` rule
+        raises ``FraudDetected`` (403) and nothing is opened."""
         if not QUERY.match(query):
             raise BadRequest(details=[{"field": "query", "message": "required: 1-10 letters or digits"}])
         outcome = "error"
         try:
             premium = await self.due_premium(query)
+            if self.fraud is not None and requester is not None and requester.screened:
+                await self.fraud.enforce(
+                    Attempt(
+                        "inquiry",
+                        policy=premium.policy_number,
+                        query=query,
+                        customer=requester.customer,
+                        ip=requester.ip,
+                        device=requester.device,
+                        counted=requester.counted,
+                        amount=premium.amount,
+                        currency=premium.currency,
+                        premium_id=premium.id,
+                    )
+                )
             async with self.store.transaction() as tx:
                 paid_by = await tx.confirmed_payment_for(premium.id)
                 if paid_by is None:
@@ -61,6 +85,9 @@ class InquiryService:
             return {**premium.inquiry_dto(), **self.stream_access(payment)}
         except NotFound:
             outcome = "not_found"
+            raise
+        except FraudDetected:
+            outcome = "fraud_detected"
             raise
         finally:
             await self._log(query, who, client_ip, outcome, correlation_id)

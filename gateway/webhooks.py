@@ -6,7 +6,9 @@ Order of work for one webhook (the HTTP layer has already checked token and sign
 2. the payment and premium are located and matched (mismatch → 422, flagged for review);
 3. AMK's payment-verify is asked (with retries); unreachable → the payment is recorded PROCESSING
    and the background re-verifier finishes it later (never lost, never counted twice);
-4. ONE transaction inserts the receipt (unique key: of concurrent duplicates exactly one wins,
+4. the fraud rules screen a money notice (``hub.fraud``): they never refuse it; what fires flags the
+   payment and opens a ``fraud:webhook:<key>`` review in step 5's transaction;
+5. ONE transaction inserts the receipt (unique key: of concurrent duplicates exactly one wins,
    decided by the database) and applies the status change with its event row.
 """
 
@@ -44,6 +46,8 @@ from hub.errors import (
     TransactionVerifyFailed,
     VerificationMismatch,
 )
+from hub.fraud.engine import FraudEngine
+from hub.fraud.verdict import Attempt, Verdict
 from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
 from hub.service.announce import announce
@@ -77,6 +81,7 @@ class WebhookService:
     reverify_interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    fraud: FraudEngine | None = None
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
     alerts: Alerts = field(default_factory=Alerts)
     # (kind, seconds from the webhook's arrival to its commit), for the metrics
@@ -109,8 +114,9 @@ class WebhookService:
             premium, payment = await self._locate(w)
             await self._match(w, premium, payment)
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
+            verdict = await self._screen(w, premium, payment)
             try:
-                return await self._commit(w, premium, verification, received_at)
+                return await self._commit(w, premium, verification, received_at, verdict)
             except _LostRace as lost:
                 receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
@@ -223,8 +229,39 @@ class WebhookService:
             raise
         return verdict
 
+    async def _screen(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> Verdict | None:
+        """The fraud rules' verdict on a money notice (None: no rules, or not money). Never raises: a bank's
+        money is recorded whatever the rules say (``FraudEngine.screen_money``)."""
+        if self.fraud is None or w.target is not PaymentStatus.CONFIRMED:
+            return None
+        quoted = None
+        if premium is not None:  # a bill lands on the attempt the inquiry opened, if there is one
+            try:
+                async with self.store.transaction() as tx:
+                    payment = await tx.open_payment_for(premium.id)
+            except Exception:  # the commit meets the same store: its own error is what AMK is answered
+                payment = None
+            quoted = (payment.amount, payment.currency) if payment is not None else None
+        policy = premium.policy_number if premium is not None else payment.policy_number if payment else None
+        return await self.fraud.screen_money(
+            Attempt(
+                "webhook",
+                policy=policy,
+                amount=w.amount,
+                currency=w.currency,
+                premium_id=premium.id if premium is not None else payment.premium_id if payment else None,
+                payment_id=payment.id if payment is not None else None,
+                quoted=quoted,
+            )
+        )
+
     async def _commit(
-        self, w: Incoming, premium: Premium | None, verification: Verification | None, received_at: float | None
+        self,
+        w: Incoming,
+        premium: Premium | None,
+        verification: Verification | None,
+        received_at: float | None,
+        verdict: Verdict | None = None,
     ) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
@@ -257,6 +294,9 @@ class WebhookService:
             )
             events += new_events
             answer = answer_for(w, payment, decision.outcome, pending)
+            if verdict is not None and self.fraud is not None:
+                # After the answer and the status event: flagged for staff, not told to AMK or the payer.
+                payment = await self.fraud.flag_payment(tx, payment, verdict, w.key)
             receipt = Receipt(
                 w.key,
                 w.kind,

@@ -53,6 +53,17 @@ class AlertKind(Enum):
     RECONCILE_AMOUNT_MISMATCH = ("reconcile_amount_mismatch", "reconciliation: amount or currency differs from AMK")
     RECONCILE_MISSING_AT_AMK = ("reconcile_missing_at_amk", "reconciliation: PayHub recorded money AMK does not report")
     RECONCILE_STUCK_PROCESSING = ("reconcile_stuck_processing", "reconciliation: payment stuck in PROCESSING")
+    # Fraud controls (hub/fraud): a rule opened a review; the velocity windows lost Redis; screening a
+    # bank's notice failed (the money was recorded unscreened).
+    FRAUD_REVIEW_OPENED = ("fraud_review_opened", "fraud review opened")
+    FRAUD_STORAGE_DOWN = (
+        "fraud_storage_down",
+        "fraud velocity storage unavailable; counting per process until it is back",
+    )
+    FRAUD_SCREENING_FAILED = (
+        "fraud_screening_failed",
+        "fraud screening failed; the bank's notice is recorded unscreened",
+    )
 
     def __init__(self, label: str, message: str) -> None:
         self.label = label

@@ -26,3 +26,6 @@ def url_scheme(url: str) -> str:
     """The scheme of ``url`` (the text before the first ``:``), as written; ``""`` when it has none."""
     head, sep, _ = url.partition(":")
     return head if sep else ""
+
+
+FRAUD_PREFIX = "payhub:fraud"  # the fraud rules' velocity windows in Redis (hub/fraud/windows.py)

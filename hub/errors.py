@@ -15,6 +15,7 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     │   └── StatementError                                 an AMK settlement statement, by line and column
     ├── Unauthorized                 401 UNAUTHORIZED
     ├── Forbidden                    403 FORBIDDEN
+    │   └── FraudDetected            403 FRAUD_DETECTED    a fraud rule stopped it before money moved
     ├── NotFound                     404 RESOURCE_NOT_FOUND
     ├── BankNotFound                 404 BANK_NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
@@ -93,6 +94,15 @@ class Forbidden(PayHubError):
     status_code = 403
     code = "FORBIDDEN"
     default_message = "Not allowed"
+
+
+class FraudDetected(Forbidden):
+    """A fraud rule stopped a request before any money moved (spec: ``FRAUD_DETECTED``, "Suspicious
+    transaction detected"; recovery: "Block transaction, require additional verification"). Never
+    raised for a bank's payment notice: money that has moved is recorded and flagged instead."""
+
+    code = "FRAUD_DETECTED"
+    default_message = "Suspicious transaction detected"
 
 
 class NotFound(PayHubError):

@@ -83,6 +83,14 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
+        # Bounded: ``rule`` is a configured rule name (at most 64, hub/fraud/rules.py) or "engine",
+        # ``action`` block | flag | error, ``surface`` inquiry | qr | webhook.
+        self.fraud_decisions = Counter(
+            "payhub_fraud_decisions_total",
+            "Fraud rules fired (block: refused before money moved; flag: reviewed, went on)",
+            ["rule", "action", "surface"],
+            registry=r,
+        )
         self.alerts = Alerts(r)
         self._scraped: list[_Scraped] = []
 

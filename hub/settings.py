@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from hub.constants import DATABASE_SCHEMES, REDIS_SCHEMES, url_scheme
 from hub.errors import ConfigError
+from hub.fraud.rules import load_rules
 from hub.secrets_policy import (
     SANDBOX_AMK_PASSWORD,
     SANDBOX_AMK_SECRET_KEY,
@@ -140,6 +141,11 @@ class Settings(BaseSettings):
     trusted_proxies: NameList = ()
     webhook_allowed_ips: NameList = ()
     admin_allowed_ips: NameList = ()
+    # Fraud controls (issue 9): the rules as JSON, or a file holding them (hub/fraud/rules.py; neither:
+    # the defaults documented in docs/operations.md), and how long a process reuses its copy of the blocklist.
+    fraud_rules: str = ""
+    fraud_rules_file: str = ""
+    fraud_blocklist_cache_s: float = 5.0
     # Observability (issue 11): each dependency check of /readyz is cut off after this many seconds.
     readiness_timeout_s: float = 2.0
     # Port of a worker process's /metrics, /healthz, /readyz (payhub relay|feeder); 0 = that worker's
@@ -288,6 +294,12 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
         if len(self.support_contact) > 200 or not self.support_contact.isprintable():
             problems.append("PAYHUB_SUPPORT_CONTACT must be printable text of at most 200 characters")
+        if not 0 <= self.fraud_blocklist_cache_s <= 3600:
+            problems.append("PAYHUB_FRAUD_BLOCKLIST_CACHE_S must be between 0 and 3600")
+        try:
+            load_rules(self.fraud_rules, self.fraud_rules_file)
+        except ConfigError as exc:
+            problems.append(exc.message)
         problems += self._reconcile_problems()
         if self.mode == "production":
             problems += self._production_problems()

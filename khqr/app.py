@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.auth import Authenticator, authenticate
 from hub.errors import BadRequest
+from hub.fraud.requester import requester
 from hub.http.envelope import ok
 from hub.ports import RateLimiter
 from khqr.service import KhqrService, parse_bank_code
@@ -42,10 +43,11 @@ def _number(request: Request, name: str, maximum: float | None = None) -> float 
 def routes(d: KhqrDeps) -> list[BaseRoute]:
     async def generate(request: Request) -> Response:
         who = await authenticate(request, d.auth, *CUSTOMER_ROLES)
+        asking = requester(request, who)  # validates X-Device-Id
         if who.role != "service":  # a PayHub service's own callers were limited where they came in
             await d.limiter.hit(user=who.sub, ip=request.client.host if request.client else "unknown")
         parse_bank_code(request.query_params.get("bankCode"))
-        return ok(await d.service.generate(request.query_params.get("billNumber", ""), who))
+        return ok(await d.service.generate(request.query_params.get("billNumber", ""), asking, who))
 
     async def session(request: Request) -> Response:
         """A QR session's status (``?wait=&after=``: long-poll): admin, service, the payment's subscribe token,

@@ -30,6 +30,9 @@ from hub.errors import (
     ServiceUnavailable,
 )
 from hub.fanout import Fanout
+from hub.fraud.engine import FraudEngine
+from hub.fraud.requester import Requester
+from hub.fraud.verdict import Attempt
 from hub.json_codec import loads
 from hub.keylock import KeyedLocks
 from hub.ports import AmkQrGenerator, Publisher, Store
@@ -113,18 +116,24 @@ class KhqrService:
     grace_s: int = 600
     public_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    fraud: FraudEngine | None = None
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
     alerts: Alerts = field(default_factory=Alerts)
 
-    async def generate(self, bill_number: str, who: Principal | None = None) -> dict[str, Any]:
-        """The premium's QR (a new session, or its PENDING one); ``who`` (a customer) may then watch the payment
-        with its own token."""
+    async def generate(
+        self, bill_number: str, requester: Requester | None = None, who: Principal | None = None
+    ) -> dict[str, Any]:
+        """A QR for the premium due on ``bill_number``: its PENDING session, or a new one from AMK.
+        ``requester`` (when screened) is held to the fraud rules before any QR is shown: a ``block`` rule
+        raises ``FraudDetected`` (403). ``who`` (a customer) may then watch the payment with its own token."""
         if not BILL_NUMBER.match(bill_number or ""):
             raise BadRequest(details=[{"field": "billNumber", "message": "required: 1-10 letters or digits"}])
         async with self._locks.hold(bill_number.upper()):
             await self.expiry.expire_due()  # a due session must not be handed out again
             inquiry = await self.gateway.inquire(bill_number)
             premium_id, payment_id = int(inquiry["id"]), int(inquiry["paymentId"])
+            if self.fraud is not None and requester is not None and requester.screened:
+                await self._screen(inquiry, bill_number, requester, premium_id, payment_id)
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 _payable(await tx.payment(payment_id))
@@ -141,6 +150,33 @@ class KhqrService:
                 return self.dto(existing)
             session = await self._create(inquiry, premium_id, payment_id)
             return self.dto(session)
+
+    async def _screen(
+        self, inquiry: dict[str, Any], bill_number: str, requester: Requester, premium_id: int, payment_id: int
+    ) -> None:
+        assert self.fraud is not None
+        currency: Currency | None = None
+        amount: Decimal | None = None
+        try:
+            currency = parse_currency(inquiry["currency"])
+            amount = parse_amount(inquiry["amount"], currency)
+        except MoneyError:  # refused as the gateway's fault when the QR is made; the other rules still apply
+            currency, amount = None, None
+        await self.fraud.enforce(
+            Attempt(
+                "qr",
+                policy=str(inquiry["policyNumber"]),
+                query=bill_number,
+                customer=requester.customer,
+                ip=requester.ip,
+                device=requester.device,
+                counted=requester.counted,
+                amount=amount,
+                currency=currency,
+                premium_id=premium_id,
+                payment_id=payment_id,
+            )
+        )
 
     async def _create(self, inquiry: dict[str, Any], premium_id: int, payment_id: int) -> Session:
         try:

@@ -1,6 +1,6 @@
 """Locust scenarios against a running PayHub (loopback only).
 
-    PAYHUB_RATE_USER_PER_MIN=1000000 PAYHUB_RATE_IP_PER_MIN=1000000 .venv/bin/payhub run &
+    PAYHUB_RATE_USER_PER_MIN=1000000 PAYHUB_RATE_IP_PER_MIN=1000000 PAYHUB_FRAUD_RULES=[] .venv/bin/payhub run &
     .venv/bin/pip install -e '.[load]'
     .venv/bin/locust -f loadtest/locustfile.py --host http://127.0.0.1:8000 --headless -u 200 -r 50 -t 60s
 

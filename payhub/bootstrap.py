@@ -29,6 +29,9 @@ from hub.background import running
 from hub.domain.records import PaymentEvent
 from hub.errors import ConfigError
 from hub.fanout import Fanout
+from hub.fraud.blocklist import Blocklist
+from hub.fraud.engine import FraudEngine
+from hub.fraud.windows import VelocityWindows
 from hub.logs import correlation_id
 from hub.metrics import Metrics
 from hub.ports import AmkQrGenerator, AmkVerifier, Bus, Cache, Publisher, Store
@@ -97,6 +100,8 @@ class Container:
     limiter: RateLimiter  # gateway and KHQR only
     cache: Cache  # gateway only
     # Set by the builders of the services served (payhub/builders.py).
+    fraud: FraudEngine  # gateway and KHQR only
+    blocklist: Blocklist  # gateway and KHQR only
     push: Fanout
     premiums: PremiumService
     settlement: SettlementSweeper
@@ -133,7 +138,7 @@ class Container:
         self.settings = s = settings
         self.services = frozenset(services)
         self.app = app
-        self.adapters = adapters  # amk=, amk_qr=, integration=, gateway=: see payhub/builders.py
+        self.adapters = adapters  # amk=, amk_qr=, integration=, gateway=, fraud_windows=: see payhub/builders.py
         self._stack = AsyncExitStack()
         self._http: list[httpx.AsyncClient] = []
         self._owned: list[Any] = []  # adapters built here, closed by this container
@@ -175,6 +180,11 @@ class Container:
             )
         if hasattr(self, "limiter"):
             build.limiter_gauges(self)
+        if self.services & {"gateway", "khqr"}:  # fraud windows live where the rate-limit counters do
+            windows: VelocityWindows | None = adapters.get("fraud_windows")
+            if windows is None:
+                windows = _own(self._owned, VelocityWindows(limiter_storage(s.redis_url), alerts=self.metrics.alerts))
+            build.fraud(self, windows)
         if "integration" in self.services:
             build.integration(self)
         if self.services & {"push", "khqr"}:

@@ -18,6 +18,10 @@ from gateway.webhooks import WebhookService
 from hub.adapters.amk.client import AmkClient, AmkConfig
 from hub.adapters.integration import IntegrationClient
 from hub.fanout import Fanout
+from hub.fraud.blocklist import Blocklist
+from hub.fraud.engine import FraudEngine
+from hub.fraud.rules import load_rules
+from hub.fraud.windows import VelocityWindows
 from hub.http.client_metrics import TimedTransport
 from hub.resilience.breaker import CircuitBreaker
 from hub.service.ledger import double_payments
@@ -83,6 +87,32 @@ def limiter_gauges(c: Container) -> None:
     )
 
 
+def fraud(c: Container, windows: VelocityWindows) -> None:
+    """The fraud rules of the gateway and KHQR services: one engine per process, its velocity windows
+    where the rate-limit counters live (``windows``), the blocklist from the store."""
+    s = c.settings
+    c.blocklist = Blocklist(c.store, cache_s=s.fraud_blocklist_cache_s)
+    decisions = c.metrics.fraud_decisions
+    c.fraud = FraudEngine(
+        load_rules(s.fraud_rules, s.fraud_rules_file),
+        windows,
+        c.blocklist,
+        c.store,
+        count=lambda rule, action, surface: decisions.labels(rule, action, surface).inc(),
+        alerts=c.metrics.alerts,
+    )
+    c.metrics.gauge(
+        "payhub_fraud_state_degraded",
+        "1 while the shared velocity storage (Redis) is down and fraud windows are per process",
+        lambda: 1.0 if windows.degraded else 0.0,
+    )
+    c.metrics.gauge(
+        "payhub_fraud_state_fallbacks",
+        "Fraud checks counted per process because the shared storage failed (counter)",
+        lambda: float(windows.fallbacks),
+    )
+
+
 def integration(c: Container) -> None:
     c.premiums = PremiumService(c.store)
     c.settlement = settlement = SettlementSweeper(c.premiums, c.settings.settle_interval_s)
@@ -115,6 +145,7 @@ def gateway(c: Container) -> None:
         ttl_s=s.premium_cache_ttl_s,
         subscribe_ttl_s=s.khqr_session_ttl_s + s.subscribe_grace_s,
         public_url=s.public_url,
+        fraud=c.fraud,
         alerts=c.metrics.alerts,
     )
     committed = c.metrics.webhook_committed_seconds
@@ -126,6 +157,7 @@ def gateway(c: Container) -> None:
         merchant_id=s.amk_merchant_id,
         reverify_interval_s=s.reverify_interval_s,
         on_confirmed=c.inquiry.on_confirmed,
+        fraud=c.fraud,
         alerts=c.metrics.alerts,
         on_committed=lambda kind, seconds: committed.labels(kind).observe(seconds),
     )
@@ -205,6 +237,7 @@ def khqr(c: Container) -> None:
         session_ttl_s=s.khqr_session_ttl_s,
         grace_s=s.subscribe_grace_s,
         public_url=s.public_url,
+        fraud=c.fraud,
         alerts=c.metrics.alerts,
     )
     c.bus.subscribe(c.khqr.on_event)

@@ -1,4 +1,4 @@
-"""The ``payhub`` command: run, serve, migrate, token, policies import, reconcile, reset (sandbox demo data)."""
+"""The ``payhub`` command: run, serve, migrate, token, policies import, reconcile, blocklist, reset (demo data)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,26 @@ def _parser() -> argparse.ArgumentParser:
     imp = psub.add_parser("import", help="import premiums from CSV: all rows or none")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_import)
+
+    blocklist = sub.add_parser("blocklist", help="the fraud blocklist: list, add or remove entries")
+    bsub = blocklist.add_subparsers(dest="action", required=True)
+    blist = bsub.add_parser("list", help="active entries, newest first, one JSON object a line")
+    blist.add_argument("--all", action="store_true", help="also expired and removed entries")
+    blist.add_argument("--limit", type=int, default=1000)
+    blist.set_defaults(func=_blocklist_list)
+    badd = bsub.add_parser("add", help="bar a policy, customer, IP (or CIDR) or device")
+    badd.add_argument("--kind", required=True, choices=("policy", "customer", "ip", "device"))
+    badd.add_argument("--value", required=True)
+    badd.add_argument("--reason", required=True)
+    expiry = badd.add_mutually_exclusive_group()
+    expiry.add_argument("--expires", help="ISO 8601 date-time with a time zone (default: until removed)")
+    expiry.add_argument("--ttl", type=int, help="seconds from now until the entry expires")
+    badd.add_argument("--by", default=None, help="who adds it (default: $USER)")
+    badd.set_defaults(func=_blocklist_add)
+    bremove = bsub.add_parser("remove", help="withdraw an entry by id")
+    bremove.add_argument("id", type=int)
+    bremove.add_argument("--by", default=None, help="who removes it (default: $USER)")
+    bremove.set_defaults(func=_blocklist_remove)
     return parser
 
 
@@ -348,6 +368,89 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             return await PremiumService(store).import_premiums(premiums)
 
     print(f"imported {asyncio.run(go())} premium(s) from {args.file}")
+    return 0
+
+
+def _operator(by: str | None) -> str:
+    import getpass
+
+    try:
+        return by or f"cli:{getpass.getuser()}"
+    except OSError:  # no user name in this environment
+        return "cli"
+
+
+def _blocklist_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.fraud.blocklist import Blocklist
+    from payhub.backends import open_store
+
+    if not 1 <= args.limit <= 100_000:
+        print("payhub: --limit must be between 1 and 100000", file=sys.stderr)
+        return 2
+
+    async def go() -> list[dict[str, object]]:
+        async with open_store(settings.database_url) as store:
+            blocklist = Blocklist(store)
+            entries = await blocklist.entries(include_inactive=args.all, limit=args.limit)
+            return [e.to_json(blocklist.now()) for e in entries]
+
+    entries = asyncio.run(go())
+    for entry in entries:
+        print(json_codec.dumps(entry))
+    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", file=sys.stderr)
+    return 0
+
+
+def _blocklist_add(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from hub.errors import BadRequest
+    from hub.fraud.blocklist import Blocklist, parse_new_entry
+    from payhub.backends import open_store
+
+    now = datetime.now(UTC)
+    if args.ttl is not None and args.ttl <= 0:
+        print("payhub: --ttl must be positive", file=sys.stderr)
+        return 2
+    try:
+        expires = (now + timedelta(seconds=args.ttl)).isoformat() if args.ttl is not None else args.expires
+    except OverflowError:
+        print("payhub: --ttl is too large (the entry would expire after the year 9999)", file=sys.stderr)
+        return 2
+    data = {"kind": args.kind, "value": args.value, "reason": args.reason, "expiresAt": expires}
+    try:
+        entry = parse_new_entry(data, now)
+    except BadRequest as exc:
+        for problem in exc.details or []:
+            print(f"payhub: nothing added: {problem['field']}: {problem['message']}", file=sys.stderr)
+        return 2
+
+    async def go() -> dict[str, object]:
+        async with open_store(settings.database_url) as store:
+            blocklist = Blocklist(store)
+            added = await blocklist.add(entry, _operator(args.by))
+            return added.to_json(blocklist.now())
+
+    print(json_codec.dumps(asyncio.run(go())))
+    return 0
+
+
+def _blocklist_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.fraud.blocklist import Blocklist
+    from hub.http.path import MAX_ID
+    from payhub.backends import open_store
+
+    if not 0 < args.id <= MAX_ID:  # every id column is a BIGINT: no entry has such an id
+        print(f"payhub: No blocklist entry {args.id} to remove", file=sys.stderr)
+        return 1
+
+    async def go() -> dict[str, object]:
+        async with open_store(settings.database_url) as store:
+            blocklist = Blocklist(store)
+            removed = await blocklist.remove(args.id, _operator(args.by))
+            return removed.to_json(blocklist.now())
+
+    print(json_codec.dumps(asyncio.run(go())))
     return 0
 
 

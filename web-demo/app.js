@@ -319,6 +319,9 @@
       case 'QR_EXPIRED':
         text = 'This QR code has expired. Ask for a new one.';
         break;
+      case 'FRAUD_DETECTED':
+        text = 'We cannot continue with this payment online. Please contact support and quote the reference below.';
+        break;
       default:
         text = err.message + (/[.!?]$/.test(err.message) ? '' : '.');
     }

@@ -5,7 +5,8 @@ A day has one run row. ``run(day)``:
 1. **claims** the day's lease (one process at a time: the run row's ``lease_owner``/``lease_until``,
    taken by a conditional UPDATE, renewed with every write; a lease left by a killed process expires
    after ``lease_s``). A run already COMPLETED is rerun: its ``generation`` grows and every item is
-   decided again. A RUNNING (killed) or FAILED run resumes where it stopped.
+   decided again. A RUNNING (killed) or FAILED run resumes where it stopped, unless the day's statement
+   was replaced since it collected (an import after a failure): then it starts over as a rerun does.
 2. **collects** (once per generation) the day's transactions: every entry of AMK's statement for the
    day (fetched, or imported with ``import_statement``) and every transaction PayHub recorded money for
    or whose payment moved that day; one item per transaction, refreshed in place on a rerun.
@@ -48,7 +49,7 @@ from hub.errors import (
     ServiceUnavailable,
     StatementError,
 )
-from hub.ports import AmkVerifier, StatementFormat, StatementSource, Store, StoreTx
+from hub.ports import AmkVerifier, ReconciliationRows, StatementFormat, StatementSource, Store, StoreTx
 
 log = logging.getLogger("payhub.reconcile")
 
@@ -148,7 +149,7 @@ class Reconciler:
                     retry_after=max(1, int(((run.lease_until or now) - now).total_seconds()) + 1),
                 )
             run = replace(run, lease_owner=owner, lease_until=self._lease_until())
-            if run.status == COMPLETED:
+            if run.status == COMPLETED or await _statement_replaced(rows, run):
                 run = replace(run, generation=run.generation + 1, started_at=now, finished_at=None)
             run = replace(run, status=RUNNING, trigger=trigger, error=None, updated_at=now)
             await rows.save_run(run, owner)
@@ -381,6 +382,15 @@ class Reconciler:
     async def for_day(self, day: date) -> ReconRun | None:
         async with self.store.transaction() as tx:
             return await tx.reconciliation.run_for_day(day)
+
+
+async def _statement_replaced(rows: ReconciliationRows, run: ReconRun) -> bool:
+    """Whether the day's statement is no longer the one ``run`` collected its items from (one was
+    imported after the run failed): resuming would reconcile against the old one, so it starts over."""
+    if run.collected_generation < run.generation:
+        return False  # not collected yet: collecting reads the statement there is now
+    stored = await rows.statement(run.day)
+    return stored is not None and stored.sha256 != run.statement_sha256
 
 
 def _problem(line: int, message: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import KhqrSessionRows, OutboxRows, Store, StoreTx, WatcherRows
+from hub.ports.store import FraudRows, KhqrSessionRows, OutboxRows, Store, StoreTx, WatcherRows
 
 __all__ = [
     "AmkQrGenerator",
@@ -37,6 +37,7 @@ __all__ = [
     "Bus",
     "Cache",
     "Consumer",
+    "FraudRows",
     "Header",
     "KhqrSessionRows",
     "Message",

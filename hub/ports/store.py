@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.domain.blocklist import BlockEntry, BlockKind
+from hub.domain.money import Currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.ports.reconciliation import ReconciliationRows
@@ -85,6 +88,42 @@ class OutboxRows(Protocol):
         ...
 
 
+class FraudRows(Protocol):
+    """The fraud controls' rows inside one unit of work: the blocklist and a policy's paid amounts.
+
+    Blocklist entries are never deleted: removing one stamps ``removed_at``/``removed_by`` (the
+    audit trail); whether an entry applies is decided by :meth:`BlockEntry.active_at` at read time.
+    """
+
+    async def add_block(
+        self,
+        kind: BlockKind,
+        value: str,
+        reason: str,
+        added_by: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> BlockEntry:
+        """Insert an entry (``value`` already canonical); returns it with its id."""
+        ...
+
+    async def block(self, entry_id: int) -> BlockEntry | None: ...
+
+    async def blocks(self, now: datetime, *, include_inactive: bool = False, limit: int = 1000) -> list[BlockEntry]:
+        """Entries active at ``now`` (with ``include_inactive``: every entry), newest first."""
+        ...
+
+    async def remove_block(self, entry_id: int, removed_by: str, now: datetime) -> BlockEntry | None:
+        """Withdraw an entry not yet removed; None when there is no such entry or it was removed already.
+        An expired entry may still be removed (its record then says who withdrew it)."""
+        ...
+
+    async def paid_amounts(self, policy_number: str, currency: Currency, limit: int) -> list[Decimal]:
+        """Amounts of the policy's CONFIRMED payments in ``currency``, newest first (at most ``limit``);
+        ``policy_number`` as the premium names it (payments copy it from their premium)."""
+        ...
+
+
 class StoreTx(Protocol):
     """Everything done inside one unit of work; it commits together or not at all.
 
@@ -101,6 +140,9 @@ class StoreTx(Protocol):
 
     @property
     def watchers(self) -> WatcherRows: ...
+
+    @property
+    def fraud(self) -> FraudRows: ...
 
     @property
     def reconciliation(self) -> ReconciliationRows:
@@ -234,7 +276,7 @@ class StoreTx(Protocol):
 
     async def count(self, table: str) -> int:
         """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
-        ``reviews``, ``inquiries``, ``khqr_sessions``), for operators and tests."""
+        ``reviews``, ``inquiries``, ``khqr_sessions``, ``blocklist``), for operators and tests."""
         ...
 
 

@@ -70,6 +70,31 @@ def _windows(scope: str, per_min: int) -> tuple[_Window, ...]:
     )
 
 
+def open_storage(uri: str, key_prefix: str) -> tuple[Storage, ConnectionPool | None]:
+    """A ``limits`` storage for ``uri`` (``memory://`` or a Redis URL, see :class:`RateLimiter`) and the
+    Redis connection pool it uses (None in memory), which the caller closes: ``limits`` has no close
+    method. Shared with the fraud controls' velocity windows (``hub.fraud.windows``)."""
+    scheme = urlsplit(uri).scheme
+    if scheme in _MEMORY_SCHEMES:
+        return MemoryStorage(), None
+    if scheme in _REDIS_SCHEMES:
+        # Imported here so the memory backend does not need the Redis driver.
+        from redis.asyncio import ConnectionPool
+
+        pool = ConnectionPool.from_url(uri.removeprefix("async+"), **_REDIS_TIMEOUTS)
+        # limits types its options as scalars, but documents ``connection_pool``.
+        options: dict[str, Any] = {"connection_pool": pool}
+        storage = storage_from_string(
+            f"async+{uri.removeprefix('async+')}",
+            implementation="redispy",
+            key_prefix=key_prefix,
+            **options,
+        )
+        assert isinstance(storage, Storage)
+        return storage, pool
+    raise ConfigError(f"unsupported rate-limit storage URL scheme: {scheme or uri!r}")
+
+
 class RateLimiter:
     """Admits or refuses requests by user and IP; an async context manager that closes its storage.
 
@@ -90,8 +115,7 @@ class RateLimiter:
     ) -> None:
         if user_per_min < 1 or ip_per_min < 1:
             raise ConfigError("rate limits must be at least 1 request per minute")
-        self._pool: ConnectionPool | None = None
-        self._storage = self._open_storage(storage_uri, key_prefix)
+        self._storage, self._pool = open_storage(storage_uri, key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
         # The per-process fall-back while the shared storage is down (None: the storage is the process).
         self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
@@ -103,28 +127,6 @@ class RateLimiter:
         self.fallbacks = 0
         self._user_windows = _windows("user", user_per_min)
         self._ip_windows = _windows("ip", ip_per_min)
-
-    def _open_storage(self, uri: str, key_prefix: str) -> Storage:
-        scheme = urlsplit(uri).scheme
-        if scheme in _MEMORY_SCHEMES:
-            return MemoryStorage()
-        if scheme in _REDIS_SCHEMES:
-            # Imported here so the memory backend does not need the Redis driver.
-            from redis.asyncio import ConnectionPool
-
-            # We own the pool so that aclose() can close its connections; limits has no close method.
-            # limits types its options as scalars, but documents ``connection_pool``.
-            self._pool = ConnectionPool.from_url(uri.removeprefix("async+"), **_REDIS_TIMEOUTS)
-            options: dict[str, Any] = {"connection_pool": self._pool}
-            storage = storage_from_string(
-                f"async+{uri.removeprefix('async+')}",
-                implementation="redispy",
-                key_prefix=key_prefix,
-                **options,
-            )
-            assert isinstance(storage, Storage)
-            return storage
-        raise ConfigError(f"unsupported rate-limit storage URL scheme: {scheme or uri!r}")
 
     async def __aenter__(self) -> RateLimiter:
         return self

@@ -442,3 +442,38 @@ async def test_operators_start_a_bounded_number_of_runs_at_once(
     again = await client.post("/admin/reconciliation/runs", json={"date": day.isoformat()}, headers=admin)
     assert again.status_code == 202 and again.json()["data"]["generation"] == 2
     await c.daily_reconciliation.wait_idle()
+
+
+async def test_a_statement_imported_after_a_failed_run_is_the_one_the_next_run_reconciles(
+    world: tuple[Container, httpx.AsyncClient, FakeClock],
+) -> None:
+    """Found by breaking it: a FAILED run resumed with the items it had collected, so a statement imported
+    after it (the operator's fix for a day AMK's payment-verify could not decide) was stored and reported
+    as imported but never read: money only the statement lists was never found."""
+    c, client, clock = world
+    c.reconciler.source = None  # production without a statement URL: statements are imported
+    paid = await pay_bill(client, "P123456789")
+    day = local_day(clock.now)
+    await control(client, verifyAvailable=False)
+    failed = await c.reconciler.run(day, "cli")
+    assert failed.status == "FAILED" and failed.error is not None and f"BILL:{paid}" in failed.error
+
+    statement = (
+        "settlement_date,tx_id,channel,amount,currency,paid_at\n"
+        f"{day},{paid},BILL,150.00,USD,{day}T09:00:00\n"
+        f"{day},AMK-ONLY-9,BILL,42.00,USD,{day}T09:30:00\n"
+    )
+    await c.reconciler.import_statement(statement.encode(), "amk.csv")
+    run = await c.reconciler.run(day, "cli")  # AMK's payment-verify still down: the statement decides
+    assert run.status == "COMPLETED", run.error
+    assert run.statement_source == "file:amk.csv"
+    async with c.store.transaction() as tx:
+        items = {i.tx_ref: i.outcome for i in await tx.reconciliation.items(run.id)}
+    assert items == {paid: "matched", "AMK-ONLY-9": "missing_in_payhub"}
+    assert [r["key"] for r in await reconcile_reviews(c)] == [f"reconcile:missing_in_payhub:{day}:BILL:AMK-ONLY-9"]
+
+    # The same statement imported again changes nothing: a resumed or repeated run is not redone for it.
+    await c.reconciler.import_statement(statement.encode(), "amk.csv")
+    again = await c.reconciler.run(day, "cli")
+    assert again.generation == run.generation + 1  # a COMPLETED day is rerun, as always
+    assert len(await reconcile_reviews(c)) == 1

@@ -251,3 +251,53 @@ def test_a_spreadsheet_never_reads_a_report_cell_as_a_formula() -> None:
     item = ReconItem(1, "BILL:-2", "BILL", "-2", None, "missing_at_amk", 1, None, None, None, "-x", "k", None)
     row = list(csv.reader(io.StringIO(report_csv(run, [item]))))[1]
     assert row[2] == "'-2" and row[-1] == "'-x"
+
+
+# --- found by breaking it (issue 9): layout details that refused a whole statement, and a NUL ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # blank lines before the header, as some exports write them
+        f"\n\r\nsettlement_date,tx_id,channel,amount,currency,paid_at\n{DAY},T1,BILL,1.00,USD,{DAY}T01:00\n",
+        f"\ufeff\n  \nsettlement_date,tx_id,channel,amount,currency,paid_at\n{DAY},T1,BILL,1.00,USD,{DAY}T01:00\n",
+        # an optional last column left off a row whose cell is empty (no trailing comma written)
+        f"settlement_date,tx_id,channel,amount,currency,paid_at,bill_number\n{DAY},T1,BILL,1.00,USD,{DAY}T01:00\n",
+        f"settlement_date,tx_id,channel,amount,currency,paid_at,bill_number,fee\n{DAY},T1,BILL,1.00,USD,{DAY}T01:00\n",
+    ],
+)
+def test_layout_details_around_the_rows_do_not_refuse_the_statement(text: str) -> None:
+    (entry,) = parse(text.encode()).entries
+    assert (entry.tx_id, entry.amount, entry.bill_number) == ("T1", Decimal("1.00"), None)
+
+
+def test_a_row_missing_a_required_cell_is_still_refused() -> None:
+    text = f"settlement_date,tx_id,channel,amount,paid_at,currency\n{DAY},T1,BILL,1.00,{DAY}T01:00\n"
+    with pytest.raises(StatementError) as refused:
+        parse(text.encode())
+    assert [(p["line"], p["column"]) for p in refused.value.problems] == [(2, "currency")]
+
+
+def test_a_nul_in_a_column_not_read_is_refused_naming_its_line_and_column() -> None:
+    # PostgreSQL's text cannot hold NUL: a statement the parser read must be storable on every store.
+    text = f"settlement_date,tx_id,channel,amount,currency,paid_at,note\n{DAY},T1,BILL,1.00,USD,{DAY}T01:00,a\x00b\n"
+    with pytest.raises(StatementError) as refused:
+        parse(text.encode())
+    assert [(p["line"], p["column"]) for p in refused.value.problems] == [(2, "note")]
+    with pytest.raises(StatementError) as refused:
+        parse(b"settlement_date,tx_id,channel,amount,currency,paid_at,no\x00te\n")
+    assert [(p["line"], p["column"]) for p in refused.value.problems] == [(1, "-")]
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_a_statement_read_holds_no_nul_to_store(header: str, note: str) -> None:
+    rows = [["settlement_date", "tx_id", "channel", "amount", "currency", "paid_at", header]]
+    rows.append([DAY.isoformat(), "T1", "BILL", "1.00", "USD", f"{DAY}T01:00", note])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    try:
+        parse(out.getvalue().encode())
+    except StatementError:
+        return
+    assert "\x00" not in out.getvalue()

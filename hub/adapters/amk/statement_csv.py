@@ -11,8 +11,9 @@ The file (UTF-8, a byte-order mark allowed; RFC 4180 CSV, comma-separated, ``"``
     2026-11-27,SBX1764223200123456789,BILL,150001,150.00,USD,2026-11-27T12:00:00+07:00
     2026-11-27,1000000000003,KHQR,P123456789,600000,KHR,2026-11-27T12:03:10.250000+07:00
 
-- line 1 is the header; column names are read in any case and order; ``bill_number`` may be absent;
-  other columns AMK may add are ignored. Blank lines are skipped. Cells are trimmed.
+- the first line that is not blank is the header; column names are read in any case and order;
+  ``bill_number`` may be absent (from the header, or from the end of a row); other columns AMK may add
+  are ignored (but may hold no NUL: the file is stored whole). Blank lines are skipped. Cells are trimmed.
 - ``settlement_date``: ``YYYY-MM-DD``, the same on every row (one statement = one settlement day).
 - ``tx_id``: what AMK's payment-verify knows the transaction by (its ``txId``): a bill payment's
   ``bankTransactionId``; a KHQR payment's invoice number (the payment id PayHub gave the QR generator).
@@ -108,9 +109,12 @@ def parse(data: bytes) -> Statement:
     problems: list[dict[str, Any]] = []
     try:
         header = next(reader, None)
+        while header is not None and not any(c.strip() for c in header):
+            header = next(reader, None)  # blank lines before the header
         if header is None:
             raise StatementError([_problem(1, "-", "empty file: a header line is required")])
-        columns = _columns(header, problems)
+        columns = _columns(reader.line_num, header, problems)
+        others = {i: (raw.strip() or f"column {i + 1}") for i, raw in enumerate(header) if i not in columns.values()}
         entries: list[StatementEntry] = []
         seen: dict[str, int] = {}
         for cells in reader:
@@ -118,6 +122,11 @@ def parse(data: bytes) -> Statement:
             if not any(c.strip() for c in cells):
                 continue  # a blank line
             entry = _row(line, cells, columns, problems)
+            for index, value in enumerate(cells):
+                if "\x00" in value and index not in columns.values():
+                    # A column not read, but the file is stored whole, and PostgreSQL's text holds no NUL.
+                    problems.append(_problem(line, others.get(index, f"column {index + 1}"), "holds a NUL character"))
+                    entry = None
             if entry is None:
                 continue
             if entry.key in seen:
@@ -150,19 +159,22 @@ def _problem(line: int, column: str, message: str) -> dict[str, Any]:
     return {"line": line, "column": column, "message": message}
 
 
-def _columns(header: list[str], problems: list[dict[str, Any]]) -> dict[str, int]:
-    """Known column name -> cell index; a missing required or repeated column is a problem of line 1."""
+def _columns(line: int, header: list[str], problems: list[dict[str, Any]]) -> dict[str, int]:
+    """Known column name -> cell index; a missing required or repeated column (or a NUL) is a problem of
+    the header's ``line``."""
     columns: dict[str, int] = {}
+    if any("\x00" in raw for raw in header):
+        problems.append(_problem(line, "-", "the header holds a NUL character"))
     for index, raw in enumerate(header):
         name = raw.strip().lower()
         if name not in COLUMNS:
             continue  # a column AMK added: not ours to read
         if name in columns:
-            problems.append(_problem(1, name, "appears twice in the header"))
+            problems.append(_problem(line, name, "appears twice in the header"))
         columns[name] = index
     for name in REQUIRED:
         if name not in columns:
-            problems.append(_problem(1, name, "missing from the header"))
+            problems.append(_problem(line, name, "missing from the header"))
     if problems:
         raise StatementError(problems)
     return columns
@@ -182,10 +194,11 @@ def _row(line: int, cells: list[str], columns: dict[str, int], problems: list[di
     def bad(column: str, message: str) -> None:
         problems.append(_problem(line, column, message))
 
-    width = max(columns.values()) + 1
+    # A row may stop short of optional columns (their cells are then empty), not of a required one.
+    width = max(columns[n] for n in REQUIRED) + 1
     if len(cells) < width:
-        missing = [n for n, i in columns.items() if i >= len(cells)]
-        bad(missing[0], f"line has {len(cells)} cell(s); the header names {width}")
+        missing = [n for n in REQUIRED if columns[n] >= len(cells)]
+        bad(missing[0], f"line has {len(cells)} cell(s); {missing[0]} is cell {columns[missing[0]] + 1}")
         return None
     day = None
     raw_day = cell("settlement_date")

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.migrations import drop_all
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
@@ -103,6 +104,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def fraud(self) -> SqlFraudRows:
+        return SqlFraudRows(self._c)
 
     @cached_property
     def reconciliation(self) -> SqlReconciliationRows:

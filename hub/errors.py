@@ -43,7 +43,7 @@ Spec error codes: docs/ the customer spec's error table (``AmkErrorCode``); ``BA
 ``INTERNAL_ERROR`` are PayHub's own for what the spec does not name.
 
 Payment errors (``payment_error = True``: DUPLICATE_PAYMENT, PAYMENT_VERIFICATION_DATA_MISMATCHED,
-TRANSACTION_VERIFY_FAILED, QR_EXPIRED and AMK's refusals) carry the spec's ``supportContact`` in their
+TRANSACTION_VERIFY_FAILED, QR_EXPIRED, FRAUD_DETECTED and AMK's refusals) carry the spec's ``supportContact`` in their
 envelope; an error about a known bank transaction carries its ``transactionId`` (``transaction_id``).
 """
 
@@ -103,6 +103,7 @@ class FraudDetected(Forbidden):
 
     code = "FRAUD_DETECTED"
     default_message = "Suspicious transaction detected"
+    payment_error = True  # the payer stopped needs whom to ask ("require additional verification")
 
 
 class NotFound(PayHubError):

@@ -53,6 +53,8 @@ class AlertKind(Enum):
     RECONCILE_AMOUNT_MISMATCH = ("reconcile_amount_mismatch", "reconciliation: amount or currency differs from AMK")
     RECONCILE_MISSING_AT_AMK = ("reconcile_missing_at_amk", "reconciliation: PayHub recorded money AMK does not report")
     RECONCILE_STUCK_PROCESSING = ("reconcile_stuck_processing", "reconciliation: payment stuck in PROCESSING")
+    # A customer or partner notification given up (notifier/dispatcher.py): one per notification.
+    NOTIFICATION_DEAD = ("notification_dead", "notification given up")
     # Fraud controls (hub/fraud): a rule opened a review; the velocity windows lost Redis; screening a
     # bank's notice failed (the money was recorded unscreened).
     FRAUD_REVIEW_OPENED = ("fraud_review_opened", "fraud review opened")

@@ -32,9 +32,11 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     │   ├── AmkBankNotFound          502 BANK_NOT_FOUND    AMK has no bank configuration
     │   └── QrMismatch                                     AMK's QR does not match the premium
     ├── AmkAuthFailed                502 AMK_UNKNOWN_ERROR
+    ├── NotificationRefused          502 NOTIFICATION_REFUSED a channel refused a message for good
     ├── ServiceUnavailable           503 SERVICE_UNAVAILABLE          retriable
     │   ├── CircuitOpen                                    a breaker refuses calls for a while
-    │   └── StreamUnavailable                              the event stream (Kafka) is down
+    │   ├── StreamUnavailable                              the event stream (Kafka) is down
+    │   └── ChannelUnavailable                             a notification channel is down for now
     ├── AmkUnavailable               503 SERVER_UNAVAILABLE           retriable
     ├── UniqueViolation              500 INTERNAL_ERROR    a store's unique rule refused a row
     └── ConfigError                  500 CONFIG_ERROR      at start-up only
@@ -334,3 +336,19 @@ class ConfigError(PayHubError):
 
     code = "CONFIG_ERROR"
     default_message = "Invalid configuration"
+
+
+class ChannelUnavailable(ServiceUnavailable):
+    """A notification channel (push provider, SMS gateway, SMTP server, partner endpoint) cannot take the
+    message now: unreachable, timed out, 5xx, 429. Retriable; ``retry_after`` (seconds) when it said so."""
+
+    default_message = "Notification channel unavailable"
+
+
+class NotificationRefused(PayHubError):
+    """A notification channel refused one message for good (an unknown push token, a refused address,
+    a 4xx, a partner's ``410 Gone``): retrying the same message cannot succeed."""
+
+    status_code = 502
+    code = "NOTIFICATION_REFUSED"
+    default_message = "Notification refused by the channel"

@@ -83,6 +83,20 @@ class Metrics:
             ["code", "amk_code"],
             registry=r,
         )
+        # Notifications (issue 10): ``channel`` is push|sms|email|webhook, ``outcome`` sent|retried|dead|cancelled.
+        self.notifications = Counter(
+            "payhub_notifications_total",
+            "Notification attempts by channel and outcome",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.notification_seconds = Histogram(
+            "payhub_notification_send_seconds",
+            "Time a notification channel took to accept or refuse a message",
+            ["channel"],
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         # Bounded: ``rule`` is a configured rule name (at most 64, hub/fraud/rules.py) or "engine",
         # ``action`` block | flag | error, ``surface`` inquiry | qr | webhook.
         self.fraud_decisions = Counter(

@@ -19,8 +19,19 @@ SANDBOX_STORE_ID = "000000000000002"
 SANDBOX_TERMINAL_ID = "00000003"
 SANDBOX_BAKONG_ACCOUNT = "payhub_sandbox@amkb"
 SANDBOX_SUPPORT_CONTACT = "support@payhub.example"  # not a secret; RFC 2606 name: never a real inbox
+# The partner whose Standard Webhooks the sandbox records (/sandbox/notifications), and its whsec_ secret
+# (base64 of the 32 bytes "payhub-sandbox-partner-signing!!").
+SANDBOX_PARTNER = "sandbox-partner"
+SANDBOX_PARTNER_WEBHOOK_SECRET = "whsec_cGF5aHViLXNhbmRib3gtcGFydG5lci1zaWduaW5nISE="
 SANDBOX_SECRETS = frozenset(
-    {SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET, SANDBOX_AMK_SECRET_KEY, SANDBOX_AMK_PASSWORD, SANDBOX_AMK_USERNAME}
+    {
+        SANDBOX_JWT_SECRET,
+        SANDBOX_WEBHOOK_SECRET,
+        SANDBOX_AMK_SECRET_KEY,
+        SANDBOX_AMK_PASSWORD,
+        SANDBOX_AMK_USERNAME,
+        SANDBOX_PARTNER_WEBHOOK_SECRET,
+    }
 )
 
 # Production strength of a secret (issue 7 §6). PayHub's own keys are HMAC keys: at least 32 bytes

@@ -16,7 +16,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -41,12 +41,13 @@ from hub.secrets_policy import (
     weak_secret,
 )
 from hub.settings_env import ENVIRON, EnvironSource, env_name, problem_message
+from hub.settings_notify import NotifySettings
 
 SecretList = Annotated[tuple[SecretStr, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/settings_notify.py
     model_config = SettingsConfigDict(
         env_prefix="PAYHUB_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
     khqr_session_ttl_s: int = 1800
     subscribe_grace_s: int = 600
     push_heartbeat_s: float = 15.0
+    # GET /admin/analytics/stream (backoffice/analytics/app.py): least seconds between two snapshots of a
+    # stream (bursts of payments coalesce), most seconds without one, most seconds of silence.
+    analytics_stream_interval_s: float = Field(default=2.0, gt=0)
+    analytics_refresh_s: float = Field(default=30.0, gt=0)
+    analytics_heartbeat_s: float = Field(default=15.0, gt=0)
     shutdown_grace_s: int = 5
     push_buffer: int = 16
     # Bounds on hostile or broken clients (issue 7 §4), applied before authentication.
@@ -115,8 +121,9 @@ class Settings(BaseSettings):
     send_timeout_s: float = 30.0
     # Seconds an idle keep-alive connection stays open (uvicorn timeout_keep_alive).
     keep_alive_timeout_s: int = 5
-    # Connections open at once from one peer address, WebSockets included; 0 = no cap. Behind a proxy
-    # the peer is the proxy: set it above the proxy's connection pool or to 0 and cap at the proxy.
+    # Connections open at once from one peer address (an IPv6 peer: its /64), WebSockets included;
+    # 0 = no cap. Behind a proxy the peer is the proxy: set it above the proxy's connection pool or to 0
+    # and cap at the proxy.
     max_connections_per_ip: int = 256
     # Largest WebSocket message accepted, bytes (bigger: close 1009).
     ws_max_message_bytes: int = 64 * 1024
@@ -257,6 +264,10 @@ class Settings(BaseSettings):
             for entry in entries:
                 if isinstance(entry, SecretStr):
                     yield env_name(name), entry.get_secret_value()
+                elif isinstance(entry, BaseModel):  # an entry with secrets of its own (a partner webhook)
+                    for part in type(entry).model_fields:
+                        if isinstance(value := getattr(entry, part), SecretStr):
+                            yield env_name(name), value.get_secret_value()
 
     def log_secrets(self) -> list[str]:
         """Every value the logs must never show: the secrets, and the passwords inside service URLs."""
@@ -268,6 +279,7 @@ class Settings(BaseSettings):
             self.amk_verify_url,
             self.amk_statement_url,
             self.jwt_jwks_url,
+            self.notify_smtp_url,
         ):
             password = urlsplit(url).password if "@" in url else None
             if password:
@@ -294,6 +306,7 @@ class Settings(BaseSettings):
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
         if len(self.support_contact) > 200 or not self.support_contact.isprintable():
             problems.append("PAYHUB_SUPPORT_CONTACT must be printable text of at most 200 characters")
+        problems += self.notify_problems()
         if not 0 <= self.fraud_blocklist_cache_s <= 3600:
             problems.append("PAYHUB_FRAUD_BLOCKLIST_CACHE_S must be between 0 and 3600")
         try:

@@ -23,7 +23,7 @@ def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
         premium = await service.due(query)
         if premium is None:
             raise NotFound(f"No premium due for {query}")
-        return ok(premium_json(premium))
+        return ok(premium_json(premium, contact=True))
 
     async def premium_by_id(request: Request) -> Response:
         await authenticate(request, auth, "service", "admin")
@@ -31,7 +31,7 @@ def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
         premium = await service.get(premium_id)
         if premium is None:
             raise NotFound(f"No premium {premium_id}")
-        return ok(premium_json(premium))
+        return ok(premium_json(premium, contact=True))
 
     return [
         Route("/integration/premiums", due_premium, methods=["GET"]),

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.money import Currency, MoneyError, parse_amount, parse_currency
+from hub.domain.notification import Contact, Language, is_email_address, parse_language
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent, Premium
 from hub.errors import PremiumImportError
@@ -23,6 +24,10 @@ POLICY_NUMBER = re.compile(r"^[A-Za-z0-9]{9,10}$")
 APPLICATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,10}$")
 MAX_ID = 2**63 - 1  # BIGINT, the premiums table's id column
 CSV_COLUMNS = ("id", "policy_number", "application_number", "payer", "amount", "currency", "due_date")
+# Optional: how the payer is reached (notifications). A file may leave out any of these columns.
+CONTACT_COLUMNS = ("payer_phone", "payer_email", "push_token", "language")
+PHONE = re.compile(r"^\+?[0-9]{8,15}$")  # E.164: at most 15 digits; spaces, dots and dashes are dropped first
+PUSH_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")  # printable ASCII, no spaces (FCM tokens are ~160 characters)
 
 # id, policy number, payer, amount as written, currency, due date, application number
 _DEMO_ROWS: tuple[tuple[int, str, str, str, Currency, date, str | None], ...] = (
@@ -31,8 +36,25 @@ _DEMO_ROWS: tuple[tuple[int, str, str, str, Currency, date, str | None], ...] = 
     (150003, "P555000111", "Chan Sophea", "75.50", Currency.USD, date(2027, 1, 5), "A10000001"),
     (150004, "P444000222", "Lim Bopha", "250000", Currency.KHR, date(2027, 1, 10), None),
 )
+# Sandbox contacts (example.com addresses, sandbox push tokens): 150003's push token is one the sandbox
+# push provider refuses, so its notices show the SMS fallback; 150004 has email only.
+_DEMO_CONTACTS = {
+    150001: Contact("+85512345678", "john.doe@example.com", "sandbox-device-john-doe", Language.EN),
+    150002: Contact("+85598765432", "sok.dara@example.com", "sandbox-device-sok-dara", Language.KM),
+    150003: Contact("+85511222333", None, "sandbox-unregistered-chan-sophea", Language.KM),
+    150004: Contact(None, "lim.bopha@example.com", None, Language.KM),
+}
 DEMO_PREMIUMS = tuple(
-    Premium(pid, policy, payer, parse_amount(amount, currency), currency, due, application_number=application)
+    Premium(
+        pid,
+        policy,
+        payer,
+        parse_amount(amount, currency),
+        currency,
+        due,
+        application_number=application,
+        contact=_DEMO_CONTACTS[pid],
+    )
     for pid, policy, payer, amount, currency, due, application in _DEMO_ROWS
 )
 
@@ -106,9 +128,29 @@ def _row(row: dict[str, str | None], problems: list[str]) -> Premium | None:
         due = date.fromisoformat(cell("due_date"))
     except ValueError:
         problems.append(f"due_date: {cell('due_date')!r} is not a date (YYYY-MM-DD)")
+    contact = _contact(cell, problems)
     if problems or currency is None or amount is None or due is None:
         return None
-    return Premium(int(pid), policy, payer, amount, currency, due, application_number=application)
+    return Premium(int(pid), policy, payer, amount, currency, due, application_number=application, contact=contact)
+
+
+def _contact(cell: Callable[[str], str], problems: list[str]) -> Contact:
+    """The optional contact columns of a row (empty cells and absent columns are no contact)."""
+    phone = re.sub(r"[\s.()-]", "", cell("payer_phone")) or None
+    if phone and not PHONE.match(phone):
+        problems.append(f"payer_phone: {cell('payer_phone')[:24]!r} is not a phone number (E.164, e.g. +85512345678)")
+    email = cell("payer_email") or None
+    if email and not is_email_address(email):
+        problems.append(f"payer_email: {email[:40]!r} is not an email address")
+    token = cell("push_token") or None
+    if token and not PUSH_TOKEN.match(token):
+        problems.append("push_token: printable characters without spaces, at most 4096")
+    language = None
+    try:
+        language = parse_language(cell("language"))
+    except ValueError as exc:
+        problems.append(f"language: {exc}")
+    return Contact(phone, email, token, language)
 
 
 @dataclass

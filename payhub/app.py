@@ -20,11 +20,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import backoffice.analytics.app
 import backoffice.blocklist
 import backoffice.reconcile.routes
 import gateway.app
 import integration.app
 import khqr.app
+import notifier.app
 import push.app
 import sandbox.app
 from hub.errors import PayHubError
@@ -38,7 +40,7 @@ from hub.tracing import Tracer
 from payhub.bootstrap import SERVICES, Container
 from payhub.probes import probe_routes
 from payhub.tracing_setup import tracer_for
-from payhub.workers import integration_consumer
+from payhub.workers import integration_consumer, notifier_consumer
 
 log = logging.getLogger("payhub.app")
 
@@ -104,6 +106,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
                         container.tracer,
                     )
                 )
+            if background and "notifier" in container.services:
+                await stack.enter_async_context(
+                    notifier_consumer(
+                        container.settings,
+                        container.notifier,
+                        container.metrics,
+                        container.readiness,
+                        container.tracer,
+                    )
+                )
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
@@ -136,6 +148,7 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 metrics=c.metrics,
             )
         )
+        routes += _analytics_routes(c)
         routes += backoffice.blocklist.routes(backoffice.blocklist.BlocklistDeps(c.blocklist, c.auth))
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
@@ -162,12 +175,30 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
                 secret_key=s.amk_secret_key.get_secret_value(),
             )
         )
+    if "notifier" in chosen:
+        routes += notifier.app.routes(
+            notifier.app.NotifierDeps(
+                c.store, c.auth, c.notify_outbox if c.settings.sandbox else None, wake=c.dispatcher.wake
+            )
+        )
     if "khqr" in chosen or "gateway" in chosen:
         routes += _demo_routes(c)
     return routes
 
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "web-demo"
+OPS_ANALYTICS_DIR = Path(__file__).resolve().parent.parent / "web-ops" / "analytics"
+
+
+def _analytics_routes(c: Container) -> list[BaseRoute]:
+    """``/admin/analytics``, its stream, and the dashboard page ``/ops/analytics/`` (served with the gateway)."""
+    s = c.settings
+    timing = backoffice.analytics.app.StreamTiming(
+        s.analytics_stream_interval_s, s.analytics_refresh_s, s.analytics_heartbeat_s
+    )
+    return backoffice.analytics.app.routes(
+        backoffice.analytics.app.AnalyticsDeps(c.auth, c.analytics, timing, OPS_ANALYTICS_DIR)
+    )
 
 
 def _demo_routes(c: Container) -> list[BaseRoute]:
@@ -204,7 +235,10 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "billWebhook": "/AMK/payments",
                     "khqrWebhook": "/AMK/khqr",
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
+                    "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
+                    "analytics": "/admin/analytics",
+                    "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",
                     "events": "/api/payments/{paymentId}/events",
                     "websocket": "/ws/payments",

@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
+from backoffice.analytics.feed import AnalyticsFeed
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
+from hub.adapters.notify.sandbox import SandboxOutbox
 from hub.adapters.store.sql import SqlStore
 from hub.auth import authenticator
 from hub.background import running
@@ -44,6 +46,10 @@ from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.expiry import ExpiryScheduler
 from khqr.service import KhqrService
+from notifier.catchup import EventLogCatchUp
+from notifier.dispatcher import Dispatcher
+from notifier.reminders import ReminderScheduler
+from notifier.service import Notifier
 from payhub import builders as build
 from payhub.backends import (
     OpenableDialect,
@@ -62,7 +68,7 @@ log = logging.getLogger("payhub.wiring")
 # ``open_store`` and ``is_postgres`` are imported from here by tests and tools that build a store.
 __all__ = ["SERVICES", "Container", "is_postgres", "open_store"]
 
-SERVICES = ("gateway", "khqr", "push", "integration", "sandbox")
+SERVICES = ("gateway", "khqr", "push", "integration", "sandbox", "notifier")
 SERVICE_TOKEN_TTL_S = 10 * 365 * 86400
 
 
@@ -116,6 +122,12 @@ class Container:
     khqr: KhqrService
     sandbox_state: SandboxState
     simulator: Simulator
+    analytics: AnalyticsFeed  # gateway process (the back office's admin API)
+    notifier: Notifier
+    dispatcher: Dispatcher
+    reminders: ReminderScheduler
+    notify_catchup: EventLogCatchUp
+    notify_outbox: SandboxOutbox
     reconciler: Reconciler  # gateway: reconciliation with AMK (backoffice)
     daily_reconciliation: DailyReconciliation
 
@@ -191,13 +203,20 @@ class Container:
             build.fanout(self)
         if "gateway" in self.services:
             build.gateway(self)
+            build.analytics(self)
             build.reconciliation(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:
             build.sandbox(self)
+        if "notifier" in self.services:
+            build.notifier(self)
 
     # --- used by the per-service builders (payhub/builders.py) ----------------------------
+
+    def own(self, resource: Any) -> Any:
+        """Close ``resource`` (``aclose()``) with this container."""
+        return _own(self._owned, resource)
 
     def http_client(
         self,
@@ -260,7 +279,8 @@ class Container:
     async def start(self, *, seed: bool | None = None, background: bool = True) -> None:
         """Seed (sandbox), catch up, start the bus and the background work of the services served:
         the gateway re-verifies pending webhooks and reconciles past days with AMK, the KHQR service
-        expires QR sessions, the integration service sweeps confirmed payments into settled premiums."""
+        expires QR sessions, the integration service sweeps confirmed payments into settled premiums,
+        the notifier sends what is due, schedules reminders and (without Kafka) catches up from the log."""
         s = self.settings
         if "integration" in self.services:
             if seed if seed is not None else (s.sandbox and s.seed_demo):
@@ -269,6 +289,8 @@ class Container:
         await self.bus.start()
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
+        if "notifier" in self.services and not s.kafka_bootstrap:
+            await self.notify_catchup.start()  # without Kafka the event log is the safety net of the bus
         if "gateway" in self.services:  # runs an operator started stop before the clients they use close
             self._stack.push_async_callback(self.daily_reconciliation.aclose)
         if not background:
@@ -282,6 +304,10 @@ class Container:
             jobs.append(self.expiry.run_forever())
         if "integration" in self.services:
             jobs.append(self.settlement.run_forever())
+        if "notifier" in self.services:
+            jobs += [self.dispatcher.run_forever(), self.reminders.run_forever()]
+            if not s.kafka_bootstrap:
+                jobs.append(self.notify_catchup.run_forever())
         await self._stack.enter_async_context(running(*jobs))
 
     async def __aexit__(self, *exc: object) -> None:

@@ -8,10 +8,12 @@ instead of the one built from settings.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
+from backoffice.analytics.feed import AnalyticsFeed
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -33,7 +35,14 @@ from khqr.amk_qr import AmkQrClient
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.service import KhqrService
+from notifier.catchup import EventLogCatchUp
+from notifier.dispatcher import Dispatcher, RetryPolicy
+from notifier.messages import Templates
+from notifier.plan import Partner, PlanConfig, Planner
+from notifier.reminders import ReminderScheduler
+from notifier.service import Notifier
 from payhub import reconciliation as reconciliation_wiring
+from payhub.backends import notification_channels
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
@@ -192,6 +201,15 @@ def gateway(c: Container) -> None:
     breaker_gauge(c, "payhub_integration_breaker_open", "integration", c.breaker)
 
 
+def analytics(c: Container) -> None:
+    """The analytics feed of the admin API's live streams, woken by every committed status event."""
+    c.analytics = feed = AnalyticsFeed(c.store, min_interval_s=c.settings.analytics_stream_interval_s)
+    c.bus.subscribe(feed.on_event)
+    c.metrics.gauge(
+        "payhub_analytics_streams", "Open analytics streams (GET /admin/analytics/stream)", lambda: float(feed.streams)
+    )
+
+
 def reconciliation(c: Container) -> None:
     """Reconciliation with AMK (``backoffice.reconcile``), served by the gateway process: its admin API,
     the daily run, and ``payhub_reconciliation_mismatches_total``."""
@@ -319,3 +337,86 @@ def integration_client(c: Container) -> IntegrationClient:
         c.adapters["integration"] = IntegrationClient(http)
     client: IntegrationClient = c.adapters["integration"]
     return client
+
+
+def notifier(c: Container) -> None:
+    """Notifications (issue 10): intake from committed events, the dispatcher, reminders, catch-up."""
+    from tenacity import wait_none
+
+    from hub.adapters.notify.sandbox import SandboxOutbox
+    from hub.domain.notification import Channel, Language
+    from hub.resilience.retry import wait_backoff, wait_jitter, wait_sequence
+
+    s = c.settings
+    c.notify_outbox = outbox = SandboxOutbox()
+
+    def http() -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=httpx.Timeout(s.notify_timeout_s))
+
+    channels = (
+        c.adapters["notify_channels"] if "notify_channels" in c.adapters else notification_channels(s, outbox, http)
+    )
+    for channel in channels.values():
+        c.own(channel)
+    config = PlanConfig(
+        channels=frozenset(channels),
+        default_language=Language(s.notify_default_language),
+        hours=s.notify_window,
+        tz=s.notify_zone,
+        reminder_days=s.notify_reminder_days,
+        partners=tuple(Partner(p.name, p.events) for p in s.partner_webhooks)
+        or ((Partner("sandbox-partner", ("payment.confirmed", "payment.failed")),) if s.sandbox else ()),
+    )
+    planner = Planner(config, Templates())
+    backoff = wait_backoff(s.notify_retry_initial_s, s.notify_retry_max_s, 0.2)
+    schedule = s.notify_webhook_schedule_s
+    policies = {
+        Channel.PUSH: RetryPolicy(s.notify_push_attempts, backoff),
+        Channel.SMS: RetryPolicy(s.notify_retry_attempts, backoff),
+        Channel.EMAIL: RetryPolicy(s.notify_retry_attempts, backoff),
+        # Standard Webhooks: the schedule's delays, ±10 % jitter as it advises; one attempt more than delays.
+        Channel.WEBHOOK: RetryPolicy(
+            len(schedule) + 1, wait_jitter(wait_sequence(schedule), 0.1) if schedule else wait_none()
+        ),
+    }
+    clock = c.adapters.get("clock") or (lambda: datetime.now(UTC))
+    c.notifier = Notifier(c.store, planner, clock=clock)
+    c.dispatcher = dispatcher = Dispatcher(
+        c.store,
+        channels,
+        planner,
+        policies,
+        hours=config.hours,
+        tz=config.tz,
+        clock=clock,
+        metrics=c.metrics,
+        lease_s=s.notify_lease_s,
+        poll_s=s.notify_poll_s,
+    )
+    c.notifier.wake = dispatcher.wake
+    c.reminders = ReminderScheduler(
+        c.store,
+        planner,
+        hours=config.hours,
+        tz=config.tz,
+        days_before=s.notify_reminder_days,
+        interval_s=s.notify_reminder_scan_s,
+        clock=clock,
+        wake=dispatcher.wake,
+    )
+    c.notify_catchup = EventLogCatchUp(c.notifier, interval_s=s.notify_catchup_interval_s)
+    if not s.kafka_bootstrap:  # with Kafka, the consumer group payhub.notifier hands events over
+        c.bus.subscribe(c.notifier.handle)
+    store = c.store
+
+    async def in_state() -> dict[tuple[str, ...], float]:
+        async with store.transaction() as tx:
+            counts = await tx.notifications.count_by_state()
+        return {(state,): float(counts[state]) for state in ("PENDING", "FAILED", "DEAD")}
+
+    c.metrics.scraped_gauge(
+        "payhub_notifications_queued",
+        "Notifications not sent, by state: PENDING (due or in flight), FAILED (waiting for a retry), DEAD (given up)",
+        in_state,
+        labels=("state",),
+    )

@@ -1,4 +1,5 @@
-"""The ``payhub`` command: run, serve, migrate, token, policies import, reconcile, blocklist, reset (demo data)."""
+"""The ``payhub`` command: run, serve, relay, feeder, dlq, notifications, migrate, token, policies import, reconcile,
+blocklist, reset (sandbox demo data)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hub import json_codec, logs
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     reset.set_defaults(func=_reset)
 
     serve = sub.add_parser("serve", help="one service of the production topology")
-    serve.add_argument("service", choices=("gateway", "khqr", "push", "integration", "sandbox"))
+    serve.add_argument("service", choices=("gateway", "khqr", "push", "integration", "sandbox", "notifier"))
     serve.add_argument("--port", type=int, required=True)
     serve.set_defaults(func=_serve)
 
@@ -71,6 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     dreplay = dsub.add_parser("replay", help="send dead letters back to their topic")
     dreplay.add_argument("--topic", default="payhub.payment-status", help="source topic (without prefix)")
     dreplay.set_defaults(func=_dlq_replay)
+
+    notes = sub.add_parser("notifications", help="customer and partner notifications: list, retry dead letters")
+    nsub = notes.add_subparsers(dest="action", required=True)
+    nlist = nsub.add_parser("list", help="notifications in a state (DEAD by default), newest first, one JSON a line")
+    nlist.add_argument("--state", default="DEAD", help="PENDING, SENT, FAILED, DEAD, CANCELLED (comma-separated)")
+    nlist.add_argument("--payment", type=_row_id, default=None, help="only this payment's (any state)")
+    nlist.add_argument("--limit", type=_count, default=100, help="at most this many (1 to 100000)")
+    nlist.set_defaults(func=_notifications_list)
+    nretry = nsub.add_parser("retry", help="send DEAD notifications again (their ids, or --all)")
+    nretry.add_argument("ids", type=_row_id, nargs="*")
+    nretry.add_argument("--all", action="store_true", help="every DEAD notification")
+    nretry.set_defaults(func=_notifications_retry)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=_migrate)
@@ -218,7 +231,11 @@ def _banner(settings: Settings, port: int) -> None:
         f"  gateway      {base}/AMK/payments?query=P123456789",
         f"  webhooks     POST {base}/AMK/payments   POST {base}/AMK/khqr",
         f"  sandbox      {base}/sandbox/amk/simulate/pay   {base}/sandbox/amk/control" if settings.sandbox else "",
+        f"  notices      {base}/sandbox/notifications   (what push, SMS, email, webhooks would send)"
+        if settings.sandbox
+        else "",
         f"  demo page    {base}/demo/",
+        f"  analytics    {base}/ops/analytics/   (admin token: {_this_script()} token --sub you --role admin)",
         f"  khqr         {base}/khqr?bankCode=AMK&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",
@@ -295,6 +312,73 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
         replay(settings.kafka_bootstrap, topics.dead_letter(source), source, idempotence=settings.kafka_idempotence)
     )
     print(f"replayed {count} message(s) to {source}")
+    return 0
+
+
+def _row_id(text: str) -> int:
+    """An argparse type: an id from 1 to BIGINT's largest (every id column is a BIGINT)."""
+    from hub.http.path import MAX_ID
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not an id") from None
+    if not 0 < value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not an id from 1 to {MAX_ID}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a row count from 1 to 100000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not a number") from None
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not from 1 to 100000")
+    return value
+
+
+def _notifications_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.domain.notification import NotificationState
+    from payhub.backends import open_store
+
+    try:
+        states = [NotificationState(s.strip().upper()) for s in args.state.split(",") if s.strip()]
+    except ValueError:
+        print("payhub: --state takes PENDING, SENT, FAILED, DEAD, CANCELLED", file=sys.stderr)
+        return 2
+
+    async def go() -> list[dict[str, object]]:
+        async with open_store(settings.database_url) as store, store.transaction() as tx:
+            rows = (
+                await tx.notifications.for_payment(args.payment)
+                if args.payment is not None
+                else await tx.notifications.listing(states, limit=args.limit)
+            )
+        return [n.json() for n in rows]
+
+    found = asyncio.run(go())
+    for row in found:
+        print(json_codec.dumps(row))
+    print(f"{len(found)} notification(s)", file=sys.stderr)
+    return 0
+
+
+def _notifications_retry(settings: Settings, args: argparse.Namespace) -> int:
+    """DEAD → PENDING (attempts from 0): a running notifier sends them at its next look (within a second)."""
+    from payhub.backends import open_store
+
+    if not args.ids and not args.all:
+        print("payhub: name notification ids, or --all", file=sys.stderr)
+        return 2
+
+    async def go() -> list[int]:
+        async with open_store(settings.database_url) as store, store.transaction() as tx:
+            return await tx.notifications.revive(None if args.all else args.ids, datetime.now(UTC))
+
+    revived = asyncio.run(go())
+    print(f"{len(revived)} notification(s) queued again: {', '.join(map(str, revived)) or '-'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The long-running worker processes of the production topology: relay, feeder, integration consumer.
+"""The long-running worker processes of the production topology: relay, feeder, integration and notifier consumers.
 
 Each is an ``async`` function the CLI runs until it is stopped; drivers are imported here only,
 when the process that needs them starts. Each worker process serves ``/metrics``, ``/healthz`` and
@@ -26,6 +26,7 @@ from hub.settings import Settings
 from hub.topics import Topics
 from hub.tracing import Tracer
 from integration.premiums import PremiumService
+from notifier.service import Notifier
 
 log = logging.getLogger("payhub.processes")
 
@@ -244,6 +245,48 @@ async def integration_consumer(
             async with running(
                 PremiumSettlementConsumer(consumer, premiums, dlq, tracer=tracer).run_forever(),
                 name="payhub-settlement",
+            ):
+                yield
+        finally:
+            if readiness is not None:
+                readiness.remove("kafka")
+
+
+@contextlib.asynccontextmanager
+async def notifier_consumer(
+    settings: Settings,
+    notifier: Notifier,
+    metrics: Metrics | None = None,
+    readiness: Readiness | None = None,
+    tracer: Tracer | None = None,
+) -> AsyncIterator[None]:
+    """While the notifier runs with Kafka: consumer group ``payhub.notifier`` on the status topic.
+
+    Its consumer joins the process's readiness (``kafka``) and reports its lag in ``metrics``.
+    """
+    if not settings.kafka_bootstrap:
+        yield
+        return
+    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
+    from notifier.consumer import GROUP_ID, NotificationConsumer
+
+    topics = Topics(settings.kafka_topic_prefix)
+    await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.status)])
+    async with (
+        KafkaConsumer(
+            settings.kafka_bootstrap, GROUP_ID, [topics.status], client_id="payhub-notifier", **_group_timing(settings)
+        ) as consumer,
+        KafkaProducer(
+            settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-notifier-dlq"
+        ) as dlq,
+    ):
+        if readiness is not None:
+            readiness.add("kafka", consumer.ping)
+        if metrics is not None:
+            consumer_lag_gauge(metrics, [consumer])
+        try:
+            async with running(
+                NotificationConsumer(consumer, notifier, dlq, tracer=tracer).run_forever(), name="payhub-notifier"
             ):
                 yield
         finally:

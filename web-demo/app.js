@@ -65,6 +65,8 @@
     countdownBox: document.querySelector('.countdown'),
     countdownBar: $('countdown-bar'),
     sandboxTools: $('sandbox-tools'),
+    notices: $('notices'),
+    noticesList: $('notices-list'),
     simulate: $('simulate'),
     simulateFail: $('simulate-fail'),
     simulateError: $('simulate-error'),
@@ -815,6 +817,8 @@
       el.receiptTime.dateTime = data.occurredAt;
     }
     hide(el.resultError);
+    hide(el.notices);
+    if (S.sandbox && state !== 'EXPIRED') showNotices(q.paymentId, 0);
     el.newQr.hidden = state !== 'EXPIRED';
     el.tryAgain.hidden = state !== 'FAILED';
     setBusy(el.newQr, false);
@@ -853,6 +857,35 @@
   }
 
   // ---------------------------------------------------------------- sandbox
+
+  var NOTICE_LABELS = { push: 'Push', sms: 'SMS', email: 'Email', webhook: 'Partner webhook' };
+
+  /** Sandbox: what the notifier sent about this payment (asked a few times: it sends just after the status). */
+  function showNotices(paymentId, tries) {
+    fetch('/sandbox/notifications?format=json&paymentId=' + encodeURIComponent(paymentId), {
+      headers: { Accept: 'application/json' }
+    }).then(function (res) { return res.ok ? res.json() : null; }).then(function (body) {
+      if (!S.qr || Number(S.qr.paymentId) !== Number(paymentId)) return;
+      var records = (body && body.data) || [];
+      if (records.length < 3 && tries < 10) {
+        setTimeout(function () { showNotices(paymentId, tries + 1); }, 500);
+      }
+      if (!records.length) return;
+      el.noticesList.textContent = '';
+      records.slice().reverse().forEach(function (r) {
+        var li = document.createElement('li');
+        li.dataset.channel = r.channel;
+        var what = document.createElement('strong');
+        what.textContent = (NOTICE_LABELS[r.channel] || r.channel) + ' → ' + r.recipient;
+        var text = document.createElement('span');
+        text.textContent = r.channel === 'webhook' ? 'Standard Webhooks, id ' + r.messageId : r.channel === 'email' ? r.subject : r.text;
+        li.appendChild(what);
+        li.appendChild(text);
+        el.noticesList.appendChild(li);
+      });
+      show(el.notices);
+    }).catch(function () { /* the notices are a sandbox extra: the receipt above stands on its own */ });
+  }
 
   function simulate(outcome, button) {
     if (!S.qr) return;

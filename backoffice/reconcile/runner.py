@@ -12,9 +12,11 @@ A day has one run row. ``run(day)``:
    or whose payment moved that day; one item per transaction, refreshed in place on a rerun.
 3. **decides** each item not yet decided in this generation: asks AMK's payment-verify, reads PayHub's
    record, applies ``matching.decide``, and in ONE transaction writes the item and, for a mismatch, a
-   review (key ``reconcile:<outcome>:<day>:<channel>:<txRef>``: a rerun never duplicates it). Its ALERT
-   is logged after the commit, then marked logged (``alerted_at``); a run resumed after a kill logs the
-   ALERTs it finds unmarked, so none is lost (the one in flight at the kill may be logged twice).
+   review (key ``reconcile:<outcome>:<channel>:<txRef>``, no day: neither a rerun nor the next day's
+   run of a payment settled across midnight duplicates it; a later item links to the existing review
+   and logs no ALERT). Its ALERT is logged after the commit, then marked logged (``alerted_at``); a run
+   resumed after a kill logs the ALERTs it finds unmarked, so none is lost (the one in flight at the
+   kill may be logged twice).
    Progress is kept per transaction: a ``kill -9`` loses at most the transaction in flight, and no
    review is ever written twice.
 4. **reports**: the JSON and CSV report files (``report.py``), then the summary and COMPLETED status.
@@ -58,9 +60,13 @@ EARLIEST = date(2000, 1, 1)  # no day before is reconciled (PayHub's records sta
 FETCHED = "fetched"
 
 
-def review_key(outcome: Outcome, day: date, item_key: str) -> str:
-    """``reconcile:<outcome>:<day>:<channel>:<txRef>`` (the outcome first: the metric counts by prefix)."""
-    return f"{REVIEW_PREFIX}{outcome.value}:{day.isoformat()}:{item_key}"
+def review_key(outcome: Outcome, item_key: str) -> str:
+    """``reconcile:<outcome>:<channel>:<txRef>`` for ``item_key`` ``<channel>:<txRef>``.
+
+    No day: a payment at 23:59 that AMK settles on the next day's statement is reconciled on both days,
+    and is one finding (one review, one ALERT, counted once). The outcome first: the metric counts by
+    prefix; another outcome for the same transaction (on another day or a rerun) is another review."""
+    return f"{REVIEW_PREFIX}{outcome.value}:{item_key}"
 
 
 class LeaseLost(ServiceUnavailable):
@@ -304,12 +310,12 @@ class Reconciler:
             )
             new_review = False
             if decision.outcome is not Outcome.MATCHED:
-                key = review_key(decision.outcome, run.day, item.key)
+                key = review_key(decision.outcome, item.key)
                 decided = replace(decided, review_key=key)
                 reason = f"reconciliation {run.day}: {HEADLINES[decision.outcome]} ({item.channel} {item.tx_ref})"
                 payload = {"runId": run.id, "date": run.day.isoformat(), **decided.as_json()}
                 new_review = await tx.add_review(key, reason, payment_id, payload, now)
-                if not new_review:  # raised (and ALERTed) by an earlier run of the day: not again
+                if not new_review:  # raised (and ALERTed) by an earlier run of this or another day: not again
                     decided = replace(decided, alerted_at=item.alerted_at or now)
             await tx.reconciliation.save_item(decided)
         return decided if new_review else None

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from hub.domain.money import parse_amount, parse_currency
+from hub.domain.notification import Contact, parse_language
 from hub.domain.records import Premium
 from hub.errors import NotFound, ServiceUnavailable
 from hub.json_codec import loads_object
@@ -50,15 +51,25 @@ class IntegrationClient:
             raise ServiceUnavailable("Integration service answered an unreadable premium", details=str(exc)) from exc
 
 
-def premium_json(p: Premium) -> dict[str, object]:
+def premium_json(p: Premium, *, contact: bool = False) -> dict[str, object]:
     """The integration API's premium (the spec's inquiry DTO plus its settlement state); inverse of
-    ``premium_from_json``."""
-    return {
+    ``premium_from_json``. ``contact``: with the payer's ``contact`` (``phone``, ``email``, ``pushToken``,
+    ``language``), which the integration service gives its callers and caches never hold."""
+    out: dict[str, object] = {
         **p.inquiry_dto(),
         "applicationNumber": p.application_number,
         "status": p.status,
         "paidPaymentId": p.paid_payment_id,
     }
+    if contact:
+        c = p.contact
+        out["contact"] = {
+            "phone": c.phone,
+            "email": c.email,
+            "pushToken": c.push_token,
+            "language": c.language.value if c.language else None,
+        }
+    return out
 
 
 def premium_from_json(data: dict[str, Any]) -> Premium:
@@ -81,6 +92,22 @@ def premium_from_json(data: dict[str, Any]) -> Premium:
         application_number=data.get("applicationNumber"),
         status=data.get("status", "DUE"),
         paid_payment_id=data.get("paidPaymentId"),
+        contact=_contact(data.get("contact")),
+    )
+
+
+def _contact(value: Any) -> Contact:
+    """The payer's contact as the integration service gives it; what is unreadable is left out (a bad
+    contact never makes a premium unusable: money is matched on the premium, not on its contact)."""
+    if not isinstance(value, dict):
+        return Contact()
+    texts = {k: v if isinstance(v, str) and v else None for k, v in value.items()}
+    try:
+        language = parse_language(texts.get("language"))
+    except ValueError:
+        language = None
+    return Contact(
+        phone=texts.get("phone"), email=texts.get("email"), push_token=texts.get("pushToken"), language=language
     )
 
 

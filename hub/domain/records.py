@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from hub.domain.money import Currency, quantize
+from hub.domain.notification import Contact
 from hub.domain.payment import PaymentMethod, PaymentStatus
 
 
@@ -24,6 +25,7 @@ class Premium:
     application_number: str | None = None
     status: str = "DUE"  # DUE | PAID
     paid_payment_id: int | None = None
+    contact: Contact = field(default_factory=Contact)  # how the payer is reached (notifications)
 
     @property
     def paid(self) -> bool:

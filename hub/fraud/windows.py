@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from hub.alerts import AlertKind, Alerts
 from hub.constants import FRAUD_PREFIX
 from hub.fraud.rules import VelocityRule
+from hub.http.client_address import client_key
 from hub.resilience.ratelimit import open_storage
 
 log = logging.getLogger("payhub.fraud")
@@ -35,23 +35,11 @@ _T = TypeVar("_T")
 MAX_SUBJECT_KEY = 64
 
 
-IPV6_CLIENT_PREFIX = 64
-
-
 def counted_value(subject: str, value: str) -> str:
-    """What a velocity window counts for ``value`` of ``subject``: itself, except that an IPv6 client
-    is counted by its /64 network (``2001:db8:1:2::/64``). A /64 is the smallest block an ISP assigns to
-    one subscriber (RFC 6177, RFC 7934), whose device may take any address in it, so counting per address
-    lets one client rotate past any ``ip`` limit. IPv4 addresses (and IPv4-mapped ones) are kept whole."""
-    if subject != "ip" or ":" not in value:
-        return value
-    try:
-        address = ipaddress.IPv6Address(value)
-    except ValueError:
-        return value
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    """What a velocity window counts for ``value`` of ``subject``: itself, except that a client address
+    is counted as every per-client limit counts it (``hub.http.client_address.client_key``): an IPv6
+    client by its /64 network (``2001:db8:1:2::/64``), an IPv4 address (and its IPv4-mapped form) whole."""
+    return client_key(value) if subject == "ip" else value
 
 
 def subject_key(value: str) -> str:

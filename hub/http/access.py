@@ -25,6 +25,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub.auth import Authenticator, authenticate, bearer
 from hub.errors import Forbidden
+from hub.http.client_address import canonical_ip as canonical_ip  # re-exported: its home was here
 from hub.http.envelope import error_response
 from hub.settings import Settings
 
@@ -51,19 +52,6 @@ def access_middleware(settings: Settings) -> list[Middleware]:
             Middleware(AllowListMiddleware, webhooks=settings.webhook_allowed_ips, admin=settings.admin_allowed_ips)
         )
     return chosen
-
-
-def canonical_ip(host: str) -> str:
-    """``host`` as one client is always written: an IPv4-mapped IPv6 address (``::ffff:10.20.3.4``, what
-    a dual-stack socket or proxy reports for an IPv4 client, RFC 4291 §2.5.5.2) as its IPv4 address;
-    any other address in its compressed form; what is not an IP address unchanged."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 class CanonicalClientMiddleware:

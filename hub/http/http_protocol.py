@@ -35,7 +35,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     and the slow-read deadline of ``limits`` (set on the subclass ``hub.http.server`` builds)."""
 
     limits: ClassVar[ConnectionLimits]
-    _peer: str | None = None
+    _peer: str | None = None  # the client key its connection is counted by (an IPv6 client: its /64)
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0  # bytes received while the headers are incomplete (bounds buffering)
     _parsed_bytes = 0  # request line and headers of the current request, as parsed
@@ -46,16 +46,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        peer = self.client[0] if self.client else None
-        limits = self.limits
-        if peer is not None and limits.max_per_peer > 0 and limits.open_by_peer[peer] >= limits.max_per_peer:
-            log.warning("connection refused: too many from one address", extra={"peer": peer})
-            refusal = RateLimitExceeded(f"At most {limits.max_per_peer} connections per client address", retry_after=1)
-            self._refuse(refusal)
-            return
-        if peer is not None:
-            limits.open_by_peer[peer] += 1
-            self._peer = peer
+        address = self.client[0] if self.client else None
+        if address is not None:
+            self._peer = self.limits.admit(address)  # the client key: an IPv6 client is its /64
+            if self._peer is None:
+                limits = self.limits
+                log.warning("connection refused: too many from one address", extra={"peer": address})
+                refusal = RateLimitExceeded(
+                    f"At most {limits.max_per_peer} connections per client address", retry_after=1
+                )
+                self._refuse(refusal)
+                return
         self._await_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:

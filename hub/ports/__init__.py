@@ -19,6 +19,7 @@ port               implementations
 ``AmkVerifier``    ``adapters/amk/client.py`` (AMK's partner API or the sandbox)
 ``AmkQrGenerator`` ``khqr/amk_qr.py``
 ``PremiumSource``  ``adapters/integration.py`` (the integration service)
+``NotificationChannel`` ``adapters/notify/`` (push, SMS, email, partner webhooks, sandbox), in ``notify.py``
 ``StatementFormat`` ``adapters/amk/statement_csv.py`` (AMK's settlement statement, an assumed CSV)
 ``StatementSource`` ``adapters/amk/statements.py`` (fetched over HTTP from AMK or the sandbox)
 =================  ===========================================================================
@@ -28,8 +29,17 @@ from __future__ import annotations
 
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
+from hub.ports.notify import NotificationChannel, Outbound
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import FraudRows, KhqrSessionRows, OutboxRows, Store, StoreTx, WatcherRows
+from hub.ports.store import (
+    FraudRows,
+    KhqrSessionRows,
+    NotificationRows,
+    OutboxRows,
+    Store,
+    StoreTx,
+    WatcherRows,
+)
 
 __all__ = [
     "AmkQrGenerator",
@@ -41,6 +51,9 @@ __all__ = [
     "Header",
     "KhqrSessionRows",
     "Message",
+    "NotificationChannel",
+    "NotificationRows",
+    "Outbound",
     "OutboxRows",
     "PremiumSource",
     "Producer",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.domain.analytics import PaymentFigures
 from hub.domain.blocklist import BlockEntry, BlockKind
 from hub.domain.money import Currency
+from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.ports.reconciliation import ReconciliationRows
@@ -88,6 +90,80 @@ class OutboxRows(Protocol):
         ...
 
 
+class NotificationRows(Protocol):
+    """The notifier's tables inside one unit of work: notifications (one row per key: occasion, channel,
+    recipient), customers' preferences, the notifier's cursors over the event log."""
+
+    async def enqueue(self, n: NewNotification, now: datetime) -> bool:
+        """Insert ``n`` PENDING unless its key exists (then nothing changes); True when inserted."""
+        ...
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        """Open notifications (PENDING, FAILED) due at ``now``, earliest due first. Each is given one more
+        attempt and is due again at ``lease_until``: if its sender dies before recording the outcome, the
+        row is claimed again then. Rows another unit of work has claimed and not yet committed are
+        skipped where the store locks rows (``FOR UPDATE SKIP LOCKED``)."""
+        ...
+
+    async def get(self, notification_id: int) -> Notification | None: ...
+
+    async def finish(
+        self,
+        notification_id: int,
+        state: NotificationState,
+        now: datetime,
+        *,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        attempts_delta: int = 0,
+        claimed: int | None = None,
+    ) -> bool:
+        """Record an outcome: ``state``, ``last_error`` (kept when None), ``next_attempt_at``, ``sent_at``
+        when SENT; ``attempts_delta`` corrects the attempt count (-1: the claim sent nothing).
+
+        ``claimed``: the attempt count the sender's claim gave the row. Then the outcome is recorded only
+        while the row is open (PENDING, FAILED) and still that claim's, or the outcome is SENT: a sender
+        whose lease ended (the row was claimed again) cannot turn the next sender's SENT into FAILED, so
+        nothing is sent again. Returns whether the outcome was recorded."""
+        ...
+
+    async def for_payment(self, payment_id: int) -> list[Notification]:
+        """The payment's notifications, oldest first."""
+        ...
+
+    async def listing(self, states: Sequence[NotificationState], limit: int = 100) -> list[Notification]:
+        """Notifications in any of ``states``, newest first."""
+        ...
+
+    async def revive(self, ids: Sequence[int] | None, now: datetime) -> list[int]:
+        """DEAD notifications (all of them, or those of ``ids``) PENDING again, due now, attempts from 0;
+        returns the ids revived."""
+        ...
+
+    async def count_by_state(self) -> dict[str, int]: ...
+
+    async def preferences(self, policy_number: str) -> Preferences | None: ...
+
+    async def set_preferences(self, p: Preferences, now: datetime) -> None: ...
+
+    async def cursor(self, name: str) -> int | None:
+        """The event id the reader ``name`` has handled up to (None: it never ran)."""
+        ...
+
+    async def set_cursor(self, name: str, event_id: int, now: datetime) -> None: ...
+
+    async def outcome_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        """Status events CONFIRMED or FAILED with id > ``after_id``, of every payment, by id."""
+        ...
+
+    async def last_event_id(self) -> int:
+        """The largest id of the event log (0 when empty)."""
+        ...
+
+    async def due_premiums(self, first: date, last: date, after_id: int = 0, limit: int = 500) -> list[Premium]:
+        """DUE premiums whose due date lies in [first, last] with id > ``after_id``, by id."""
+
+
 class FraudRows(Protocol):
     """The fraud controls' rows inside one unit of work: the blocklist and a policy's paid amounts.
 
@@ -140,6 +216,9 @@ class StoreTx(Protocol):
 
     @property
     def watchers(self) -> WatcherRows: ...
+
+    @property
+    def notifications(self) -> NotificationRows: ...
 
     @property
     def fraud(self) -> FraudRows: ...
@@ -306,3 +385,10 @@ class Store(Protocol):
     async def events_after(self, payment_id: int, after_id: int, limit: int = 500) -> list[PaymentEvent]: ...
 
     async def receipt(self, key: str) -> Receipt | None: ...
+
+    # analytics (operators): read-only, its own unit of work
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """The analytics figures of the attempts placed in ``[start, end)`` (timezone-aware instants);
+        ``hub.domain.analytics`` defines each figure and the placing rule. Exact: integers and ``Decimal``
+        sums per currency. SQL stores read it with the index of migration 0009."""
+        ...

@@ -10,7 +10,9 @@ requests/minute per IP address, burst capacity: 150% of limit for 30 seconds". W
 So a user may send 75 requests in a burst (150/min for 30 s), then only 25 more until a minute has
 passed since the burst began; never more than 100 in any minute (an IP: 750 per 30 s, 1000 per 60 s).
 Both windows must pass. An authenticated request counts against its user key and its IP key; an
-anonymous one (``user`` is ``None`` or empty) only against its IP key.
+anonymous one (``user`` is ``None`` or empty) only against its IP key. The IP key is the client's
+(``hub.http.client_address.client_key``): an IPv4 address whole, an IPv6 client by its /64, so that a
+client rotating addresses within its /64 is still one client.
 
 Every window is tested before any is consumed, so a refused request consumes nothing; only when a
 concurrent request takes the last slot between the test and the hit may a refused request have consumed
@@ -38,6 +40,7 @@ from limits.storage import storage_from_string
 
 from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError, RateLimitExceeded, ServiceUnavailable
+from hub.http.client_address import client_key
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -59,7 +62,7 @@ class _Window(NamedTuple):
 
 class _Check(NamedTuple):
     window: _Window
-    subject: str  # the user id or the IP address
+    subject: str  # the user id or the client's IP key (an IPv6 client: its /64)
 
 
 def _windows(scope: str, per_min: int) -> tuple[_Window, ...]:
@@ -135,14 +138,15 @@ class RateLimiter:
         await self.aclose()
 
     async def hit(self, *, user: str | None, ip: str) -> None:
-        """Consume one request for ``user`` (if any) and for ``ip``, or raise :class:`RateLimitExceeded`.
+        """Consume one request for ``user`` (if any) and for ``ip``'s client (an IPv6 address: its /64),
+        or raise :class:`RateLimitExceeded`.
 
         The error's ``retry_after`` is the whole seconds (≥ 1) until this request would pass, its
         ``details`` are ``{"limit": "<n> per <s> s", "scope": "user" | "ip"}`` for the window that frees
         last. Never fails for want of the shared storage: see the module docstring.
         """
         checks = [_Check(w, user) for w in self._user_windows] if user else []
-        checks += [_Check(w, ip) for w in self._ip_windows]
+        checks += [_Check(w, client_key(ip)) for w in self._ip_windows]
         if self._local_strategy is not None and time.monotonic() < self._shared_down_until:
             self.fallbacks += 1
             await self._hit(self._local_strategy, checks)

@@ -10,7 +10,8 @@
   call again while the result says so, after each delay of a fixed list, then return the last result.
 
 Waits are ``wait_backoff`` (the spec's retry policy: exponential, capped, proportional jitter) or
-any other tenacity wait (``tenacity.wait_fixed`` for a fixed reconnect delay).
+any other tenacity wait (``tenacity.wait_fixed`` for a fixed reconnect delay). ``delay_after`` reads a
+wait for retries kept in a database (a notification's next attempt) rather than slept through.
 """
 
 from __future__ import annotations
@@ -56,6 +57,25 @@ class wait_sequence(wait_base):
 
     def __call__(self, retry_state: RetryCallState) -> float:
         return float(self.delays[min(retry_state.attempt_number, len(self.delays)) - 1])
+
+
+class wait_jitter(wait_base):
+    """``wait`` scaled by a random factor in [1-j, 1+j] (a fixed schedule made less regular)."""
+
+    def __init__(self, wait: wait_base, jitter: float, rng: random.Random | None = None) -> None:
+        self.wait, self.jitter = wait, jitter
+        self._rng = rng or random.Random()
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return float(max(0.0, self.wait(retry_state) * (1 + self._rng.uniform(-self.jitter, self.jitter))))
+
+
+def delay_after(wait: wait_base, attempt: int) -> float:
+    """The wait ``wait`` gives after failed attempt number ``attempt`` (1 = the first), for retries that
+    are scheduled in a database row instead of slept through (the notifier's ``next_attempt_at``)."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = max(1, attempt)
+    return float(wait(state))
 
 
 def is_retriable(exc: BaseException | None) -> bool:

@@ -116,6 +116,13 @@ async def test_pay_with_khqr_live(demo_server: DemoServer, phone: Phone) -> None
     await expect(page.locator("#qr-image")).to_be_hidden()
     await expect(page.locator("#latency")).to_have_text(re.compile(r"^Updated (\d+ ms|under 1 ms) after payment$"))
     assert await page.evaluate("document.activeElement.id") == "result-title"
+    # Sandbox: what the notifier sent about this payment, once per channel.
+    await expect(page.locator("#notices-list li")).to_have_count(3)
+    email = page.locator('#notices-list li[data-channel="email"]')
+    await expect(email.locator("strong")).to_have_text("Email → john.doe@example.com")
+    await expect(email.locator("span")).to_have_text("Receipt: premium paid for policy P123456789")
+    await expect(page.locator('#notices-list li[data-channel="push"]')).to_contain_text("sandbox-device-john-doe")
+    await expect(page.locator('#notices-list li[data-channel="webhook"]')).to_contain_text("Standard Webhooks, id msg_")
 
     assert await page.evaluate(MARKER) == "no reload"
     s = await state(page)

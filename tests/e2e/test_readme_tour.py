@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,23 @@ def test_bill_tour(server: Server, http: httpx.Client) -> None:
 
     # Three webhooks, one payment, one CONFIRMED event (read from the server's own database).
     assert asyncio.run(_payments_and_confirmations(server.database_url, 150001, payment_id)) == (1, 1)
+
+    # 5. The receipt went to the sandbox: push, email and the partner webhook, once each.
+    deadline = time.monotonic() + 10
+    while True:
+        r = http.get("/sandbox/notifications", params={"paymentId": payment_id, "format": "json"})
+        assert r.status_code == 200, r.text
+        records = r.json()["data"]
+        if len(records) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sorted(x["channel"] for x in records) == ["email", "push", "webhook"]
+    [receipt] = [x for x in records if x["channel"] == "email"]
+    assert receipt["recipient"] == "john.doe@example.com"
+    assert receipt["subject"] == "Receipt: premium paid for policy P123456789"
+    assert "Amount paid:     150.00 USD" in receipt["text"]
+    page = http.get("/sandbox/notifications")
+    assert page.headers["content-type"].startswith("text/html") and "Receipt: premium paid" in page.text
 
 
 async def _payments_and_confirmations(url: str, premium_id: int, payment_id: int) -> tuple[int, int]:
@@ -196,12 +214,14 @@ def bash(server: Server, script: str, cwd: Path = ROOT) -> list[Any]:
 
 
 def check_tour(outputs: list[Any]) -> None:
-    inquiry, paid, status, again = outputs
+    inquiry, paid, status, again, notices = outputs
     assert inquiry["data"]["id"] == 150001 and inquiry["data"]["paymentId"] == PAYMENT_ID_FLOOR
     sent = answers(paid["data"])
     assert len(sent) == 3 and {a["response"]["data"]["status"] for a in sent} == {"CONFIRMED"}
     assert (status["data"]["paymentId"], status["data"]["status"]) == (PAYMENT_ID_FLOOR, "CONFIRMED")
     assert again["success"] is False and again["error"]["code"] == "RESOURCE_NOT_FOUND"
+    # What the notifier has recorded so far (it works after the commit; test_bill_tour waits for all three).
+    assert notices["success"] is True and isinstance(notices["data"], list)
 
 
 def premium_offered(server: Server, policy: str = "P123456789") -> int:
@@ -219,8 +239,8 @@ def test_the_readme_tour_works_twice_with_make_reset_and_fresh_demo(tmp_path: Pa
     try:
         # The tour, then (in the same shell, as a reader goes on) the KHQR block: its SSE frames.
         outputs = bash(server, tour + readme_block("runs this block after the tour"))
-        check_tour(outputs[:4])
-        frames = outputs[4:]
+        check_tour(outputs[:5])
+        frames = outputs[5:]
         assert frames and frames[-1]["status"] == "CONFIRMED" and frames[-1]["method"] == "KHQR"
         # The banner's commands work as printed (they pay P555000111, which the tour leaves alone).
         banner = server.log.read_text(errors="replace")

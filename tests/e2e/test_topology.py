@@ -1,6 +1,6 @@
 """The production topology end to end: separate OS processes on PostgreSQL, Redis and Kafka.
 
-gateway, integration, sandbox, two push nodes, relay and feeder run as ``payhub`` processes on
+gateway, integration, sandbox, two push nodes, relay, feeder and notifier run as ``payhub`` processes on
 loopback ports, configured only through PAYHUB_* variables. One subscriber waits on each push
 node; a payment made through ``simulate/pay`` reaches both as CONFIRMED (webhook → PostgreSQL →
 NOTIFY → relay → Kafka → feeder → Redis → push nodes), and the topics hold what the contract says.
@@ -93,7 +93,7 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
     prefix = f"t{uuid.uuid4().hex[:8]}."
     try:
         async with start_broker(tmp_path) as broker:
-            names = ("gateway", "integration", "sandbox", "push1", "push2", "relay", "feeder")
+            names = ("gateway", "integration", "sandbox", "push1", "push2", "relay", "feeder", "notifier")
             ports = {name: free_port() for name in names}
             env = {
                 **os.environ,
@@ -123,6 +123,7 @@ async def topology(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[Topology,
                     ("sandbox", "sandbox"),
                     ("push1", "push"),
                     ("push2", "push"),
+                    ("notifier", "notifier"),
                 ):
                     topo.serve(name, service, ports[name])
                 topo.worker("relay", ports["relay"])
@@ -217,6 +218,26 @@ async def test_payment_reaches_subscribers_on_both_push_nodes(topology: tuple[To
     for topic in ("gateway.payment.success", "gateway.payment.verified", "gateway.payment.confirmed"):
         records = await read_topic(bootstrap, prefix + topic)
         assert {json.loads(r.value)["id"] for r in records if r.key == str(payment_id).encode()} >= confirmed_ids
+
+    # The notifier consumed the status topic (consumer group payhub.notifier): the receipt went out once.
+    admin = {"Authorization": f"Bearer {token(topo.env, 'admin')}"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        deadline = time.monotonic() + 30
+        while True:
+            r = await client.get(f"{topo.url('notifier')}/admin/payments/{payment_id}/notifications", headers=admin)
+            assert r.status_code == 200, r.text
+            sent = {(n["channel"], n["state"]) for n in r.json()["data"]["notifications"]}
+            if sent == {("push", "SENT"), ("email", "SENT"), ("webhook", "SENT")}:
+                break
+            assert time.monotonic() < deadline, (sent, topo.log("notifier"))
+            await asyncio.sleep(0.2)
+        r = await client.get(
+            f"{topo.url('notifier')}/sandbox/notifications", params={"paymentId": payment_id, "format": "json"}
+        )
+        records = r.json()["data"]
+        assert sorted(x["channel"] for x in records) == ["email", "push", "webhook"]  # three webhooks, one of each
+        [receipt] = [x for x in records if x["channel"] == "email"]
+        assert receipt["recipient"] == "john.doe@example.com" and "150.00 USD" in receipt["text"]
 
     # The integration service consumed gateway.payment.success: the premium is no longer offered.
     async with httpx.AsyncClient(timeout=10) as client:

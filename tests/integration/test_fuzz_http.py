@@ -37,9 +37,9 @@ from tests.conftest import bill_body, khqr_body, sqlite_process, token
 
 TABLES = ("payments", "payment_events", "webhook_receipts", "premiums", "khqr_sessions", "reviews")
 # The sandbox's imitation of AMK answers in AMK's own shape, not PayHub's envelope.
-AMK_SHAPED = ("/sandbox/amk/auth/", "/sandbox/amk/amkpayway/", "/sandbox/amk/qr/")
+AMK_SHAPED = ("/sandbox/amk/auth/", "/sandbox/amk/amkpayway/", "/sandbox/amk/qr/", "/sandbox/amk/statements/")
 # Streams and long-polls may legitimately outlast a request budget when the fuzzer finds a real payment.
-STREAMING = ("/events", "/khqr/sessions/")
+STREAMING = ("/events", "/khqr/sessions/", "/admin/analytics/stream")
 REQUEST_BUDGET_S = 5.0
 DEEP = "[" * 5000 + "]" * 5000
 DEEP_PARAM = "[" * 2000 + "]" * 2000  # deeper than Python's recursion limit, short enough for three in a URL

@@ -63,3 +63,18 @@ async def test_customers_are_limited_each_not_together_through_the_khqr_service(
         headers = auth_header(c, sub="customer-0")
         mine = [(await client.get("/khqr", params=KHQR_PARAMS, headers=headers)).status_code for _ in range(3)]
         assert mine == [200, 200, 429], mine
+
+
+async def test_a_client_rotating_ipv6_addresses_in_its_64_is_one_client(tmp_path: Path) -> None:
+    """Found by review: the per-IP limit keyed an IPv6 client by its whole address, so a client taking a
+    new address of its /64 for each request (any home connection holds 2^64) was never limited."""
+    async with sqlite_process(tmp_path, rate_ip_per_min=4, trusted_proxies=("127.0.0.0/8",)) as (c, client):
+
+        async def ask(n: int, address: str) -> int:
+            headers = {**auth_header(c, sub=f"u{n}"), "X-Forwarded-For": address}
+            return (await client.get("/AMK/payments", params={"query": "P123456789"}, headers=headers)).status_code
+
+        codes = [await ask(n, f"2001:db8:1:2:{n:x}:{n:x}:{n:x}:{n:x}") for n in range(1, 5)]
+        assert codes == [200, 200, 200, 429], codes  # IP limit 4/min, burst 3 per 30 s
+        assert await ask(5, "2001:db8:1:3::5") == 200  # another /64 is another client
+        assert await ask(6, "::ffff:198.51.100.7") == 200 and await ask(7, "198.51.100.8") == 200

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from backoffice.reconcile.schedule import DailyReconciliation
 from hub.adapters.store.sql import Tx
 from hub.domain.money import Currency
 from hub.domain.records import Premium
+from hub.domain.timezones import PHNOM_PENH
 from hub.errors import ServiceUnavailable
 from payhub.bootstrap import Container
 from tests.conftest import auth_header, bank_paid, bill_body, make_settings, running, signed
@@ -170,11 +171,11 @@ async def test_a_day_with_every_outcome_then_a_rerun_updates_and_never_duplicate
     reviews = await reconcile_reviews(c)
     assert sorted(r["key"] for r in reviews) == sorted(
         [
-            f"reconcile:missing_at_amk:{day}:BILL:{dropped}",
-            f"reconcile:amount_mismatch:{day}:KHQR:{altered}",
-            f"reconcile:amount_mismatch:{day}:BILL:{recurrency}",
-            f"reconcile:stuck_processing:{day}:BILL:{stuck}",
-            f"reconcile:missing_in_payhub:{day}:BILL:AMK-UNSEEN-1",
+            f"reconcile:missing_at_amk:BILL:{dropped}",
+            f"reconcile:amount_mismatch:KHQR:{altered}",
+            f"reconcile:amount_mismatch:BILL:{recurrency}",
+            f"reconcile:stuck_processing:BILL:{stuck}",
+            "reconcile:missing_in_payhub:BILL:AMK-UNSEEN-1",
         ]
     )
     unseen = next(r for r in reviews if "AMK-UNSEEN-1" in r["key"])
@@ -470,10 +471,69 @@ async def test_a_statement_imported_after_a_failed_run_is_the_one_the_next_run_r
     async with c.store.transaction() as tx:
         items = {i.tx_ref: i.outcome for i in await tx.reconciliation.items(run.id)}
     assert items == {paid: "matched", "AMK-ONLY-9": "missing_in_payhub"}
-    assert [r["key"] for r in await reconcile_reviews(c)] == [f"reconcile:missing_in_payhub:{day}:BILL:AMK-ONLY-9"]
+    assert [r["key"] for r in await reconcile_reviews(c)] == ["reconcile:missing_in_payhub:BILL:AMK-ONLY-9"]
 
     # The same statement imported again changes nothing: a resumed or repeated run is not redone for it.
     await c.reconciler.import_statement(statement.encode(), "amk.csv")
     again = await c.reconciler.run(day, "cli")
     assert again.generation == run.generation + 1  # a COMPLETED day is rerun, as always
     assert len(await reconcile_reviews(c)) == 1
+
+
+async def test_a_payment_settled_across_midnight_is_one_review_whatever_the_days_that_list_it(
+    world: tuple[Container, httpx.AsyncClient, FakeClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by review: the key held the day, so a mismatching payment at 23:59 that AMK settles on the
+    next day's statement (both days reconcile it) opened two reviews and two ALERTs, and the mismatch
+    metric counted it twice. One review per (outcome, channel, txRef); another outcome is another review."""
+    c, client, clock = world
+    day = local_day(clock.now) - timedelta(days=2)
+    clock.now = datetime.combine(day, time(23, 59), PHNOM_PENH).astimezone(UTC)
+    altered = await pay_bill(client, "P123456789")  # 150.00 USD: the bank then holds 149.00
+    await control(client, verifyAvailable=False)
+    stuck = await pay_bill(client, "P444000222")  # 250000 KHR, recorded PROCESSING (AMK unreachable)
+    await control(client, verifyAvailable=True)
+    await control(client, statement={"alter": [{"txId": altered, "amount": "149.00"}]})
+    clock.advance(hours=2)  # past midnight, and the PROCESSING payment past the one-hour threshold
+
+    caplog.set_level(logging.INFO)
+    first = await reconcile(c, client, day)  # the bank's statement of the day lists both
+    assert outcomes(first) == {altered: "amount_mismatch", stuck: "stuck_processing"}
+    assert len(await reconcile_reviews(c)) == 2 and len(alerts(caplog)) == 2
+
+    # AMK settles them again on the next day's statement (imported): decided again, flagged once.
+    caplog.clear()
+    nxt = day + timedelta(days=1)
+
+    def statement(stuck_amount: str) -> bytes:
+        return (
+            "settlement_date,tx_id,channel,amount,currency,paid_at\n"
+            f"{nxt},{altered},BILL,149.00,USD,{nxt}T00:01:00\n"
+            f"{nxt},{stuck},BILL,{stuck_amount},KHR,{nxt}T00:02:00\n"
+        ).encode()
+
+    await c.reconciler.import_statement(statement("250000"), "amk-next.csv")
+    second = await reconcile(c, client, nxt)
+    assert outcomes(second) == outcomes(first)
+    assert len(await reconcile_reviews(c)) == 2 and alerts(caplog) == []
+    keys = {f"reconcile:amount_mismatch:BILL:{altered}", f"reconcile:stuck_processing:BILL:{stuck}"}
+    assert {r["key"] for r in await reconcile_reviews(c)} == keys
+    assert {i["txRef"]: i["reviewKey"] for i in second["items"]} == {i["txRef"]: i["reviewKey"] for i in first["items"]}
+    async with c.store.transaction() as tx:
+        assert await tx.reconciliation.unalerted(second["id"]) == []  # linked, never ALERTed on resume
+    assert await mismatch_metric(c, client) == {
+        "amount_mismatch": 1.0,
+        "missing_at_amk": 0.0,
+        "missing_in_payhub": 0.0,
+        "stuck_processing": 1.0,
+    }
+    assert c.metrics.registry.get_sample_value("payhub_alerts_total", {"kind": "reconcile_amount_mismatch"}) == 1
+
+    # Another outcome for the same transaction on another day is another finding: its own review.
+    assert await c.reverifier.run_once() == 1  # AMK confirms the stuck payment (250000 KHR)
+    await c.reconciler.import_statement(statement("240000"), "amk-next-corrected.csv")
+    third = await reconcile(c, client, nxt)
+    assert outcomes(third) == {altered: "amount_mismatch", stuck: "amount_mismatch"}
+    assert {r["key"] for r in await reconcile_reviews(c)} == keys | {f"reconcile:amount_mismatch:BILL:{stuck}"}
+    assert [r.__dict__["txRef"] for r in alerts(caplog)] == [stuck]
+    assert (await mismatch_metric(c, client))["amount_mismatch"] == 2.0

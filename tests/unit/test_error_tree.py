@@ -61,6 +61,7 @@ def test_every_error_knows_its_status_code_and_retriability() -> None:
         assert isinstance(cls.retriable, bool), name
     assert [n for n, c in _classes().items() if c.retriable] == [
         "AmkUnavailable",
+        "ChannelUnavailable",
         "CircuitOpen",
         "RateLimitExceeded",
         "ServiceUnavailable",

@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "hub"
 ROOT_PACKAGE = "payhub"
-SERVICES = ("gateway", "khqr", "push", "integration", "sandbox", "backoffice")
+SERVICES = ("gateway", "khqr", "push", "integration", "sandbox", "backoffice", "notifier")
 PACKAGES = (ROOT_PACKAGE, CORE, *SERVICES)
 
 

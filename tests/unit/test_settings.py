@@ -66,6 +66,8 @@ def test_the_production_example_starts() -> None:
         "PAYHUB_AMK_WEBHOOK_SECRET",
         "PAYHUB_JWT_SECRET",
         "PAYHUB_METRICS_TOKEN",
+        "PAYHUB_NOTIFY_PUSH_TOKEN",
+        "PAYHUB_NOTIFY_SMS_API_KEY",
         "PAYHUB_SERVICE_TOKEN_SECRET",
         "PAYHUB_SUBSCRIBE_SECRET",
     ]
@@ -263,3 +265,34 @@ def test_strong_values_still_start() -> None:
         PAYHUB_JWT_SECRET="k3J9-xQ2v_Lm8Pz4Rt6Wb1Nc7Yd5He0Fg",
     )
     assert Settings.from_env(env).mode == "production"
+
+
+def test_notification_settings_are_checked() -> None:
+    partner = (
+        '[{"name": "acme", "url": "https://partner.example/hooks", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]'
+    )
+    s = Settings.from_env(production_env(PAYHUB_PARTNER_WEBHOOKS=partner, PAYHUB_NOTIFY_HOURS="08:30-17:00"))
+    assert s.partner_webhooks[0].name == "acme" and s.notify_window.text() == {"start": "08:30", "end": "17:00"}
+    assert ("PAYHUB_PARTNER_WEBHOOKS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") in list(s.secret_values())
+    found = problems(
+        production_env(
+            PAYHUB_NOTIFY_PUSH_URL="ftp://x",
+            PAYHUB_NOTIFY_SMS_URL="sandbox:",
+            PAYHUB_NOTIFY_SMTP_URL="smtp://mail.example",
+            PAYHUB_NOTIFY_HOURS="9-18",
+            PAYHUB_NOTIFY_TIMEZONE="Mars/Olympus",
+            PAYHUB_PARTNER_WEBHOOKS='[{"name": "a b", "url": "https://p.example", "secret": "whsec_c2hvcnQ="}]',
+        )
+    )
+    text = "\n".join(found)
+    for expected in (
+        "PAYHUB_NOTIFY_PUSH_URL must start with",
+        "PAYHUB_NOTIFY_SMS_URL is sandbox:",
+        "PAYHUB_NOTIFY_EMAIL_FROM is required",
+        "PAYHUB_NOTIFY_HOURS must be HH:MM-HH:MM",
+        "PAYHUB_NOTIFY_TIMEZONE: unknown time zone",
+        "a name is 1-64 letters",
+        "secret must be whsec_",
+    ):
+        assert expected in text, (expected, found)
+    assert "whsec_c2hvcnQ=" not in text  # a problem names the variable, never the secret

@@ -21,13 +21,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hub.adapters.store.memory_analytics import figures_of
 from hub.adapters.store.memory_fraud import MemoryFraudRows
+from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
 from hub.adapters.store.memory_watchers import MemoryWatcherRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
+from hub.domain.analytics import PaymentFigures
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import Payment, PaymentEvent, Premium
 from hub.errors import UniqueViolation
@@ -45,6 +48,7 @@ _TABLES = frozenset(
         "khqr_sessions",
         "payment_watchers",
         "blocklist",
+        "notifications",
     }
 )
 
@@ -80,6 +84,11 @@ class MemoryStore(ShortReads):
     async def aclose(self) -> None:
         return None
 
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` over the payments in memory (``memory_analytics.py``)."""
+        async with self._lock:
+            return figures_of(self.state.payments.values(), start, end)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTx]:
         """One unit of work at a time; everything it did is undone when it raises."""
@@ -103,6 +112,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.khqr_sessions = MemorySessionRows(self._s.khqr_sessions)
         self.committed_callbacks: list[Callable[[], None]] = []
         self.outbox = MemoryOutboxRows(self._s.payment_events, self._s.published)
+        self.notifications = MemoryNotificationRows(self._s)
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
         self.watchers = MemoryWatcherRows(self._s.payment_watchers)

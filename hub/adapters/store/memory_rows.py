@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from hub.domain.blocklist import BlockEntry
+from hub.domain.notification import Notification, Preferences
 from hub.domain.payment import PaymentStatus
 from hub.domain.reconciliation import ReconItem, ReconRun, StoredStatement
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
@@ -34,6 +35,9 @@ class MemoryState:
     reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
+    notifications: dict[int, Notification] = field(default_factory=dict)
+    notification_preferences: dict[str, Preferences] = field(default_factory=dict)
+    notifier_cursors: dict[str, int] = field(default_factory=dict)
     blocklist: dict[int, BlockEntry] = field(default_factory=dict)
     receipt_created: dict[str, datetime] = field(default_factory=dict)  # webhook_receipts.created_at
     reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)

@@ -41,13 +41,16 @@ class PaymentStatements(Statements):
             " due_date = excluded.due_date,"
             " status = CASE WHEN premiums.status = 'PAID' THEN 'PAID' ELSE excluded.status END,"
             " paid_payment_id = COALESCE(premiums.paid_payment_id, excluded.paid_payment_id),"
+            " payer_phone = excluded.payer_phone, payer_email = excluded.payer_email,"
+            " push_token = excluded.push_token, language = excluded.language,"
             " updated_at = excluded.updated_at"
             if overwrite
             else " ON CONFLICT (id) DO NOTHING"
         )
         await self._c.execute(
             "INSERT INTO premiums (id, policy_number, application_number, payer, amount, currency,"
-            " due_date, status, paid_payment_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)" + conflict,
+            " due_date, status, paid_payment_id, updated_at, payer_phone, payer_email, push_token, language)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)" + conflict,
             p.id,
             p.policy_number,
             p.application_number,
@@ -58,6 +61,10 @@ class PaymentStatements(Statements):
             p.status,
             p.paid_payment_id,
             now,
+            p.contact.phone,
+            p.contact.email,
+            p.contact.push_token,
+            p.contact.language.value if p.contact.language else None,
         )
 
     async def premium(self, premium_id: int) -> Premium | None:

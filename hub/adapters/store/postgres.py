@@ -101,6 +101,20 @@ class PostgresDialect:
             # A deadlock or serialization failure rolled everything back: safe to try again (AMK retries a 503).
             raise ServiceUnavailable("database conflict; try again", details=str(exc)) from exc
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_PgConn]:
+        """A read-only unit of work whose statements all see one snapshot (REPEATABLE READ)."""
+        if self._pool is None:
+            raise ServiceUnavailable("database is not open")
+        try:
+            async with (
+                self._pool.acquire(timeout=5) as con,
+                con.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                yield _PgConn(con)
+        except _UNAVAILABLE as exc:
+            raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
+
     async def migrate(self) -> list[str]:
         async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)

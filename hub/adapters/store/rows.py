@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.adapters.store._conn import Row
 from hub.domain.money import Currency
+from hub.domain.notification import Contact, Language
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
 from hub.json_codec import loads
@@ -20,7 +21,10 @@ PAYMENT_COLS = (
     "id, premium_id, policy_number, method, status, amount, currency, transaction_id, "
     "review_reason, created_at, updated_at"
 )
-PREMIUM_COLS = "id, policy_number, application_number, payer, amount, currency, due_date, status, paid_payment_id"
+PREMIUM_COLS = (
+    "id, policy_number, application_number, payer, amount, currency, due_date, status, paid_payment_id,"
+    " payer_phone, payer_email, push_token, language"
+)
 EVENT_COLS = "id, payment_id, type, status, data, occurred_at"
 RECEIPT_COLS = (
     "key, kind, fingerprint, payment_id, payload, state, response_status, response_body, attempts, next_attempt_at"
@@ -61,6 +65,12 @@ def premium_from_row(r: Row) -> Premium:
         due_date=_date(r["due_date"]),
         status=r["status"],
         paid_payment_id=None if r["paid_payment_id"] is None else int(r["paid_payment_id"]),
+        contact=Contact(
+            phone=r["payer_phone"],
+            email=r["payer_email"],
+            push_token=r["push_token"],
+            language=Language(r["language"]) if r["language"] else None,
+        ),
     )
 
 

@@ -4,7 +4,8 @@ All writes happen inside ``SqlStore.transaction()``; a dialect provides the conn
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
 ``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
-``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs);
+``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
+``notifications.py`` (the notifier's tables);
 ``rows.py`` decodes rows into records.
 """
 
@@ -17,8 +18,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
+from hub.adapters.store.analytics import read_figures
 from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.migrations import drop_all
+from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
 from hub.adapters.store.receipts import ReceiptStatements
@@ -28,6 +31,7 @@ from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.adapters.store.watchers import SqlWatcherRows
 from hub.constants import OUTBOX_CHANNEL
+from hub.domain.analytics import PaymentFigures
 from hub.ports import Store, StoreTx
 
 
@@ -36,6 +40,10 @@ class Dialect(Protocol):
     locks_rows: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """A read-only unit of work that does not hold up writers (analytics)."""
+        ...
 
     async def migrate(self) -> list[str]: ...
 
@@ -74,6 +82,12 @@ class SqlStore(ShortReads):
     async def aclose(self) -> None:
         await self._dialect.close()
 
+    async def payment_figures(self, start: datetime, end: datetime) -> PaymentFigures:
+        """``hub.ports.Store.payment_figures`` in SQL (``analytics.py``), in a read-only unit of work that
+        does not hold up writers (``Dialect.read``)."""
+        async with self._dialect.read() as conn:
+            return await read_figures(conn, self._dialect.name, start, end)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One atomic unit of work: everything done on the Tx commits together or not at all.
@@ -104,6 +118,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def outbox(self) -> OutboxRows:
         return OutboxRows(self._c, locking=bool(self._for_update))  # row locks only on PostgreSQL
+
+    @cached_property
+    def notifications(self) -> NotificationRows:
+        return NotificationRows(self._c, locking=bool(self._for_update))
 
     @cached_property
     def fraud(self) -> SqlFraudRows:

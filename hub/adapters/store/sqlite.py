@@ -70,6 +70,9 @@ class SqliteDialect:
         self._path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._reader: aiosqlite.Connection | None = None  # read(): opened on first use
+        self._reader_uri = "" if path == ":memory:" else Path(path).resolve().as_uri() + "?mode=ro"
+        self._read_lock = asyncio.Lock()
 
     async def connect(self) -> None:
         if self._path != ":memory:":
@@ -100,6 +103,32 @@ class SqliteDialect:
             else:
                 await db.execute("COMMIT")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_SqliteConn]:
+        """A read-only unit of work on a second, read-only connection: in WAL mode it reads one snapshot
+        while the writer goes on committing, so a long read (analytics over a year) never holds up a
+        webhook. An in-memory database has one connection only: its reads take the write lock."""
+        if not self._reader_uri:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self._read_lock:
+            if self._db is None:  # checked under the lock: close() takes it too, so no reader outlives it
+                raise ServiceUnavailable("database is not open")
+            if self._reader is None:
+                self._reader = reader = await aiosqlite.connect(self._reader_uri, uri=True, isolation_level=None)
+                reader.row_factory = sqlite3.Row
+                await reader.execute("PRAGMA busy_timeout=5000")
+            db = self._reader
+            try:
+                await db.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            except sqlite3.OperationalError as exc:
+                raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
+            try:
+                yield _SqliteConn(db)
+            finally:
+                await db.execute("ROLLBACK")
+
     async def migrate(self) -> list[str]:
         async with self.transaction() as conn:
             return await apply_pending(conn, "sqlite", _statements, datetime.now(UTC))
@@ -109,6 +138,10 @@ class SqliteDialect:
             await conn.fetchrow("SELECT 1")
 
     async def close(self) -> None:
+        async with self._read_lock:  # after the read under way, if any
+            if self._reader is not None:
+                await self._reader.close()
+                self._reader = None
         if self._db is not None:
             await self._db.close()
             self._db = None

@@ -54,11 +54,14 @@ lock: | $(BIN)/python
 	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev --extra otel -o $(DEV_LOCK)
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 
-## browser: Debian's chromium for the browser tests, installed with apt-get when missing
+## browser: Debian's chromium for the browser tests, and a Khmer font (fonts-khmeros) for the Khmer
+## demo page, installed with apt-get when missing
 .PHONY: browser
 browser:
 	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	fc-list :lang=km | grep -q . || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-khmeros; }
 
 ## promtool: Prometheus' rule checker (Debian's prometheus package) for the alert-rule tests,
 ## installed with apt-get when missing (the tests fail instead of skipping without it under CI=true)
@@ -78,8 +81,18 @@ $(KHQR_SDK_STAMP): $(KHQR_SDK_DIR)/package.json $(KHQR_SDK_DIR)/package-lock.jso
 	  cd $(KHQR_SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.installed-stamp; \
 	else echo "npm not found: the KHQR differential test will be skipped (and fail under CI=true)"; fi
 
+## clients-js: TypeScript (pinned by tests/clients_js/package-lock.json) to type-check clients/js/payhub.js
+CLIENTS_JS_DIR   := tests/clients_js
+CLIENTS_JS_STAMP := $(CLIENTS_JS_DIR)/node_modules/.installed-stamp
+.PHONY: clients-js
+clients-js: $(CLIENTS_JS_STAMP)
+$(CLIENTS_JS_STAMP): $(CLIENTS_JS_DIR)/package.json $(CLIENTS_JS_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(CLIENTS_JS_DIR) && npm ci --no-audit --no-fund --ignore-scripts && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the payhub.js type check will be skipped (and fail under CI=true)"; fi
+
 ## test: the whole suite (PostgreSQL and Redis on 127.0.0.1 are used by the tests that claim them)
-test: $(STAMP) browser khqr-sdk promtool
+test: $(STAMP) browser khqr-sdk clients-js promtool
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -96,4 +109,4 @@ typecheck: $(STAMP)
 check: test lint typecheck
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(KHQR_SDK_DIR)/node_modules
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(KHQR_SDK_DIR)/node_modules $(CLIENTS_JS_DIR)/node_modules

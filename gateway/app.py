@@ -1,4 +1,7 @@
-"""Gateway routes: premium inquiry and AMK's two webhooks (``/AMK``), plus operator reads."""
+"""Gateway routes: premium inquiry and AMK's two webhooks (``/AMK``), and a payment's status.
+
+The gateway process also serves the back office's admin API (``backoffice/review_api.py``:
+``/admin/reviews``, look-ups), added beside these routes by ``payhub/app.py``."""
 
 from __future__ import annotations
 
@@ -124,17 +127,11 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         found = await watched_payment(d.store, who, payment_id, also=("service",))
         return ok(payment_json(found))
 
-    async def reviews(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        async with d.store.transaction() as tx:
-            return ok(await tx.reviews())
-
     return [
         Route("/AMK/payments", inquiry, methods=["GET"]),
         Route("/AMK/payments", bill, methods=["POST"]),
         Route("/AMK/khqr", khqr, methods=["POST"]),
         Route("/api/payments/{payment_id:str}", payment, methods=["GET"]),
-        Route("/admin/reviews", reviews, methods=["GET"]),
     ]
 
 

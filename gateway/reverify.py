@@ -23,6 +23,7 @@ from hub.domain.records import Payment, PaymentEvent, Receipt, Verification
 from hub.errors import AmkUnavailable, AmkUnknownError, PayHubError, TransactionVerifyFailed, VerificationMismatch
 from hub.http.envelope import error_body
 from hub.ports import AmkVerifier, Publisher, Store
+from hub.service.amk_answers import remember_refusal, remember_verdict
 from hub.service.announce import announce
 from hub.service.ledger import transition
 
@@ -83,6 +84,7 @@ class ReVerifier:
                     now,
                 )
                 if refused is not None:
+                    await remember_refusal(tx, current.payment_id, str(tx_ref), "reverify", refused, now)
                     await tx.add_review(
                         f"reverify:{current.key}:refused:{refused.code}",
                         f"AMK payment-verify refused: {refused.code}",
@@ -97,6 +99,7 @@ class ReVerifier:
                 return 0
             payment = await tx.payment(current.payment_id, lock=True)
             assert payment is not None
+            await remember_verdict(tx, payment.id, str(tx_ref), "reverify", verdict, now)
             problem = _problem(current, verdict)
             target = PaymentStatus.FAILED if problem else PaymentStatus.CONFIRMED
             payment, events, _ = await transition(

@@ -50,6 +50,7 @@ from hub.fraud.engine import FraudEngine
 from hub.fraud.verdict import Attempt, Verdict
 from hub.keylock import KeyedLocks
 from hub.ports import AmkVerifier, PremiumSource, Publisher, Store, StoreTx
+from hub.service.amk_answers import remember_refusal, remember_verdict
 from hub.service.announce import announce
 from hub.service.ledger import flag_repeated_notice, open_payment, transition
 
@@ -212,6 +213,8 @@ class WebhookService:
             # AMK refused to verify (merchant not bound, bank not found, unknown code, unreadable
             # answer): the client has alerted and counted it; the bank's notice waits for a person
             # (and for AMK's retry, as the answer is a 5xx), nothing is changed.
+            async with self.store.transaction() as tx:
+                await remember_refusal(tx, w.payment_id, verify_ref(w), "webhook", exc, self.clock())
             await self._review(
                 w,
                 f"AMK payment-verify refused: {exc.code}",
@@ -225,6 +228,8 @@ class WebhookService:
             # A bank claiming money that AMK does not confirm is for a person to look at.
             if isinstance(exc, TransactionVerifyFailed):
                 self.alerts.raise_(AlertKind.AMK_NOT_CONFIRMED, log, key=w.key, amkStatus=verdict.status)
+            async with self.store.transaction() as tx:
+                await remember_verdict(tx, w.payment_id, verify_ref(w), "webhook", verdict, self.clock())
             await self._review(w, exc.message, w.payment_id, {"amk": exc.details})
             raise
         return verdict
@@ -272,6 +277,8 @@ class WebhookService:
             if not await tx.insert_receipt(placeholder, now):
                 raise _LostRace
             payment = await self._payment_for(tx, w, premium, now, events)
+            if verification is not None:
+                await remember_verdict(tx, payment.id, verify_ref(w), "webhook", verification, now)
             if w.kind == "KHQR":
                 # Under the premium's lock: an echo of this notice naming the other id may have
                 # committed since it was resolved; then this is a replay of it.

@@ -220,16 +220,19 @@ class Authenticator:
         return claims
 
 
-def bearer(conn: HTTPConnection) -> str | None:
-    """The token from ``Authorization: Bearer …`` or, for EventSource, ``?token=``."""
+def bearer(conn: HTTPConnection, *, query: bool = True) -> str | None:
+    """The token from ``Authorization: Bearer …`` or, for EventSource, ``?token=`` (unless ``query``
+    is False: routes whose token must never reach a URL, an access log or a ``Referer``)."""
     header = conn.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return header[7:].strip()
-    return conn.query_params.get("token") or None
+    return (conn.query_params.get("token") or None) if query else None
 
 
-async def authenticate(conn: HTTPConnection, auth: Authenticator, *roles: str) -> Principal:
-    token = bearer(conn)
+async def authenticate(conn: HTTPConnection, auth: Authenticator, *roles: str, query: bool = True) -> Principal:
+    """The caller's principal, required to hold one of ``roles`` (if given). Raises Unauthorized
+    (no token, or a bad one) or Forbidden (another role). ``query``: see ``bearer``."""
+    token = bearer(conn, query=query)
     if token is None:
         raise Unauthorized("Missing bearer token")
     principal = await auth.verify(token)

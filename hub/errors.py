@@ -20,6 +20,7 @@ instead of listing types. Foreign errors are converted where they cross into Pay
     ├── BankNotFound                 404 BANK_NOT_FOUND
     ├── MethodNotAllowed             405 METHOD_NOT_ALLOWED
     ├── DuplicatePayment             409 DUPLICATE_PAYMENT
+    ├── Conflict                     409 BAD_REQUEST       the resource's state does not allow the action
     ├── RequestTimeout               408 BAD_REQUEST       headers or body too slow
     ├── QrExpired                    410 QR_EXPIRED
     ├── PayloadTooLarge              413 BAD_REQUEST
@@ -147,6 +148,16 @@ class DuplicatePayment(PayHubError):
     code = "DUPLICATE_PAYMENT"
     default_message = "A different payment with the same transaction key was already received"
     payment_error = True
+
+
+class Conflict(PayHubError):
+    """The action is not allowed in the resource's current state (a review already resolved, …);
+    nothing was changed. The spec names no code for it: ``BAD_REQUEST`` with status 409 (RFC 9110
+    §15.5.10); ``details`` say the current state and the states the action is allowed from."""
+
+    status_code = 409
+    code = "BAD_REQUEST"
+    default_message = "Not allowed in the current state"
 
 
 class VerificationMismatch(PayHubError):

@@ -112,6 +112,7 @@ class Fanout:
 
     def __init__(self, *, capacity: int = 16, on_written: Callable[[str, float], None] | None = None) -> None:
         self._subs: dict[int, set[Subscriber]] = {}
+        self._all: set[Subscriber] = set()  # watchers of every payment (the operations console)
         self._capacity = capacity
         self.delivered = 0
         # (transport, seconds from commit to a live frame written): the push path's freshness
@@ -122,7 +123,20 @@ class Fanout:
         self._subs.setdefault(payment_id, set()).add(sub)
         return sub
 
+    def subscribe_all(self, transport: str = "sse", capacity: int = 256) -> Subscriber:
+        """A subscriber offered the status events of every payment (``payment_id`` 0 marks it).
+
+        Its buffer is larger than one payment's (many payments share it); when a slow client lets it
+        fill, the oldest non-terminal frames are dropped as for any subscriber, and the client can
+        re-read them from the event log (``Last-Event-ID``)."""
+        sub = Subscriber(0, capacity, transport)
+        self._all.add(sub)
+        return sub
+
     def unsubscribe(self, sub: Subscriber) -> None:
+        if sub in self._all:
+            self._all.discard(sub)
+            return
         subs = self._subs.get(sub.payment_id)
         if subs is not None:
             subs.discard(sub)
@@ -131,11 +145,11 @@ class Fanout:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subs.values())
+        return sum(len(s) for s in self._subs.values()) + len(self._all)
 
     def subscribers_by_transport(self) -> dict[str, int]:
         """Open subscribers per transport; every transport of ``TRANSPORTS`` is present (0 if none)."""
-        counts = Counter(sub.transport for subs in self._subs.values() for sub in subs)
+        counts = Counter(sub.transport for subs in (*self._subs.values(), self._all) for sub in subs)
         return {t: counts.get(t, 0) for t in (*self.TRANSPORTS, *counts)}
 
     def written(self, sub: Subscriber, frame: Frame) -> None:
@@ -149,13 +163,13 @@ class Fanout:
         """Bus handler: one serialization, one fan-out per status event."""
         if event.type != PaymentEvent.STATUS:
             return
-        subs = self._subs.get(event.payment_id)
-        if not subs:
+        subs = self._subs.get(event.payment_id, set())
+        if not subs and not self._all:
             return
         frame = Frame.of(event)
-        for sub in subs:
+        for sub in (*subs, *self._all):
             sub.offer(frame)
-        self.delivered += len(subs)
+        self.delivered += len(subs) + len(self._all)
 
     async def catch_up(self, store: Store, *, chunk: int = 500) -> int:
         """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the

@@ -74,9 +74,13 @@ def loads_object(data: bytes | str, *, field: str = "body") -> dict[str, Any]:
     return value
 
 
-def dumps(value: Any) -> str:
-    """``value`` as compact JSON text (see the module docstring for how each type is written)."""
-    return simplejson.dumps(value, separators=(",", ":"), use_decimal=False, allow_nan=False, default=_default)
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """``value`` as compact JSON text (see the module docstring for how each type is written);
+    with ``indent``, one member per line, for people to read."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return simplejson.dumps(
+        value, separators=separators, indent=indent, use_decimal=False, allow_nan=False, default=_default
+    )
 
 
 def dumps_bytes(value: Any) -> bytes:

@@ -22,11 +22,14 @@ from starlette.staticfiles import StaticFiles
 
 import backoffice.analytics.app
 import backoffice.blocklist
+import backoffice.console
 import backoffice.reconcile.routes
+import backoffice.review_api
 import gateway.app
 import integration.app
 import khqr.app
 import notifier.app
+import push.admin_stream
 import push.app
 import sandbox.app
 from hub.errors import PayHubError
@@ -38,6 +41,7 @@ from hub.http.middleware import CorrelationMiddleware
 from hub.settings import Settings
 from hub.tracing import Tracer
 from payhub.bootstrap import SERVICES, Container
+from payhub.client_assets import client_routes
 from payhub.probes import probe_routes
 from payhub.tracing_setup import tracer_for
 from payhub.workers import integration_consumer, notifier_consumer
@@ -153,11 +157,16 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         routes += backoffice.reconcile.routes.routes(
             backoffice.reconcile.routes.ReconciliationDeps(c.reconciler, c.daily_reconciliation, c.auth)
         )
+        routes += backoffice.review_api.routes(backoffice.review_api.BackofficeDeps(c.auth, c.review_desk, c.lookups))
+        routes += backoffice.console.routes()
     if "khqr" in chosen:
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
         routes += push.app.routes(
             push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s, push.app.WsLimits.of(c.settings))
+        )
+        routes += push.admin_stream.routes(
+            push.admin_stream.AdminStreamDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s)
         )
     if "integration" in chosen:
         routes += integration.app.routes(c.premiums, c.auth)
@@ -183,6 +192,8 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         )
     if "khqr" in chosen or "gateway" in chosen:
         routes += _demo_routes(c)
+    if chosen & {"push", "khqr", "gateway"}:  # the stream service and the demo page's hosts
+        routes += client_routes()
     return routes
 
 
@@ -237,6 +248,7 @@ def _index(c: Container, chosen: set[str]) -> Callable[[Request], Awaitable[Resp
                     "sandbox": "/sandbox/amk" if c.settings.sandbox else None,
                     "notifications": "/sandbox/notifications" if c.settings.sandbox else None,
                     "demo": "/demo/",
+                    "console": "/ops/" if "gateway" in chosen else None,
                     "analytics": "/admin/analytics",
                     "analyticsDashboard": "/ops/analytics/",
                     "khqr": "/khqr?bankCode={...}&billNumber=P123456789",

@@ -19,8 +19,10 @@ import httpx
 from starlette.types import ASGIApp
 
 from backoffice.analytics.feed import AnalyticsFeed
+from backoffice.lookups import Lookups
 from backoffice.reconcile.runner import Reconciler
 from backoffice.reconcile.schedule import DailyReconciliation
+from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -130,6 +132,8 @@ class Container:
     notify_outbox: SandboxOutbox
     reconciler: Reconciler  # gateway: reconciliation with AMK (backoffice)
     daily_reconciliation: DailyReconciliation
+    review_desk: ReviewDesk  # gateway only, as the admin API
+    lookups: Lookups
 
     def __init__(
         self,
@@ -205,6 +209,7 @@ class Container:
             build.gateway(self)
             build.analytics(self)
             build.reconciliation(self)
+            build.review_desk(self)
         if "khqr" in self.services:
             build.khqr(self)
         if "sandbox" in self.services and s.sandbox:

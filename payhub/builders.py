@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from backoffice.analytics.feed import AnalyticsFeed
+from backoffice.lookups import Lookups
+from backoffice.reviews import ReviewDesk
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -194,7 +196,7 @@ def gateway(c: Container) -> None:
 
     c.metrics.scraped_gauge(
         "payhub_reviews_open",
-        "Reviews waiting for a person, by kind (hub/service/review_kinds.py)",
+        "Reviews waiting for a person (OPEN or ESCALATED), by kind (hub/service/review_kinds.py)",
         reviews_open,
         ["kind"],
     )
@@ -217,6 +219,13 @@ def reconciliation(c: Container) -> None:
     c.reconciler = reconciliation_wiring.reconciler(c.settings, c.store, amk_client(c), source, c.metrics.alerts)
     c.daily_reconciliation = reconciliation_wiring.daily(c.settings, c.reconciler)
     reconciliation_wiring.mismatch_metric(c.metrics, c.store)
+
+
+def review_desk(c: Container) -> None:
+    """The review queue and the look-ups (admin API of the gateway process); the gauge of what waits
+    for a person, ``payhub_reviews_open{kind}``, is the gateway's (``hub/service/review_kinds.py``)."""
+    c.review_desk = ReviewDesk(c.store)
+    c.lookups = Lookups(c.store)
 
 
 def khqr(c: Container) -> None:

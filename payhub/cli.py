@@ -1,5 +1,6 @@
 """The ``payhub`` command: run, serve, relay, feeder, dlq, notifications, migrate, token, policies import, reconcile,
-blocklist, reset (sandbox demo data)."""
+blocklist, reset (sandbox demo data); the back office's reviews, payments and premiums commands live in
+``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -126,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     bremove.add_argument("id", type=int)
     bremove.add_argument("--by", default=None, help="who removes it (default: $USER)")
     bremove.set_defaults(func=_blocklist_remove)
+
+    from payhub.cli_backoffice import add_commands
+
+    add_commands(sub)
     return parser
 
 

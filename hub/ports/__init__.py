@@ -22,11 +22,15 @@ port               implementations
 ``NotificationChannel`` ``adapters/notify/`` (push, SMS, email, partner webhooks, sandbox), in ``notify.py``
 ``StatementFormat`` ``adapters/amk/statement_csv.py`` (AMK's settlement statement, an assumed CSV)
 ``StatementSource`` ``adapters/amk/statements.py`` (fetched over HTTP from AMK or the sandbox)
+``ReviewRows``     ``adapters/store/backoffice.py``, ``adapters/store/memory_backoffice.py``
+``LookupRows``     (reached from a ``StoreTx``: ``tx.review_rows``, ``tx.lookups``,
+``AmkAnswerRows``  ``tx.amk_answers``)
 =================  ===========================================================================
 """
 
 from __future__ import annotations
 
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource, RateLimiter
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.notify import NotificationChannel, Outbound
@@ -42,6 +46,7 @@ from hub.ports.store import (
 )
 
 __all__ = [
+    "AmkAnswerRows",
     "AmkQrGenerator",
     "AmkVerifier",
     "Bus",
@@ -50,6 +55,7 @@ __all__ = [
     "FraudRows",
     "Header",
     "KhqrSessionRows",
+    "LookupRows",
     "Message",
     "NotificationChannel",
     "NotificationRows",
@@ -61,6 +67,7 @@ __all__ = [
     "RateLimiter",
     "ReconciliationRows",
     "Record",
+    "ReviewRows",
     "StatementFormat",
     "StatementSource",
     "Store",

@@ -19,6 +19,7 @@ from hub.domain.money import Currency
 from hub.domain.notification import NewNotification, Notification, NotificationState, Preferences
 from hub.domain.payment import PaymentMethod, PaymentStatus
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.ports.backoffice import AmkAnswerRows, LookupRows, ReviewRows
 from hub.ports.reconciliation import ReconciliationRows
 
 
@@ -156,6 +157,11 @@ class NotificationRows(Protocol):
         """Status events CONFIRMED or FAILED with id > ``after_id``, of every payment, by id."""
         ...
 
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        """Status events of every payment with id > ``after_id``, by id (the console's live feed resumes
+        from here with ``Last-Event-ID``)."""
+        ...
+
     async def last_event_id(self) -> int:
         """The largest id of the event log (0 when empty)."""
         ...
@@ -227,6 +233,15 @@ class StoreTx(Protocol):
     def reconciliation(self) -> ReconciliationRows:
         """Reconciliation runs, items and statements (``backoffice.reconcile``)."""
         ...
+
+    @property
+    def review_rows(self) -> ReviewRows: ...
+
+    @property
+    def lookups(self) -> LookupRows: ...
+
+    @property
+    def amk_answers(self) -> AmkAnswerRows: ...
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this unit has committed (never after a rollback); in order, and one
@@ -338,11 +353,16 @@ class StoreTx(Protocol):
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        """Flag something for a person. Idempotent per key: False when the key exists."""
+        """Flag something for a person. Idempotent per key: False when the key exists.
+
+        The review starts OPEN, its kind is the key's prefix (``hub.domain.reviews.review_kind``),
+        its policy that of its payment (else the payload's ``policyNumber``), and its history
+        starts with an ``open`` row by ``payhub`` whose note is ``reason``."""
         ...
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: ``{id, key, reason, paymentId, payload, createdAt}``."""
+        """Newest first, as ``Review.as_json``: ``{id, key, kind, reason, state, outcome, paymentId,
+        policyNumber, payload, createdAt, updatedAt}``."""
         ...
 
     async def count_reviews(self, key_prefix: str) -> int:
@@ -355,7 +375,8 @@ class StoreTx(Protocol):
 
     async def count(self, table: str) -> int:
         """Rows of a table (``premiums``, ``payments``, ``payment_events``, ``webhook_receipts``,
-        ``reviews``, ``inquiries``, ``khqr_sessions``, ``blocklist``), for operators and tests."""
+        ``reviews``, ``review_events``, ``amk_answers``, ``inquiries``, ``khqr_sessions``, ``blocklist``),
+        for operators and tests."""
         ...
 
 

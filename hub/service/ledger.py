@@ -9,6 +9,9 @@ KHQR webhook, re-verifier, expiry) moves one of them (issue 7 §1):
 * when an attempt receives money (PROCESSING or CONFIRMED), every other payable (PENDING) attempt
   of its premium is closed in the same transaction: payment EXPIRED with a ``closedBy`` status
   event (its stream's terminal frame) and its QR session EXPIRED, so its QR is never shown again;
+  the QR session of another attempt that already holds money awaiting AMK (PROCESSING) is EXPIRED
+  too (its money is left to AMK's verdict): once money reaches an attempt, the only QR of its premium
+  that may stay PENDING is that attempt's own, and a paid premium has none;
 * money on an attempt of a premium that another attempt already paid, or a second bank transaction
   on one attempt, is recorded like any money (never dropped) and raises a "possible double
   payment" review (key ``double-payment:…``, counted by ``payhub_double_payments_total``) and an
@@ -176,7 +179,9 @@ async def close_other_attempts(tx: StoreTx, paying: Payment, now: datetime) -> l
     (its status event carries ``closedBy``) and QR session EXPIRED. Returns the status events.
 
     Attempts already holding money (PROCESSING) stay as they are: their money is settled by AMK's
-    verdict, and a second confirmation is flagged as a double payment.
+    verdict, and a second confirmation is flagged as a double payment. Their QR session, still
+    PENDING while AMK verifies, is EXPIRED all the same: otherwise a premium another attempt pays
+    keeps a payable QR until its TTL runs out (its session turns PAID if AMK confirms its money).
     """
     events: list[PaymentEvent] = []
     for other in await tx.pending_payments_for(paying.premium_id, excluding=paying.id):
@@ -185,6 +190,11 @@ async def close_other_attempts(tx: StoreTx, paying: Payment, now: datetime) -> l
         data = {**status_data(closed, now), "closedBy": paying.id}
         events.append(await tx.append_event(closed.id, PaymentEvent.STATUS, closed.status, data, now))
         await tx.end_qr_sessions(closed.id, "EXPIRED", now)
+    # A premium has at most one PENDING session (``khqr_sessions_one_pending``); the premium's lock,
+    # held by the caller, orders this after any QR being issued for it.
+    live = await tx.khqr_sessions.pending_for_premium(paying.premium_id)
+    if live is not None and live.payment_id != paying.id:
+        await tx.khqr_sessions.close(live.id, "EXPIRED", now)
     return events
 
 

@@ -9,6 +9,8 @@ process with a controllable clock. After every step it checks:
   attempt that holds money), and a replay never moves it to another attempt;
 * a premium is paid iff it has a confirmed attempt, and then it has no payable attempt, no open
   QR session, and neither the inquiry nor ``GET /khqr`` offers it again;
+* a premium's live (PENDING) QR session belongs to a payable attempt, or to an attempt whose money
+  awaits AMK, and no other attempt of the premium holds money;
 * every premium with more than one confirmed attempt, or more than one verified bank transaction,
   has a double-payment review per extra transaction, and no premium paid once has one;
 * no stream goes backwards: each attempt's status events are append-only, start PENDING, and only
@@ -273,6 +275,7 @@ class Attempts(RuleBasedStateMachine):
                 pid: await tx.count("khqr_sessions", "premium_id = $1 AND status = $2", pid, SESSION_PENDING)
                 for pid in PREMIUMS
             }
+            live = {pid: await tx.khqr_sessions.pending_for_premium(pid) for pid in PREMIUMS}
         # Every webhook carrying money: recorded exactly once, on an attempt that holds money.
         money_keys: dict[int, set[str]] = {pid: set() for pid in PREMIUMS}
         verified: dict[int, set[str]] = {pid: set() for pid in PREMIUMS}
@@ -302,7 +305,15 @@ class Attempts(RuleBasedStateMachine):
             assert premium.paid == bool(confirmed), (premium, confirmed)
             if confirmed:
                 assert not [p for p in attempts if p.status is PaymentStatus.PENDING], attempts
-                assert open_sessions[pid] == 0
+                assert open_sessions[pid] == 0, f"a confirmed premium keeps a PENDING QR session: {live[pid]}"
+            # A live QR is a payable attempt's, or the one attempt holding money awaiting AMK's verdict:
+            # money reaching any other attempt ends it.
+            session = live[pid]
+            if session is not None:
+                holder = payments.get(session.payment_id)
+                assert holder is not None and holder.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+                others = [p for p in attempts if p.id != holder.id and p.status in MONEY]
+                assert not others, f"QR of {holder} live beside money on {others}"
             # Every extra payment flagged; nothing flagged that was paid once.
             assert doubles[pid] >= len(confirmed) - 1, (pid, confirmed, reviews)
             assert doubles[pid] >= len(verified[pid]) - 1, (pid, verified[pid], reviews)

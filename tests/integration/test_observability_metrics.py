@@ -103,7 +103,7 @@ async def test_alerts_and_open_reviews_are_counted(db_url: str, caplog: pytest.L
     assert "ALERT duplicate transaction key with different content" in [r.getMessage() for r in caplog.records]
     assert value(text, "payhub_alerts_total", kind="duplicate_transaction_key") == 1
     assert value(text, "payhub_reviews_open", kind="webhook") == 1
-    assert value(text, "payhub_reviews_open", kind="double_payment") == 0
+    assert value(text, "payhub_reviews_open", kind="double-payment") == 0  # the kind /admin/reviews filters by
 
 
 async def test_push_delivery_and_subscribers_per_transport(tmp_path: Path) -> None:

@@ -10,9 +10,12 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from hub.alerts import AlertKind
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "deploy" / "prometheus"
@@ -81,3 +84,90 @@ def test_the_sample_scrape_configuration_is_valid(tmp_path: Path) -> None:
     procfile = (ROOT / "Procfile").read_text()
     for job in jobs:  # a job per process kind of the Procfile
         assert job.removeprefix("payhub-") in procfile, job
+
+
+def _promtool_test(tmp_path: Path, tests: list[dict[str, object]]) -> subprocess.CompletedProcess[str]:
+    """Run promtool's unit tests ``tests`` against a copy of alerts.yml."""
+    shutil.copy(RULES_DIR / "alerts.yml", tmp_path / "alerts.yml")
+    cases = {"rule_files": ["alerts.yml"], "evaluation_interval": "1m", "tests": tests}
+    (tmp_path / "edge_test.yml").write_text(yaml.safe_dump(cases, sort_keys=False))
+    return subprocess.run(
+        [_promtool(), "test", "rules", "edge_test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_every_alert_kind_fires_when_counted_before_the_first_scrape(tmp_path: Path) -> None:
+    """A process that raises an ALERT before Prometheus first scrapes it (Redis down at start-up, a new
+    pod's new ``instance``) shows a series whose first sample is already 1: ``increase()`` needs two
+    samples and would never see it. Every kind's rule fires on such a series, and on a restart (reset)."""
+    tests: list[dict[str, object]] = []
+    for kind in AlertKind:
+        tests.append(
+            {
+                "name": f"{kind.rule_name}: counted before the first scrape, then after a restart",
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f'payhub_alerts_total{{kind="{kind.label}",job="payhub-gateway",instance="new"}}',
+                        "values": "1x30",
+                    },
+                    {
+                        "series": f'payhub_alerts_total{{kind="{kind.label}",job="payhub-gateway",instance="old"}}',
+                        "values": "0x3 2x16 1x10",
+                    },
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": kind.rule_name,
+                        "exp_alerts": [_expected(kind.rule_name, job="payhub-gateway", instance="new")],
+                    },
+                    {"eval_time": "15m", "alertname": kind.rule_name, "exp_alerts": []},
+                    {
+                        "eval_time": "22m",
+                        "alertname": kind.rule_name,
+                        "exp_alerts": [_expected(kind.rule_name, job="payhub-gateway", instance="old")],
+                    },
+                ],
+            }
+        )
+    result = _promtool_test(tmp_path, tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _rule(name: str) -> dict[str, Any]:
+    rules = [r for g in yaml.safe_load((RULES_DIR / "alerts.yml").read_text())["groups"] for r in g["rules"]]
+    found: dict[str, Any] = next(r for r in rules if r["alert"] == name)
+    return found
+
+
+def _expected(name: str, **labels: str) -> dict[str, object]:
+    """One alert of rule ``name`` as promtool expects it: the rule's labels and annotations plus ``labels``."""
+    rule = _rule(name)
+    return {"exp_labels": {**rule["labels"], **labels}, "exp_annotations": rule["annotations"]}
+
+
+def test_success_rate_fires_when_no_webhook_succeeds(tmp_path: Path) -> None:
+    """After a restart with the database down every webhook answers 503: no 2xx series exists at all.
+    The worst success rate (0 %) must fire, not vanish with its missing numerator."""
+    tests: list[dict[str, object]] = [
+        {
+            "name": "every webhook fails after a restart",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'payhub_webhooks_total{kind="BILL",status="503",job="payhub-gateway",instance="gw"}',
+                    "values": "0+30x60",
+                },
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "30m",
+                    "alertname": "PayHubWebhookSuccessRateDropping",
+                    "exp_alerts": [_expected("PayHubWebhookSuccessRateDropping")],
+                },
+            ],
+        }
+    ]
+    result = _promtool_test(tmp_path, tests)
+    assert result.returncode == 0, result.stdout + result.stderr

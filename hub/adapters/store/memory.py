@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hub.adapters.store.memory_analytics import figures_of
+from hub.adapters.store.memory_backoffice import MemoryAmkAnswerRows, MemoryLookupRows, MemoryReviewRows
 from hub.adapters.store.memory_fraud import MemoryFraudRows
 from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
@@ -44,6 +45,8 @@ _TABLES = frozenset(
         "payment_events",
         "webhook_receipts",
         "reviews",
+        "review_events",
+        "amk_answers",
         "inquiries",
         "khqr_sessions",
         "payment_watchers",
@@ -70,7 +73,9 @@ class MemoryStore(ShortReads):
         ids = {
             "payments": self.state.payments.keys(),
             "payment_events": self.state.payment_events.keys(),
-            "reviews": [row[0] for row in self.state.reviews.values()],
+            "reviews": [r.id for r in self.state.reviews.values()],
+            "review_events": self.state.review_events.keys(),
+            "amk_answers": self.state.amk_answers.keys(),
         }[table]
         floor = PAYMENT_ID_FLOOR - 1 if table == "payments" else 0  # payment ids start at 10^12, as in SQL
         return max(ids, default=floor) + 1
@@ -116,6 +121,9 @@ class MemoryTx(MemoryReceiptStatements):
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
         self.watchers = MemoryWatcherRows(self._s.payment_watchers)
+        self.review_rows = MemoryReviewRows(self._s, store)
+        self.lookups = MemoryLookupRows(self._s)
+        self.amk_answers = MemoryAmkAnswerRows(self._s, store)
 
     # --- premiums ---
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:

@@ -142,6 +142,12 @@ class MemoryNotificationRows:
             key=lambda e: e.id,
         )[:limit]
 
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        return sorted(
+            (e for e in self._s.payment_events.values() if e.id > after_id and e.type == PaymentEvent.STATUS),
+            key=lambda e: e.id,
+        )[:limit]
+
     async def last_event_id(self) -> int:
         return max(self._s.payment_events, default=0)
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from hub.adapters.store.memory_backoffice import add_review, review_list
 from hub.adapters.store.memory_rows import MemoryState, json_column
-from hub.adapters.store.rows import as_datetime
 from hub.domain.records import Receipt
-from hub.json_codec import dumps, loads
+from hub.domain.reviews import ReviewQuery
 
 
 class _Ids(Protocol):
@@ -47,6 +47,7 @@ class MemoryReceiptStatements:
                 next_attempt_at=r.next_attempt_at,
                 payment_id=r.payment_id,
             )
+            self._s.receipt_updated[r.key] = now
 
     async def due_verifications(self, now: datetime, limit: int = 50) -> list[Receipt]:
         due = [
@@ -63,24 +64,10 @@ class MemoryReceiptStatements:
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        if key in self._s.reviews:
-            return False
-        self._s.reviews[key] = (self._store.next_id("reviews"), reason, payment_id, dumps(payload), now)
-        return True
+        return add_review(self._s, self._store, key, reason, payment_id, payload, now)
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = sorted(self._s.reviews.items(), key=lambda kv: kv[1][0], reverse=True)[:limit]
-        return [
-            {
-                "id": id_,
-                "key": key,
-                "reason": reason,
-                "paymentId": payment_id,
-                "payload": loads(payload),
-                "createdAt": as_datetime(created_at).isoformat(),
-            }
-            for key, (id_, reason, payment_id, payload, created_at) in rows
-        ]
+        return [r.as_json() for r in review_list(self._s, ReviewQuery(limit=limit))]
 
     async def count_reviews(self, key_prefix: str) -> int:
         return sum(1 for key in self._s.reviews if key.startswith(key_prefix))

@@ -12,6 +12,7 @@ from hub.domain.notification import Notification, Preferences
 from hub.domain.payment import PaymentStatus
 from hub.domain.reconciliation import ReconItem, ReconRun, StoredStatement
 from hub.domain.records import KhqrSession, Payment, PaymentEvent, Premium, Receipt
+from hub.domain.reviews import AmkAnswer, Review, ReviewEvent
 from hub.errors import UniqueViolation
 from hub.json_codec import dumps, loads
 
@@ -32,7 +33,9 @@ class MemoryState:
     payment_events: dict[int, PaymentEvent] = field(default_factory=dict)
     published: dict[int, datetime] = field(default_factory=dict)  # event id -> published_at
     webhook_receipts: dict[str, Receipt] = field(default_factory=dict)
-    reviews: dict[str, tuple[int, str, int | None, str, datetime]] = field(default_factory=dict)
+    reviews: dict[str, Review] = field(default_factory=dict)  # by key
+    review_events: dict[int, ReviewEvent] = field(default_factory=dict)
+    amk_answers: dict[int, AmkAnswer] = field(default_factory=dict)
     inquiries: list[tuple[str, str, str, str, str, datetime]] = field(default_factory=list)
     khqr_sessions: dict[str, KhqrSession] = field(default_factory=dict)
     notifications: dict[int, Notification] = field(default_factory=dict)
@@ -40,6 +43,7 @@ class MemoryState:
     notifier_cursors: dict[str, int] = field(default_factory=dict)
     blocklist: dict[int, BlockEntry] = field(default_factory=dict)
     receipt_created: dict[str, datetime] = field(default_factory=dict)  # webhook_receipts.created_at
+    receipt_updated: dict[str, datetime] = field(default_factory=dict)  # .updated_at, once updated
     reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)
     reconciliation_items: dict[tuple[int, str], ReconItem] = field(default_factory=dict)
     reconciliation_statements: dict[date, StoredStatement] = field(default_factory=dict)

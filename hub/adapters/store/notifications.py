@@ -213,6 +213,15 @@ class NotificationRows:
         )
         return [event_from_row(r) for r in rows]
 
+    async def status_events_after(self, after_id: int, limit: int = 500) -> list[PaymentEvent]:
+        rows = await self._c.fetch(
+            f"SELECT {EVENT_COLS} FROM payment_events WHERE id > $1 AND type = $2 ORDER BY id LIMIT $3",
+            after_id,
+            PaymentEvent.STATUS,
+            limit,
+        )
+        return [event_from_row(r) for r in rows]
+
     async def last_event_id(self) -> int:
         row = await self._c.fetchrow("SELECT COALESCE(MAX(id), 0) AS n FROM payment_events")
         return int(row["n"]) if row else 0

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from hub.adapters.store._statements import Statements
-from hub.adapters.store.rows import RECEIPT_COLS, as_datetime, receipt_from_row
+from hub.adapters.store.backoffice import SqlReviewRows, insert_review
+from hub.adapters.store.rows import RECEIPT_COLS, receipt_from_row
 from hub.domain.records import Receipt
-from hub.json_codec import dumps, loads
+from hub.domain.reviews import ReviewQuery
+from hub.json_codec import dumps
 
 
 def _answer(r: Receipt, now: datetime) -> tuple[Any, ...]:
@@ -67,34 +69,12 @@ class ReceiptStatements(Statements):
     async def add_review(
         self, key: str, reason: str, payment_id: int | None, payload: dict[str, Any], now: datetime
     ) -> bool:
-        """Flag something for a person. Idempotent per key."""
-        row = await self._c.fetchrow(
-            "INSERT INTO reviews (key, reason, payment_id, payload, created_at) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT (key) DO NOTHING RETURNING id",
-            key,
-            reason,
-            payment_id,
-            dumps(payload),
-            now,
-        )
-        return row is not None
+        """Flag something for a person, OPEN, with the ``open`` row of its history. Idempotent per key."""
+        return await insert_review(self._c, key, reason, payment_id, payload, now)
 
     async def reviews(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._c.fetch(
-            "SELECT id, key, reason, payment_id, payload, created_at FROM reviews ORDER BY id DESC LIMIT $1",
-            limit,
-        )
-        return [
-            {
-                "id": int(r["id"]),
-                "key": r["key"],
-                "reason": r["reason"],
-                "paymentId": r["payment_id"],
-                "payload": loads(r["payload"]),
-                "createdAt": as_datetime(r["created_at"]).isoformat(),
-            }
-            for r in rows
-        ]
+        found = await SqlReviewRows(self._c, postgres=False).find(ReviewQuery(limit=limit))
+        return [r.as_json() for r in found]
 
     async def log_inquiry(
         self, query: str, subject: str, client_ip: str, outcome: str, correlation_id: str, now: datetime

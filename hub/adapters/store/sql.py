@@ -3,10 +3,10 @@
 All writes happen inside ``SqlStore.transaction()``; a dialect provides the connection and the
 value conversions (SQLite keeps decimals and times as text, PostgreSQL as NUMERIC/TIMESTAMPTZ).
 The statements live by subject: ``payments.py`` (premiums, payments, the event log),
-``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions) and
+``receipts.py`` (webhook receipts, reviews, inquiries), ``sessions.py`` (KHQR sessions),
 ``outbox.py`` (the relay's view of the event log), ``reconciliation.py`` (reconciliation runs),
-``notifications.py`` (the notifier's tables);
-``rows.py`` decodes rows into records.
+``notifications.py`` (the notifier's tables) and ``backoffice.py`` (the review workflow, look-ups,
+AMK's answers); ``rows.py`` decodes rows into records.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
 from hub.adapters.store.analytics import read_figures
+from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.fraud_rows import SqlFraudRows
 from hub.adapters.store.migrations import drop_all
 from hub.adapters.store.notifications import NotificationRows
@@ -134,6 +135,18 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def watchers(self) -> SqlWatcherRows:
         return SqlWatcherRows(self._c)
+
+    @cached_property
+    def review_rows(self) -> SqlReviewRows:
+        return SqlReviewRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def lookups(self) -> SqlLookupRows:
+        return SqlLookupRows(self._c, postgres=bool(self._for_update))
+
+    @cached_property
+    def amk_answers(self) -> SqlAmkAnswerRows:
+        return SqlAmkAnswerRows(self._c)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter implements the port

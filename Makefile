@@ -1,20 +1,58 @@
 # The two commands a newcomer needs: `make run` and `make test`.
+# What they install is pinned, with hashes, by two lock files (`make lock` writes both):
+#   requirements/runtime.lock  what running needs (`make run`, `make reset`)
+#   requirements/dev.lock      that plus the test and lint tools and the OpenTelemetry exporter (extras dev and
+#                              otel: `make test`, CI, `make lint typecheck`)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+RUNTIME_LOCK := requirements/runtime.lock
+DEV_LOCK     := requirements/dev.lock
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+STAMP         := $(VENV)/.installed-stamp
+PIP := $(BIN)/python -m pip
+# PayHub itself, after its locked dependencies: no resolution, no download (the build backend is locked too),
+# then a check that the lock covers what pyproject.toml asks for.
+INSTALL_PAYHUB = $(PIP) install -q --no-deps --no-build-isolation -e . && \
+	{ $(PIP) check >/dev/null || { $(PIP) check; echo "the lock files miss what pyproject.toml asks for: run make lock"; exit 1; }; }
 
-.PHONY: run test lint format typecheck check clean
+.PHONY: run reset test lint format typecheck check clean lock
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,otel]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 
-## run: create the virtual environment, install, start everything in one process (payhub run)
-run: $(STAMP)
+# Runtime only: the server's dependencies, no test tools (modules are byte-compiled when first imported).
+$(RUNTIME_STAMP): $(RUNTIME_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install -q --no-compile --require-hashes -r $(RUNTIME_LOCK)
+	$(INSTALL_PAYHUB)
+	touch $@
+
+# Everything `make test`, lint and typecheck use (the dev lock holds the runtime pins too).
+$(STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install -q --require-hashes -r $(DEV_LOCK)
+	$(INSTALL_PAYHUB)
+	touch $@ $(RUNTIME_STAMP)
+
+## run: create the virtual environment, install what running needs, start everything in one process (payhub run)
+run: $(RUNTIME_STAMP)
 	$(BIN)/payhub run
+
+## reset: restore the sandbox demo data (drops PayHub's tables, migrates, seeds the demo premiums);
+## installs nothing when .venv exists. Stop `make run` first.
+reset:
+	@test -x $(BIN)/payhub || $(MAKE) $(RUNTIME_STAMP)
+	$(BIN)/payhub reset
+
+## lock: regenerate both lock files from pyproject.toml (uv, from PyPI only). Existing pins are kept
+## where they still fit; LOCK_FLAGS=--upgrade moves every pin, LOCK_FLAGS='--upgrade-package NAME' one.
+UV_VERSION := 0.13.9
+LOCK_FLAGS ?=
+LOCK_ARGS = pyproject.toml requirements/build.in --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
+lock: | $(BIN)/python
+	$(PIP) install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev --extra otel -o $(DEV_LOCK)
+	$(BIN)/uv pip compile $(LOCK_ARGS) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 
 ## browser: Debian's chromium for the browser tests, and a Khmer font (fonts-khmeros) for the Khmer
 ## demo page, installed with apt-get when missing

@@ -45,6 +45,7 @@ from hub.http.path import path_id
 from hub.metrics import Metrics
 from hub.ports import RateLimiter, Store
 from hub.service.ledger import status_data
+from hub.service.watch import watched_payment
 
 INQUIRY_ROLES = ("customer", "amk", "admin", "service")
 
@@ -247,14 +248,11 @@ def routes(d: GatewayDeps) -> list[BaseRoute]:
         return await webhook(request, "KHQR")
 
     async def payment(request: Request) -> Response:
-        """Current status of one payment: admin, service, or that payment's subscribe token."""
+        """Current status of one payment: admin, service, that payment's subscribe token, or a customer it was
+        offered to (``hub.service.watch``: another customer's payment answers as an unknown one)."""
         who = await authenticate(request, d.auth)
         payment_id = path_id(request, "payment_id")
-        if not (who.may_watch(payment_id) or who.role == "service"):
-            raise Forbidden("This token does not cover that payment")
-        found = await d.store.payment(payment_id)
-        if found is None:
-            raise NotFound(f"No payment {payment_id}")
+        found = await watched_payment(d.store, who, payment_id, also=("service",))
         return ok(payment_json(found))
 
     return [

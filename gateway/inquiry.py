@@ -22,6 +22,7 @@ from hub.json_codec import dumps_bytes, loads_object
 from hub.ports import Cache, PremiumSource, Publisher, Store
 from hub.resilience.breaker import CircuitBreaker, CircuitOpen
 from hub.service.ledger import open_payment
+from hub.service.watch import offer
 
 log = logging.getLogger("payhub.inquiry")
 QUERY = re.compile(r"^[A-Za-z0-9]{1,10}$")
@@ -72,7 +73,9 @@ class InquiryService:
             async with self.store.transaction() as tx:
                 paid_by = await tx.confirmed_payment_for(premium.id)
                 if paid_by is None:
-                    payment, events = await open_payment(tx, premium, None, self.clock())
+                    now = self.clock()
+                    payment, events = await open_payment(tx, premium, None, now)
+                    await offer(tx, payment.id, who, now)  # the customer's own token may watch it
             if paid_by is not None:
                 # Confirmed here, not yet settled by the integration service: never offer it again.
                 await self.forget(query)

@@ -39,6 +39,7 @@ class ReVerifier:
     interval_s: float = 30.0
     on_confirmed: Callable[[Payment], Any] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    support_contact: str = ""  # named by the stored error answer a replay of the webhook gets
     alerts: Alerts = field(default_factory=Alerts)
 
     async def run_forever(self) -> None:
@@ -105,7 +106,8 @@ class ReVerifier:
                 tx, payment, target, now, review=problem.message if problem else None, alerts=self.alerts
             )
             if problem:
-                status, body = problem.status_code, error_body(problem)
+                problem.transaction_id = current.response_body.get("transactionId")
+                status, body = problem.status_code, error_body(problem, support_contact=self.support_contact)
             else:
                 status, body = (
                     200,

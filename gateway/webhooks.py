@@ -41,6 +41,7 @@ from hub.errors import (
     AmkUnknownError,
     DuplicatePayment,
     NotFound,
+    PayHubError,
     ServiceUnavailable,
     TransactionVerifyFailed,
     VerificationMismatch,
@@ -93,9 +94,18 @@ class WebhookService:
 
     async def handle(self, w: Incoming, *, received_at: float | None = None) -> Answer:
         """Process one notice (see the module doc); ``received_at`` is ``time.perf_counter()`` at its
-        arrival, to time it to its commit."""
-        if w.kind == "KHQR" and w.payment_id is None:
-            w = await self._resolve_invoice(w)
+        arrival, to time it to its commit. Every ``PayHubError`` it raises names the notice's transaction
+        (``transaction_id``: the envelope's ``transactionId``), once the KHQR invoice is resolved the
+        payment's ``AMK_KHQR_<paymentId>``."""
+        try:
+            if w.kind == "KHQR" and w.payment_id is None:
+                w = await self._resolve_invoice(w)
+            return await self._handle(w, received_at)
+        except PayHubError as exc:
+            exc.transaction_id = exc.transaction_id or w.transaction_id
+            raise
+
+    async def _handle(self, w: Incoming, received_at: float | None) -> Answer:
         # One process handles one key at a time (spares AMK 50 identical verifies); across
         # processes the receipt's unique key in the database is what decides.
         async with self._locks.hold(w.key):
@@ -285,6 +295,8 @@ class WebhookService:
                 method=w.method,
                 transaction_id=w.transaction_id,
                 failure_report=target is PaymentStatus.FAILED,
+                # The receipt's next_attempt_at below: when the re-verifier asks AMK again.
+                estimated_completion=now + timedelta(seconds=self.reverify_interval_s) if pending else None,
                 alerts=self.alerts,
             )
             events += new_events

@@ -45,6 +45,10 @@ instead of listing types. Foreign errors are converted where they cross into Pay
 
 Spec error codes: docs/ the customer spec's error table (``AmkErrorCode``); ``BAD_REQUEST`` and
 ``INTERNAL_ERROR`` are PayHub's own for what the spec does not name.
+
+Payment errors (``payment_error = True``: DUPLICATE_PAYMENT, PAYMENT_VERIFICATION_DATA_MISMATCHED,
+TRANSACTION_VERIFY_FAILED, QR_EXPIRED, FRAUD_DETECTED and AMK's refusals) carry the spec's ``supportContact`` in their
+envelope; an error about a known bank transaction carries its ``transactionId`` (``transaction_id``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class PayHubError(Exception):
     code: str = "INTERNAL_ERROR"
     retriable: bool = False
     default_message: str = "Internal error"
+    # A payment went wrong (spec: "Payment Processing Errors"): the envelope names whom to contact.
+    payment_error: bool = False
 
     def __init__(
         self,
@@ -66,10 +72,13 @@ class PayHubError(Exception):
         *,
         details: Any = None,
         retry_after: int | None = None,
+        transaction_id: str | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.details = details
         self.retry_after = retry_after
+        # The bank transaction the error is about (spec: ``transactionId``), when one is known.
+        self.transaction_id = transaction_id
         super().__init__(self.message)
 
 
@@ -98,6 +107,7 @@ class FraudDetected(Forbidden):
 
     code = "FRAUD_DETECTED"
     default_message = "Suspicious transaction detected"
+    payment_error = True  # the payer stopped needs whom to ask ("require additional verification")
 
 
 class NotFound(PayHubError):
@@ -138,6 +148,7 @@ class DuplicatePayment(PayHubError):
     status_code = 409
     code = "DUPLICATE_PAYMENT"
     default_message = "A different payment with the same transaction key was already received"
+    payment_error = True
 
 
 class Conflict(PayHubError):
@@ -154,12 +165,14 @@ class VerificationMismatch(PayHubError):
     status_code = 422
     code = "PAYMENT_VERIFICATION_DATA_MISMATCHED"
     default_message = "Payment data does not match the premium or AMK's records"
+    payment_error = True
 
 
 class TransactionVerifyFailed(PayHubError):
     status_code = 422
     code = "TRANSACTION_VERIFY_FAILED"
     default_message = "AMK does not confirm this transaction"
+    payment_error = True
 
 
 class UpgradeRequired(PayHubError):
@@ -174,6 +187,7 @@ class QrExpired(PayHubError):
     status_code = 410
     code = "QR_EXPIRED"
     default_message = "QR code has expired"
+    payment_error = True
 
 
 class RateLimitExceeded(PayHubError):
@@ -211,6 +225,7 @@ class AmkUnknownError(PayHubError):
     code = "AMK_UNKNOWN_ERROR"
     default_message = "Unknown error from AMK"
     amk_code: str = "unknown"
+    payment_error = True
 
 
 class AmkMerchantNotBound(AmkUnknownError):

@@ -23,6 +23,7 @@ from typing import Any
 
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
+from hub.domain.timezones import utc_stamp
 from hub.json_codec import dumps
 from hub.ports import Store
 
@@ -51,9 +52,10 @@ class Frame:
 
     @classmethod
     def of(cls, event: PaymentEvent, sent_at: datetime | None = None) -> Frame:
-        return cls(
-            event.id, event.payment_id, event.status, event.data, dumps(event.data)[:-1], sent_at, event.occurred_at
-        )
+        data = event.data
+        if "occurredAt" in data and "timestamp" not in data:  # stored before ``timestamp`` was written (issue 12)
+            data = {**data, "timestamp": utc_stamp(event.occurred_at)}
+        return cls(event.id, event.payment_id, event.status, data, dumps(data)[:-1], sent_at, event.occurred_at)
 
     @property
     def json(self) -> str:

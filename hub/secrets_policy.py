@@ -18,6 +18,7 @@ SANDBOX_MERCHANT_ID = "000000000000001"
 SANDBOX_STORE_ID = "000000000000002"
 SANDBOX_TERMINAL_ID = "00000003"
 SANDBOX_BAKONG_ACCOUNT = "payhub_sandbox@amkb"
+SANDBOX_SUPPORT_CONTACT = "support@payhub.example"  # not a secret; RFC 2606 name: never a real inbox
 # The partner whose Standard Webhooks the sandbox records (/sandbox/notifications), and its whsec_ secret
 # (base64 of the 32 bytes "payhub-sandbox-partner-signing!!").
 SANDBOX_PARTNER = "sandbox-partner"

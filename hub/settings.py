@@ -34,6 +34,7 @@ from hub.secrets_policy import (
     SANDBOX_JWT_SECRET,
     SANDBOX_MERCHANT_ID,
     SANDBOX_STORE_ID,
+    SANDBOX_SUPPORT_CONTACT,
     SANDBOX_TERMINAL_ID,
     SANDBOX_WEBHOOK_SECRET,
     fingerprint,
@@ -172,6 +173,9 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
     reports_dir: str = "var/reports"
     # AMK's statement of a day: URL template with {date}; sandbox default: the sandbox bank's statements.
     amk_statement_url: str = ""
+    # Whom a payer or AMK contacts about a payment error: the spec's ``supportContact`` (issue 12); unset in
+    # production: payment errors then carry none.
+    support_contact: str = ""
 
     @property
     def sandbox(self) -> bool:
@@ -244,6 +248,7 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
             "amk_terminal_id": SANDBOX_TERMINAL_ID,
             "subscribe_secret": SecretStr(jwt),
             "service_token_secret": SecretStr(jwt),
+            "support_contact": SANDBOX_SUPPORT_CONTACT,
         }
         for name, value in defaults.items():
             current = getattr(self, name)
@@ -299,6 +304,8 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
             problems.append("PAYHUB_AMK_RETRY_ATTEMPTS must be at least 1")
         if not 0 < self.breaker_failure_ratio < 1:
             problems.append("PAYHUB_BREAKER_FAILURE_RATIO must be between 0 and 1")
+        if len(self.support_contact) > 200 or not self.support_contact.isprintable():
+            problems.append("PAYHUB_SUPPORT_CONTACT must be printable text of at most 200 characters")
         problems += self.notify_problems()
         if not 0 <= self.fraud_blocklist_cache_s <= 3600:
             problems.append("PAYHUB_FRAUD_BLOCKLIST_CACHE_S must be between 0 and 3600")

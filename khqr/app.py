@@ -120,18 +120,18 @@ def routes(d: KhqrDeps) -> list[BaseRoute]:
         if who.role != "service":  # a PayHub service's own callers were limited where they came in
             await d.limiter.hit(user=who.sub, ip=request.client.host if request.client else "unknown")
         parse_bank_code(request.query_params.get("bankCode"))
-        return ok(await d.service.generate(request.query_params.get("billNumber", ""), asking))
+        return ok(await d.service.generate(request.query_params.get("billNumber", ""), asking, who))
 
     async def session(request: Request) -> Response:
+        """A QR session's status (``?wait=&after=``: long-poll): admin, service, the payment's subscribe token,
+        or a customer its payment was offered to; another customer's session answers as an unknown one."""
         who = await authenticate(request, d.auth)
         wait = _number(request, "wait", 60) or 0.0
         after = _number(request, "after")
         session_id = request.path_params["session_id"]
-        status = await d.service.session_status(session_id)
-        if who.role not in CUSTOMER_ROLES and not who.may_watch(status["paymentId"]):
-            raise Forbidden("This token does not cover that session")
+        status = await d.service.session_status(session_id, who=who)
         if wait:
-            status = await d.service.session_status(session_id, wait, None if after is None else int(after))
+            status = await d.service.session_status(session_id, wait, None if after is None else int(after), who=who)
         return ok(status)
 
     return [

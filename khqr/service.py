@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.alerts import AlertKind, Alerts
-from hub.auth import Authenticator
+from hub.auth import Authenticator, Principal
 from hub.domain.khqr.codec import KhqrError, decode
 from hub.domain.money import Currency, MoneyError, format_amount, parse_amount, parse_currency
 from hub.domain.payment import PaymentMethod, PaymentStatus
@@ -24,6 +24,7 @@ from hub.errors import (
     BankNotFound,
     CircuitOpen,
     DuplicatePayment,
+    Forbidden,
     NotFound,
     QrMismatch,
     ServiceUnavailable,
@@ -35,6 +36,7 @@ from hub.fraud.verdict import Attempt
 from hub.json_codec import loads
 from hub.keylock import KeyedLocks
 from hub.ports import AmkQrGenerator, Publisher, Store
+from hub.service.watch import may_watch, offer
 from khqr.expiry import ExpiryScheduler
 from khqr.gateway_client import GatewayClient
 from khqr.sessions import EXPIRED, PAID, PENDING, Session
@@ -46,15 +48,41 @@ SUPPORTED_BANKS = {"AMK"}
 MAX_WAIT_S = 30.0
 
 
+BANK_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_BANK_CODE_FORMS = 'a bank code such as AMK, or JSON such as {"id":"AMK","bank":"AMK"}'
+
+
 def parse_bank_code(raw: str | None) -> dict[str, str]:
-    try:
-        value = loads(raw or "", field="bankCode")
-    except ValueError as exc:
-        raise BadRequest(details=[{"field": "bankCode", "message": 'JSON like {"id":"AMK","bank":"AMK"}'}]) from exc
+    """``GET /khqr``'s ``bankCode`` as ``{"id", "bank"}``, in either of the spec's two forms:
+
+    * JSON ``{"id":"AMK","bank":"AMK"}`` (GenerateKhqrReqDto, the endpoint's example), or a JSON string ``"AMK"``;
+    * the bare code ``AMK`` (the KHQR flow diagram: ``GET /khqr?bankCode=AMK&billNumber=…``), any letter case.
+
+    Raises ``BadRequest`` (400, field ``bankCode``, naming both forms) for anything else, and
+    ``BankNotFound`` (404 BANK_NOT_FOUND, the spec's code, with the banks supported) for a well-formed
+    code of a bank PayHub has no configuration for — alike for both forms.
+    """
+    text = (raw or "").strip()
+    if text.startswith(("{", '"')):
+        try:
+            value: Any = loads(text, field="bankCode")
+        except ValueError as exc:
+            raise BadRequest(details=[{"field": "bankCode", "message": _BANK_CODE_FORMS}]) from exc
+        if isinstance(value, str):
+            value = {"id": value, "bank": value}
+    elif BANK_CODE.match(text):
+        value = {"id": text, "bank": text}
+    else:
+        raise BadRequest(details=[{"field": "bankCode", "message": f"required: {_BANK_CODE_FORMS}"}])
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k] for k in ("id", "bank")):
         raise BadRequest(details=[{"field": "bankCode", "message": "needs string fields id and bank"}])
+    if not all(BANK_CODE.match(value[k]) for k in ("id", "bank")):
+        raise BadRequest(details=[{"field": "bankCode", "message": f"id and bank: {_BANK_CODE_FORMS}"}])
     if value["id"].upper() not in SUPPORTED_BANKS or value["bank"].upper() not in SUPPORTED_BANKS:
-        raise BankNotFound(details={"bankCode": value})
+        raise BankNotFound(
+            f"No bank configuration for {value['id']}",
+            details={"bankCode": value, "supported": sorted(SUPPORTED_BANKS)},
+        )
     return {"id": value["id"], "bank": value["bank"]}
 
 
@@ -69,6 +97,7 @@ def _payable(payment: Payment | None) -> Payment:
         raise DuplicatePayment(
             "A payment of this premium is being verified with AMK; no new QR until it is decided",
             details={"paymentId": payment.id, "status": payment.status.value},
+            transaction_id=payment.transaction_id,
         )
     return payment
 
@@ -91,10 +120,12 @@ class KhqrService:
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
     alerts: Alerts = field(default_factory=Alerts)
 
-    async def generate(self, bill_number: str, requester: Requester | None = None) -> dict[str, Any]:
+    async def generate(
+        self, bill_number: str, requester: Requester | None = None, who: Principal | None = None
+    ) -> dict[str, Any]:
         """A QR for the premium due on ``bill_number``: its PENDING session, or a new one from AMK.
         ``requester`` (when screened) is held to the fraud rules before any QR is shown: a ``block`` rule
-        raises ``FraudDetected`` (403)."""
+        raises ``FraudDetected`` (403). ``who`` (a customer) may then watch the payment with its own token."""
         if not BILL_NUMBER.match(bill_number or ""):
             raise BadRequest(details=[{"field": "billNumber", "message": "required: 1-10 letters or digits"}])
         async with self._locks.hold(bill_number.upper()):
@@ -106,6 +137,8 @@ class KhqrService:
             async with self.store.transaction() as tx:
                 await tx.lock_premium(premium_id)  # the ledger's order: premium, then its sessions
                 _payable(await tx.payment(payment_id))
+                if who is not None:
+                    await offer(tx, payment_id, who, self.clock())
                 rows = tx.khqr_sessions
                 existing = await rows.pending_for_premium(premium_id)
                 if existing is not None and existing.payment_id != payment_id:
@@ -250,9 +283,15 @@ class KhqrService:
             "wsUrl": f"{self.public_url}/ws/payments",
         }
 
-    async def session_status(self, session_id: str, wait_s: float = 0, after: int | None = None) -> dict[str, Any]:
-        """PENDING | PAID | EXPIRED; with ``wait_s`` it holds until an event newer than ``after``."""
-        first = await self._status(session_id)
+    async def session_status(
+        self, session_id: str, wait_s: float = 0, after: int | None = None, *, who: Principal | None = None
+    ) -> dict[str, Any]:
+        """PENDING | PAID | EXPIRED; with ``wait_s`` it holds until an event newer than ``after``.
+
+        With ``who``, only for a token that may watch the session's payment (``hub.service.watch``; the
+        ``service`` role too): ``Forbidden`` for a subscribe token of another payment, and ``NotFound``, as
+        for an unknown session, for a customer the payment was not offered to."""
+        first = await self._status(session_id, who)
         if wait_s <= 0 or first["status"] != PENDING or (after is not None and first["lastEventId"] > after):
             return first
         subscription = self.hub.subscribe(first["paymentId"], "longpoll")
@@ -276,9 +315,15 @@ class KhqrService:
         finally:
             self.hub.unsubscribe(subscription)
 
-    async def _status(self, session_id: str) -> dict[str, Any]:
+    async def _status(self, session_id: str, who: Principal | None = None) -> dict[str, Any]:
         async with self.store.transaction() as tx:
             session = await tx.khqr_sessions.get(session_id)
+            if session is not None and who is not None:
+                try:
+                    allowed = await may_watch(tx, who, session.payment_id, also=("service",))
+                except Forbidden:
+                    raise Forbidden("This token does not cover that session") from None
+                session = session if allowed else None
             if session is None:
                 raise NotFound(f"No QR session {session_id}")
             payment = await tx.payment(session.payment_id)

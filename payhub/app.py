@@ -84,6 +84,7 @@ def create_app(
     app.router.routes.extend(build_routes(container, chosen))
     app.state.container = container
     app.state.background = background
+    app.state.support_contact = settings.support_contact  # payment errors name it (hub.http.errors)
     return app
 
 

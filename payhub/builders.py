@@ -178,6 +178,7 @@ def gateway(c: Container) -> None:
         c.publisher,
         interval_s=s.reverify_interval_s,
         on_confirmed=c.inquiry.on_confirmed,
+        support_contact=s.support_contact,
         alerts=c.metrics.alerts,
     )
     store = c.store

@@ -1,5 +1,6 @@
 """The ``payhub`` command: run, serve, relay, feeder, dlq, notifications, migrate, token, policies import, reconcile,
-blocklist; the back office's reviews, payments and premiums commands live in ``payhub/cli_backoffice.py``."""
+blocklist, reset (sandbox demo data); the back office's reviews, payments and premiums commands live in
+``payhub/cli_backoffice.py``."""
 
 from __future__ import annotations
 
@@ -42,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="everything in one process (embedded defaults)")
     run.add_argument("--port", type=int, default=None, help="overrides PAYHUB_PORT")
+    run.add_argument(
+        "--fresh-demo", action="store_true", help="sandbox: restore the demo data first (as `payhub reset`)"
+    )
     run.set_defaults(func=_run)
+
+    reset = sub.add_parser("reset", help="sandbox: drop PayHub's data and restore the demo premiums")
+    reset.set_defaults(func=_reset)
 
     serve = sub.add_parser("serve", help="one service of the production topology")
     serve.add_argument("service", choices=("gateway", "khqr", "push", "integration", "sandbox", "notifier"))
@@ -130,7 +137,42 @@ def _parser() -> argparse.ArgumentParser:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.port:
         settings = Settings.from_env(port=args.port)
+    if args.fresh_demo:
+        from payhub.demo import port_free
+
+        # Checked before anything is dropped: a reset for a server that then cannot listen helps nobody,
+        # and a PayHub already on this port holds the database.
+        if not port_free(settings, settings.port):
+            print(f"payhub: port {settings.port} is in use (another payhub run?): nothing reset", file=sys.stderr)
+            return 1
+        code = _restore_demo(settings)
+        if code:
+            return code
     return _serve_services(settings, None, settings.port, banner=True)
+
+
+def _reset(settings: Settings, args: argparse.Namespace) -> int:
+    from payhub.demo import local_host, payhub_answers
+
+    if payhub_answers(settings, settings.port):
+        print(
+            f"payhub: a PayHub server answers on http://{local_host(settings)}:{settings.port}: stop it first"
+            " (it holds the database); nothing reset",
+            file=sys.stderr,
+        )
+        return 1
+    return _restore_demo(settings)
+
+
+def _restore_demo(settings: Settings) -> int:
+    from payhub.demo import DEMO_POLICIES, restore_demo
+
+    dropped = asyncio.run(restore_demo(settings))
+    print(
+        f"demo data restored in {logs.redact_url(settings.database_url)}: PayHub's tables dropped and made anew"
+        f" ({len(dropped)} objects), demo premiums {', '.join(DEMO_POLICIES)} due"
+    )
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -186,24 +228,51 @@ def _raise_open_files_limit() -> None:
 
 
 def _banner(settings: Settings, port: int) -> None:
+    """What is served where, and (sandbox) commands to paste into another shell in this directory, which
+    work as printed: the ``payhub`` script by the path that reaches it from here, the real port."""
     base = f"http://{settings.host}:{port}"
     lines = [
         f"PayHub ({settings.mode} mode) on {base}",
         f"  gateway      {base}/AMK/payments?query=P123456789",
         f"  webhooks     POST {base}/AMK/payments   POST {base}/AMK/khqr",
-        f"  sandbox      {base}/sandbox/amk/simulate/pay" if settings.sandbox else "",
+        f"  sandbox      {base}/sandbox/amk/simulate/pay   {base}/sandbox/amk/control" if settings.sandbox else "",
         f"  notices      {base}/sandbox/notifications   (what push, SMS, email, webhooks would send)"
         if settings.sandbox
         else "",
         f"  demo page    {base}/demo/",
-        f"  analytics    {base}/ops/analytics/   (admin token: payhub token --sub you --role admin)",
-        f"  khqr         {base}/khqr?bankCode={{...}}&billNumber=P123456789",
+        f"  analytics    {base}/ops/analytics/   (admin token: {_this_script()} token --sub you --role admin)",
+        f"  khqr         {base}/khqr?bankCode=AMK&billNumber=P123456789",
         f"  push         {base}/api/payments/{{paymentId}}/events   ws://{settings.host}:{port}/ws/payments",
         f"  health       {base}/healthz   {base}/readyz",
         f"  database     {logs.redact_url(settings.database_url)}",
-        "  get a token: payhub token --sub demo --role customer",
     ]
+    if settings.sandbox:
+        from payhub.demo import local_host
+
+        here = f"http://{local_host(settings)}:{port}"
+        payhub = _this_script()
+        lines += [
+            "  try it (another shell, this directory):",
+            f"    TOKEN=$({payhub} token --sub demo --role customer | tail -n1)",
+            f"    curl -s -H \"Authorization: Bearer $TOKEN\" '{here}/AMK/payments?query=P555000111'; echo",
+            f"    curl -s -X POST -H 'Content-Type: application/json' {here}/sandbox/amk/simulate/pay"
+            """ -d '{"billNumber": "P555000111"}'; echo""",
+            f"  demo data back as new: stop this server, then `make reset` or `{payhub} run --fresh-demo`",
+        ]
+    else:
+        lines.append(f"  get a token: {_this_script()} token --sub ID --role customer|amk|admin")
     print("\n".join(line for line in lines if line), flush=True)
+
+
+def _this_script() -> str:
+    """The ``payhub`` script as a shell in the current directory reaches it (``.venv/bin/payhub`` in a
+    checkout); an absolute path when it lies outside the current directory."""
+    script = Path(sys.executable).parent / "payhub"
+    try:
+        relative = script.relative_to(Path.cwd())
+    except ValueError:
+        return str(script)
+    return str(relative) if str(relative).startswith(".") else f"./{relative}"
 
 
 def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:

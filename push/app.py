@@ -22,6 +22,7 @@ from hub.http.envelope import error_response, ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
+from hub.service.watch import watched_payment
 from hub.settings import Settings
 from push.schemas import SSE_STREAM, EventsHeaders, EventsPath, EventsQuery
 from push.stream import PaymentStream, open_stream
@@ -51,10 +52,8 @@ def _cursor(raw: str | None) -> int | None:
 
 
 async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
-    if not who.may_watch(payment_id):
-        raise Forbidden("This token does not cover that payment")
-    if not 0 < payment_id <= MAX_ID or await d.store.payment(payment_id) is None:
-        raise NotFound(f"No payment {payment_id}")
+    """The payment's subscribe token, an admin, or a customer it was offered to (``hub.service.watch``)."""
+    await watched_payment(d.store, who, payment_id)
 
 
 # The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.

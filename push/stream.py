@@ -87,7 +87,9 @@ async def open_stream(
             # The current status: the last status event's id and time, the payment row's details
             # (the method, for one, is known once a QR was issued, without a status change).
             if last is not None and payment is not None and payment.status is last.status:
-                last = replace(last, data=status_data(payment, last.occurred_at))
+                estimate = last.data.get("estimatedCompletion")  # the PROCESSING event's, kept as it was
+                current = status_data(payment, last.occurred_at)
+                last = replace(last, data={**current, **({"estimatedCompletion": estimate} if estimate else {})})
             backlog = [last] if last else []
         else:
             backlog = await store.events_after(payment_id, cursor, limit=PAGE)

@@ -4,9 +4,15 @@ back office (``PHNOM_PENH``: a reconciliation day runs from midnight to midnight
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 GMT7 = timezone(timedelta(hours=7))
 BANGKOK = ZoneInfo("Asia/Bangkok")
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
+
+
+def utc_stamp(at: datetime) -> str:
+    """``at`` as the spec writes times in its JSON examples: RFC 3339, UTC, whole seconds, ``Z``
+    (``2025-10-07T12:00:00Z``)."""
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -23,7 +23,11 @@ def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None)
     return JSONResponse({"success": True, "data": data}, status_code=status_code, headers=headers)
 
 
-def error_body(err: PayHubError, cid: str | None = None) -> dict[str, Any]:
+def error_body(err: PayHubError, cid: str | None = None, *, support_contact: str = "") -> dict[str, Any]:
+    """``{"success": false, "error": {code, message, details, correlationId, timestamp, retryAfter?,
+    transactionId?, supportContact?}}``: ``transactionId`` when the error is about a known bank transaction,
+    ``supportContact`` (``PAYHUB_SUPPORT_CONTACT``) on payment errors (``PayHubError.payment_error``), as the
+    spec's "Payment Processing Errors" example shows."""
     error: dict[str, Any] = {
         "code": err.code,
         "message": err.message,
@@ -33,6 +37,10 @@ def error_body(err: PayHubError, cid: str | None = None) -> dict[str, Any]:
     }
     if err.retry_after is not None:
         error["retryAfter"] = err.retry_after
+    if err.transaction_id:
+        error["transactionId"] = err.transaction_id
+    if err.payment_error and support_contact:
+        error["supportContact"] = support_contact
     return {"success": False, "error": error}
 
 
@@ -42,6 +50,8 @@ def ws_error(err: PayHubError, **context: Any) -> dict[str, Any]:
     return {"type": "ERROR", **context, **error_body(err)["error"]}
 
 
-def error_response(err: PayHubError, cid: str | None = None) -> JSONResponse:
+def error_response(err: PayHubError, cid: str | None = None, *, support_contact: str = "") -> JSONResponse:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return JSONResponse(error_body(err, cid), status_code=err.status_code, headers=headers)
+    return JSONResponse(
+        error_body(err, cid, support_contact=support_contact), status_code=err.status_code, headers=headers
+    )

@@ -24,11 +24,17 @@ _BY_STATUS: dict[int, type[PayHubError]] = {
 }
 
 
+def support_contact(request: Request) -> str:
+    """The support contact payment errors name (``PAYHUB_SUPPORT_CONTACT``, put in the app's state by the
+    composition root); empty when none is configured."""
+    return str(getattr(request.app.state, "support_contact", "") or "")
+
+
 async def payhub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PayHubError)
     if exc.status_code == 500:  # a bug or a broken invariant (e.g. UniqueViolation): keep the traceback
         log.error("internal error", exc_info=exc, extra={"path": request.url.path})
-    return error_response(exc)
+    return error_response(exc, support_contact=support_contact(request))
 
 
 async def money_error(request: Request, exc: Exception) -> Response:

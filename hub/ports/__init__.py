@@ -35,7 +35,15 @@ from hub.ports.clients import AmkQrGenerator, AmkVerifier, Cache, PremiumSource,
 from hub.ports.events import Bus, Consumer, Header, Message, Producer, Publisher, Record
 from hub.ports.notify import NotificationChannel, Outbound
 from hub.ports.reconciliation import ReconciliationRows, StatementFormat, StatementSource
-from hub.ports.store import FraudRows, KhqrSessionRows, NotificationRows, OutboxRows, Store, StoreTx
+from hub.ports.store import (
+    FraudRows,
+    KhqrSessionRows,
+    NotificationRows,
+    OutboxRows,
+    Store,
+    StoreTx,
+    WatcherRows,
+)
 
 __all__ = [
     "AmkAnswerRows",
@@ -64,4 +72,5 @@ __all__ = [
     "StatementSource",
     "Store",
     "StoreTx",
+    "WatcherRows",
 ]

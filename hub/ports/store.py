@@ -56,6 +56,17 @@ class KhqrSessionRows(Protocol):
         ...
 
 
+class WatcherRows(Protocol):
+    """The customers a payment was offered to (premium inquiry, ``GET /khqr``), by token subject: their own
+    bearer token may watch it (``hub.service.watch``). One row per (payment, subject)."""
+
+    async def add(self, payment_id: int, subject: str, now: datetime) -> bool:
+        """Record that ``subject`` was offered the payment; False when it was already. The payment must exist."""
+        ...
+
+    async def watches(self, payment_id: int, subject: str) -> bool: ...
+
+
 class OutboxRows(Protocol):
     """Events not yet relayed (``claim`` → publish → ``mark_published`` → commit, in one unit of work).
 
@@ -208,6 +219,9 @@ class StoreTx(Protocol):
 
     @property
     def outbox(self) -> OutboxRows: ...
+
+    @property
+    def watchers(self) -> WatcherRows: ...
 
     @property
     def notifications(self) -> NotificationRows: ...

@@ -32,6 +32,7 @@ from hub.alerts import AlertKind, Alerts
 from hub.domain.money import quantize
 from hub.domain.payment import Decision, Outcome, PaymentMethod, PaymentStatus, decide
 from hub.domain.records import Payment, PaymentEvent, Premium
+from hub.domain.timezones import utc_stamp
 from hub.errors import ServiceUnavailable
 from hub.ports import StoreTx
 
@@ -42,8 +43,16 @@ _MONEY = (PaymentStatus.PROCESSING, PaymentStatus.CONFIRMED)
 log = logging.getLogger("payhub.ledger")
 
 
-def status_data(p: Payment, at: datetime) -> dict[str, Any]:
-    """The contract's event ``data`` (``sentAt`` is added when a frame is written)."""
+def status_data(p: Payment, at: datetime, *, estimated_completion: datetime | None = None) -> dict[str, Any]:
+    """The contract's event ``data`` (``sentAt`` is added when a frame is written).
+
+    ``timestamp`` is the spec's name for when the status was reached (``occurredAt``, in the spec's
+    ``2025-10-07T12:00:00Z`` form). ``estimatedCompletion`` (spec: the PROCESSING update) is given while the
+    payment is PROCESSING: when PayHub next asks AMK for its verdict on the reported money (the re-verifier's
+    next attempt, ``PAYHUB_REVERIFY_INTERVAL_S`` after the money was reported). It is an estimate: if AMK
+    still cannot answer then, the payment stays PROCESSING without a new event and is asked again at growing
+    intervals (at most 10 minutes apart); the next status event is the answer.
+    """
     return {
         "paymentId": p.id,
         "policyNumber": p.policy_number,
@@ -53,6 +62,12 @@ def status_data(p: Payment, at: datetime) -> dict[str, Any]:
         "currency": p.currency.value,
         "transactionId": p.transaction_id,
         "occurredAt": at.isoformat(),
+        "timestamp": utc_stamp(at),
+        **(
+            {"estimatedCompletion": utc_stamp(estimated_completion)}
+            if estimated_completion is not None and p.status is PaymentStatus.PROCESSING
+            else {}
+        ),
         **({"review": p.review_reason} if p.review_reason else {}),
     }
 
@@ -90,6 +105,7 @@ async def transition(
     transaction_id: str | None = None,
     review: str | None = None,
     failure_report: bool = False,
+    estimated_completion: datetime | None = None,
     alerts: Alerts | None = None,
 ) -> tuple[Payment, list[PaymentEvent], Decision]:
     """Apply the state machine to a payment the caller has locked (``tx.payment(id, lock=True)``).
@@ -100,6 +116,8 @@ async def transition(
     premium's other payable attempts and flags a possible double payment (see the module doc).
     ``failure_report``: FAILED comes from a bank's webhook, not from AMK's verify; it cannot fail an
     attempt whose reported money awaits AMK's verdict (PROCESSING), which alone settles that money.
+    ``estimated_completion``: for a move to PROCESSING, when AMK is asked next (the event's
+    ``estimatedCompletion``, see ``status_data``).
     ``alerts``: the process's ALERT sink, which raises the double-payment ALERT after the commit.
     """
     decision = decide(payment.status, target)
@@ -135,7 +153,8 @@ async def transition(
         updated_at=now,
     )
     await tx.update_payment(updated)
-    events.append(await tx.append_event(updated.id, PaymentEvent.STATUS, target, status_data(updated, now), now))
+    data = status_data(updated, now, estimated_completion=estimated_completion)
+    events.append(await tx.append_event(updated.id, PaymentEvent.STATUS, target, data, now))
     if target is PaymentStatus.CONFIRMED:
         await tx.end_qr_sessions(updated.id, "PAID", now)
     elif target in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):

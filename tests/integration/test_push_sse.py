@@ -307,7 +307,9 @@ async def test_authorization_before_any_stream_data(container: Container, http: 
     assert_refused(await http.get(url_b, headers=bearer(expired)), 401, "UNAUTHORIZED")
     assert_refused(await http.get(url_b, headers=bearer(token_a)), 403, "FORBIDDEN")
     assert_refused(await http.get(url_b, params={"token": token_a}), 403, "FORBIDDEN")
-    assert_refused(await http.get(url_b, headers=auth_header(container, "customer")), 403, "FORBIDDEN")
+    # A customer the payment was not offered to gets what an unknown payment gets (issue 12).
+    stranger = auth_header(container, "customer", "stranger")
+    assert_refused(await http.get(url_b, headers=stranger), 404, "RESOURCE_NOT_FOUND")
     assert_refused(await http.get(url_b, headers=auth_header(container, "amk")), 403, "FORBIDDEN")
     admin = auth_header(container, "admin")
     assert_refused(await http.get(events_path(999_999), headers=admin), 404, "RESOURCE_NOT_FOUND")

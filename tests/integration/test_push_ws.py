@@ -188,13 +188,13 @@ async def test_refused_subscriptions_get_an_error_and_no_data(
 ) -> None:
     payment_a, token_a = await inquire(container, http, "P123456789")
     payment_b, token_b = await inquire(container, http, "P987654321")
-    customer = auth_header(container, "customer")["Authorization"][7:]
+    stranger = auth_header(container, "customer", "stranger")["Authorization"][7:]  # not offered payment_b
     admin = auth_header(container, "admin")["Authorization"][7:]
     async with connect(ws_url(live)) as conn:
         ws = Ws(conn)
         refusals = [
             (payment_b, token_a, {}, "FORBIDDEN"),
-            (payment_b, customer, {}, "FORBIDDEN"),
+            (payment_b, stranger, {}, "RESOURCE_NOT_FOUND"),  # as an unknown payment (issue 12)
             (payment_b, "not-a-jwt", {}, "UNAUTHORIZED"),
             (payment_b, None, {}, "UNAUTHORIZED"),
             (999_999, admin, {}, "RESOURCE_NOT_FOUND"),

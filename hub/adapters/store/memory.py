@@ -28,6 +28,7 @@ from hub.adapters.store.memory_notifications import MemoryNotificationRows
 from hub.adapters.store.memory_receipts import MemoryReceiptStatements
 from hub.adapters.store.memory_reconciliation import MemoryReconciliationRows
 from hub.adapters.store.memory_rows import MemoryOutboxRows, MemorySessionRows, MemoryState, json_column
+from hub.adapters.store.memory_watchers import MemoryWatcherRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
 from hub.constants import PAYMENT_ID_FLOOR
 from hub.domain.analytics import PaymentFigures
@@ -48,6 +49,7 @@ _TABLES = frozenset(
         "amk_answers",
         "inquiries",
         "khqr_sessions",
+        "payment_watchers",
         "blocklist",
         "notifications",
     }
@@ -118,6 +120,7 @@ class MemoryTx(MemoryReceiptStatements):
         self.notifications = MemoryNotificationRows(self._s)
         self.fraud = MemoryFraudRows(self._s.blocklist, self._s.payments)
         self.reconciliation = MemoryReconciliationRows(self._s)
+        self.watchers = MemoryWatcherRows(self._s.payment_watchers)
         self.review_rows = MemoryReviewRows(self._s, store)
         self.lookups = MemoryLookupRows(self._s)
         self.amk_answers = MemoryAmkAnswerRows(self._s, store)

@@ -47,6 +47,7 @@ class MemoryState:
     reconciliation_runs: dict[int, ReconRun] = field(default_factory=dict)
     reconciliation_items: dict[tuple[int, str], ReconItem] = field(default_factory=dict)
     reconciliation_statements: dict[date, StoredStatement] = field(default_factory=dict)
+    payment_watchers: dict[tuple[int, str], datetime] = field(default_factory=dict)  # -> created_at
 
     def snapshot(self) -> MemoryState:
         return MemoryState(**{f.name: type(getattr(self, f.name))(getattr(self, f.name)) for f in fields(self)})

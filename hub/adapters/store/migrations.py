@@ -3,6 +3,7 @@ plus optional ``NNNN_name.<dialect>.sql`` with what only one dialect has (trigge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -66,3 +67,32 @@ async def apply_pending(conn: Conn, dialect: str, split: Callable[[str], list[st
         await conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)", m.name, applied_at)
         applied.append(m.name)
     return applied
+
+
+# What a migration creates that a reset must drop; indexes, triggers and sequences go with their tables.
+_CREATED = re.compile(
+    r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|FUNCTION|TYPE)\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?([A-Za-z_][A-Za-z0-9_]*)",
+    re.IGNORECASE,
+)
+
+
+def created_objects(dialect: str) -> list[tuple[str, str]]:
+    """``(kind, name)`` of every table, view, function and type the migrations create, in creation order."""
+    found: list[tuple[str, str]] = []
+    for m in migrations_for(dialect):
+        for kind, name in _CREATED.findall(m.sql):
+            if (kind.upper(), name) not in found:
+                found.append((kind.upper(), name))
+    return found
+
+
+async def drop_all(conn: Conn, dialect: str) -> list[str]:
+    """Drop, inside the caller's transaction, everything PayHub's migrations created and the migration ledger,
+    newest first (a table before the tables it references); returns the names dropped. Nothing else in the
+    database or schema is touched: objects are named from the migration files, never listed from the catalog."""
+    cascade = " CASCADE" if dialect == "postgres" else ""
+    dropped: list[str] = []
+    for kind, name in [*reversed(created_objects(dialect)), ("TABLE", "schema_migrations")]:
+        await conn.execute(f'DROP {kind} IF EXISTS "{name}"{cascade}')
+        dropped.append(name)
+    return dropped

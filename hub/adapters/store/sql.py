@@ -21,6 +21,7 @@ from hub.adapters.store._conn import Conn, UniqueViolation
 from hub.adapters.store.analytics import read_figures
 from hub.adapters.store.backoffice import SqlAmkAnswerRows, SqlLookupRows, SqlReviewRows
 from hub.adapters.store.fraud_rows import SqlFraudRows
+from hub.adapters.store.migrations import drop_all
 from hub.adapters.store.notifications import NotificationRows
 from hub.adapters.store.outbox import OutboxRows
 from hub.adapters.store.payments import PaymentStatements
@@ -29,6 +30,7 @@ from hub.adapters.store.reconciliation import SqlReconciliationRows
 from hub.adapters.store.rows import EVENT_COLS, as_datetime, event_from_row
 from hub.adapters.store.sessions import SessionRows
 from hub.adapters.store.unit_of_work import ShortReads, run_after_commit
+from hub.adapters.store.watchers import SqlWatcherRows
 from hub.constants import OUTBOX_CHANNEL
 from hub.domain.analytics import PaymentFigures
 from hub.ports import Store, StoreTx
@@ -67,6 +69,16 @@ class SqlStore(ShortReads):
 
     async def ping(self) -> None:
         await self._dialect.ping()
+
+    async def reset(self) -> list[str]:
+        """Drop every table (with its rows, indexes, sequences and triggers) and function PayHub's migrations
+        created, in one transaction, then migrate again: the database is as on a first start (payment ids
+        from ``PAYMENT_ID_FLOOR`` again). Returns the names dropped. For the sandbox demo reset only
+        (``payhub reset``, ``payhub run --fresh-demo``): callers refuse it in production mode."""
+        async with self._dialect.transaction() as conn:
+            dropped = await drop_all(conn, self._dialect.name)
+        await self.migrate()
+        return dropped
 
     async def aclose(self) -> None:
         await self._dialect.close()
@@ -119,6 +131,10 @@ class Tx(PaymentStatements, ReceiptStatements):
     @cached_property
     def reconciliation(self) -> SqlReconciliationRows:
         return SqlReconciliationRows(self._c)
+
+    @cached_property
+    def watchers(self) -> SqlWatcherRows:
+        return SqlWatcherRows(self._c)
 
     @cached_property
     def review_rows(self) -> SqlReviewRows:

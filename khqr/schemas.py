@@ -5,14 +5,14 @@ from __future__ import annotations
 from pydantic import Field, JsonValue
 
 from hub.apidoc.types import Amount, CurrencyCode, Id, Model, Status, Timestamp
-from khqr.service import BILL_NUMBER, MAX_WAIT_S
+from khqr.service import BANK_CODE, BILL_NUMBER, MAX_WAIT_S
 
 BANK_CODE_SCHEMA: dict[str, JsonValue] = {
     "type": "object",
     "required": ["id", "bank"],
     "properties": {
-        "id": {"type": "string", "minLength": 1, "examples": ["AMK"]},
-        "bank": {"type": "string", "minLength": 1, "examples": ["AMK"]},
+        "id": {"type": "string", "pattern": BANK_CODE.pattern, "examples": ["AMK"]},
+        "bank": {"type": "string", "pattern": BANK_CODE.pattern, "examples": ["AMK"]},
     },
     "examples": [{"id": "AMK", "bank": "AMK"}],
 }

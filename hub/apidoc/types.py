@@ -94,6 +94,12 @@ class ErrorObject(Model):
     retryAfter: int | None = Field(
         default=None, ge=0, description="Seconds to wait before retrying (also the Retry-After header)."
     )
+    transactionId: str | None = Field(
+        default=None, description="The bank transaction the error is about, when one is known (spec)."
+    )
+    supportContact: str | None = Field(
+        default=None, description="Whom the payer contacts, on payment errors (spec; PAYHUB_SUPPORT_CONTACT)."
+    )
 
 
 class ErrorEnvelope(Model):

@@ -64,10 +64,12 @@ class PaymentView(Model):
     transactionId: str | None = Field(description="Once the bank reported one.")
     occurredAt: Timestamp
     timestamp: Timestamp | None = Field(
-        default=None, description="When the status was recorded (spec: the event's `timestamp`); absent on older events."
+        default=None,
+        description="When the status was recorded (spec: the event's `timestamp`); absent on older events.",
     )
     estimatedCompletion: Timestamp | None = Field(
-        default=None, description="While PROCESSING: when AMK's verdict is next expected (hub.service.ledger.status_data)."
+        default=None,
+        description="While PROCESSING: when AMK's verdict is next expected (hub.service.ledger.status_data).",
     )
     review: str | None = Field(default=None, description="Present when the payment is flagged for review.")
     premiumId: Id

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,12 +31,29 @@ from hub.ports import Store
 log = logging.getLogger("payhub.push")
 
 
+_stamp_ms = -1
+_stamp = ""
+
+
+def sent_stamp() -> str:
+    """Now, as ``sentAt`` writes it (ISO 8601, UTC, microsecond field): formatted once per millisecond,
+    not once per subscriber, since a fan-out writes thousands of frames within one millisecond."""
+    global _stamp_ms, _stamp
+    ms = time.time_ns() // 1_000_000
+    if ms != _stamp_ms:
+        _stamp_ms = ms
+        _stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="microseconds")
+    return _stamp
+
+
 @dataclass(frozen=True)
 class Frame:
     """One status event, serialized once for every subscriber of this process.
 
     ``sentAt`` is stamped when each frame is written (a slow client's frame says when it really
-    left), by appending it to the JSON serialized once, not by serializing again.
+    left), by appending it to the JSON serialized once, not by serializing again; the wire forms
+    (SSE bytes, WebSocket text) are kept for the last stamp, so every subscriber written within the
+    same millisecond shares one encoding.
     """
 
     id: int
@@ -45,6 +63,7 @@ class Frame:
     body: str  # ``data`` as JSON without its closing brace
     sent_at: datetime | None = None  # a fixed stamp (tests); None: the moment of writing
     occurred_at: datetime | None = None  # when the event was committed (stamped in its transaction)
+    _wire: dict[str, tuple[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def terminal(self) -> bool:
@@ -57,28 +76,54 @@ class Frame:
             data = {**data, "timestamp": utc_stamp(event.occurred_at)}
         return cls(event.id, event.payment_id, event.status, data, dumps(data)[:-1], sent_at, event.occurred_at)
 
-    @property
-    def json(self) -> str:
-        stamp = (self.sent_at or datetime.now(UTC)).isoformat()
+    def _stamp(self) -> str:
+        return self.sent_at.isoformat() if self.sent_at is not None else sent_stamp()
+
+    def _json(self, stamp: str) -> str:
         return f'{self.body}{"," if len(self.body) > 1 else ""}"sentAt":"{stamp}"}}'
 
+    @property
+    def json(self) -> str:
+        return self._json(self._stamp())
+
     def sse(self) -> bytes:
-        return f"id: {self.id}\nevent: payment.status\ndata: {self.json}\n\n".encode()
+        stamp = self._stamp()
+        kept = self._wire.get("sse")
+        if kept is not None and kept[0] == stamp:
+            return kept[1]  # type: ignore[no-any-return]
+        wire = f"id: {self.id}\nevent: payment.status\ndata: {self._json(stamp)}\n\n".encode()
+        self._wire["sse"] = (stamp, wire)
+        return wire
 
     def ws(self) -> str:
-        return f'{{"type":"PAYMENT_STATUS","id":{self.id},"data":{self.json}}}'
+        stamp = self._stamp()
+        kept = self._wire.get("ws")
+        if kept is not None and kept[0] == stamp:
+            return kept[1]  # type: ignore[no-any-return]
+        wire = f'{{"type":"PAYMENT_STATUS","id":{self.id},"data":{self._json(stamp)}}}'
+        self._wire["ws"] = (stamp, wire)
+        return wire
 
 
-@dataclass(eq=False)
 class Subscriber:
-    """A bounded mailbox of frames for one payment stream."""
+    """A bounded mailbox of frames for one payment stream.
 
-    payment_id: int
-    capacity: int = 16
-    transport: str = "sse"  # sse | ws | longpoll: how the subscriber is served (metrics label)
-    frames: deque[Frame] = field(default_factory=deque)
-    conflated: int = 0
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    A waiting reader holds one future (created only while it waits); no timer of its own: the
+    process's heartbeat timer (``Fanout``) marks every stream subscriber at once (``beat``).
+    """
+
+    __slots__ = ("payment_id", "capacity", "transport", "frames", "conflated", "beat_due", "quiet", "closed", "_waiter")
+
+    def __init__(self, payment_id: int, capacity: int = 16, transport: str = "sse") -> None:
+        self.payment_id = payment_id
+        self.capacity = capacity
+        self.transport = transport  # sse | ws | longpoll: how the subscriber is served (metrics label)
+        self.frames: deque[Frame] = deque()
+        self.conflated = 0
+        self.beat_due = False  # the heartbeat timer fired since the last frame or heartbeat was taken
+        self.quiet = False  # nothing was taken since the heartbeat timer last looked
+        self.closed = False  # the client went away: the reader stops
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, frame: Frame) -> None:
         if len(self.frames) >= self.capacity:
@@ -91,18 +136,99 @@ class Subscriber:
             else:
                 return
         self.frames.append(frame)
-        self._wake.set()
+        self._wakeup()
+
+    def beat(self) -> None:
+        """The process heartbeat timer fired. A subscriber that took nothing during a whole period gets a
+        heartbeat (its waiting reader gets ``None``); so one comes after one to two periods of silence."""
+        if not self.quiet:
+            self.quiet = True
+            return
+        self.beat_due = True
+        self._wakeup()
+
+    def close(self) -> None:
+        """The client is gone: wake the reader, which stops."""
+        self.closed = True
+        self._wakeup()
+
+    def _wakeup(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     async def next(self, wait_s: float) -> Frame | None:
-        """The next frame, or None after ``wait_s`` seconds without one."""
+        """The next frame, or None after ``wait_s`` seconds without one (long polls: a deadline of their own)."""
         if not self.frames:
-            self._wake.clear()
             try:
-                async with asyncio.timeout(wait_s):  # no extra task per waiting subscriber
-                    await self._wake.wait()
+                async with asyncio.timeout(wait_s):
+                    await self._wait()
             except TimeoutError:
                 return None
         return self.frames.popleft() if self.frames else None
+
+    async def next_or_beat(self) -> Frame | None:
+        """The next frame; None when the heartbeat timer fired first or the subscriber was closed."""
+        while not self.frames:
+            if self.beat_due or self.closed:
+                self.beat_due = False
+                return None
+            await self._wait()
+        self.beat_due = self.quiet = False  # a frame is as good as a heartbeat
+        return self.frames.popleft()
+
+
+_NO_DATA: dict[str, Any] = {}
+
+
+class LatestStatus:
+    """A bounded memory of the newest status event per payment, fed by the fan-out and by log reads.
+
+    Every entry is a committed event (the bus carries committed events only; the store returns them).
+    An entry only moves forward (a higher id wins), so for each payment it is at least as new as every
+    event this process has fanned out: a stream that subscribed first and finds the cursor equal to the
+    entry has nothing to read from the log that will not reach it live (see ``push.stream``). The least
+    recently updated payments are forgotten beyond ``size``; a miss reads the store.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._events: OrderedDict[int, PaymentEvent] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def get(self, payment_id: int) -> PaymentEvent | None:
+        event = self._events.get(payment_id)
+        if event is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return event
+
+    def remember(self, event: PaymentEvent) -> None:
+        """Keep ``event`` (a committed status event) unless a newer one of its payment is known."""
+        if self.size <= 0 or event.type != PaymentEvent.STATUS:
+            return
+        known = self._events.get(event.payment_id)
+        if known is not None and known.id >= event.id:
+            return
+        # Only what a stream needs (the id, status and time; the PROCESSING estimate): the data stays small.
+        estimate = event.data.get("estimatedCompletion")
+        data = {"estimatedCompletion": estimate} if estimate else _NO_DATA
+        self._events[event.payment_id] = replace(event, data=data)
+        self._events.move_to_end(event.payment_id)
+        if len(self._events) > self.size:
+            self._events.popitem(last=False)
 
 
 class Fanout:
@@ -110,13 +236,53 @@ class Fanout:
 
     TRANSPORTS = ("sse", "ws", "longpoll")
 
-    def __init__(self, *, capacity: int = 16, on_written: Callable[[str, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int = 16,
+        on_written: Callable[[str, float], None] | None = None,
+        remember: int = 100_000,
+    ) -> None:
+        """``remember``: how many payments' newest status ``latest`` keeps (0: none, always read the store)."""
         self._subs: dict[int, set[Subscriber]] = {}
         self._all: set[Subscriber] = set()  # watchers of every payment (the operations console)
         self._capacity = capacity
         self.delivered = 0
         # (transport, seconds from commit to a live frame written): the push path's freshness
         self.on_written = on_written
+        self.latest = LatestStatus(remember)
+        # One timer per heartbeat interval for the whole process, not one per subscriber.
+        self._beating: dict[float, set[Subscriber]] = {}
+        self._beat_timers: dict[float, asyncio.TimerHandle] = {}
+
+    def heartbeat(self, sub: Subscriber, interval_s: float) -> None:
+        """Mark ``sub`` (``Subscriber.beat``) every ``interval_s`` from the process timer of that interval,
+        until it is unsubscribed. The timer runs while it has subscribers and stops with the last one."""
+        subs = self._beating.get(interval_s)
+        if subs is None:
+            subs = self._beating[interval_s] = set()
+        subs.add(sub)
+        if interval_s not in self._beat_timers:
+            loop = asyncio.get_running_loop()
+            self._beat_timers[interval_s] = loop.call_later(interval_s, self._beat, interval_s)
+
+    def _beat(self, interval_s: float) -> None:
+        del self._beat_timers[interval_s]
+        subs = self._beating.get(interval_s)
+        if not subs:
+            self._beating.pop(interval_s, None)
+            return
+        for sub in subs:
+            sub.beat()
+        loop = asyncio.get_running_loop()
+        self._beat_timers[interval_s] = loop.call_later(interval_s, self._beat, interval_s)
+
+    def stop_heartbeats(self) -> None:
+        """Cancel the heartbeat timers (a closing process)."""
+        for timer in self._beat_timers.values():
+            timer.cancel()
+        self._beat_timers.clear()
+        self._beating.clear()
 
     def subscribe(self, payment_id: int, transport: str = "sse") -> Subscriber:
         sub = Subscriber(payment_id, self._capacity, transport)
@@ -134,6 +300,8 @@ class Fanout:
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        for beating in self._beating.values():
+            beating.discard(sub)
         if sub in self._all:
             self._all.discard(sub)
             return
@@ -163,6 +331,7 @@ class Fanout:
         """Bus handler: one serialization, one fan-out per status event."""
         if event.type != PaymentEvent.STATUS:
             return
+        self.latest.remember(event)
         subs = self._subs.get(event.payment_id, set())
         if not subs and not self._all:
             return

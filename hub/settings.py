@@ -101,6 +101,13 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
     khqr_session_ttl_s: int = 1800
     subscribe_grace_s: int = 600
     push_heartbeat_s: float = 15.0
+    # SSE ``retry:`` (ms) each stream opens with: the base reconnect delay, plus a random 0..jitter ms drawn
+    # per stream, so that clients dropped together (a push node restarting) come back spread out.
+    push_retry_ms: int = Field(default=1000, ge=0)
+    push_retry_jitter_ms: int = Field(default=5000, ge=0)
+    # WebSocket permessage-deflate (RFC 7692): off, status frames are a few hundred bytes and a zlib
+    # context per socket costs far more memory than it saves bandwidth.
+    ws_per_message_deflate: bool = False
     # GET /admin/analytics/stream (backoffice/analytics/app.py): least seconds between two snapshots of a
     # stream (bursts of payments coalesce), most seconds without one, most seconds of silence.
     analytics_stream_interval_s: float = Field(default=2.0, gt=0)

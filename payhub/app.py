@@ -166,7 +166,14 @@ def build_routes(c: Container, services: Iterable[str] = SERVICES) -> list[BaseR
         routes += khqr.app.routes(khqr.app.KhqrDeps(c.khqr, c.auth, c.limiter))
     if "push" in chosen:
         routes += push.app.routes(
-            push.app.PushDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s, push.app.WsLimits.of(c.settings))
+            push.app.PushDeps(
+                c.store,
+                c.push,
+                c.auth,
+                c.settings.push_heartbeat_s,
+                push.app.WsLimits.of(c.settings),
+                push.app.Retry.of(c.settings),
+            )
         )
         routes += push.admin_stream.routes(
             push.admin_stream.AdminStreamDeps(c.store, c.push, c.auth, c.settings.push_heartbeat_s)

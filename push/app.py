@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -22,9 +22,11 @@ from hub.http.envelope import error_response, ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
-from hub.service.watch import watched_payment
+from hub.domain.records import Payment
+from hub.service.watch import covered_by_token, watched_payment
 from hub.settings import Settings
 from push.schemas import SSE_STREAM, EventsHeaders, EventsPath, EventsQuery
+from push.sse import SseResponse
 from push.stream import PaymentStream, open_stream
 
 log = logging.getLogger("payhub.push")
@@ -40,6 +42,25 @@ class PushDeps:
     auth: Authenticator
     heartbeat_s: float = 15.0
     limits: WsLimits = field(default_factory=lambda: WsLimits())
+    retry: Retry = field(default_factory=lambda: Retry())
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The SSE reconnect delay a stream announces (``retry:``, ms): ``base_ms`` plus a random 0..``jitter_ms``
+    drawn per stream, so that the clients of a restarting node do not all come back in the same second
+    (``PAYHUB_PUSH_RETRY_MS``, ``PAYHUB_PUSH_RETRY_JITTER_MS``)."""
+
+    base_ms: int = 1000
+    jitter_ms: int = 5000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Retry:
+        return cls(settings.push_retry_ms, settings.push_retry_jitter_ms)
+
+    def field(self) -> bytes:
+        """One ``retry:`` field (and a blank line), its delay drawn in ``[base_ms, base_ms + jitter_ms]``."""
+        return b"retry: %d\n\n" % (self.base_ms + random.randint(0, self.jitter_ms))  # noqa: S311 (not a secret)
 
 
 def _cursor(raw: str | None) -> int | None:
@@ -51,9 +72,16 @@ def _cursor(raw: str | None) -> int | None:
     return int(raw)
 
 
-async def authorize(d: PushDeps, who: Principal, payment_id: int) -> None:
-    """The payment's subscribe token, an admin, or a customer it was offered to (``hub.service.watch``)."""
-    await watched_payment(d.store, who, payment_id)
+async def authorize(d: PushDeps, who: Principal, payment_id: int, cursor: int | None) -> Payment | None:
+    """The payment's subscribe token, an admin, or a customer it was offered to (``hub.service.watch``).
+
+    Returns the payment row as read (a fresh stream's first frame needs it), or None when no read was
+    needed: a stream resumed (``cursor`` given) with a token that covers the payment by itself, of a
+    payment the fan-out knows (``Fanout.latest``: it has a committed status event, so it exists).
+    Raises Forbidden (403) or NotFound (404) as ``watched_payment`` does."""
+    if cursor is not None and covered_by_token(who, payment_id) and d.hub.latest.get(payment_id) is not None:
+        return None
+    return await watched_payment(d.store, who, payment_id)
 
 
 # The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
@@ -98,7 +126,8 @@ API = (
         description="Open with a WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`); a plain "
         "HTTP request is answered 426 with `Upgrade: websocket`. Tokens go in each subscribe message (or "
         "`?token=` for the whole socket). Close codes: 1003 binary frame, 1008 no subscription in time, "
-        "1009 message too large, 1011 internal error.",
+        "1009 message too large, 1011 internal error, 1012 service restart (the node is shutting down: "
+        "reconnect after a randomized backoff and resubscribe with `lastEventId`).",
         errors=(UpgradeRequired,),
     ),
 )
@@ -108,14 +137,14 @@ def routes(d: PushDeps) -> list[BaseRoute]:
     async def sse(request: Request) -> Response:
         who = await authenticate(request, d.auth)
         payment_id = path_id(request, "payment_id")
-        await authorize(d, who, payment_id)
         # Both are read (a malformed one is refused even when the other is given); the header wins.
         header, query = _cursor(request.headers.get("last-event-id")), _cursor(request.query_params.get("lastEventId"))
         cursor = header if header is not None else query
-        stream = await open_stream(d.store, d.hub, payment_id, cursor, transport="sse")
+        payment = await authorize(d, who, payment_id, cursor)
+        stream = await open_stream(d.store, d.hub, payment_id, cursor, transport="sse", payment=payment)
         if stream is None:
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        return StreamingResponse(_sse_body(stream, d.heartbeat_s), media_type="text/event-stream", headers=SSE_HEADERS)
+        return SseResponse(stream, d.heartbeat_s, d.retry.field(), headers=SSE_HEADERS)
 
     async def ws(websocket: WebSocket) -> None:
         await _WsSession(d, websocket).run()
@@ -131,15 +160,6 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         WebSocketRoute("/ws/payments", ws),
         Route("/ws/payments", ws_over_http, methods=["GET"]),
     ]
-
-
-async def _sse_body(stream: PaymentStream, heartbeat_s: float) -> AsyncIterator[bytes]:
-    yield b"retry: 2000\n\n"
-    try:
-        async for frame in stream.frames(heartbeat_s):
-            yield b": heartbeat\n\n" if frame is None else frame.sse()
-    finally:
-        stream.close()
 
 
 @dataclass(frozen=True)
@@ -189,7 +209,8 @@ class _WsSession:
                 else:
                     wait = limits.subscribe_timeout_s - (asyncio.get_running_loop().time() - started)
                 try:
-                    message = await asyncio.wait_for(self.ws.receive(), max(wait, 0))
+                    async with asyncio.timeout(max(wait, 0)):  # no task per wait, as wait_for would make
+                        message = await self.ws.receive()
                 except TimeoutError:
                     if not self.subscribed_once:
                         await self.close(POLICY_VIOLATION, f"no subscription within {limits.subscribe_timeout_s:g} s")
@@ -255,12 +276,12 @@ class _WsSession:
             if not token:
                 raise Unauthorized("Missing token")
             who = await self.d.auth.verify(str(token))
-            await authorize(self.d, who, payment_id)
             raw_cursor = message.get("lastEventId")
             cursor = _cursor(None if raw_cursor is None else str(raw_cursor))
+            payment = await authorize(self.d, who, payment_id, cursor)
             if payment_id in self.subs:
                 self.subs.pop(payment_id).cancel()
-            stream = await open_stream(self.d.store, self.d.hub, payment_id, cursor, transport="ws")
+            stream = await open_stream(self.d.store, self.d.hub, payment_id, cursor, transport="ws", payment=payment)
         except PayHubError as exc:
             await self.send(ws_error(exc, paymentId=payment_id))
             return
@@ -273,7 +294,7 @@ class _WsSession:
 
     async def forward(self, payment_id: int, stream: PaymentStream) -> None:
         try:
-            async for frame in stream.frames(self.d.heartbeat_s):
+            async for frame in stream.frames(None):  # no heartbeats: the server's pings keep a socket alive
                 if frame is not None:
                     await self.send_text(frame.ws())
             await self.send({"type": "COMPLETED", "paymentId": payment_id})

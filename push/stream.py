@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from hub.domain.records import PaymentEvent
+from hub.domain.records import Payment, PaymentEvent
 from hub.fanout import Fanout, Frame, Subscriber
 from hub.ports import Store
 from hub.service.ledger import status_data
@@ -36,8 +36,15 @@ class PaymentStream:
         self._store = store
         self._more = more
 
-    async def frames(self, heartbeat_s: float) -> AsyncIterator[Frame | None]:
-        """Frames in order; ``None`` when ``heartbeat_s`` passed without one (send a heartbeat)."""
+    @property
+    def subscriber(self) -> Subscriber:
+        return self._sub
+
+    async def frames(self, heartbeat_s: float | None) -> AsyncIterator[Frame | None]:
+        """Frames in order; ``None`` when the process heartbeat timer of ``heartbeat_s`` fired (send a
+        heartbeat; None: no heartbeats) or the client went away (``Subscriber.close``: the stream ends)."""
+        if heartbeat_s is not None:
+            self._hub.heartbeat(self._sub, heartbeat_s)
         try:
             while self._backlog:
                 for frame in self._backlog:
@@ -46,9 +53,12 @@ class PaymentStream:
                     if frame.terminal:
                         return
                 self._backlog = await self._next_page()
+            sub = self._sub
             while True:
-                live = await self._sub.next(heartbeat_s)
+                live = await sub.next_or_beat()
                 if live is None:
+                    if sub.closed:
+                        return
                     yield None
                     continue
                 if live.id <= self.last_id:
@@ -73,17 +83,36 @@ class PaymentStream:
 
 
 async def open_stream(
-    store: Store, hub: Fanout, payment_id: int, cursor: int | None, *, transport: str = "sse"
+    store: Store,
+    hub: Fanout,
+    payment_id: int,
+    cursor: int | None,
+    *,
+    transport: str = "sse",
+    payment: Payment | None = None,
 ) -> PaymentStream | None:
     """Subscribe first, then read the log. None when the cursor is at or past a terminal status.
-    ``transport`` (sse | ws) labels the subscriber in the metrics."""
+    ``transport`` (sse | ws) labels the subscriber in the metrics.
+
+    ``payment``: the payment row as the caller just read it (authorization does): with it, a fresh
+    stream takes its current status from the fan-out's memory of the newest status (``Fanout.latest``)
+    when the two agree, instead of reading the log. A resumed stream whose cursor is at or past that
+    memory reads nothing: every event after it reaches the subscriber live (registered first, and
+    the memory holds every event fanned out so far). Anything else reads the store, and what it
+    reads feeds the memory."""
     sub = hub.subscribe(payment_id, transport)
     try:
         backlog: list[PaymentEvent]
+        known = hub.latest.get(payment_id)
         if cursor is None:
-            async with store.transaction() as tx:
-                last = await tx.last_status_event(payment_id)
-                payment = await tx.payment(payment_id)
+            if known is not None and payment is not None and payment.status is known.status:
+                last: PaymentEvent | None = known
+            else:
+                async with store.transaction() as tx:
+                    last = await tx.last_status_event(payment_id)
+                    payment = await tx.payment(payment_id)
+                if last is not None:
+                    hub.latest.remember(last)
             # The current status: the last status event's id and time, the payment row's details
             # (the method, for one, is known once a QR was issued, without a status change).
             if last is not None and payment is not None and payment.status is last.status:
@@ -91,11 +120,20 @@ async def open_stream(
                 current = status_data(payment, last.occurred_at)
                 last = replace(last, data={**current, **({"estimatedCompletion": estimate} if estimate else {})})
             backlog = [last] if last else []
+        elif known is not None and known.id <= cursor:
+            if known.status.terminal:
+                hub.unsubscribe(sub)
+                return None
+            backlog = []
         else:
             backlog = await store.events_after(payment_id, cursor, limit=PAGE)
-            if not backlog:
+            if 0 < len(backlog) < PAGE:  # the whole rest of the log: its last event is the newest status
+                hub.latest.remember(backlog[-1])
+            else:
                 async with store.transaction() as tx:
                     last = await tx.last_status_event(payment_id)
+                if last is not None:
+                    hub.latest.remember(last)
                 if last is not None and last.status.terminal and last.id <= cursor:
                     hub.unsubscribe(sub)
                     return None

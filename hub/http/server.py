@@ -38,6 +38,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s,
         "ws_ping_timeout": settings.ws_ping_timeout_s,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
     }
 

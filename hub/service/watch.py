@@ -47,6 +47,12 @@ async def may_watch(tx: StoreTx, who: Principal, payment_id: int, *, also: tuple
     return True
 
 
+def covered_by_token(who: Principal, payment_id: int) -> bool:
+    """Whether ``who``'s token alone admits ``payment_id`` (an admin, or the payment's own subscribe token):
+    no store read is needed to decide. False says nothing: ``may_watch`` decides the rest."""
+    return 0 < payment_id <= MAX_ID and who.role != "customer" and who.may_watch(payment_id)
+
+
 async def watched_payment(store: Store, who: Principal, payment_id: int, *, also: tuple[str, ...] = ()) -> Payment:
     """The payment ``who`` may watch. Raises ``Forbidden`` (403) for a token that covers other payments only,
     ``NotFound`` (404) for an unknown payment and, alike, for a customer's request for one not offered to it."""

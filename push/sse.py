@@ -3,10 +3,10 @@
 Why not Starlette's ``StreamingResponse``: it runs each response in an anyio task group with a
 second task listening for the disconnect, and pulls every chunk through an async iterator chain;
 with thousands of open streams that was the largest share of memory per subscriber and of the
-work per frame. Here one task writes (the request's own), and one small task waits for the
-disconnect and closes the subscriber (``Subscriber.close``), which wakes and ends the writer, so a
-client that went away is unsubscribed at once (uvicorn's ``send`` to a closed connection returns
-without error, so the writer alone would not notice before its next heartbeat, nor then).
+work per frame. Here the request's own task waits for the disconnect and closes the subscriber
+(``Subscriber.close``), which wakes and ends the writer, so a client that went away is
+unsubscribed at once (uvicorn's ``send`` to a closed connection returns without error, so the
+writer alone would never notice); one small task writes the frames.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hub.fanout import Subscriber
 from push.stream import PaymentStream
 
 HEARTBEAT = b": heartbeat\n\n"
@@ -41,23 +40,29 @@ class SseResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sub = self.stream.subscriber
-        watcher = asyncio.get_running_loop().create_task(_close_on_disconnect(receive, sub))
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.retry, "more_body": True})
+        # The frames are written by a task of their own, started here, so that waking it for a frame
+        # resumes three coroutines, not the dozen of the middleware stack this request task sits in.
+        writer = asyncio.get_running_loop().create_task(self._write(send))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await send({"type": "http.response.body", "body": self.retry, "more_body": True})
+            # ASGI: receive() answers http.disconnect once the client left or the response is complete.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            sub.close()  # the client left (or the stream ended): the writer wakes and stops
+            await writer
+
+    async def _write(self, send: Send) -> None:
+        sub = self.stream.subscriber
+        try:
             async for frame in self.stream.frames(self.heartbeat_s):
-                if frame is None:
-                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
-                else:
-                    await send({"type": "http.response.body", "body": frame.sse(), "more_body": True})
+                body = HEARTBEAT if frame is None else frame.sse()
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             if not sub.closed:
+                # The terminal frame is out. Ending the response (middleware, access log, task exit)
+                # can wait one loop turn: the other subscribers of this fan-out get their frame first.
+                await asyncio.sleep(0)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            watcher.cancel()
             self.stream.close()
-
-
-async def _close_on_disconnect(receive: Receive, sub: Subscriber) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    sub.close()

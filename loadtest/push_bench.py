@@ -240,7 +240,9 @@ def main() -> None:
     )
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
     spy = [BIN / "py-spy", "record", "-r", "200", "-f", "speedscope", "-o", args.profile, "--"] if args.profile else []
-    server = subprocess.Popen([*pin, *spy, BIN / "payhub", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*pin, *spy, BIN / "payhub", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:

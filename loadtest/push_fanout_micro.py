@@ -58,6 +58,7 @@ async def run(n: int) -> dict[str, Any]:
         ],
     )
     written: list[float] = []
+    all_started, all_written = asyncio.Event(), asyncio.Event()
     started = 0
 
     async def one() -> None:
@@ -77,8 +78,12 @@ async def run(n: int) -> dict[str, Any]:
             nonlocal started
             if message["type"] == "http.response.body" and message["body"].startswith(b"id:"):
                 written.append(time.perf_counter())
+                if len(written) == n:
+                    all_written.set()
             elif message["type"] == "http.response.start":
                 started += 1
+                if started == n:
+                    all_started.set()
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 complete.set()
 
@@ -98,13 +103,11 @@ async def run(n: int) -> dict[str, Any]:
         await app(scope, receive, send)
 
     tasks = [asyncio.create_task(one()) for _ in range(n)]
-    while started < n:
-        await asyncio.sleep(0.01)
+    await all_started.wait()
     await asyncio.sleep(0.05)
     t0 = time.perf_counter()
     await hub.on_event(event(2, PaymentStatus.CONFIRMED))
-    while len(written) < n:
-        await asyncio.sleep(0)
+    await all_written.wait()
     last = written[-1] - t0
     await asyncio.gather(*tasks)
     return {"subscribers": n, "last_write_ms": round(last * 1000, 2), "per_subscriber_us": round(last / n * 1e6, 2)}

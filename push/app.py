@@ -16,13 +16,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.apidoc.declare import TOKEN_QUERY, Operation, Reply, roles
 from hub.auth import Authenticator, Principal, authenticate, bearer
+from hub.domain.records import Payment
 from hub.errors import BadRequest, Forbidden, NotFound, PayHubError, ServiceUnavailable, Unauthorized, UpgradeRequired
 from hub.fanout import Fanout
 from hub.http.envelope import error_response, ws_error
 from hub.http.path import path_id
 from hub.json_codec import MalformedJson, dumps, loads
 from hub.ports import Store
-from hub.domain.records import Payment
 from hub.service.watch import covered_by_token, watched_payment
 from hub.settings import Settings
 from push.schemas import SSE_STREAM, EventsHeaders, EventsPath, EventsQuery
@@ -60,7 +60,7 @@ class Retry:
 
     def field(self) -> bytes:
         """One ``retry:`` field (and a blank line), its delay drawn in ``[base_ms, base_ms + jitter_ms]``."""
-        return b"retry: %d\n\n" % (self.base_ms + random.randint(0, self.jitter_ms))  # noqa: S311 (not a secret)
+        return b"retry: %d\n\n" % (self.base_ms + random.randint(0, self.jitter_ms))
 
 
 def _cursor(raw: str | None) -> int | None:

@@ -69,6 +69,9 @@ export interface WatchOptions {
   /** Failures in a row before the next transport is tried (default 2). */
   attemptsPerTransport?: number;
   backoff?: BackoffOptions;
+  /** After a WebSocket closed with a restart code (1001, 1012, 1013): up to this many ms more before the
+   * reconnect, at random (default 5000), so the clients of a restarting node do not return together. */
+  restartSpreadMs?: number;
   /** `wait` of the long-poll (default 25 s, the server allows up to 60). */
   longPollSeconds?: number;
   /** Period of the plain poll without a session (default 3000 ms). */
@@ -114,6 +117,12 @@ export declare function backoffDelay(
   options?: { baseMs?: number; maxMs?: number; hintMs?: number | null },
   random?: () => number
 ): number;
+
+/** WebSocket close codes of a server going away on purpose (1001, 1012 service restart, 1013). */
+export declare const RESTART_CLOSE_CODES: readonly number[];
+
+/** Extra delay after a WebSocket close: uniform in [0, spreadMs) for a restart code, else 0. */
+export declare function restartSpread(code: number | null | undefined, spreadMs?: number, random?: () => number): number;
 
 /** "150.00 USD", "600,000 KHR": the currency's decimals (half-up), thousands grouped, code last. */
 export declare function formatAmount(amount: number | string, currency: string): string;

@@ -18,7 +18,8 @@
  * next one; after the last, the first is tried again. Delays between attempts grow with jitter
  * (`backoffDelay`) and are never shorter than the server's hint: the SSE `retry:` field (read by the
  * fetch reader; the browser's own EventSource applies it to its own reconnect, which is let run once
- * after a live stream drops), `Retry-After` / the envelope's `retryAfter`.
+ * after a live stream drops), `Retry-After` / the envelope's `retryAfter`. A WebSocket the server closed
+ * for a restart (1012, also 1001/1013) waits up to `restartSpreadMs` more, at random (`restartSpread`).
  *
  * Resume: every status event carries the id of the event log; reconnects send the last id seen
  * (`Last-Event-ID` / `?lastEventId=` / `"lastEventId"` / `after=`) and the server replays what came
@@ -79,6 +80,7 @@
  *   transports?: Transport[],
  *   attemptsPerTransport?: number,
  *   backoff?: { baseMs?: number, maxMs?: number },
+ *   restartSpreadMs?: number,
  *   longPollSeconds?: number,
  *   pollIntervalMs?: number,
  *   idleTimeoutMs?: number,
@@ -141,6 +143,22 @@ export function backoffDelay(attempt, options = {}, random = Math.random) {
   const floor = hint || Math.min(baseMs, maxMs);
   const ceiling = Math.max(floor, Math.min(maxMs, Math.max(floor, baseMs) * 2 ** (Math.max(0, attempt) + 1)));
   return Math.round(floor + random() * (ceiling - floor));
+}
+
+/** WebSocket close codes of a server going away on purpose (RFC 6455 §7.4.1: 1001 going away;
+ * IANA registry: 1012 service restart, 1013 try again later): every client of that node lost it at
+ * the same moment, so the next attempt is spread over `restartSpreadMs` more. */
+export const RESTART_CLOSE_CODES = Object.freeze([1001, 1012, 1013]);
+
+/**
+ * Extra milliseconds before reconnecting after a WebSocket closed with `code`: uniform in
+ * [0, `spreadMs`) for a restart code (`RESTART_CLOSE_CODES`), else 0. Added to `backoffDelay`.
+ * @param {number | null | undefined} code
+ * @param {number} [spreadMs]
+ * @param {() => number} [random]  uniform in [0, 1)
+ */
+export function restartSpread(code, spreadMs = 5000, random = Math.random) {
+  return code != null && RESTART_CLOSE_CODES.includes(code) ? Math.round(random() * Math.max(0, spreadMs)) : 0;
 }
 
 /**
@@ -424,6 +442,9 @@ export class PaymentWatch {
     this._failures++;
     const attempts = this._o.attemptsPerTransport ?? 2;
     let delay = backoffDelay(this._attempt++, { ...this._o.backoff, hintMs: this._hintMs }, this._random);
+    if (error instanceof PayHubError && error.error && typeof error.error.closeCode === 'number') {
+      delay += restartSpread(error.error.closeCode, this._o.restartSpreadMs, this._random);
+    }
     if (this._failures >= attempts && this.transports.length > 1) {
       // This transport keeps failing: the next one at once (a different path may well work).
       this._index = (this._index + 1) % this.transports.length;
@@ -740,8 +761,9 @@ export class PaymentWatch {
         fail(new PayHubError(e.code || 'ERROR', e.message || 'subscription refused', 0, e));
       }
     };
-    ws.onclose = () => {
-      if (h.alive()) fail(new PayHubError('NETWORK', 'websocket closed', 0));
+    ws.onclose = (ev) => {
+      const closeCode = ev && typeof ev.code === 'number' ? ev.code : null;
+      if (h.alive()) fail(new PayHubError('NETWORK', 'websocket closed', 0, { closeCode }));
     };
     return {
       close: () => {

@@ -220,3 +220,21 @@ def test_a_silent_stream_is_reopened_after_the_hint_with_its_cursor() -> None:
     assert got["events"] == [[5, "PENDING", False], [6, "CONFIRMED", True]] and got["final"] == "CONFIRMED"
     assert got["requests"] == [{"lastEventId": None, "auth": "Bearer tok"}, {"lastEventId": "5", "auth": "Bearer tok"}]
     assert got["gapMs"] >= got["idle"] + got["hint"], got  # never sooner than the server asked
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([None, 1000, 1001, 1006, 1008, 1011, 1012, 1013]), st.floats(0, 1, exclude_max=True)),
+        min_size=20,
+        max_size=20,
+    )
+)
+def test_a_restart_close_spreads_the_next_attempt(cases: list[tuple[int | None, float]]) -> None:
+    """A WebSocket closed for a restart (1001, 1012, 1013) waits up to restartSpreadMs more, at random;
+    any other close adds nothing (its backoffDelay alone applies)."""
+    got = run([{"op": "restart", "code": code, "spreadMs": 5000, "r": r} for code, r in cases])
+    for (code, r), extra in zip(cases, got, strict=True):
+        if code in (1001, 1012, 1013):
+            assert 0 <= extra <= 5000 and extra == round(r * 5000)
+        else:
+            assert extra == 0

@@ -126,17 +126,19 @@ async def open_stream(
                 return None
             backlog = []
         else:
-            backlog = await store.events_after(payment_id, cursor, limit=PAGE)
-            if 0 < len(backlog) < PAGE:  # the whole rest of the log: its last event is the newest status
-                hub.latest.remember(backlog[-1])
-            else:
-                async with store.transaction() as tx:
-                    last = await tx.last_status_event(payment_id)
-                if last is not None:
-                    hub.latest.remember(last)
-                if last is not None and last.status.terminal and last.id <= cursor:
+            # The newest status first: a client resuming where it left off (a reconnect storm: nearly all
+            # of them) needs this one read only; the log is read when there is something after the cursor.
+            async with store.transaction() as tx:
+                last = await tx.last_status_event(payment_id)
+            if last is not None:
+                hub.latest.remember(last)
+            if last is None or last.id <= cursor:
+                if last is not None and last.status.terminal:
                     hub.unsubscribe(sub)
                     return None
+                backlog = []
+            else:
+                backlog = await store.events_after(payment_id, cursor, limit=PAGE)
     except BaseException:
         hub.unsubscribe(sub)
         raise

@@ -121,7 +121,7 @@ class Subscriber:
         self.frames: list[Frame] = []  # at most ``capacity`` (16): a list costs 56 bytes empty, a deque ~600
         self.conflated = 0
         self.beat_due = False  # the heartbeat timer fired since the last frame or heartbeat was taken
-        self.quiet = False  # nothing was taken since the heartbeat timer last looked
+        self.quiet = 0  # heartbeat timer ticks (half periods) since a frame or heartbeat was last taken
         self.closed = False  # the client went away: the reader stops
         self._waiter: asyncio.Future[None] | None = None
 
@@ -139,10 +139,11 @@ class Subscriber:
         self._wakeup()
 
     def beat(self) -> None:
-        """The process heartbeat timer fired. A subscriber that took nothing during a whole period gets a
-        heartbeat (its waiting reader gets ``None``); so one comes after one to two periods of silence."""
-        if not self.quiet:
-            self.quiet = True
+        """The process heartbeat timer ticked (every half period). The second tick without a frame taken
+        makes a heartbeat due (its waiting reader gets ``None``): so one comes after more than half a
+        period and at most a whole period of silence, and an idle stream gets one per period."""
+        self.quiet += 1
+        if self.quiet < 2:
             return
         self.beat_due = True
         self._wakeup()
@@ -179,9 +180,10 @@ class Subscriber:
         while not self.frames:
             if self.beat_due or self.closed:
                 self.beat_due = False
+                self.quiet = 0
                 return None
             await self._wait()
-        self.beat_due = self.quiet = False  # a frame is as good as a heartbeat
+        self.beat_due, self.quiet = False, 0  # a frame is as good as a heartbeat
         return self.frames.pop(0)
 
 
@@ -256,15 +258,16 @@ class Fanout:
         self._beat_timers: dict[float, asyncio.TimerHandle] = {}
 
     def heartbeat(self, sub: Subscriber, interval_s: float) -> None:
-        """Mark ``sub`` (``Subscriber.beat``) every ``interval_s`` from the process timer of that interval,
-        until it is unsubscribed. The timer runs while it has subscribers and stops with the last one."""
+        """Give ``sub`` a heartbeat after at most ``interval_s`` of silence, until it is unsubscribed: the
+        process timer of that interval ticks every half interval (``Subscriber.beat``). The timer runs
+        while it has subscribers and stops with the last one."""
         subs = self._beating.get(interval_s)
         if subs is None:
             subs = self._beating[interval_s] = set()
         subs.add(sub)
         if interval_s not in self._beat_timers:
             loop = asyncio.get_running_loop()
-            self._beat_timers[interval_s] = loop.call_later(interval_s, self._beat, interval_s)
+            self._beat_timers[interval_s] = loop.call_later(interval_s / 2, self._beat, interval_s)
 
     def _beat(self, interval_s: float) -> None:
         del self._beat_timers[interval_s]
@@ -275,7 +278,7 @@ class Fanout:
         for sub in subs:
             sub.beat()
         loop = asyncio.get_running_loop()
-        self._beat_timers[interval_s] = loop.call_later(interval_s, self._beat, interval_s)
+        self._beat_timers[interval_s] = loop.call_later(interval_s / 2, self._beat, interval_s)
 
     def stop_heartbeats(self) -> None:
         """Cancel the heartbeat timers (a closing process)."""

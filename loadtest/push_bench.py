@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--server-cpu", type=int, default=0, help="pin the server to this core (-1: not pinned)")
     parser.add_argument("--client-cpu", type=int, default=1, help="pin the clients to this core (-1: not pinned)")
     parser.add_argument("--profile", help="run the server under py-spy, writing this (speedscope) file")
+    parser.add_argument("--server-cmd", help="the server command instead of `payhub run` (e.g. another checkout)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     args = parser.parse_args()
     payments = 1 if args.fanout else args.payments
@@ -240,8 +241,9 @@ def main() -> None:
     )
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
     spy = [BIN / "py-spy", "record", "-r", "200", "-f", "speedscope", "-o", args.profile, "--"] if args.profile else []
+    command = args.server_cmd.split() if args.server_cmd else [BIN / "payhub", "run"]
     server = subprocess.Popen(
-        [*pin, *spy, BIN / "payhub", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*pin, *spy, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         base = f"http://127.0.0.1:{port}"

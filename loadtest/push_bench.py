@@ -242,9 +242,7 @@ def main() -> None:
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
     spy = [BIN / "py-spy", "record", "-r", "200", "-f", "speedscope", "-o", args.profile, "--"] if args.profile else []
     command = args.server_cmd.split() if args.server_cmd else [BIN / "payhub", "run"]
-    server = subprocess.Popen(
-        [*pin, *spy, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = subprocess.Popen([*pin, *spy, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:

@@ -30,8 +30,12 @@ from hub.fanout import Fanout
 from hub.http.access import CanonicalClientMiddleware
 from hub.http.limits import BodyLimitMiddleware
 from hub.http.middleware import CorrelationMiddleware
-from push.sse import SseResponse
 from push.stream import PaymentStream
+
+try:
+    from push.sse import SseResponse
+except ImportError:  # an older checkout (``--base``): StreamingResponse over an async generator
+    SseResponse = None  # type: ignore[assignment,misc]
 
 PAYMENT = 7
 
@@ -47,6 +51,13 @@ async def run(n: int) -> dict[str, Any]:
 
     async def events(request: Request) -> Response:
         stream = PaymentStream(hub, hub.subscribe(PAYMENT), [], 1)
+        if SseResponse is None:
+            from starlette.responses import StreamingResponse
+
+            from push.app import _sse_body  # type: ignore[attr-defined]
+
+            body = _sse_body(stream, 15.0)
+            return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
         return SseResponse(stream, 15.0, b"retry: 1000\n\n", headers={"Cache-Control": "no-store"})
 
     app = Starlette(

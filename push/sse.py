@@ -40,18 +40,23 @@ class SseResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sub = self.stream.subscriber
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.retry, "more_body": True})
-        # The frames are written by a task of their own, started here, so that waking it for a frame
-        # resumes three coroutines, not the dozen of the middleware stack this request task sits in.
-        writer = asyncio.get_running_loop().create_task(self._write(send))
+        writer: asyncio.Task[None] | None = None
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": self.retry, "more_body": True})
+            # The frames are written by a task of their own, started here, so that waking it for a frame
+            # resumes three coroutines, not the dozen of the middleware stack this request task sits in.
+            # (Should it fail, which only a bug can make it do, its error surfaces below when the
+            # client leaves.)
+            writer = asyncio.get_running_loop().create_task(self._write(send))
             # ASGI: receive() answers http.disconnect once the client left or the response is complete.
             while (await receive())["type"] != "http.disconnect":
                 pass
         finally:
             sub.close()  # the client left (or the stream ended): the writer wakes and stops
-            await writer
+            if writer is not None:
+                await writer
+            self.stream.close()
 
     async def _write(self, send: Send) -> None:
         sub = self.stream.subscriber

@@ -154,7 +154,7 @@ def routes(d: BackofficeDeps) -> list[BaseRoute]:
         tell whether a next page follows (then the ``Link`` header)."""
 
         async def handle(request: Request) -> Response:
-            await authenticate(request, d.auth, "admin")
+            await authenticate(request, d.auth, "admin", query=False)
             query = validate(model, _query(request), "query").query()
             found = await find(replace(query, limit=query.limit + 1))
             headers = _page(request, found, query.limit, id_of)
@@ -166,14 +166,14 @@ def routes(d: BackofficeDeps) -> list[BaseRoute]:
         """What ``fetch`` answers for the id in path parameter ``param``."""
 
         async def handle(request: Request) -> Response:
-            await authenticate(request, d.auth, "admin")
+            await authenticate(request, d.auth, "admin", query=False)
             return ok(await fetch(path_id(request, param)))
 
         return handle
 
     def move(action: ReviewAction) -> Handler:
         async def handle(request: Request) -> Response:
-            who = await authenticate(request, d.auth, "admin")
+            who = await authenticate(request, d.auth, "admin", query=False)
             review_id = path_id(request, "review_id")
             data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
             if action is ReviewAction.RESOLVE:

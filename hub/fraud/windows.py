@@ -25,7 +25,7 @@ from hub.alerts import AlertKind, Alerts
 from hub.constants import FRAUD_PREFIX
 from hub.fraud.rules import VelocityRule
 from hub.http.client_address import client_key
-from hub.resilience.fallback_storage import FallbackStorage
+from hub.resilience.fallback_storage import FallbackStorage, OnFallbackStorage
 
 log = logging.getLogger("payhub.fraud")
 MAX_SUBJECT_KEY = 64
@@ -61,7 +61,7 @@ class Check(NamedTuple):
         return self.rule.name, subject_key(self.value)
 
 
-class VelocityWindows:
+class VelocityWindows(OnFallbackStorage):
     """Moving windows per (rule, subject); an async context manager that closes its storage.
 
     ``storage_uri``: ``memory://`` or a Redis URL (``redis://``, ``rediss://``, ``async+redis://``).
@@ -84,22 +84,6 @@ class VelocityWindows:
             log=log,
             name=("fraud velocity storage", "windows"),
         )
-
-    @property
-    def degraded(self) -> bool:
-        """True while the shared storage is down and windows are per process (exported to /metrics)."""
-        return self.storage.degraded
-
-    @property
-    def fallbacks(self) -> int:
-        """Checks counted per process because the shared storage failed (a counter, for /metrics)."""
-        return self.storage.fallbacks
-
-    async def __aenter__(self) -> VelocityWindows:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def admit(self, checks: Sequence[Check]) -> list[Check]:
         """Block mode: the checks whose window is full. When none is, one request is counted in every
@@ -126,7 +110,3 @@ class VelocityWindows:
     async def reset(self) -> None:
         """Forget everything counted (under the key prefix in Redis)."""
         await self.storage.reset()
-
-    async def aclose(self) -> None:
-        """Release the Redis connections, or the memory storage's expiry task. Idempotent."""
-        await self.storage.aclose()

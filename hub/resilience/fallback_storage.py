@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from limits.aio.storage import MemoryStorage, Storage
@@ -152,3 +152,30 @@ class FallbackStorage:
                 timer.cancel()
                 await asyncio.gather(timer, return_exceptions=True)
                 storage.timer = None
+
+
+class OnFallbackStorage:
+    """Base of what counts in a :class:`FallbackStorage` (``storage``): the outage state /metrics exports,
+    and the async context manager that closes the storage."""
+
+    storage: FallbackStorage
+
+    @property
+    def degraded(self) -> bool:
+        """True while the shared storage is down and the windows are per process."""
+        return self.storage.degraded
+
+    @property
+    def fallbacks(self) -> int:
+        """Checks counted per process because the shared storage failed (a counter)."""
+        return self.storage.fallbacks
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the storage: the Redis connections, or the memory storages' expiry tasks. Idempotent."""
+        await self.storage.aclose()

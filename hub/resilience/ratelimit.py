@@ -37,7 +37,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError, RateLimitExceeded, ServiceUnavailable
 from hub.http.client_address import client_key
-from hub.resilience.fallback_storage import FallbackStorage
+from hub.resilience.fallback_storage import FallbackStorage, OnFallbackStorage
 
 log = logging.getLogger("payhub.ratelimit")
 BURST_WINDOW_S = 30
@@ -62,7 +62,7 @@ def _windows(scope: str, per_min: int) -> tuple[_Window, ...]:
     )
 
 
-class RateLimiter:
+class RateLimiter(OnFallbackStorage):
     """Admits or refuses requests by user and IP; an async context manager that closes its storage.
 
     ``storage_uri`` is ``memory://`` (this process only) or ``async+redis://host:port/db`` (shared by all
@@ -94,12 +94,6 @@ class RateLimiter:
         self._user_windows = _windows("user", user_per_min)
         self._ip_windows = _windows("ip", ip_per_min)
 
-    async def __aenter__(self) -> RateLimiter:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     async def hit(self, *, user: str | None, ip: str) -> None:
         """Consume one request for ``user`` (if any) and for ``ip``'s client (an IPv6 address: its /64),
         or raise :class:`RateLimitExceeded`.
@@ -115,16 +109,6 @@ class RateLimiter:
         except self.storage.base_exceptions as exc:  # memory:// only: there is no fall-back to use
             raise ServiceUnavailable("Rate-limit storage unavailable") from exc
 
-    @property
-    def degraded(self) -> bool:
-        """True while the shared storage is down and limits are per process (exported to /metrics)."""
-        return self.storage.degraded
-
-    @property
-    def fallbacks(self) -> int:
-        """Requests limited per process because the shared storage failed (a counter, for /metrics)."""
-        return self.storage.fallbacks
-
     async def _hit(self, strategy: MovingWindowRateLimiter, checks: list[_Check]) -> None:
         refused = [c for c in checks if not await strategy.test(*self._args(c))]
         if refused:
@@ -139,10 +123,6 @@ class RateLimiter:
             await self.storage.reset()
         except self.storage.base_exceptions as exc:
             raise ServiceUnavailable("Rate-limit storage unavailable") from exc
-
-    async def aclose(self) -> None:
-        """Release the storage: the Redis connections, or the memory storage's expiry task. Idempotent."""
-        await self.storage.aclose()
 
     @staticmethod
     def _args(check: _Check) -> tuple[RateLimitItem, str, str]:

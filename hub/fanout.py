@@ -253,32 +253,47 @@ class Fanout:
         # (transport, seconds from commit to a live frame written): the push path's freshness
         self.on_written = on_written
         self.latest = LatestStatus(remember)
-        # One timer per heartbeat interval for the whole process, not one per subscriber.
-        self._beating: dict[float, set[Subscriber]] = {}
+        # One timer per heartbeat interval for the whole process, not one per subscriber; its subscribers in
+        # HEARTBEAT_SLOTS groups taken in turn, so heartbeats leave in small batches rather than all at once.
+        self._beating: dict[float, list[set[Subscriber]]] = {}
         self._beat_timers: dict[float, asyncio.TimerHandle] = {}
+        self._beat_phase: dict[float, int] = {}
+        self._joined = 0
+
+    HEARTBEAT_SLOTS = 8
 
     def heartbeat(self, sub: Subscriber, interval_s: float) -> None:
-        """Give ``sub`` a heartbeat after at most ``interval_s`` of silence, until it is unsubscribed: the
-        process timer of that interval ticks every half interval (``Subscriber.beat``). The timer runs
-        while it has subscribers and stops with the last one."""
-        subs = self._beating.get(interval_s)
-        if subs is None:
-            subs = self._beating[interval_s] = set()
-        subs.add(sub)
+        """Give ``sub`` a heartbeat after at most ``interval_s`` of silence, until it is unsubscribed.
+
+        The process timer of that interval ticks ``2 * HEARTBEAT_SLOTS`` times per interval, each tick
+        calling ``Subscriber.beat`` on one of the slots: every subscriber every half interval. The timer
+        runs while it has subscribers and stops with the last one."""
+        slots = self._beating.get(interval_s)
+        if slots is None:
+            slots = self._beating[interval_s] = [set() for _ in range(self.HEARTBEAT_SLOTS)]
+        self._joined += 1
+        slots[self._joined % self.HEARTBEAT_SLOTS].add(sub)
         if interval_s not in self._beat_timers:
-            loop = asyncio.get_running_loop()
-            self._beat_timers[interval_s] = loop.call_later(interval_s / 2, self._beat, interval_s)
+            self._beat_phase[interval_s] = 0
+            self._arm(interval_s)
+
+    def _arm(self, interval_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        tick_s = interval_s / (2 * self.HEARTBEAT_SLOTS)
+        self._beat_timers[interval_s] = loop.call_later(tick_s, self._beat, interval_s)
 
     def _beat(self, interval_s: float) -> None:
         del self._beat_timers[interval_s]
-        subs = self._beating.get(interval_s)
-        if not subs:
+        slots = self._beating.get(interval_s)
+        if slots is None or not any(slots):
             self._beating.pop(interval_s, None)
+            self._beat_phase.pop(interval_s, None)
             return
-        for sub in subs:
+        phase = self._beat_phase[interval_s]
+        self._beat_phase[interval_s] = (phase + 1) % self.HEARTBEAT_SLOTS
+        for sub in slots[phase]:
             sub.beat()
-        loop = asyncio.get_running_loop()
-        self._beat_timers[interval_s] = loop.call_later(interval_s / 2, self._beat, interval_s)
+        self._arm(interval_s)
 
     def stop_heartbeats(self) -> None:
         """Cancel the heartbeat timers (a closing process)."""
@@ -286,6 +301,7 @@ class Fanout:
             timer.cancel()
         self._beat_timers.clear()
         self._beating.clear()
+        self._beat_phase.clear()
 
     def subscribe(self, payment_id: int, transport: str = "sse") -> Subscriber:
         sub = Subscriber(payment_id, self._capacity, transport)
@@ -303,8 +319,9 @@ class Fanout:
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        for beating in self._beating.values():
-            beating.discard(sub)
+        for slots in self._beating.values():
+            for beating in slots:
+                beating.discard(sub)
         if sub in self._all:
             self._all.discard(sub)
             return

@@ -55,9 +55,11 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _ws_frame(text: str) -> bytes:
@@ -298,11 +300,13 @@ def main() -> None:
             errors = sum(r[3] for r in results)
             time.sleep(1.0)
             rss_after = rss_kib(server.pid)
-            idle_pct = None
+            idle_pct = idle_sys_pct = None
             if args.idle_s > 0:
-                c0, t0 = cpu_s(server.pid), time.time()
+                (u0, s0), t0 = cpu_s(server.pid), time.time()
                 time.sleep(args.idle_s)
-                idle_pct = 100 * (cpu_s(server.pid) - c0) / (time.time() - t0)
+                (u1, s1), elapsed = cpu_s(server.pid), time.time() - t0
+                idle_pct = 100 * (u1 - u0 + s1 - s0) / elapsed
+                idle_sys_pct = 100 * (s1 - s0) / elapsed
             if args.fanout:
                 r = http.post("/sandbox/amk/simulate/pay", json={"paymentId": streams[0][0], "method": "KHQR"})
                 r.raise_for_status()
@@ -324,6 +328,7 @@ def main() -> None:
             "accepts_per_s": round(connected / connect_s) if connect_s else None,
             "server_kib_per_subscriber": round((rss_after - rss_before) / max(1, connected), 2),
             "idle_cpu_pct": None if idle_pct is None else round(idle_pct, 2),
+            "idle_cpu_system_pct": None if idle_sys_pct is None else round(idle_sys_pct, 2),
         }
         if args.fanout:
             report |= {

@@ -139,7 +139,8 @@ def asyncapi_document(
         "address": "/ws/payments",
         "title": "The payments WebSocket",
         "description": "JSON text frames both ways; several subscriptions per socket. Close codes: 1003 binary "
-        "frame, 1008 no subscription in time, 1009 message too large, 1011 internal error.",
+        "frame, 1008 no subscription in time, 1009 message too large, 1011 internal error, 1012 service restart "
+        "(reconnect after a randomized backoff, resubscribe with lastEventId).",
         "servers": [{"$ref": "#/servers/ws"}],
         "messages": {name: _ref("messages", f"ws_{name}") for name in _WS_MESSAGES},
         "bindings": {

@@ -43,9 +43,9 @@ class EventsHeaders(Model):
 SSE_STREAM = {
     # One event of the stream (as schemathesis and OpenAPI 3.2's itemSchema read an event stream's schema).
     "type": "object",
-    "description": "text/event-stream: `retry: <ms>` (PAYHUB_PUSH_RETRY_MS plus a random 0..PAYHUB_PUSH_RETRY_JITTER_MS "
-    "drawn per stream, 1000..6000 by default, so clients of a restarting node reconnect spread out), then one event "
-    "per status change: `id: <eventId>`, "
+    "description": "text/event-stream: `retry: <ms>` (PAYHUB_PUSH_RETRY_MS plus a random "
+    "0..PAYHUB_PUSH_RETRY_JITTER_MS drawn per stream, 1000..6000 by default, so clients of a restarting node "
+    "reconnect spread out), then one event per status change: `id: <eventId>`, "
     "`event: payment.status`, `data: <json>` (the AsyncAPI document's PaymentStatusFrameData), comment heartbeats "
     "(`: heartbeat`) at least every 15 s; the stream ends after a terminal status (CONFIRMED, FAILED, EXPIRED). "
     "Without a cursor the first event is the current status.",

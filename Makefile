@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME_LOCK := requirements/runtime.lock
 DEV_LOCK     := requirements/dev.lock
+BENCH_LOCK   := requirements/bench.lock
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP         := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
@@ -53,6 +54,7 @@ lock: | $(BIN)/python
 	$(PIP) install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev --extra otel -o $(DEV_LOCK)
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra bench -c $(DEV_LOCK) -o $(BENCH_LOCK)
 
 ## browser: Debian's chromium for the browser tests, and a Khmer font (fonts-khmeros) for the Khmer
 ## demo page, installed with apt-get when missing

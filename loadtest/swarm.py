@@ -262,7 +262,8 @@ class Worker:
     ``("reopen", target, timeout)`` → the same for every subscriber, each resuming from its cursor;
     ``("events",)`` → ``(frames, [(key, room, id, received_at, occurredAt)])`` and clears them;
     ``("wait_lost", timeout)`` → how many are still connected after waiting for the server to drop them;
-    ``("open_count",)`` → connected subscribers; ``("close",)`` → closes and forgets all; ``("quit",)``.
+    ``("open_count",)`` → connected subscribers; ``("close", min_key)`` → closes and forgets those with
+    ``key >= min_key``; ``("quit",)``.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -273,12 +274,13 @@ class Worker:
         self.stop = asyncio.Event()
 
     async def serve(self) -> None:
+        # The pipe is read in a thread: loop.add_reader would make its descriptor non-blocking,
+        # and Connection.recv/send expect a blocking one.
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        loop.add_reader(self.conn.fileno(), lambda: queue.put_nowait(self.conn.recv()))
         while not self.stop.is_set():
-            command = await queue.get()
-            self.conn.send(await self.handle(command))
+            command = await loop.run_in_executor(None, self.conn.recv)
+            reply = await self.handle(command)
+            await loop.run_in_executor(None, self.conn.send, reply)
 
     async def handle(self, command: tuple[Any, ...]) -> Any:
         name = command[0]
@@ -290,7 +292,8 @@ class Worker:
             old = list(self.subs.values())
             for s in old:
                 s.close()
-            return await self.connect(target, [(s.sub, s.cursor) for s in old if not s.completed], timeout)
+            # a subscriber that saw nothing yet resumes from 0: "everything of this room"
+            return await self.connect(target, [(s.sub, s.cursor or 0) for s in old if not s.completed], timeout)
         if name == "events":
             events, self.events = self.events, []
             frames, self.frames = self.frames, 0
@@ -303,13 +306,15 @@ class Worker:
         if name == "open_count":
             return self.open_count()
         if name == "close":
-            for s in self.subs.values():
+            gone = [s for key, s in self.subs.items() if key >= command[1]]
+            for s in gone:
                 s.close()
-            pending = [s.lost for s in self.subs.values() if not s.lost.done()]
+            pending = [s.lost for s in gone if not s.lost.done()]
             if pending:
                 await asyncio.wait(pending, timeout=10)
-            self.subs.clear()
-            return len(pending)
+            for s in gone:
+                del self.subs[s.sub.key]
+            return len(gone)
         if name == "quit":
             for s in self.subs.values():
                 s.close()
@@ -357,6 +362,7 @@ class Worker:
 def worker_main(conn: Connection, core: int | None) -> None:
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if core is not None:
         os.sched_setaffinity(0, {core})
     limit_files()
@@ -384,7 +390,6 @@ class Swarm:
             child.close()
             self.pipes.append(parent)
             self.procs.append(proc)
-        self.count = 0
 
     def _all(self, command_for: Any) -> list[Any]:
         for i, pipe in enumerate(self.pipes):
@@ -394,7 +399,6 @@ class Swarm:
     def open(self, target: Target, subs: list[Sub], timeout: float = 120) -> list[tuple[int, float, float | None, str | None]]:
         n = len(self.pipes)
         replies = self._all(lambda i: ("open", target, subs[i::n], timeout))
-        self.count += len(subs)
         return [r for rs in replies for r in rs]
 
     def reopen(self, target: Target, timeout: float = 120) -> list[tuple[int, float, float | None, str | None]]:
@@ -410,9 +414,9 @@ class Swarm:
     def open_count(self) -> int:
         return sum(self._all(lambda i: ("open_count",)))
 
-    def close_all(self) -> None:
-        self._all(lambda i: ("close",))
-        self.count = 0
+    def close_from(self, min_key: int) -> int:
+        """Close and forget the subscribers whose key is at least ``min_key``; returns how many."""
+        return sum(self._all(lambda i: ("close", min_key)))
 
     def shutdown(self) -> None:
         for pipe in self.pipes:

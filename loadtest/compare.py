@@ -186,16 +186,9 @@ class PayHub(Server):
         return [str(BIN / "payhub"), "run"], payhub_env(self.port, self.db)
 
 
-def prepare_payhub(workdir: Path, count: int) -> tuple[Path, list[tuple[int, str]]]:
-    """A template database holding ``count`` unpaid payments, and each one's (paymentId, subscribeToken).
-
-    Premiums are imported (``payhub policies import``), then a customer inquires each bill
-    (``GET /AMK/payments``), which creates the payment and returns its subscribe token. Every
-    PayHub run starts from a copy, so every run sees the same fresh payments.
-    """
-    db = workdir / "template.db"
-    port = free_port()
-    env = payhub_env(port, db)
+def import_premiums(env: dict[str, str], workdir: Path, count: int) -> str:
+    """``count`` unpaid premiums (bills ``B00000000``…) imported with ``payhub policies import``; returns
+    a customer token (``payhub token``) that may inquire them."""
     premiums = workdir / "premiums.csv"
     with premiums.open("w", newline="") as f:
         w = csv.writer(f)
@@ -203,35 +196,49 @@ def prepare_payhub(workdir: Path, count: int) -> tuple[Path, list[tuple[int, str
         for i in range(count):
             w.writerow([700000 + i, f"B{i:08d}", "", f"Bench Payer {i}", "10.00", "USD", "2027-12-31"])
     subprocess.run([BIN / "payhub", "policies", "import", premiums], env=env, check=True, capture_output=True)
-    token = subprocess.run(
-        [BIN / "payhub", "token", "--sub", "bench", "--role", "customer", "--ttl", "86400"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip().splitlines()[-1]
+    return (
+        subprocess.run(
+            [BIN / "payhub", "token", "--sub", "bench", "--role", "customer", "--ttl", "86400"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+
+async def inquire(base: str, token: str, count: int) -> list[tuple[int, str]]:
+    """``GET /AMK/payments?query=B…`` for each imported bill (16 at a time): creates its payment and
+    returns ``(paymentId, subscribeToken)`` in bill order."""
+    out: list[tuple[int, str]] = [(0, "")] * count
+    sem = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
+        async def one(i: int) -> None:
+            async with sem:
+                r = await http.get(
+                    "/AMK/payments", params={"query": f"B{i:08d}"}, headers={"Authorization": f"Bearer {token}"}
+                )
+                r.raise_for_status()
+                data = r.json()["data"]
+                out[i] = (int(data["paymentId"]), str(data["subscribeToken"]))
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return out
+
+
+def prepare_payhub(workdir: Path, count: int) -> tuple[Path, list[tuple[int, str]]]:
+    """A template database holding ``count`` unpaid payments, and each one's (paymentId, subscribeToken).
+    Every PayHub run starts from a copy of it, so every run sees the same fresh payments."""
+    db = workdir / "template.db"
+    port = free_port()
+    token = import_premiums(payhub_env(port, db), workdir, count)
     server = PayHub("payhub-prepare", port, workdir, None, db)
     server.start()
     try:
-
-        async def inquire() -> list[tuple[int, str]]:
-            out: list[tuple[int, str]] = [(0, "")] * count
-            sem = asyncio.Semaphore(16)
-            async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
-
-                async def one(i: int) -> None:
-                    async with sem:
-                        r = await http.get(
-                            "/AMK/payments", params={"query": f"B{i:08d}"}, headers={"Authorization": f"Bearer {token}"}
-                        )
-                        r.raise_for_status()
-                        data = r.json()["data"]
-                        out[i] = (int(data["paymentId"]), str(data["subscribeToken"]))
-
-                await asyncio.gather(*(one(i) for i in range(count)))
-            return out
-
-        plan = asyncio.run(inquire())
+        plan = asyncio.run(inquire(server.base, token, count))
     finally:
         server.stop()
     return db, plan

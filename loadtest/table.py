@@ -9,7 +9,7 @@ python-socketio · vs sse-starlette). Whether higher or lower is better is said 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,12 +84,7 @@ def ratio(value: float, peer: float) -> str:
     return f"×{r:.2f}" if r < 10 else f"×{r:,.0f}"
 
 
-def cell(
-    runs_by_target: dict[str, list[dict[str, Any]]],
-    target: str,
-    row: Row,
-    extra: Callable[[dict[str, Any]], str | None] | None = None,
-) -> str:
+def cell(runs_by_target: dict[str, list[dict[str, Any]]], target: str, row: Row) -> str:
     values = [v for v in (pick(r, row.path) for r in runs_by_target.get(target, [])) if v is not None]
     if not values:
         return "–"
@@ -100,10 +95,6 @@ def cell(
             peer_values = [v for v in (pick(r, row.path) for r in runs_by_target.get(peer, [])) if v is not None]
             ratios.append(ratio(statistics.mean(values), statistics.mean(peer_values)) if peer_values else "–")
         text += f" ({' · '.join(ratios)})"
-    if extra is not None:
-        note = extra(runs_by_target)
-        if note:
-            text += f" {note}"
     return text
 
 

@@ -1,0 +1,82 @@
+"""Smoke test of the comparison harness (loadtest/): each peer and a real ``payhub run`` start, a handful
+of swarm subscribers connect over every transport, one event is published and every one of them reads it.
+
+Needs the bench extra (``make bench`` installs requirements/bench.lock): without python-socketio and
+sse-starlette it skips, except under ``CI=true``, where it fails. Asserts deliveries, never timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.compare import PayHub, Publisher, Server, collect, free_port, import_premiums, inquire, payhub_env
+from loadtest.swarm import Sub, Swarm, Target
+
+_missing = [m for m in ("socketio", "sse_starlette") if not __import__("importlib.util").util.find_spec(m)]
+if _missing:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the bench extra is not installed ({', '.join(_missing)}; make bench installs it)")
+    pytest.skip(f"the bench extra is not installed ({', '.join(_missing)})", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(60)
+EACH = 3
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[Swarm]:
+    s = Swarm(4 * EACH)
+    try:
+        yield s
+    finally:
+        s.shutdown()
+
+
+def deliver(swarm: Swarm, server: Server, kinds: list[str], room: int, token: str | None) -> None:
+    subs = {kind: [Sub(k * 100 + i, room, token) for i in range(EACH)] for k, kind in enumerate(kinds)}
+    for kind, group in subs.items():
+        opened = swarm.open(Target(kind, server.port), group, timeout=20)
+        assert [r[3] for r in opened] == [None] * EACH, kind
+    swarm.events()
+    publisher = Publisher(server)
+
+    async def once() -> None:
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+            await publisher.send(http, room)
+
+    asyncio.run(once())
+    assert publisher.errors == []
+    want = {(s.key, room) for group in subs.values() for s in group}
+    got = collect(swarm, want, timeout=20)
+    assert set(got) == want
+    assert all(occurred is not None for _, occurred in got.values())  # every frame carries its commit time
+    swarm.close_from(0)
+
+
+@pytest.mark.parametrize("kind", ["sio", "sse"])
+def test_a_peer_delivers_one_event_to_its_room(kind: str, swarm: Swarm, tmp_path: Path) -> None:
+    server = Server(kind, free_port(), tmp_path, None)
+    server.start()
+    try:
+        deliver(swarm, server, [kind], room=7, token=None)
+    finally:
+        server.stop()
+
+
+def test_payhub_delivers_one_payment_over_sse_and_websocket(swarm: Swarm, tmp_path: Path) -> None:
+    port = free_port()
+    db = tmp_path / "smoke.db"
+    token = import_premiums(payhub_env(port, db), tmp_path, 1)
+    server = PayHub("payhub", port, tmp_path, None, db)
+    server.start()
+    try:
+        [(payment_id, subscribe_token)] = asyncio.run(inquire(server.base, token, 1))
+        deliver(swarm, server, ["payhub-sse", "payhub-ws"], room=payment_id, token=subscribe_token)
+    finally:
+        server.stop(signal.SIGTERM)

@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from loadtest.http_pool import HttpPool
 from loadtest.swarm import Sub, Swarm, Target, die_with_parent, limit_files
 from loadtest.table import COLUMNS, markdown
 
@@ -266,26 +267,44 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Publisher:
-    """Sends "one event to a room": ``simulate/pay`` of that payment for PayHub, ``POST /publish`` for a peer."""
+    """Sends "one event to a room": ``simulate/pay`` of that payment for PayHub, ``POST /publish`` for a peer
+    (``loadtest.http_pool``, keep-alive connections)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, connections: int = 64) -> None:
         self.server = server
+        self.connections = connections
         self.payhub = server.kind.startswith("payhub")
         self.errors: list[str] = []
 
-    async def send(self, http: httpx.AsyncClient, room: int) -> None:
-        if self.payhub:
-            r = await http.post("/sandbox/amk/simulate/pay", json={"paymentId": room, "method": "KHQR"})
-        else:
-            r = await http.post("/publish", json={"room": room})
-        if r.status_code != 200:
-            self.errors.append(f"{r.status_code} {r.text[:200]}")
+    async def send(self, pool: HttpPool, room: int) -> None:
+        try:
+            if self.payhub:
+                status, body = await pool.post_json("/sandbox/amk/simulate/pay", {"paymentId": room, "method": "KHQR"})
+            else:
+                status, body = await pool.post_json("/publish", {"room": room})
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        if status != 200:
+            self.errors.append(f"{status} {body[:200]!r}")
+
+    def pool(self) -> HttpPool:
+        return HttpPool("127.0.0.1", self.server.port, self.connections)
+
+    async def each(self, rooms: list[int], concurrency: int = 16) -> None:
+        """Every room once, ``concurrency`` at a time."""
+        pool = HttpPool("127.0.0.1", self.server.port, concurrency)
+        try:
+            await asyncio.gather(*(self.send(pool, room) for room in rooms))
+        finally:
+            await pool.close()
 
     async def at_rate(self, rooms: list[int], rate: float) -> dict[int, float]:
-        """Open loop: room i is sent at start + i/rate whatever the answers; returns each room's scheduled time."""
+        """Open loop: room i is sent at start + i/rate whatever the answers (a request waits for a free
+        connection when all are busy: that wait counts in the latency); returns each room's scheduled time."""
         scheduled: dict[int, float] = {}
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=self.server.base, timeout=300, limits=limits) as http:
+        pool = self.pool()
+        try:
             start = time.time() + 0.05
             tasks = []
             for i, room in enumerate(rooms):
@@ -294,15 +313,11 @@ class Publisher:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 scheduled[room] = at
-                tasks.append(asyncio.create_task(self._safe(http, room)))
+                tasks.append(asyncio.create_task(self.send(pool, room)))
             await asyncio.gather(*tasks)
+        finally:
+            await pool.close()
         return scheduled
-
-    async def _safe(self, http: httpx.AsyncClient, room: int) -> None:
-        try:
-            await self.send(http, room)
-        except httpx.HTTPError as exc:
-            self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def collect(swarm: Swarm, want: set[tuple[int, int]], timeout: float) -> dict[tuple[int, int], tuple[float, float | None]]:
@@ -369,7 +384,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     time.sleep(1)
     swarm.events()
     sent = time.time()
-    asyncio.run(_one(publisher, fan_room))
+    asyncio.run(publisher.each([fan_room]))
     want = {(s.key, fan_room) for s in fan}
     got = collect(swarm, want, cfg["deliver_timeout_s"])
     received = [got[w][0] for w in want if w in got]
@@ -424,7 +439,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     server.start()
     missed_subs = storm[:: max(1, len(storm) // max(1, len(storm) // 10))][: max(1, len(storm) // 10)]
     publisher.errors.clear()
-    asyncio.run(_many(publisher, [s.room for s in missed_subs]))
+    asyncio.run(publisher.each([s.room for s in missed_subs]))
     t_storm = time.time()
     back = swarm.reopen(target, timeout=cfg["connect_timeout_s"])
     want = {(s.key, s.room) for s in missed_subs}
@@ -448,35 +463,22 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     return result
 
 
-async def _one(publisher: Publisher, room: int) -> None:
-    async with httpx.AsyncClient(base_url=publisher.server.base, timeout=120) as http:
-        await publisher.send(http, room)
-
-
-async def _many(publisher: Publisher, rooms: list[int]) -> None:
-    sem = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=publisher.server.base, timeout=120) as http:
-
-        async def one(room: int) -> None:
-            async with sem:
-                await publisher.send(http, room)
-
-        await asyncio.gather(*(one(r) for r in rooms))
-
-
 # --- main --------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def cleanup(servers: list[Server], swarms: list[Swarm]) -> Iterator[None]:
-    """Stop every server and client process on the way out, Ctrl-C and SIGTERM included."""
+def cleanup(servers: list[Server], swarms: list[Swarm], workdir: Path) -> Iterator[None]:
+    """Stop every server and client process on the way out, Ctrl-C and SIGTERM included; the servers'
+    logs and databases in ``workdir`` are removed after a clean run and kept (path printed) after a failure."""
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     old = signal.signal(signal.SIGTERM, on_signal)
+    failed = True
     try:
         yield
+        failed = False
     finally:
         for s in servers:
             with contextlib.suppress(Exception):
@@ -485,6 +487,10 @@ def cleanup(servers: list[Server], swarms: list[Swarm]) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 sw.shutdown()
         signal.signal(signal.SIGTERM, old)
+        if failed:
+            print(f"server logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     started = datetime.now(UTC)
     n, fan, storm = cfg["subscribers"], cfg["fanout"], cfg["storm"]
-    with cleanup(servers, swarms):
+    with cleanup(servers, swarms, workdir):
         swarm = Swarm(max(n + fan, storm), client_core)
         swarms.append(swarm)
         template: Path | None = None
@@ -567,7 +573,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     print(f"\nraw numbers: {args.out / f'compare-{stamp}.json'}")
-    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

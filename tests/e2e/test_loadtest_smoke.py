@@ -13,7 +13,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loadtest.compare import PayHub, Publisher, Server, collect, free_port, import_premiums, inquire, payhub_env
@@ -46,11 +45,7 @@ def deliver(swarm: Swarm, server: Server, kinds: list[str], room: int, token: st
     swarm.events()
     publisher = Publisher(server)
 
-    async def once() -> None:
-        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-            await publisher.send(http, room)
-
-    asyncio.run(once())
+    asyncio.run(publisher.each([room]))
     assert publisher.errors == []
     want = {(s.key, room) for group in subs.values() for s in group}
     got = collect(swarm, want, timeout=20)

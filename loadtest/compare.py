@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -263,7 +264,7 @@ def epoch(iso: str | None) -> float | None:
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, min(len(ordered), math.ceil(p / 100 * len(ordered))) - 1)]
 
 
 class Publisher:
@@ -320,7 +321,9 @@ class Publisher:
         return scheduled
 
 
-def collect(swarm: Swarm, want: set[tuple[int, int]], timeout: float) -> dict[tuple[int, int], tuple[float, float | None]]:
+def collect(
+    swarm: Swarm, want: set[tuple[int, int]], timeout: float
+) -> dict[tuple[int, int], tuple[float, float | None]]:
     """Poll the swarm until every (key, room) in ``want`` got its CONFIRMED frame, or ``timeout``.
     Returns ``{(key, room): (received_at, occurredAt epoch)}`` (the first frame of each)."""
     got: dict[tuple[int, int], tuple[float, float | None]] = {}
@@ -361,7 +364,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     cpu0, t0 = cpu_seconds(server.pid), time.time()
     time.sleep(cfg["idle_s"])
     cpu1, t1 = cpu_seconds(server.pid), time.time()
-    frames_idle, _ = swarm.events()
+    frames_idle, _ = swarm.events()  # snapshots (PayHub) and nothing else: nobody published
     result["idle"] = {
         "subscribers": len(subs),
         "connected": len(ok),
@@ -374,6 +377,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
         "kib_per_subscriber": round((rss_after - rss_before) / max(1, len(ok)), 2),
         "cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
         "idle_s": round(t1 - t0, 1),
+        "frames_read": frames_idle,
     }
 
     # 2. fan-out: F subscribers of one room, one event

@@ -33,7 +33,7 @@ import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from loadtest.wire import (
     OP_CLOSE,
@@ -112,7 +112,11 @@ class Subscriber(asyncio.Protocol):
         t, s = self.target, self.sub
         headers = [f"Host: {t.host}:{t.port}"]
         if t.kind in ("payhub-sse", "sse"):
-            path = f"/api/payments/{s.room}/events?token={s.token}" if t.kind == "payhub-sse" else f"/rooms/{s.room}/events"
+            path = (
+                f"/api/payments/{s.room}/events?token={s.token}"
+                if t.kind == "payhub-sse"
+                else f"/rooms/{s.room}/events"
+            )
             headers.append("Accept: text/event-stream")
             if self.cursor is not None:
                 headers.append(f"Last-Event-ID: {self.cursor}")
@@ -127,8 +131,9 @@ class Subscriber(asyncio.Protocol):
         return ("\r\n".join([f"GET {path} HTTP/1.1", *headers]) + "\r\n\r\n").encode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is no asyncio.Transport
-        transport.write(self._request())
+        # uvloop's TCPTransport is no asyncio.Transport subclass, but it is one in behaviour
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._request())
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -326,12 +331,12 @@ class Worker:
         return sum(1 for s in self.subs.values() if not s.lost.done())
 
     async def connect(
-        self, target: Target, plan: list[tuple[Sub, int | None]], timeout: float
+        self, target: Target, plan: list[tuple[Sub, int | None]], within_s: float
     ) -> list[tuple[int, float, float | None, str | None]]:
         """Start every connection at once; a refused or reset one is retried (0.2–0.5 s later) until
-        ``timeout``; each subscriber's time is from the first attempt to its subscription."""
+        ``within_s``; each subscriber's time is from the first attempt to its subscription."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within_s
 
         async def one(sub: Sub, cursor: int | None) -> tuple[int, float, float | None, str | None]:
             started = time.time()
@@ -396,7 +401,9 @@ class Swarm:
             pipe.send(command_for(i))
         return [pipe.recv() for pipe in self.pipes]
 
-    def open(self, target: Target, subs: list[Sub], timeout: float = 120) -> list[tuple[int, float, float | None, str | None]]:
+    def open(
+        self, target: Target, subs: list[Sub], timeout: float = 120
+    ) -> list[tuple[int, float, float | None, str | None]]:
         n = len(self.pipes)
         replies = self._all(lambda i: ("open", target, subs[i::n], timeout))
         return [r for rs in replies for r in rs]

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-COLUMNS = (("sio", "python-socketio"), ("sse", "sse-starlette baseline"), ("payhub-sse", "PayHub SSE"), ("payhub-ws", "PayHub WS"))
+COLUMNS = (
+    ("sio", "python-socketio"),
+    ("sse", "sse-starlette baseline"),
+    ("payhub-sse", "PayHub SSE"),
+    ("payhub-ws", "PayHub WS"),
+)
 PEERS = ("sio", "sse")
 
 
@@ -27,7 +32,7 @@ class Row:
 
 
 def rows(cfg: dict[str, Any]) -> list[Row]:
-    """The table's rows for a run configured by ``cfg`` (``subscribers``, ``idle_s``, ``fanout``, ``rate``, ``storm``)."""
+    """The table's rows for a run configured by ``cfg`` (subscribers, idle_s, fanout, rate, storm)."""
     n, fan, rate, storm = cfg["subscribers"], cfg["fanout"], cfg["rate"], cfg["storm"]
     return [
         Row(f"memory per idle subscriber ({n:,} connected)", ("idle", "kib_per_subscriber"), " KiB", 1, "lower"),
@@ -116,7 +121,9 @@ def markdown(results: list[dict[str, Any]], cfg: dict[str, Any]) -> str:
         cells = []
         for target, _ in COLUMNS:
             text = cell(by_target, target, row)
-            note = missed_note(by_target.get(target, []), scenario) if scenario in ("fanout", "unicast", "storm") else None
+            note = (
+                missed_note(by_target.get(target, []), scenario) if scenario in ("fanout", "unicast", "storm") else None
+            )
             cells.append(f"{text} {note}" if note and text != "–" else text)
         lines.append(f"| {row.label} ({row.better} is better) | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import socketio
+import socketio  # type: ignore[import-untyped]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -26,7 +26,7 @@ rooms = Rooms()
 sio = socketio.AsyncServer(async_mode="asgi", ping_interval=HEARTBEAT_S, cors_allowed_origins=[])
 
 
-@sio.on("subscribe")  # type: ignore[misc]
+@sio.on("subscribe")  # type: ignore[untyped-decorator]
 async def subscribe(sid: str, data: dict[str, Any]) -> None:
     room = int(data["room"])
     cursor = data.get("lastEventId")

@@ -51,3 +51,12 @@ def test_one_table_with_ranges_and_ratios_vs_both_peers() -> None:
     fanout = next(line for line in table if "one event to 2,000 subscribers" in line)
     assert "200–210 ms (×1.22 · ×1.81) [3 missed]" in fanout
     assert len(table) == 2 + 7
+
+
+def test_nearest_rank_percentile() -> None:
+    from loadtest.compare import percentile
+
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0], 0) == 1.0

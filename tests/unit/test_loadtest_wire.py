@@ -74,7 +74,11 @@ def test_websocket_fragments_join_around_a_control_frame() -> None:
     ping = bytes([0x80 | OP_PING, 1]) + b"p"
     last = bytes([0x80 | 0x0, 2]) + b"de"  # continuation, FIN set
     close = bytes([0x80 | OP_CLOSE, 2]) + struct.pack("!H", 1000)
-    assert FrameParser().feed(first + ping + last + close) == [(OP_PING, b"p"), (OP_TEXT, b"abcde"), (OP_CLOSE, b"\x03\xe8")]
+    assert FrameParser().feed(first + ping + last + close) == [
+        (OP_PING, b"p"),
+        (OP_TEXT, b"abcde"),
+        (OP_CLOSE, b"\x03\xe8"),
+    ]
 
 
 def test_engine_io_and_socket_io_packets() -> None:

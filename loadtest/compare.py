@@ -417,6 +417,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     got = collect(swarm, want, cfg["deliver_timeout_s"])
     from_call = [got[(s.key, s.room)][0] - scheduled[s.room] for s in chosen if (s.key, s.room) in got]
     from_commit = [r - o for r, o in (got[w] for w in want if w in got) if o is not None]
+    last_read = max((got[w][0] for w in want if w in got), default=None)
     result["unicast"] = {
         "events": count,
         "rate": cfg["rate"],
@@ -431,6 +432,9 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
         # commit (occurredAt) / publish stamp → frame read by the client
         "commit_p50_ms": ms(percentile(from_commit, 50)) if from_commit else None,
         "commit_p99_ms": ms(percentile(from_commit, 99)) if from_commit else None,
+        # events delivered per second, from the first scheduled send to the last frame read: below
+        # ``rate`` when the server cannot keep up (PayHub: payments per second end to end)
+        "delivered_per_s": round(len(from_call) / (last_read - min(scheduled.values())), 1) if last_read else None,
     }
     swarm.close_from(0)
 
@@ -509,7 +513,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm", type=int, help="clients in the reconnect storm (default 2000; quick 500)")
     parser.add_argument("--targets", default=",".join(k for k, _ in COLUMNS), help="comma-separated subset")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="where the JSON and table go")
+    parser.add_argument("--table", type=Path, help="print the table of a saved compare-*.json and stop")
     args = parser.parse_args(argv)
+    if args.table is not None:
+        saved = json.loads(args.table.read_text())
+        print(markdown(saved["runs"], saved["meta"]["config"]))
+        return 0
 
     cfg: dict[str, Any] = dict(QUICK if args.quick else FULL)
     for name in ("subscribers", "fanout", "rate", "idle_s", "unicast_s", "storm"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if code in (0, 1) else code
     finally:
         server.stop(signal.SIGTERM)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

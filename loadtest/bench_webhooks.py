@@ -20,8 +20,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import logging
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -31,6 +34,7 @@ from hub.auth import Authenticator
 from hub.secrets_policy import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 
 BIN = Path(sys.executable).parent
+_T = TypeVar("_T")
 
 
 def free_port() -> int:
@@ -113,28 +117,211 @@ async def run(base: str, n: int, concurrency: int) -> dict[str, object]:
     }
 
 
+def _premiums_csv(path: Path, n: int) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "policy_number", "application_number", "payer", "amount", "currency", "due_date"])
+        for i in range(n):
+            w.writerow([800000 + i, f"W{i:08d}", "", "Bench", "25.00", "USD", "2027-01-01"])
+
+
+def _bodies(n: int, first: int = 0) -> list[dict[str, object]]:
+    return [
+        {
+            "id": 800000 + i,
+            "policyNumber": f"W{i:08d}",
+            "amount": 25.00,
+            "currency": "USD",
+            "bankTransactionId": f"BENCH{i:010d}",
+            "payer": "Bench",
+            "paidDate": "20261127120000",
+        }
+        for i in range(first, first + n)
+    ]
+
+
+def _signed_headers(bearer: str, raw: bytes) -> list[tuple[bytes, bytes]]:
+    ts = int(time.time())
+    return [
+        (b"host", b"bench"),
+        (b"authorization", bearer.encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+        (b"x-amk-timestamp", str(ts).encode()),
+        (b"x-amk-signature", signature_header([SANDBOX_WEBHOOK_SECRET], ts, raw).encode()),
+    ]
+
+
+async def _asgi_post(app: object, path: str, headers: list[tuple[bytes, bytes]], raw: bytes) -> int:
+    """One POST through the ASGI app as a server would make it (no socket): the answer's status."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    await app(scope, receive, send)  # type: ignore[operator]
+    return status
+
+
+def in_process(args: argparse.Namespace) -> dict[str, object]:
+    """``payhub run``'s app driven in this process through ASGI (no sockets, no client): what the server
+    itself spends per webhook. ``--profile cprofile`` writes a pstats file; ``--profile callgrind``
+    (run under ``valgrind --tool=callgrind --instr-atstart=no``) switches instrumentation on for the
+    measured webhooks only, so the instruction count excludes start-up."""
+    from payhub.app import container_of, create_app
+    from hub.settings import Settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
+    env = _env(args, tmp, 8000)  # no socket is opened
+    _premiums_csv(tmp / "premiums.csv", args.warmup + args.webhooks)
+    subprocess.run(
+        [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
+    )
+    from hub import logs
+
+    settings = Settings.from_env(env)
+    # Logs as `payhub run` writes them, into /dev/null: their cost counts, not the terminal's.
+    logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    auth = Authenticator(secret=SANDBOX_JWT_SECRET, subscribe_secret=SANDBOX_JWT_SECRET)
+    bearer = f"Bearer {auth.issue('bench-bank', 'amk', 3600)}"
+    warm, measured = _bodies(args.warmup), _bodies(args.webhooks, args.warmup)
+
+    async def go() -> dict[str, object]:
+        from decimal import Decimal
+
+        from sandbox.state import Transaction
+
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            c = container_of(app)
+            for b in warm + measured:
+                c.sandbox_state.record(Transaction(str(b["bankTransactionId"]), "PAID", Decimal("25.00"), "USD"))
+
+            async def one(b: dict[str, object], statuses: dict[int, int]) -> None:
+                raw = json_codec.dumps_bytes(b)
+                for _ in range(2):  # the delivery, then the bank's retry (answered from the receipt)
+                    code = await _asgi_post(app, "/AMK/payments", _signed_headers(bearer, raw), raw)
+                    statuses[code] = statuses.get(code, 0) + 1
+
+            async def batch(bodies: list[dict[str, object]], statuses: dict[int, int]) -> None:
+                queue = list(reversed(bodies))
+
+                async def sender() -> None:
+                    while queue:
+                        await one(queue.pop(), statuses)
+
+                await asyncio.gather(*(sender() for _ in range(args.concurrency)))
+
+            await batch(warm, {})
+            statuses: dict[int, int] = {}
+            profiler = _start_profile(args.profile)
+            t0 = time.perf_counter()
+            cpu0 = time.process_time()
+            await batch(measured, statuses)
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            _stop_profile(args.profile, profiler, args.profile_out)
+            await asyncio.sleep(0.2)
+        return {
+            "mode": "in-process",
+            "webhooks": args.webhooks,
+            "concurrency": args.concurrency,
+            "answers": statuses,
+            "webhooks_per_second": round(args.webhooks / elapsed, 1),
+            "cpu_ms_per_webhook": round(cpu * 1000 / args.webhooks, 3),
+        }
+
+    return _run_loop(go(), args.loop)
+
+
+def _start_profile(kind: str) -> object:
+    if kind == "cprofile":
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        return profiler
+    if kind == "callgrind":
+        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
+    return None
+
+
+def _stop_profile(kind: str, profiler: object, out: str) -> None:
+    if kind == "cprofile":
+        import cProfile
+
+        assert isinstance(profiler, cProfile.Profile)
+        profiler.disable()
+        profiler.dump_stats(out or "webhooks.pstats")
+    elif kind == "callgrind":
+        subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())], check=True, capture_output=True)
+
+
+def _run_loop(coro: Coroutine[object, object, _T], loop: str) -> _T:
+    if loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    return asyncio.run(coro)
+
+
+def _env(args: argparse.Namespace, tmp: Path, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PAYHUB_PORT": str(port),
+        "PAYHUB_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
+        "PAYHUB_RATE_IP_PER_MIN": "100000000",
+        # The default fraud rules, as `payhub run` has them: every bench premium is its own policy, so none fires.
+        "PAYHUB_LOG_LEVEL": args.log_level,
+        "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--webhooks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--log-level", default="INFO", help="PAYHUB_LOG_LEVEL (INFO: as `payhub run` logs)")
+    parser.add_argument("--in-process", action="store_true", help="drive the app through ASGI in this process")
+    parser.add_argument("--warmup", type=int, default=50, help="--in-process: webhooks before measuring")
+    parser.add_argument("--profile", choices=("", "cprofile", "callgrind"), default="")
+    parser.add_argument("--profile-out", default="")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     args = parser.parse_args()
+    if args.in_process:
+        print(json.dumps(in_process(args), indent=2))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "PAYHUB_PORT": str(port),
-        "PAYHUB_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
-        "PAYHUB_RATE_IP_PER_MIN": "100000000",
-        "PAYHUB_FRAUD_RULES": "[]",  # measures the webhook path itself, not the review of one policy paid 1000 times
-        "PAYHUB_LOG_LEVEL": "WARNING",
-        "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
-    }
-    with (tmp / "premiums.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "policy_number", "application_number", "payer", "amount", "currency", "due_date"])
-        for i in range(args.webhooks):
-            w.writerow([800000 + i, f"W{i:08d}", "", "Bench", "25.00", "USD", "2027-01-01"])
+    env = _env(args, tmp, port)
+    _premiums_csv(tmp / "premiums.csv", args.webhooks)
     subprocess.run(
         [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
     )

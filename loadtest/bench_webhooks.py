@@ -14,13 +14,13 @@ import argparse
 import asyncio
 import csv
 import json
+import logging
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import logging
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -193,8 +193,8 @@ def in_process(args: argparse.Namespace) -> dict[str, object]:
     itself spends per webhook. ``--profile cprofile`` writes a pstats file; ``--profile callgrind``
     (run under ``valgrind --tool=callgrind --instr-atstart=no``) switches instrumentation on for the
     measured webhooks only, so the instruction count excludes start-up."""
-    from payhub.app import container_of, create_app
     from hub.settings import Settings
+    from payhub.app import container_of, create_app
 
     tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
     env = _env(args, tmp, 8000)  # no socket is opened
@@ -207,7 +207,7 @@ def in_process(args: argparse.Namespace) -> dict[str, object]:
     settings = Settings.from_env(env)
     # Logs as `payhub run` writes them, into /dev/null: their cost counts, not the terminal's.
     logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
-    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # type: ignore[attr-defined]
     auth = Authenticator(secret=SANDBOX_JWT_SECRET, subscribe_secret=SANDBOX_JWT_SECRET)
     bearer = f"Bearer {auth.issue('bench-bank', 'amk', 3600)}"
     warm, measured = _bodies(args.warmup), _bodies(args.webhooks, args.warmup)

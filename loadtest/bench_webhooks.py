@@ -47,73 +47,101 @@ def pct(values: list[float], p: float) -> float:
     return round(values[min(len(values) - 1, int(len(values) * p))], 1)
 
 
-async def run(base: str, n: int, concurrency: int) -> dict[str, object]:
+async def run(bases: list[str], n: int, concurrency: int, replays: bool) -> dict[str, object]:
+    """Signed bill webhooks from ``concurrency`` senders, sender i posting to ``bases[i % len(bases)]``;
+    each followed by its retry (answered from the receipt) when ``replays``."""
     auth = Authenticator(secret=SANDBOX_JWT_SECRET, subscribe_secret=SANDBOX_JWT_SECRET)
     bearer = f"Bearer {auth.issue('bench-bank', 'amk', 3600)}"
-    bodies = [
-        {
-            "id": 800000 + i,
-            "policyNumber": f"W{i:08d}",
-            "amount": 25.00,
-            "currency": "USD",
-            "bankTransactionId": f"BENCH{i:010d}",
-            "payer": "Bench",
-            "paidDate": "20261127120000",
-        }
-        for i in range(n)
-    ]
+    bodies = _bodies(n)
     first: list[float] = []
     replay: list[float] = []
     statuses: dict[int, int] = {}
-    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        r = await client.post(
-            "/sandbox/amk/control",
-            json={
-                "paidTransactions": [
-                    {"txId": b["bankTransactionId"], "amount": "25.00", "currency": "USD"} for b in bodies
-                ]
-            },
-        )
-        r.raise_for_status()
+    queue = list(reversed(bodies))
+    paid = [{"txId": b["bankTransactionId"], "amount": "25.00", "currency": "USD"} for b in bodies]
+    clients = [httpx.AsyncClient(base_url=base, timeout=30) for base in bases]
+    try:
+        for client in clients:  # each process's sandbox bank learns of every transaction
+            r = await client.post("/sandbox/amk/control", json={"paidTransactions": paid})
+            r.raise_for_status()
 
-        async def send(body: dict[str, object], into: list[float]) -> None:
+        async def send(client: httpx.AsyncClient, body: dict[str, object], into: list[float]) -> None:
             raw = json_codec.dumps_bytes(body)
-            ts = int(time.time())
-            headers = {
-                "Authorization": bearer,
-                "Content-Type": "application/json",
-                "X-AMK-Timestamp": str(ts),
-                "X-AMK-Signature": signature_header([SANDBOX_WEBHOOK_SECRET], ts, raw),
-            }
+            headers = dict(_signed_headers(bearer, raw)[1:])  # without host: httpx writes its own
             started = time.perf_counter()
-            response = await client.post("/AMK/payments", content=raw, headers=headers)
+            response = await client.post(
+                "/AMK/payments", content=raw, headers={k.decode(): v.decode() for k, v in headers.items()}
+            )
             into.append((time.perf_counter() - started) * 1000)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-        async def sender() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                await send(body, first)
-                await send(body, replay)  # the bank's retry: answered from the receipt
+        async def sender(i: int) -> None:
+            client = clients[i % len(clients)]
+            while queue:
+                body = queue.pop()
+                await send(client, body, first)
+                if replays:
+                    await send(client, body, replay)  # the bank's retry: answered from the receipt
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        await asyncio.gather(*(sender(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
+    finally:
+        for client in clients:
+            await client.aclose()
     first.sort()
     replay.sort()
-    return {
+    report: dict[str, object] = {
+        "scenario": "webhooks",
         "webhooks": n,
         "concurrency": concurrency,
         "answers": statuses,
+        "new_webhooks_per_second": round(n / elapsed, 1),
+        "requests_per_second": round((len(first) + len(replay)) / elapsed, 1),
         "first_delivery_ms_p50": pct(first, 0.5),
         "first_delivery_ms_p99": pct(first, 0.99),
-        "replay_ms_p50": pct(replay, 0.5),
-        "replay_ms_p99": pct(replay, 0.99),
-        "webhooks_per_second": round(2 * n / elapsed, 1),
         "mean_first_ms": round(statistics.fmean(first), 1),
+    }
+    if replay:
+        report |= {"replay_ms_p50": pct(replay, 0.5), "replay_ms_p99": pct(replay, 0.99)}
+    return report
+
+
+async def run_simulate(bases: list[str], n: int, concurrency: int) -> dict[str, object]:
+    """``POST /sandbox/amk/simulate/pay`` for n bills (the sandbox bank looks the bill up, records the
+    transaction and posts the signed webhook, all inside the server) from ``concurrency`` callers."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = [f"W{i:08d}" for i in reversed(range(n))]
+    clients = [httpx.AsyncClient(base_url=base, timeout=30) for base in bases]
+    try:
+
+        async def caller(i: int) -> None:
+            client = clients[i % len(clients)]
+            while queue:
+                bill = queue.pop()
+                started = time.perf_counter()
+                r = await client.post("/sandbox/amk/simulate/pay", json={"billNumber": bill, "method": "BILL"})
+                latencies.append((time.perf_counter() - started) * 1000)
+                code = r.status_code
+                if code == 200:  # the webhook's own answer, as the simulator got it
+                    code = int(r.json()["data"]["webhooks"][0]["attempts"][-1]["status"])
+                statuses[code] = statuses.get(code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(caller(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    finally:
+        for client in clients:
+            await client.aclose()
+    latencies.sort()
+    return {
+        "scenario": "simulate",
+        "payments": n,
+        "concurrency": concurrency,
+        "webhook_answers": statuses,
+        "payments_per_second": round(n / elapsed, 1),
+        "pay_ms_p50": pct(latencies, 0.5),
+        "pay_ms_p99": pct(latencies, 0.99),
     }
 
 
@@ -267,8 +295,16 @@ def _start_profile(kind: str) -> object:
         profiler.enable()
         return profiler
     if kind == "callgrind":
-        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
+        _callgrind("--instr=on")
     return None
+
+
+def _callgrind(switch: str) -> None:
+    """Ask callgrind (which runs this process) to switch instrumentation; spin meanwhile: valgrind reads
+    the request only while this process runs code, and a process blocked in a wait never would."""
+    control = subprocess.Popen(["callgrind_control", switch, str(os.getpid())], stdout=subprocess.DEVNULL)
+    while control.poll() is None:
+        sum(range(1000))
 
 
 def _stop_profile(kind: str, profiler: object, out: str) -> None:
@@ -279,7 +315,7 @@ def _stop_profile(kind: str, profiler: object, out: str) -> None:
         profiler.disable()
         profiler.dump_stats(out or "webhooks.pstats")
     elif kind == "callgrind":
-        subprocess.run(["callgrind_control", "--instr=off", str(os.getpid())], check=True, capture_output=True)
+        _callgrind("--instr=off")
 
 
 def _run_loop(coro: Coroutine[object, object, _T], loop: str) -> _T:
@@ -291,16 +327,69 @@ def _run_loop(coro: Coroutine[object, object, _T], loop: str) -> _T:
     return asyncio.run(coro)
 
 
-def _env(args: argparse.Namespace, tmp: Path, port: int) -> dict[str, str]:
-    return {
+def _env(args: argparse.Namespace, tmp: Path, port: int, database_url: str = "") -> dict[str, str]:
+    env = {
         **os.environ,
         "PAYHUB_PORT": str(port),
-        "PAYHUB_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db",
+        "PAYHUB_DATABASE_URL": database_url or args.database_url or f"sqlite:///{tmp}/bench.db",
         "PAYHUB_RATE_IP_PER_MIN": "100000000",
+        "PAYHUB_RATE_USER_PER_MIN": "100000000",
         # The default fraud rules, as `payhub run` has them: every bench premium is its own policy, so none fires.
         "PAYHUB_LOG_LEVEL": args.log_level,
         "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
     }
+    if getattr(args, "scenario", "") == "simulate":
+        # Every simulated payment's inquiry comes from one address and one sandbox subject: the defaults
+        # without the per-IP and per-customer velocity rules (a bench is no scripted abuse).
+        from hub.fraud.rules import DEFAULT_RULES
+
+        kept = [r for r in DEFAULT_RULES if r.get("subject") not in ("ip", "customer")]
+        env["PAYHUB_FRAUD_RULES"] = json.dumps(kept)
+    return env
+
+
+def _fresh_postgres(url: str) -> tuple[str, str]:
+    """A new database beside the one ``url`` names (dropped by ``_drop_postgres``): (its URL, its name)."""
+    import asyncpg
+
+    name = f"payhub_bench_{os.getpid()}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}", name
+
+
+def _drop_postgres(url: str, name: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def _cpus(spec: str, i: int) -> list[str]:
+    """``taskset`` for the i-th process of a comma-separated CPU list (round robin), or nothing."""
+    cpus = [c for c in spec.split(",") if c]
+    return ["taskset", "-c", cpus[i % len(cpus)]] if cpus else []
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -314,32 +403,67 @@ def main() -> None:
     parser.add_argument("--profile", choices=("", "cprofile", "callgrind"), default="")
     parser.add_argument("--profile-out", default="")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--scenario", choices=("webhooks", "simulate"), default="webhooks")
+    parser.add_argument("--no-replays", action="store_true", help="each webhook once (no bank retry)")
+    parser.add_argument("--processes", type=int, default=1, help="`payhub run` processes on one PostgreSQL")
+    parser.add_argument("--server-cpus", default="", help="e.g. 0 or 0,1: pin server i to the i-th (taskset)")
+    parser.add_argument("--client-cpus", default="", help="e.g. 1: pin this sending process")
     args = parser.parse_args()
     if args.in_process:
         print(json.dumps(in_process(args), indent=2))
         return
+    if args.processes > 1 and not args.database_url.startswith("postgres"):
+        parser.error("--processes above 1 needs --database-url postgresql://… (SQLite has one writer)")
+    if args.client_cpus:  # the senders on their own core(s), away from the servers
+        os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
     tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
-    port = free_port()
-    env = _env(args, tmp, port)
+    database_url, fresh = args.database_url, ""
+    if database_url.startswith("postgres"):
+        database_url, fresh = _fresh_postgres(args.database_url)
+    ports = [free_port() for _ in range(args.processes)]
+    env = _env(args, tmp, ports[0], database_url)
     _premiums_csv(tmp / "premiums.csv", args.webhooks)
     subprocess.run(
         [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
     )
-    server = subprocess.Popen([BIN / "payhub", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = [
+        subprocess.Popen(
+            [*_cpus(args.server_cpus, i), BIN / "payhub", "run"],
+            env={**env, "PAYHUB_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, port in enumerate(ports)
+    ]
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        for base in bases:
+            for _ in range(300):
+                try:
+                    if httpx.get(base + "/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
                 time.sleep(0.1)
-        report = asyncio.run(run(base, args.webhooks, args.concurrency))
-        report["database"] = "postgresql" if args.database_url.startswith("postgres") else "sqlite"
+        cpu0 = [_cpu_seconds(p.pid) for p in servers]
+        if args.scenario == "simulate":
+            report = asyncio.run(run_simulate(bases, args.webhooks, args.concurrency))
+        else:
+            report = asyncio.run(run(bases, args.webhooks, args.concurrency, not args.no_replays))
+        cpu = sum(_cpu_seconds(p.pid) for p in servers) - sum(cpu0)
+        report["server_cpu_ms_per_item"] = round(cpu * 1000 / args.webhooks, 3)
+        report["database"] = "postgresql" if database_url.startswith("postgres") else "sqlite"
+        report["processes"] = args.processes
+        report["server_cpus"] = args.server_cpus or "any"
+        report["load_average"] = os.getloadavg()[0]
         print(json.dumps(report, indent=2))
     finally:
-        server.terminate()
-        server.wait(10)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(10)
+        if fresh:
+            _drop_postgres(args.database_url, fresh)
 
 
 if __name__ == "__main__":

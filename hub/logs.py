@@ -187,3 +187,10 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), *, repeat_window
         logging.getLogger(name).propagate = True
     # Our own access log carries the correlation id; uvicorn's would repeat it without.
     logging.getLogger("uvicorn.access").disabled = True
+    # What no line of ours shows (caller's file/line/function, thread, process: see _STANDARD) is not
+    # gathered per record either: the logging HOWTO's "Optimization" switches. Records are made several
+    # times per request; finding the caller's frame was among their costs in profiles (docs/perf/webhooks.md).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

@@ -221,11 +221,21 @@ def in_process(args: argparse.Namespace) -> dict[str, object]:
     itself spends per webhook. ``--profile cprofile`` writes a pstats file; ``--profile callgrind``
     (run under ``valgrind --tool=callgrind --instr-atstart=no``) switches instrumentation on for the
     measured webhooks only, so the instruction count excludes start-up."""
+    tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
+    database_url, fresh = args.database_url, ""
+    if database_url.startswith("postgres"):
+        database_url, fresh = _fresh_postgres(args.database_url)
+    try:
+        return _in_process(args, _env(args, tmp, 8000, database_url), tmp)  # no socket is opened
+    finally:
+        if fresh:
+            _drop_postgres(args.database_url, fresh)
+
+
+def _in_process(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[str, object]:
     from hub.settings import Settings
     from payhub.app import container_of, create_app
 
-    tmp = Path(tempfile.mkdtemp(prefix="payhub-bench-"))
-    env = _env(args, tmp, 8000)  # no socket is opened
     _premiums_csv(tmp / "premiums.csv", args.warmup + args.webhooks)
     subprocess.run(
         [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
@@ -315,6 +325,7 @@ def _stop_profile(kind: str, profiler: object, out: str) -> None:
         profiler.disable()
         profiler.dump_stats(out or "webhooks.pstats")
     elif kind == "callgrind":
+        _callgrind("--dump=measured")  # the measured webhooks' counts, in their own file (*.out.1)
         _callgrind("--instr=off")
 
 

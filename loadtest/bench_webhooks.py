@@ -35,6 +35,9 @@ from hub.secrets_policy import SANDBOX_JWT_SECRET, SANDBOX_WEBHOOK_SECRET
 
 BIN = Path(sys.executable).parent
 _T = TypeVar("_T")
+# Connections kept open for reuse, as a bank's client keeps them: a new TCP connection per burst would
+# measure connection set-up, not webhooks.
+_POOL = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
 
 def free_port() -> int:
@@ -47,9 +50,10 @@ def pct(values: list[float], p: float) -> float:
     return round(values[min(len(values) - 1, int(len(values) * p))], 1)
 
 
-async def run(bases: list[str], n: int, concurrency: int, replays: bool) -> dict[str, object]:
+async def run(bases: list[str], n: int, concurrency: int, replays: bool, rate: float = 0) -> dict[str, object]:
     """Signed bill webhooks from ``concurrency`` senders, sender i posting to ``bases[i % len(bases)]``;
-    each followed by its retry (answered from the receipt) when ``replays``."""
+    each followed by its retry (answered from the receipt) when ``replays``. With ``rate``: sent at that
+    many per second instead (open loop, no replays), for latency at a given load."""
     auth = Authenticator(secret=SANDBOX_JWT_SECRET, subscribe_secret=SANDBOX_JWT_SECRET)
     bearer = f"Bearer {auth.issue('bench-bank', 'amk', 3600)}"
     bodies = _bodies(n)
@@ -58,7 +62,7 @@ async def run(bases: list[str], n: int, concurrency: int, replays: bool) -> dict
     statuses: dict[int, int] = {}
     queue = list(reversed(bodies))
     paid = [{"txId": b["bankTransactionId"], "amount": "25.00", "currency": "USD"} for b in bodies]
-    clients = [httpx.AsyncClient(base_url=base, timeout=30) for base in bases]
+    clients = [httpx.AsyncClient(base_url=base, timeout=30, limits=_POOL) for base in bases]
     try:
         for client in clients:  # each process's sandbox bank learns of every transaction
             r = await client.post("/sandbox/amk/control", json={"paidTransactions": paid})
@@ -82,8 +86,21 @@ async def run(bases: list[str], n: int, concurrency: int, replays: bool) -> dict
                 if replays:
                     await send(client, body, replay)  # the bank's retry: answered from the receipt
 
+        async def at_rate() -> None:
+            """Open loop: webhook i leaves at t0 + i / rate whatever the answers (a bank does not wait)."""
+            tasks = []
+            for i, body in enumerate(bodies):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(send(clients[i % len(clients)], body, first)))
+            await asyncio.gather(*tasks)
+
         t0 = time.perf_counter()
-        await asyncio.gather(*(sender(i) for i in range(concurrency)))
+        if rate:
+            await at_rate()
+        else:
+            await asyncio.gather(*(sender(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
     finally:
         for client in clients:
@@ -93,7 +110,7 @@ async def run(bases: list[str], n: int, concurrency: int, replays: bool) -> dict
     report: dict[str, object] = {
         "scenario": "webhooks",
         "webhooks": n,
-        "concurrency": concurrency,
+        "concurrency": f"open loop at {rate:g}/s" if rate else concurrency,
         "answers": statuses,
         "new_webhooks_per_second": round(n / elapsed, 1),
         "requests_per_second": round((len(first) + len(replay)) / elapsed, 1),
@@ -112,7 +129,7 @@ async def run_simulate(bases: list[str], n: int, concurrency: int) -> dict[str, 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue = [f"W{i:08d}" for i in reversed(range(n))]
-    clients = [httpx.AsyncClient(base_url=base, timeout=30) for base in bases]
+    clients = [httpx.AsyncClient(base_url=base, timeout=30, limits=_POOL) for base in bases]
     try:
 
         async def caller(i: int) -> None:
@@ -284,15 +301,19 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dic
             await batch(measured, statuses)
             elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             _stop_profile(args.profile, profiler, args.profile_out)
-            await asyncio.sleep(0.2)
-        return {
-            "mode": "in-process",
-            "webhooks": args.webhooks,
-            "concurrency": args.concurrency,
-            "answers": statuses,
-            "webhooks_per_second": round(args.webhooks / elapsed, 1),
-            "cpu_ms_per_webhook": round(cpu * 1000 / args.webhooks, 3),
-        }
+            report: dict[str, object] = {
+                "mode": "in-process",
+                "webhooks": args.webhooks,
+                "concurrency": args.concurrency,
+                "answers": statuses,
+                "webhooks_per_second": round(args.webhooks / elapsed, 1),
+                "cpu_ms_per_webhook": round(cpu * 1000 / args.webhooks, 3),
+            }
+            print(json.dumps(report, indent=2), flush=True)
+            # Python 3.11's asyncio.wait_for can swallow a cancellation (gh-86296): a background loop
+            # woken at the moment shutdown cancels it may go on and hold the shutdown. The numbers are out.
+            asyncio.get_running_loop().call_later(15, os._exit, 0)
+        return report
 
     return _run_loop(go(), args.loop)
 
@@ -416,12 +437,13 @@ def main() -> None:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     parser.add_argument("--scenario", choices=("webhooks", "simulate"), default="webhooks")
     parser.add_argument("--no-replays", action="store_true", help="each webhook once (no bank retry)")
+    parser.add_argument("--rate", type=float, default=0, help="open loop: webhooks per second (latency at a load)")
     parser.add_argument("--processes", type=int, default=1, help="`payhub run` processes on one PostgreSQL")
     parser.add_argument("--server-cpus", default="", help="e.g. 0 or 0,1: pin server i to the i-th (taskset)")
     parser.add_argument("--client-cpus", default="", help="e.g. 1: pin this sending process")
     args = parser.parse_args()
     if args.in_process:
-        print(json.dumps(in_process(args), indent=2))
+        in_process(args)  # prints its report
         return
     if args.processes > 1 and not args.database_url.startswith("postgres"):
         parser.error("--processes above 1 needs --database-url postgresql://… (SQLite has one writer)")
@@ -460,7 +482,8 @@ def main() -> None:
         if args.scenario == "simulate":
             report = asyncio.run(run_simulate(bases, args.webhooks, args.concurrency))
         else:
-            report = asyncio.run(run(bases, args.webhooks, args.concurrency, not args.no_replays))
+            replays = not args.no_replays and not args.rate
+            report = asyncio.run(run(bases, args.webhooks, args.concurrency, replays, args.rate))
         cpu = sum(_cpu_seconds(p.pid) for p in servers) - sum(cpu0)
         report["server_cpu_ms_per_item"] = round(cpu * 1000 / args.webhooks, 3)
         report["database"] = "postgresql" if database_url.startswith("postgres") else "sqlite"

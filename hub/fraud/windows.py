@@ -28,6 +28,7 @@ from hub.alerts import AlertKind, Alerts
 from hub.constants import FRAUD_PREFIX
 from hub.fraud.rules import VelocityRule
 from hub.http.client_address import client_key
+from hub.resilience.memory_storage import SweptMemoryStorage
 from hub.resilience.ratelimit import open_storage
 
 log = logging.getLogger("payhub.fraud")
@@ -82,7 +83,7 @@ class VelocityWindows:
         self._alerts = alerts if alerts is not None else Alerts()
         self._storage, self._pool = open_storage(storage_uri, key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
-        self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
+        self._local = None if isinstance(self._storage, MemoryStorage) else SweptMemoryStorage()
         self._local_strategy = None if self._local is None else MovingWindowRateLimiter(self._local)
         self._retry_shared_s = retry_shared_s
         self._shared_down_until = 0.0

@@ -41,6 +41,7 @@ from limits.storage import storage_from_string
 from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError, RateLimitExceeded, ServiceUnavailable
 from hub.http.client_address import client_key
+from hub.resilience.memory_storage import SweptMemoryStorage
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -79,7 +80,7 @@ def open_storage(uri: str, key_prefix: str) -> tuple[Storage, ConnectionPool | N
     method. Shared with the fraud controls' velocity windows (``hub.fraud.windows``)."""
     scheme = urlsplit(uri).scheme
     if scheme in _MEMORY_SCHEMES:
-        return MemoryStorage(), None
+        return SweptMemoryStorage(), None
     if scheme in _REDIS_SCHEMES:
         # Imported here so the memory backend does not need the Redis driver.
         from redis.asyncio import ConnectionPool
@@ -121,7 +122,7 @@ class RateLimiter:
         self._storage, self._pool = open_storage(storage_uri, key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
         # The per-process fall-back while the shared storage is down (None: the storage is the process).
-        self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
+        self._local = None if isinstance(self._storage, MemoryStorage) else SweptMemoryStorage()
         self._local_strategy = None if self._local is None else MovingWindowRateLimiter(self._local)
         self._retry_shared_s = retry_shared_s
         self._alerts = alerts if alerts is not None else Alerts()

@@ -1,11 +1,20 @@
 """Benchmark: how fast AMK's bill webhooks are acknowledged (the whole path, AMK verify included).
 
-Starts a real ``payhub run`` on a loopback port (SQLite by default, or --database-url), imports N
-premiums, tells the sandbox bank about N transactions, then sends N correctly signed webhooks
-from C concurrent senders, each followed by one retry of the same webhook (idempotent replay).
-Reports acknowledgement latency and throughput. Ends by itself; loopback only.
+Starts real ``payhub run`` processes on loopback ports (SQLite by default, or a fresh database beside
+--database-url postgresql://…, dropped at the end), imports N premiums, tells the sandbox bank about N
+transactions, then sends N correctly signed webhooks from C concurrent senders, each followed by one
+retry of the same webhook (idempotent replay), or at a fixed --rate. Reports acknowledgement latency,
+throughput and the servers' CPU per webhook. Ends by itself; loopback only. docs/perf/webhooks.md
+holds the numbers and how they were taken.
 
     .venv/bin/python loadtest/bench_webhooks.py --webhooks 2000 --concurrency 20
+    .venv/bin/python loadtest/bench_webhooks.py --webhooks 1000 --rate 200 --server-cpus 0 --client-cpus 1
+    .venv/bin/python loadtest/bench_webhooks.py --database-url postgresql://127.0.0.1:5432/test \
+        --processes 2 --server-cpus 0,1 --no-replays
+    .venv/bin/python loadtest/bench_webhooks.py --scenario simulate --webhooks 1000 --concurrency 10
+    .venv/bin/python loadtest/bench_webhooks.py --in-process --profile cprofile --profile-out w.pstats
+    valgrind --tool=callgrind --instr-atstart=no .venv/bin/python loadtest/bench_webhooks.py \
+        --in-process --webhooks 100 --warmup 20 --concurrency 1 --loop asyncio --profile callgrind
 """
 
 from __future__ import annotations
@@ -495,7 +504,11 @@ def main() -> None:
         for server in servers:
             server.terminate()
         for server in servers:
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:  # a shutdown held up (see _in_process): the numbers are out
+                server.kill()
+                server.wait()
         if fresh:
             _drop_postgres(args.database_url, fresh)
 

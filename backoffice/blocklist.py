@@ -108,19 +108,19 @@ def routes(d: BlocklistDeps) -> list[BaseRoute]:
     blocklist = d.blocklist
 
     async def listing(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         entries = await blocklist.entries(include_inactive=_flag(request, "all"), limit=_limit(request))
         now = blocklist.now()
         return ok([e.to_json(now) for e in entries])
 
     async def add(request: Request) -> Response:
-        who = await authenticate(request, d.auth, "admin")
+        who = await authenticate(request, d.auth, "admin", query=False)
         data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
         entry = await blocklist.add(parse_new_entry(data, blocklist.now()), who.sub)
         return ok(entry.to_json(blocklist.now()), status_code=201)
 
     async def show(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         entry_id = path_id(request, "entry_id")
         entry = await blocklist.entry(entry_id)
         if entry is None:
@@ -128,7 +128,7 @@ def routes(d: BlocklistDeps) -> list[BaseRoute]:
         return ok(entry.to_json(blocklist.now()))
 
     async def remove(request: Request) -> Response:
-        who = await authenticate(request, d.auth, "admin")
+        who = await authenticate(request, d.auth, "admin", query=False)
         removed = await blocklist.remove(path_id(request, "entry_id"), who.sub)
         return ok(removed.to_json(blocklist.now()))
 

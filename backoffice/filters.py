@@ -16,7 +16,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub.domain.lookups import PaymentQuery
 from hub.domain.payment import PaymentStatus
@@ -68,7 +77,15 @@ def _instant(value: date | datetime, *, end: bool) -> datetime:
     return datetime.combine(day, time(), tzinfo=BUSINESS_TZ)
 
 
+def _policy(value: str) -> str:
+    if not _POLICY.fullmatch(value):
+        raise ValueError("1-32 letters, digits or '-'")
+    return value
+
+
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Policy = Annotated[str, AfterValidator(_policy)]
+"""A policy or application number: 1-32 letters, digits or '-' (matched in either letter case)."""
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 
 
@@ -121,7 +138,7 @@ class ReviewFilter(_Filter):
     state: Annotated[list[ReviewState], BeforeValidator(_upper_items)] = []
     kind: Annotated[list[str], BeforeValidator(_items)] = []
     outcome: Annotated[list[ReviewOutcome], BeforeValidator(_outcome_items)] = []
-    policy: str | None = None
+    policy: Policy | None = None
     payment: Id | None = None
 
     @field_validator("kind")
@@ -131,13 +148,6 @@ class ReviewFilter(_Filter):
             if not _KIND.fullmatch(k.lower()):
                 raise ValueError(f"{k!r} is not a review kind (lower-case letters, digits, '-')")
         return [k.lower() for k in kinds]
-
-    @field_validator("policy")
-    @classmethod
-    def _policy(cls, value: str | None) -> str | None:
-        if value is not None and not _POLICY.fullmatch(value):
-            raise ValueError("1-32 letters, digits or '-'")
-        return value
 
     def query(self) -> ReviewQuery:
         start, end = self.window
@@ -160,7 +170,7 @@ class PaymentFilter(_Filter):
     ``to`` (when the attempt was opened), ``limit``, ``before`` (a payment id: the next page)."""
 
     transaction_id: str | None = Field(None, alias="transactionId")
-    policy: str | None = None
+    policy: Policy | None = None
     payer: str | None = Field(None, min_length=1, max_length=100)
     status: Annotated[list[PaymentStatus], BeforeValidator(_upper_items)] = []
 
@@ -174,13 +184,6 @@ class PaymentFilter(_Filter):
     def _transaction(cls, value: str | None) -> str | None:
         if value is not None and not _TRANSACTION.fullmatch(value):
             raise ValueError("1-100 printable characters, no spaces")
-        return value
-
-    @field_validator("policy")
-    @classmethod
-    def _policy(cls, value: str | None) -> str | None:
-        if value is not None and not _POLICY.fullmatch(value):
-            raise ValueError("1-32 letters, digits or '-'")
         return value
 
     def query(self) -> PaymentQuery:

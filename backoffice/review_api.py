@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -98,79 +99,81 @@ def _move(name: str, summary: str, body: type[NoteIn]) -> Operation:
     )
 
 
+def _listing(path: str, summary: str, model: type[BaseModel], query: type[BaseModel]) -> Operation:
+    return Operation(
+        "GET",
+        path,
+        summary,
+        "operators",
+        (Reply(model=model, many=True, headers=_NEXT),),
+        security=_ADMIN,
+        query=query,
+        errors=(BadRequest, *_AUTH),
+    )
+
+
+def _one(path: str, summary: str, model: type[BaseModel], path_params: type[BaseModel]) -> Operation:
+    return Operation(
+        "GET",
+        path,
+        summary,
+        "operators",
+        (Reply(model=model),),
+        security=_ADMIN,
+        path_params=path_params,
+        errors=(NotFound, *_AUTH),
+    )
+
+
 # The OpenAPI declarations of the routes below (hub.apidoc); tests fail when the two differ.
 API = (
-    Operation(
-        "GET",
-        "/admin/reviews",
-        "Reviews (flagged notices and payments), newest first",
-        "operators",
-        (Reply(model=Review, many=True, headers=_NEXT),),
-        security=_ADMIN,
-        query=ReviewsQuery,
-        errors=(BadRequest, *_AUTH),
-    ),
-    Operation(
-        "GET",
-        "/admin/reviews/{review_id}",
-        "A review, its history and its payment's case file",
-        "operators",
-        (Reply(model=ReviewFile),),
-        security=_ADMIN,
-        path_params=ReviewPath,
-        errors=(NotFound, *_AUTH),
-    ),
+    _listing("/admin/reviews", "Reviews (flagged notices and payments), newest first", Review, ReviewsQuery),
+    _one("/admin/reviews/{review_id}", "A review, its history and its payment's case file", ReviewFile, ReviewPath),
     _move("resolve", "Resolve a review with an outcome", ResolveIn),
     _move("escalate", "Escalate a review", NoteIn),
     _move("reopen", "Reopen a resolved or escalated review", NoteIn),
-    Operation(
-        "GET",
-        "/admin/payments",
-        "Find payments (transaction id, policy, payer, status, time)",
-        "operators",
-        (Reply(model=PaymentRow, many=True, headers=_NEXT),),
-        security=_ADMIN,
-        query=PaymentsQuery,
-        errors=(BadRequest, *_AUTH),
+    _listing(
+        "/admin/payments", "Find payments (transaction id, policy, payer, status, time)", PaymentRow, PaymentsQuery
     ),
-    Operation(
-        "GET",
-        "/admin/payments/{payment_id}",
-        "A payment's case file",
-        "operators",
-        (Reply(model=CaseFile),),
-        security=_ADMIN,
-        path_params=LookupPaymentPath,
-        errors=(NotFound, *_AUTH),
-    ),
-    Operation(
-        "GET",
-        "/admin/premiums/{premium_id}/attempts",
-        "A premium's whole history of attempts",
-        "operators",
-        (Reply(model=Attempts),),
-        security=_ADMIN,
-        path_params=PremiumPath,
-        errors=(NotFound, *_AUTH),
-    ),
+    _one("/admin/payments/{payment_id}", "A payment's case file", CaseFile, LookupPaymentPath),
+    _one("/admin/premiums/{premium_id}/attempts", "A premium's whole history of attempts", Attempts, PremiumPath),
 )
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 def routes(d: BackofficeDeps) -> list[BaseRoute]:
-    async def reviews(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        query = validate(ReviewFilter, _query(request), "query").query()
-        found = await d.desk.find(replace(query, limit=query.limit + 1))
-        headers = _page(request, found, query.limit, lambda r: int(r.id))
-        return ok([r.as_json() for r in found[: query.limit]], headers=headers)
+    def listing(
+        model: type[ReviewFilter] | type[PaymentFilter],
+        find: Callable[[Any], Awaitable[list[Any]]],
+        id_of: Callable[[Any], int],
+        as_json: Callable[[Any], Any] = lambda row: row,
+    ) -> Handler:
+        """A filtered list, newest first: ``model``'s query, one row more than the page asked for to
+        tell whether a next page follows (then the ``Link`` header)."""
 
-    async def review(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        return ok(await d.desk.case_file(path_id(request, "review_id")))
-
-    def move(action: ReviewAction) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            who = await authenticate(request, d.auth, "admin")
+            await authenticate(request, d.auth, "admin", query=False)
+            query = validate(model, _query(request), "query").query()
+            found = await find(replace(query, limit=query.limit + 1))
+            headers = _page(request, found, query.limit, id_of)
+            return ok([as_json(row) for row in found[: query.limit]], headers=headers)
+
+        return handle
+
+    def one(param: str, fetch: Callable[[int], Awaitable[Any]]) -> Handler:
+        """What ``fetch`` answers for the id in path parameter ``param``."""
+
+        async def handle(request: Request) -> Response:
+            await authenticate(request, d.auth, "admin", query=False)
+            return ok(await fetch(path_id(request, param)))
+
+        return handle
+
+    def move(action: ReviewAction) -> Handler:
+        async def handle(request: Request) -> Response:
+            who = await authenticate(request, d.auth, "admin", query=False)
             review_id = path_id(request, "review_id")
             data = parse_json_object(await read_body(request, MAX_BODY_BYTES))
             if action is ReviewAction.RESOLVE:
@@ -183,28 +186,15 @@ def routes(d: BackofficeDeps) -> list[BaseRoute]:
 
         return handle
 
-    async def payments(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        query = validate(PaymentFilter, _query(request), "query").query()
-        found = await d.lookups.payments(replace(query, limit=query.limit + 1))
-        headers = _page(request, found, query.limit, lambda p: int(p["paymentId"]))
-        return ok(found[: query.limit], headers=headers)
-
-    async def payment(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        return ok(await d.lookups.payment(path_id(request, "payment_id")))
-
-    async def attempts(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
-        return ok(await d.lookups.attempts(path_id(request, "premium_id")))
-
+    reviews = listing(ReviewFilter, d.desk.find, lambda r: int(r.id), lambda r: r.as_json())
+    payments = listing(PaymentFilter, d.lookups.payments, lambda p: int(p["paymentId"]))
     return [
         Route("/admin/reviews", reviews, methods=["GET"]),
-        Route("/admin/reviews/{review_id:str}", review, methods=["GET"]),
+        Route("/admin/reviews/{review_id:str}", one("review_id", d.desk.case_file), methods=["GET"]),
         Route("/admin/reviews/{review_id:str}/resolve", move(ReviewAction.RESOLVE), methods=["POST"]),
         Route("/admin/reviews/{review_id:str}/escalate", move(ReviewAction.ESCALATE), methods=["POST"]),
         Route("/admin/reviews/{review_id:str}/reopen", move(ReviewAction.REOPEN), methods=["POST"]),
         Route("/admin/payments", payments, methods=["GET"]),
-        Route("/admin/payments/{payment_id:str}", payment, methods=["GET"]),
-        Route("/admin/premiums/{premium_id:str}/attempts", attempts, methods=["GET"]),
+        Route("/admin/payments/{payment_id:str}", one("payment_id", d.lookups.payment), methods=["GET"]),
+        Route("/admin/premiums/{premium_id:str}/attempts", one("premium_id", d.lookups.attempts), methods=["GET"]),
     ]

@@ -248,7 +248,9 @@ class Authenticator:
 
 def bearer(conn: HTTPConnection, *, query: bool = True) -> str | None:
     """The token from ``Authorization: Bearer …`` or, for EventSource, ``?token=`` (unless ``query``
-    is False: routes whose token must never reach a URL, an access log or a ``Referer``)."""
+    is False: routes whose token must never reach a URL, an access log or a ``Referer``, which is every
+    operator (admin) and service route and ``/metrics``; the ``?token=`` routes declare ``tokenQuery``
+    in their OpenAPI security)."""
     header = conn.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return header[7:].strip()

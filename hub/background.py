@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 log = logging.getLogger("payhub.background")
 
@@ -48,3 +48,24 @@ async def running(*jobs: Coroutine[Any, Any, None], name: str = "payhub-backgrou
     finally:
         stop.set()
         await supervisor
+
+
+async def every(
+    interval_s: float,
+    job: Callable[[], Awaitable[object]],
+    *,
+    log: logging.Logger,
+    failed: str,
+    first_at_once: bool = False,
+) -> NoReturn:
+    """Run ``job`` every ``interval_s`` seconds until cancelled: after the first wait, or at once with
+    ``first_at_once``. A run that raises is logged (``failed``, with the traceback, on ``log``) and the
+    next one comes at the next interval: a periodic sweep outlives a database or broker outage."""
+    if not first_at_once:
+        await asyncio.sleep(interval_s)
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception(failed)
+        await asyncio.sleep(interval_s)

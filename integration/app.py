@@ -42,7 +42,7 @@ API = (
 
 def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
     async def due_premium(request: Request) -> Response:
-        await authenticate(request, auth, "service", "admin")
+        await authenticate(request, auth, "service", "admin", query=False)
         query = request.query_params.get("query", "")
         if not APPLICATION_NUMBER.match(query):
             raise BadRequest(details=[{"field": "query", "message": "1-10 letters or digits"}])
@@ -52,7 +52,7 @@ def routes(service: PremiumService, auth: Authenticator) -> list[BaseRoute]:
         return ok(premium_json(premium, contact=True))
 
     async def premium_by_id(request: Request) -> Response:
-        await authenticate(request, auth, "service", "admin")
+        await authenticate(request, auth, "service", "admin", query=False)
         premium_id = path_id(request, "premium_id")
         premium = await service.get(premium_id)
         if premium is None:

@@ -10,10 +10,10 @@ is still DUE (``settle_unsettled``) are settled at start-up, after every bus rec
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
+from hub.background import every
 from integration.premiums import PremiumService
 
 log = logging.getLogger("payhub.settlement")
@@ -33,9 +33,6 @@ class SettlementSweeper:
         return settled
 
     async def run_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("settlement sweep failed; retried at the next interval")
+        await every(
+            self.interval_s, self.sweep, log=log, failed="settlement sweep failed; retried at the next interval"
+        )

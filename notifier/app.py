@@ -132,7 +132,7 @@ API = (
 
 def routes(d: NotifierDeps) -> list[BaseRoute]:
     async def payment_notifications(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         payment_id = path_id(request, "payment_id")
         async with d.store.transaction() as tx:
             if await tx.payment(payment_id) is None:
@@ -141,14 +141,14 @@ def routes(d: NotifierDeps) -> list[BaseRoute]:
         return ok({"paymentId": payment_id, "notifications": [n.json() for n in rows]})
 
     async def get_preferences(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         policy = _policy(request)
         async with d.store.transaction() as tx:
             prefs = await tx.notifications.preferences(policy)
         return ok({**(prefs or Preferences(policy)).json(), "stored": prefs is not None})
 
     async def put_preferences(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         policy = _policy(request)
         prefs = parse_preferences(policy, parse_json_object(await read_body(request, MAX_PREFERENCES_BODY)))
         async with d.store.transaction() as tx:
@@ -156,7 +156,7 @@ def routes(d: NotifierDeps) -> list[BaseRoute]:
         return ok({**prefs.json(), "stored": True})
 
     async def listing(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         raw = request.query_params.get("state", "DEAD").upper()
         try:
             states = [NotificationState(s) for s in raw.split(",") if s]
@@ -169,7 +169,7 @@ def routes(d: NotifierDeps) -> list[BaseRoute]:
         return ok([n.json() for n in rows])
 
     async def retry(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         body = parse_json_object(await read_body(request, MAX_PREFERENCES_BODY) or b"{}")
         ids = body.get("ids")
         if ids is not None and not (isinstance(ids, list) and all(type(i) is int and 0 < i <= MAX_ID for i in ids)):

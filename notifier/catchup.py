@@ -10,10 +10,10 @@ first run starts at the end of the log (no notifications for payments made befor
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
+from hub.background import every
 from notifier.service import Notifier
 
 log = logging.getLogger("payhub.notifier")
@@ -64,9 +64,6 @@ class EventLogCatchUp:
         return added
 
     async def run_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("notification catch-up failed; retried at the next interval")
+        await every(
+            self.interval_s, self.sweep, log=log, failed="notification catch-up failed; retried at the next interval"
+        )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tenacity import wait_fixed
 
@@ -27,6 +27,10 @@ from hub.topics import Topics
 from hub.tracing import Tracer
 from integration.premiums import PremiumService
 from notifier.service import Notifier
+
+if TYPE_CHECKING:
+    # Only for annotations: the Kafka driver is imported when a process that uses it starts.
+    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer
 
 log = logging.getLogger("payhub.processes")
 
@@ -220,36 +224,20 @@ async def integration_consumer(
     if not settings.kafka_bootstrap:
         yield
         return
-    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from integration.consumer import GROUP_ID, PremiumSettlementConsumer
 
     topics = Topics(settings.kafka_topic_prefix)
-    await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.success)])
-    async with (
-        KafkaConsumer(
-            settings.kafka_bootstrap,
-            GROUP_ID,
-            [topics.success],
-            client_id="payhub-integration",
-            **_group_timing(settings),
-        ) as consumer,
-        KafkaProducer(
-            settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-integration-dlq"
-        ) as dlq,
+    async with _consumer_group(
+        settings,
+        GROUP_ID,
+        topics.success,
+        "payhub-integration",
+        lambda consumer, dlq: PremiumSettlementConsumer(consumer, premiums, dlq, tracer=tracer),
+        metrics,
+        readiness,
+        task_name="payhub-settlement",
     ):
-        if readiness is not None:
-            readiness.add("kafka", consumer.ping)
-        if metrics is not None:
-            consumer_lag_gauge(metrics, [consumer])
-        try:
-            async with running(
-                PremiumSettlementConsumer(consumer, premiums, dlq, tracer=tracer).run_forever(),
-                name="payhub-settlement",
-            ):
-                yield
-        finally:
-            if readiness is not None:
-                readiness.remove("kafka")
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -267,17 +255,52 @@ async def notifier_consumer(
     if not settings.kafka_bootstrap:
         yield
         return
-    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
     from notifier.consumer import GROUP_ID, NotificationConsumer
 
     topics = Topics(settings.kafka_topic_prefix)
-    await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topics.status)])
+    async with _consumer_group(
+        settings,
+        GROUP_ID,
+        topics.status,
+        "payhub-notifier",
+        lambda consumer, dlq: NotificationConsumer(consumer, notifier, dlq, tracer=tracer),
+        metrics,
+        readiness,
+        task_name="payhub-notifier",
+    ):
+        yield
+
+
+class _Worker(Protocol):
+    async def run_forever(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def _consumer_group(
+    settings: Settings,
+    group_id: str,
+    topic: str,
+    client_id: str,
+    worker: Callable[[KafkaConsumer, KafkaProducer], _Worker],
+    metrics: Metrics | None,
+    readiness: Readiness | None,
+    *,
+    task_name: str,
+) -> AsyncIterator[None]:
+    """Run ``worker(consumer, dlq)`` in the background while the block runs: a member of consumer group
+    ``group_id`` on ``topic`` (client ``client_id``) and an idempotent producer for its dead letters
+    (client ``<client_id>-dlq``). The topics (with ``topic``'s dead-letter topic) are made sure of first;
+    the consumer joins ``readiness`` as ``kafka`` while it runs and reports its lag in ``metrics``."""
+    from hub.adapters.stream.kafka import KafkaConsumer, KafkaProducer, ensure_topics
+
+    topics = Topics(settings.kafka_topic_prefix)
+    await _ensure(ensure_topics, settings.kafka_bootstrap, [*topics.all(), topics.dead_letter(topic)])
     async with (
         KafkaConsumer(
-            settings.kafka_bootstrap, GROUP_ID, [topics.status], client_id="payhub-notifier", **_group_timing(settings)
+            settings.kafka_bootstrap, group_id, [topic], client_id=client_id, **_group_timing(settings)
         ) as consumer,
         KafkaProducer(
-            settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id="payhub-notifier-dlq"
+            settings.kafka_bootstrap, idempotence=settings.kafka_idempotence, client_id=f"{client_id}-dlq"
         ) as dlq,
     ):
         if readiness is not None:
@@ -285,9 +308,7 @@ async def notifier_consumer(
         if metrics is not None:
             consumer_lag_gauge(metrics, [consumer])
         try:
-            async with running(
-                NotificationConsumer(consumer, notifier, dlq, tracer=tracer).run_forever(), name="payhub-notifier"
-            ):
+            async with running(worker(consumer, dlq).run_forever(), name=task_name):
                 yield
         finally:
             if readiness is not None:

@@ -60,7 +60,7 @@ SSE_STREAM = {
             "event": "payment.status",
             "data": '{"paymentId":150001,"policyNumber":"P123456789","method":"KHQR","status":"CONFIRMED",'
             '"amount":150.00,"currency":"USD","transactionId":"AMK_KHQR_150001",'
-            '"occurredAt":"2025-10-07T05:00:00.123456+00:00","sentAt":"2025-10-07T05:00:00.130000+00:00"}',
+            '"occurredAt":"2025-10-07T05:00:00.123456+00:00","timestamp":"2025-10-07T05:00:00Z","sentAt":"2025-10-07T05:00:00.130000+00:00"}',
         }
     ],
 }

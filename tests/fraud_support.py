@@ -49,7 +49,7 @@ def install(monkeypatch: pytest.MonkeyPatch, clock: FakeTime | None = None) -> F
     clock = clock or FakeTime()
     monkeypatch.setattr("limits.aio.storage.memory.time", clock)
     monkeypatch.setattr("limits.aio.storage.redis.redispy.time", clock)
-    monkeypatch.setattr("hub.fraud.windows.time", clock)
+    monkeypatch.setattr("hub.resilience.fallback_storage.time", clock)  # the fall-back's retry pause
     return clock
 
 

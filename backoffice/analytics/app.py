@@ -83,7 +83,8 @@ API = (
         "The same document live, as Server-Sent Events",
         "operators",
         (Reply(schema=ANALYTICS_STREAM, media_type="text/event-stream", envelope=False),),
-        description="Token as `Authorization: Bearer` or `?token=` (EventSource).",
+        description="Token as `Authorization: Bearer` only (never `?token=`: a URL ends up in logs and proxies); "
+        "read it with `fetch` and a stream reader, as `/ops/analytics/` does (EventSource cannot send headers).",
         security=roles("admin"),
         query=RangeParams,
         errors=_ERRORS,
@@ -111,7 +112,7 @@ API = (
 
 def routes(d: AnalyticsDeps) -> list[BaseRoute]:
     async def analytics(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         query = parse_range(request.query_params.multi_items())
         now = datetime.now(UTC)
         window = query.resolve(now)
@@ -119,7 +120,7 @@ def routes(d: AnalyticsDeps) -> list[BaseRoute]:
         return ok(report(figures, window, now), headers={"Cache-Control": "no-store"})
 
     async def stream(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         query = parse_range(request.query_params.multi_items())
         query.resolve(datetime.now(UTC))  # a range refused now is a 400, not an endless stream of errors
         return StreamingResponse(_sse(d.feed, query, d.timing), media_type="text/event-stream", headers=SSE_HEADERS)

@@ -29,7 +29,6 @@ from hub.errors import BadRequest
 MAX_RANGE = timedelta(days=366)
 DEFAULT_WINDOW = timedelta(days=1)
 PARAMETERS = ("from", "to", "window")
-ALLOWED = (*PARAMETERS, "token")  # token: ``hub.auth.bearer`` reads it (EventSource cannot set headers)
 _MAX_TEXT = 64
 _FIRST_YEAR, _LAST_YEAR = 1970, 9998
 # "…HH:MM[:SS[.fff]] HH[:MM]": a "+" that a form or a shell left unencoded and the URL decoding turned into
@@ -100,7 +99,7 @@ def parse_range(params: Mapping[str, str] | Sequence[tuple[str, str]]) -> RangeQ
     pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
     seen: dict[str, str] = {}
     for name, value in pairs:
-        if name not in ALLOWED:
+        if name not in PARAMETERS:
             shown = name if len(name) <= 24 else name[:24] + "…"
             raise _refused(shown, f"unknown parameter; expected {', '.join(PARAMETERS)}")
         if name in seen:

@@ -129,7 +129,7 @@ API = (
 
 def routes(d: ReconciliationDeps) -> list[BaseRoute]:
     async def list_runs(request: Request) -> Response:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         q = request.query_params
         first = last = None
         if "date" in q:
@@ -142,13 +142,13 @@ def routes(d: ReconciliationDeps) -> list[BaseRoute]:
         return ok([r.as_json() for r in runs])
 
     async def trigger(request: Request) -> Response:
-        who = await authenticate(request, d.auth, "admin")
+        who = await authenticate(request, d.auth, "admin", query=False)
         body = parse_json_object(await read_body(request, 4096))
         run, started = await d.daily.trigger(_day(body.get("date"), "date"), f"admin:{who.sub}"[:100])
         return ok({**run.as_json(), "started": started}, status_code=202)
 
     async def found(request: Request) -> tuple[ReconRun, list[ReconItem]]:
-        await authenticate(request, d.auth, "admin")
+        await authenticate(request, d.auth, "admin", query=False)
         run_id = path_id(request, "run_id")
         result = await d.reconciler.get(run_id)
         if result is None:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from backoffice.reconcile.days import local_day
 from backoffice.reconcile.runner import Reconciler
+from hub.background import every
 from hub.domain.reconciliation import ReconRun
 from hub.domain.timezones import PHNOM_PENH
 from hub.errors import ServiceUnavailable
@@ -63,12 +64,13 @@ class DailyReconciliation:
         return ran
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("daily reconciliation pass failed; trying again later")
-            await asyncio.sleep(self.poll_s)
+        await every(
+            self.poll_s,
+            self.tick,
+            log=log,
+            failed="daily reconciliation pass failed; trying again later",
+            first_at_once=True,
+        )
 
     async def trigger(self, day: date, trigger: str) -> tuple[ReconRun, bool]:
         """Start (or rerun) ``day`` in the background for an operator: (the run, whether it started).

@@ -42,6 +42,7 @@ _STATUS_DATA = {
     "currency": "USD",
     "transactionId": "AMK_KHQR_150001",
     "occurredAt": "2025-10-07T05:00:00.123456+00:00",
+    "timestamp": "2025-10-07T05:00:00Z",
 }
 _SENT_AT = "2025-10-07T05:00:00.130000+00:00"
 

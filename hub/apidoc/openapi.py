@@ -139,8 +139,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "apiKey",
         "in": "query",
         "name": "token",
-        "description": "Any of the bearer tokens as `?token=`, for browsers' EventSource, which cannot set "
-        "headers (every route reads it when no Authorization header is sent).",
+        "description": "A subscriber's bearer token as `?token=`, for browsers' EventSource, which cannot set "
+        "headers; the operations that list this scheme read it when no Authorization header is sent. "
+        "Operator (admin) and service routes and `/metrics` take their token from the Authorization header "
+        "only, and answer 401 to `?token=`.",
     },
     d.METRICS: {
         "type": "http",

@@ -9,6 +9,13 @@ from hub.domain.payment import PaymentStatus
 from hub.domain.records import Receipt
 
 
+def policy_spellings(policy: str) -> tuple[str, ...]:
+    """The spellings a policy (or application) number filter matches, each once: as given and upper-cased.
+    Policy numbers are stored upper-case (``P123456789``); the filter ignores letter case that way, in
+    every store (the one place that rule is written)."""
+    return tuple(dict.fromkeys((policy, policy.upper())))
+
+
 @dataclass(frozen=True)
 class PaymentQuery:
     """Filters of a payment search (all optional, combined with AND), newest first.
@@ -30,6 +37,11 @@ class PaymentQuery:
     statuses: tuple[PaymentStatus, ...] = ()
     before_id: int | None = None
     limit: int = 100
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        """What ``policy`` matches (:func:`policy_spellings`); empty without a policy filter."""
+        return () if self.policy is None else policy_spellings(self.policy)
 
 
 @dataclass(frozen=True)

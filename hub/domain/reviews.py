@@ -21,6 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from hub.domain.lookups import policy_spellings
 from hub.domain.money import Currency, quantize
 
 SYSTEM_ACTOR = "payhub"
@@ -157,7 +158,8 @@ class ReviewQuery:
     """Filters of a review list (all optional, combined with AND), newest first.
 
     ``created_from`` is inclusive and ``created_to`` exclusive; ``policy_number`` matches as given
-    or upper-cased; ``before_id`` is the keyset cursor (reviews with a smaller id); ``limit`` rows at most.
+    or upper-cased (``policy_numbers``); ``before_id`` is the keyset cursor (reviews with a smaller id);
+    ``limit`` rows at most.
     """
 
     states: tuple[ReviewState, ...] = ()
@@ -169,6 +171,11 @@ class ReviewQuery:
     payment_id: int | None = None
     before_id: int | None = None
     limit: int = 100
+
+    @property
+    def policy_numbers(self) -> tuple[str, ...]:
+        """What ``policy_number`` matches (``hub.domain.lookups.policy_spellings``); empty without one."""
+        return () if self.policy_number is None else policy_spellings(self.policy_number)
 
 
 @dataclass(frozen=True)

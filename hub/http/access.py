@@ -9,7 +9,8 @@
   The spec asks for "IP whitelisting for sensitive operations"; the lists apply in production mode only,
   since the sandbox bank calls the gateway from inside the process.
 * ``/metrics`` needs an admin bearer token or ``PAYHUB_METRICS_TOKEN`` (what Prometheus sends as
-  ``authorization: credentials``).
+  ``authorization: credentials``), in the ``Authorization`` header only: a token in a URL ends up in
+  access logs and proxies.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def _inside(scope: Scope, allowed: tuple[Network, ...]) -> bool:
 
 
 async def require_metrics_access(conn: HTTPConnection, auth: Authenticator, metrics_token: str) -> None:
-    """Admit a scraper holding ``PAYHUB_METRICS_TOKEN`` or an admin token; raise 401/403 otherwise."""
-    token = bearer(conn)
+    """Admit a scraper holding ``PAYHUB_METRICS_TOKEN`` or an admin token, as ``Authorization: Bearer`` (never
+    ``?token=``); raise 401/403 otherwise."""
+    token = bearer(conn, query=False)
     if metrics_token and token is not None and hmac.compare_digest(token.encode(), metrics_token.encode()):
         return
-    await authenticate(conn, auth, "admin")
+    await authenticate(conn, auth, "admin", query=False)

@@ -26,32 +26,20 @@ shared storage again after ``retry_shared_s``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError, RateLimitExceeded, ServiceUnavailable
 from hub.http.client_address import client_key
-from hub.resilience.memory_storage import SweptMemoryStorage
-
-if TYPE_CHECKING:
-    from redis.asyncio import ConnectionPool
+from hub.resilience.fallback_storage import FallbackStorage, OnFallbackStorage
 
 log = logging.getLogger("payhub.ratelimit")
-_MEMORY_SCHEMES = frozenset({"memory", "async+memory"})
-_REDIS_SCHEMES = frozenset({"redis", "rediss", "async+redis", "async+rediss"})
-# A rate-limit check sits on every request: it must not hang on an unreachable Redis. The URL's own
-# query parameters (``?socket_timeout=…``) override these.
-_REDIS_TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
 BURST_WINDOW_S = 30
 BURST_FACTOR = 1.5
 
@@ -74,32 +62,7 @@ def _windows(scope: str, per_min: int) -> tuple[_Window, ...]:
     )
 
 
-def open_storage(uri: str, key_prefix: str) -> tuple[Storage, ConnectionPool | None]:
-    """A ``limits`` storage for ``uri`` (``memory://`` or a Redis URL, see :class:`RateLimiter`) and the
-    Redis connection pool it uses (None in memory), which the caller closes: ``limits`` has no close
-    method. Shared with the fraud controls' velocity windows (``hub.fraud.windows``)."""
-    scheme = urlsplit(uri).scheme
-    if scheme in _MEMORY_SCHEMES:
-        return SweptMemoryStorage(), None
-    if scheme in _REDIS_SCHEMES:
-        # Imported here so the memory backend does not need the Redis driver.
-        from redis.asyncio import ConnectionPool
-
-        pool = ConnectionPool.from_url(uri.removeprefix("async+"), **_REDIS_TIMEOUTS)
-        # limits types its options as scalars, but documents ``connection_pool``.
-        options: dict[str, Any] = {"connection_pool": pool}
-        storage = storage_from_string(
-            f"async+{uri.removeprefix('async+')}",
-            implementation="redispy",
-            key_prefix=key_prefix,
-            **options,
-        )
-        assert isinstance(storage, Storage)
-        return storage, pool
-    raise ConfigError(f"unsupported rate-limit storage URL scheme: {scheme or uri!r}")
-
-
-class RateLimiter:
+class RateLimiter(OnFallbackStorage):
     """Admits or refuses requests by user and IP; an async context manager that closes its storage.
 
     ``storage_uri`` is ``memory://`` (this process only) or ``async+redis://host:port/db`` (shared by all
@@ -119,24 +82,17 @@ class RateLimiter:
     ) -> None:
         if user_per_min < 1 or ip_per_min < 1:
             raise ConfigError("rate limits must be at least 1 request per minute")
-        self._storage, self._pool = open_storage(storage_uri, key_prefix)
-        self._strategy = MovingWindowRateLimiter(self._storage)
-        # The per-process fall-back while the shared storage is down (None: the storage is the process).
-        self._local = None if isinstance(self._storage, MemoryStorage) else SweptMemoryStorage()
-        self._local_strategy = None if self._local is None else MovingWindowRateLimiter(self._local)
-        self._retry_shared_s = retry_shared_s
-        self._alerts = alerts if alerts is not None else Alerts()
-        self._shared_down_until = 0.0
-        self.degraded = False
-        self.fallbacks = 0
+        self.storage = FallbackStorage(
+            storage_uri,
+            key_prefix=key_prefix,
+            retry_shared_s=retry_shared_s,
+            alerts=alerts if alerts is not None else Alerts(),
+            alert=AlertKind.RATELIMIT_STORAGE_DOWN,
+            log=log,
+            name=("rate-limit storage", "limits"),
+        )
         self._user_windows = _windows("user", user_per_min)
         self._ip_windows = _windows("ip", ip_per_min)
-
-    async def __aenter__(self) -> RateLimiter:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def hit(self, *, user: str | None, ip: str) -> None:
         """Consume one request for ``user`` (if any) and for ``ip``'s client (an IPv6 address: its /64),
@@ -148,21 +104,10 @@ class RateLimiter:
         """
         checks = [_Check(w, user) for w in self._user_windows] if user else []
         checks += [_Check(w, client_key(ip)) for w in self._ip_windows]
-        if self._local_strategy is not None and time.monotonic() < self._shared_down_until:
-            self.fallbacks += 1
-            await self._hit(self._local_strategy, checks)
-            return
         try:
-            await self._hit(self._strategy, checks)
-        except self._storage.base_exceptions as exc:
-            if self._local_strategy is None:
-                raise ServiceUnavailable("Rate-limit storage unavailable") from exc
-            self._fall_back(exc)
-            await self._hit(self._local_strategy, checks)
-            return
-        if self.degraded:
-            self.degraded = False
-            log.warning("rate-limit storage reachable again; limits are shared across processes again")
+            await self.storage.run(lambda strategy: self._hit(strategy, checks))
+        except self.storage.base_exceptions as exc:  # memory:// only: there is no fall-back to use
+            raise ServiceUnavailable("Rate-limit storage unavailable") from exc
 
     async def _hit(self, strategy: MovingWindowRateLimiter, checks: list[_Check]) -> None:
         refused = [c for c in checks if not await strategy.test(*self._args(c))]
@@ -172,31 +117,12 @@ class RateLimiter:
             if not await strategy.hit(*self._args(check)):
                 raise await self._exceeded(strategy, [check])  # a concurrent request took the last slot
 
-    def _fall_back(self, exc: BaseException) -> None:
-        self._shared_down_until = time.monotonic() + self._retry_shared_s
-        self.fallbacks += 1
-        if not self.degraded:
-            self.degraded = True
-            self._alerts.raise_(AlertKind.RATELIMIT_STORAGE_DOWN, log, error=type(exc).__name__)
-
     async def reset(self) -> None:
         """Forget every request counted so far (under ``key_prefix`` for Redis)."""
-        if self._local is not None:
-            await self._local.reset()
         try:
-            await self._storage.reset()
-        except self._storage.base_exceptions as exc:
+            await self.storage.reset()
+        except self.storage.base_exceptions as exc:
             raise ServiceUnavailable("Rate-limit storage unavailable") from exc
-
-    async def aclose(self) -> None:
-        """Release the storage: the Redis connections, or the memory storage's expiry task. Idempotent."""
-        if self._pool is not None:
-            await self._pool.aclose()
-        for storage in (self._storage, self._local):
-            if isinstance(storage, MemoryStorage) and (timer := storage.timer) is not None:
-                timer.cancel()
-                await asyncio.gather(timer, return_exceptions=True)
-                storage.timer = None
 
     @staticmethod
     def _args(check: _Check) -> tuple[RateLimitItem, str, str]:

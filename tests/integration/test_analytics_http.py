@@ -207,7 +207,9 @@ async def test_only_an_admin_token_is_let_in(sqlite_http: tuple[Container, httpx
             r = await http.get(path, params={"from": "nonsense"}, headers=headers)  # checked before the range
             assert r.status_code == status, (role, path, r.text)
             assert r.json()["success"] is False
-    # EventSource cannot send headers: the stream also takes ?token= (and answers with a stream)
+    # The token goes in the header only (the dashboard reads the stream with fetch): ?token= is refused
     token = auth_header(c, "admin")["Authorization"].removeprefix("Bearer ")
     async with http.stream("GET", "/admin/analytics/stream", params={"token": token}) as r:
+        assert r.status_code == 401 and (await r.aread()) and r.json()["error"]["code"] == "UNAUTHORIZED"
+    async with http.stream("GET", "/admin/analytics/stream", headers=auth_header(c, "admin")) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")

@@ -90,7 +90,7 @@ async def test_redis_down_keeps_counting_per_process_and_never_refuses_money(
                 assert len(flagged) == 2
 
                 await redis_server.start()  # same port: shared again
-                windows._shared_down_until = 0.0  # skip the retry pause instead of sleeping through it
+                windows.storage.retry_shared_now()  # skip the retry pause instead of sleeping through it
                 assert (await inquiry(c, client, sub="bob", query="P555000111")).status_code == 200
                 assert not windows.degraded
     finally:

@@ -42,7 +42,7 @@ async def test_webhook_is_answered_while_redis_is_down(tmp_path: Path, caplog: p
                 assert "payhub_ratelimit_fallbacks 1.0" in metrics  # the unsigned one (look-ups are not limited)
 
                 await redis_server.start()  # same port: shared limits again
-                c.limiter._shared_down_until = 0.0  # skip the re-try pause instead of sleeping through it
+                c.limiter.storage.retry_shared_now()  # skip the re-try pause instead of sleeping through it
                 r = await client.post("/AMK/payments", content=raw, headers=headers)  # AMK's retry
                 assert r.status_code == 200, r.text
                 assert r.json()["data"]["status"] == "CONFIRMED"

@@ -103,6 +103,7 @@ def use_clock(monkeypatch: pytest.MonkeyPatch) -> FakeWallClock:
     clock = FakeWallClock()
     monkeypatch.setattr("limits.aio.storage.memory.time", clock)
     monkeypatch.setattr("hub.resilience.ratelimit.time", clock)
+    monkeypatch.setattr("hub.resilience.fallback_storage.time", clock)  # the fall-back's retry pause
     return clock
 
 

@@ -184,9 +184,8 @@ class SqlReviewRows:
             w.add(f"created_at >= {w.mark(query.created_from)}")
         if query.created_to is not None:
             w.add(f"created_at < {w.mark(query.created_to)}")
-        if query.policy_number is not None:
-            names = list(dict.fromkeys([query.policy_number, query.policy_number.upper()]))
-            w.add(f"policy_number IN ({w.marks(names)})")
+        if query.policy_numbers:
+            w.add(f"policy_number IN ({w.marks(query.policy_numbers)})")
         if query.payment_id is not None:
             w.add(f"payment_id = {w.mark(query.payment_id)}")
         if query.before_id is not None:
@@ -276,8 +275,8 @@ class SqlLookupRows:
                 f"p.id IN (SELECT id FROM payments WHERE transaction_id = {tx_id}"
                 f" UNION SELECT payment_id FROM webhook_receipts WHERE key = {key} AND payment_id IS NOT NULL)"
             )
-        if query.policy is not None:
-            names = w.marks(list(dict.fromkeys([query.policy, query.policy.upper()])))
+        if query.policy_names:
+            names = w.marks(query.policy_names)
             w.add(
                 f"p.id IN (SELECT id FROM payments WHERE policy_number IN ({names})"
                 " UNION SELECT a.id FROM payments a JOIN premiums b ON b.id = a.premium_id"

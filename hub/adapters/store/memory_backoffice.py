@@ -66,7 +66,7 @@ def review_list(s: MemoryState, q: ReviewQuery) -> list[Review]:
             and (not q.outcomes or r.outcome in q.outcomes)
             and (q.created_from is None or r.created_at >= q.created_from)
             and (q.created_to is None or r.created_at < q.created_to)
-            and (q.policy_number is None or r.policy_number in (q.policy_number, q.policy_number.upper()))
+            and (not q.policy_numbers or r.policy_number in q.policy_numbers)
             and (q.payment_id is None or r.payment_id == q.payment_id)
             and (q.before_id is None or r.id < q.before_id)
         )
@@ -166,7 +166,7 @@ class MemoryLookupRows:
             if q.transaction_id is not None
             else set()
         )
-        names = {q.policy, q.policy.upper()} if q.policy is not None else set()
+        names = set(q.policy_names)
 
         def wanted(p: Payment) -> bool:
             premium = self._s.premiums.get(p.premium_id)

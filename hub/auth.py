@@ -158,10 +158,11 @@ class Authenticator:
         claims hold, and :class:`ServiceUnavailable` (503) when the identity provider's JWK Set cannot
         be fetched.
 
-        A token that passed is remembered (the last :data:`VERIFIED_CACHE_SIZE`) until its ``exp``, at most
-        :data:`VERIFIED_CACHE_S` seconds: a bank sending thousands of notices with one token has it
-        decoded and its signature checked once, not per notice (profiles of the webhook path put three
-        base64/JSON decodes and an HMAC per request among its costs: docs/perf/webhooks.md).
+        A token checked with PayHub's own keys (HS256) that passed is remembered (the last
+        :data:`VERIFIED_CACHE_SIZE`) until its ``exp``, at most :data:`VERIFIED_CACHE_S` seconds: a bank
+        sending thousands of notices with one token has it decoded and its signature checked once, not
+        per notice (profiles of the webhook path put three base64/JSON decodes and an HMAC per request
+        among its costs: docs/perf/webhooks.md). Identity-provider (JWKS) tokens are checked every time.
         """
         now = time.time()
         remembered = self._verified.get(token)
@@ -170,13 +171,17 @@ class Authenticator:
                 return remembered[0]
             del self._verified[token]
         principal, expires = await self._verify(token)
+        if expires <= 0:  # checked against the identity provider's keys: see _verify
+            return principal
         self._verified[token] = (principal, min(expires, now + VERIFIED_CACHE_S))
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
-        """``verify`` without the memory: the principal and the token's ``exp``."""
+        """``verify`` without the memory: the principal and the token's ``exp``, or 0 for a token of the
+        identity provider (JWKS), which is never remembered: a key the provider withdraws must stop
+        being trusted as soon as the cached key set expires, whatever was checked with it before."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -197,9 +202,11 @@ class Authenticator:
             if claims.get("role") != "service":
                 raise Unauthorized("Service token without the service role")
             return Principal(str(claims["sub"]), "service"), float(claims["exp"])
+        remember = True
         if self._jwks is not None and alg in JWKS_ALGORITHMS:
             key = await self._jwks_key(token)
             claims = self._decode(token, key, [alg], audience=self._audience, issuer=self._issuer)
+            remember = False
         elif self._secret and alg == "HS256":
             claims = self._decode(token, self._secret, ["HS256"])
         else:
@@ -207,7 +214,7 @@ class Authenticator:
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthorized("Token has no PayHub role")
-        return Principal(str(claims.get("sub", "")), str(role)), float(claims["exp"])
+        return Principal(str(claims.get("sub", "")), str(role)), float(claims["exp"]) if remember else 0.0
 
     async def _jwks_key(self, token: str) -> jwt.PyJWK:
         assert self._jwks is not None

@@ -56,7 +56,9 @@ async def test_a_remembered_token_is_refused_once_expired() -> None:
 
 async def test_a_refused_token_is_never_remembered() -> None:
     auth = authenticator()
-    forged = jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-0123456789abcdef0123456789")
+    forged = jwt.encode(
+        {"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-0123456789abcdef0123456789"
+    )
     for _ in range(2):
         with pytest.raises(Unauthorized):
             await auth.verify(forged)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.bank_inquiry import answer_inquiry, count_inquiry
 from gateway.dto import BillPayment, KhqrPayment, parse
 from gateway.inquiry import InquiryService
 from gateway.schemas import InquiryQuery, PaymentPath, PaymentView, PremiumInquiry, WebhookAnswer
@@ -180,29 +181,26 @@ API = (
 
 def routes(d: GatewayDeps) -> list[BaseRoute]:
     async def inquiry(request: Request) -> Response:
-        outcome = "error"
         try:
             who = await authenticate(request, d.auth, *INQUIRY_ROLES)
             asking = requester(request, who)  # validates X-Device-Id
-            if who.role != "service":
-                # PayHub's own services (the KHQR service asking for each of its customers) are not
-                # limited here: the customer was limited where the request came in, per user and per IP.
-                await d.limiter.hit(user=who.sub, ip=client_ip(request))
-            data = await d.inquiry.inquire(
-                request.query_params.get("query", ""),
-                who,
-                client_ip(request),
-                request.scope["state"].get("correlation_id", "-"),
-                asking,
-            )
-            outcome = "found"
-            return ok(data)
         except PayHubError as exc:
-            outcome = exc.code.lower()
+            count_inquiry(d.metrics, exc.code.lower())
             raise
-        finally:
-            if d.metrics is not None:
-                d.metrics.inquiries.labels(outcome).inc()
+        except Exception:
+            count_inquiry(d.metrics, "error")
+            raise
+        data = await answer_inquiry(
+            d.inquiry,
+            d.limiter,
+            d.metrics,
+            request.query_params.get("query", ""),
+            who,
+            client_ip(request),
+            request.scope["state"].get("correlation_id", "-"),
+            asking,
+        )
+        return ok(data)
 
     async def webhook(request: Request, kind: str) -> Response:
         started = perf_counter()

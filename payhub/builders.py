@@ -16,6 +16,7 @@ import httpx
 from backoffice.analytics.feed import AnalyticsFeed
 from backoffice.lookups import Lookups
 from backoffice.reviews import ReviewDesk
+from gateway.bank_inquiry import LocalBills
 from gateway.inquiry import InquiryService
 from gateway.reverify import ReVerifier
 from gateway.webhooks import WebhookService
@@ -284,6 +285,8 @@ def sandbox(c: Container) -> None:
         c.auth,
         webhook_secret=s.amk_webhook_secrets[0].get_secret_value() if s.amk_webhook_secrets else "",
         merchant_id=s.amk_merchant_id,
+        # The gateway of this process answers the bank's bill look-up directly (gateway.bank_inquiry).
+        bills=LocalBills(c.inquiry, c.limiter, c.metrics) if not s.gateway_url and hasattr(c, "inquiry") else None,
     )
 
 

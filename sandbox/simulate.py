@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -107,6 +107,14 @@ def _word(body: dict[str, Any], field: str, default: str, allowed: tuple[str, ..
     return value.upper()
 
 
+class BillLookup(Protocol):
+    """The gateway's answer to the bank's bill inquiry (``GET /AMK/payments?query=``), asked without HTTP
+    (``gateway.bank_inquiry.LocalBills``): its ``data``; ``NotFound`` when no premium is due, the
+    gateway's other refusals as they are, ``ServiceUnavailable`` when it failed."""
+
+    async def bill(self, bill_number: str) -> dict[str, Any]: ...
+
+
 class Simulator:
     def __init__(
         self,
@@ -117,9 +125,14 @@ class Simulator:
         webhook_secret: str,
         merchant_id: str,
         retry_delays: tuple[float, ...] = (0.2, 0.5),
+        bills: BillLookup | None = None,
     ) -> None:
+        """``bills``: the bill look-up without HTTP when the gateway serves in this process; without it the
+        simulator asks ``gateway`` as the bank does. Webhooks are always posted through ``gateway``: they
+        are what the sandbox simulates, signature, token and all."""
         self._state = state
         self._gw = gateway
+        self._bills = bills
         self._auth = auth
         self._secret = webhook_secret
         self._merchant = merchant_id
@@ -155,6 +168,8 @@ class Simulator:
                 raise NotFound(f"No payment {req.payment_id}")
             data = self._data(response)
             return {**data, "id": data["premiumId"]}
+        if self._bills is not None:
+            return await self._bills.bill(req.bill_number or "")
         token = self._auth.issue("sandbox-amk", "amk", 300)
         response = await self._gw.get(
             "/AMK/payments", params={"query": req.bill_number}, headers={"Authorization": f"Bearer {token}"}

@@ -44,6 +44,9 @@ class Templates:
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
             undefined=StrictUndefined,
             keep_trailing_newline=False,
+            # The files ship with the package and do not change while it runs: no stat() of the file
+            # per render (four per message) to see whether to reload it.
+            auto_reload=False,
         )
 
     def render(self, kind: Kind, language: Language, values: Mapping[str, Any]) -> Rendered:

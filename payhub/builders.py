@@ -49,6 +49,7 @@ from notifier.service import Notifier
 from payhub import reconciliation as reconciliation_wiring
 from payhub.backends import notification_channels
 from sandbox.simulate import Simulator
+from sandbox.wire import AsgiGateway, GatewayWire, HttpGateway
 from sandbox.state import SandboxState
 from sandbox.verify import InProcessVerify, VerifyBank
 
@@ -279,14 +280,20 @@ def sandbox(c: Container) -> None:
     """The sandbox bank (sandbox mode only): AMK's APIs, and a simulator that posts signed webhooks."""
     s = c.settings
     c.sandbox_state = SandboxState()
+    # The gateway of this process gets the bank's webhooks through its own ASGI app (sandbox.wire): the
+    # whole server-side path, without an HTTP client's machinery for a call that never leaves the process.
+    local = not s.gateway_url and c.app is not None
+    wire: GatewayWire = (
+        AsgiGateway(c.app) if not s.gateway_url and c.app is not None else HttpGateway(c.http_client(s.gateway_url))
+    )
     c.simulator = Simulator(
         c.sandbox_state,
-        c.http_client(s.gateway_url),
+        wire,
         c.auth,
         webhook_secret=s.amk_webhook_secrets[0].get_secret_value() if s.amk_webhook_secrets else "",
         merchant_id=s.amk_merchant_id,
         # The gateway of this process answers the bank's bill look-up directly (gateway.bank_inquiry).
-        bills=LocalBills(c.inquiry, c.limiter, c.metrics) if not s.gateway_url and hasattr(c, "inquiry") else None,
+        bills=LocalBills(c.inquiry, c.limiter, c.metrics) if local and hasattr(c, "inquiry") else None,
     )
 
 

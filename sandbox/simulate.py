@@ -26,6 +26,7 @@ from hub.errors import BadRequest, NotFound, PayHubError, ServiceUnavailable
 from hub.json_codec import dumps_bytes, loads, loads_object
 from hub.resilience.retry import retry_until
 from sandbox.state import SandboxState, Transaction
+from sandbox.wire import GatewayWire
 
 MAX_DUPLICATES = 50
 BILL_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}", re.ASCII)
@@ -82,17 +83,22 @@ class SimulateRequest:
         )
 
 
-def _refusal(response: httpx.Response) -> PayHubError:
+def _refusal(status: int, content: bytes) -> PayHubError:
     """The gateway's 4xx answer as the same error (status, code, message, details): a refusal (a blocklisted
     policy's 403 FRAUD_DETECTED, a 429) is not an outage, and is not answered as one (503)."""
     try:
-        error = loads_object(response.content)["error"]
+        error = loads_object(content)["error"]
         err = PayHubError(str(error["message"]), details=error.get("details"), retry_after=error.get("retryAfter"))
         err.code = str(error["code"])
     except (ValueError, KeyError, TypeError):
-        return ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
-    err.status_code = response.status_code
+        return ServiceUnavailable(f"gateway answered {status}", details=_text(content))
+    err.status_code = status
     return err
+
+
+def _text(content: bytes) -> str:
+    """The first 500 characters of an answer's body, as ``httpx.Response.text[:500]`` read it."""
+    return content.decode("utf-8", errors="replace")[:500]
 
 
 def _word(body: dict[str, Any], field: str, default: str, allowed: tuple[str, ...], errors: list[Any]) -> str:
@@ -119,7 +125,7 @@ class Simulator:
     def __init__(
         self,
         state: SandboxState,
-        gateway: httpx.AsyncClient,
+        gateway: GatewayWire,
         auth: Authenticator,
         *,
         webhook_secret: str,
@@ -161,30 +167,31 @@ class Simulator:
         """What the bank knows of the bill: via the gateway's biller lookup or the payment."""
         if req.payment_id is not None:
             token = self._auth.issue("sandbox-amk", "service", 300)
-            response = await self._gw.get(
-                f"/api/payments/{req.payment_id}", headers={"Authorization": f"Bearer {token}"}
+            answer = await self._gw.request(
+                "GET", f"/api/payments/{req.payment_id}", {"Authorization": f"Bearer {token}"}
             )
-            if response.status_code == 404:
+            if answer[0] == 404:
                 raise NotFound(f"No payment {req.payment_id}")
-            data = self._data(response)
+            data = self._data(answer)
             return {**data, "id": data["premiumId"]}
         if self._bills is not None:
             return await self._bills.bill(req.bill_number or "")
         token = self._auth.issue("sandbox-amk", "amk", 300)
-        response = await self._gw.get(
-            "/AMK/payments", params={"query": req.bill_number}, headers={"Authorization": f"Bearer {token}"}
+        answer = await self._gw.request(
+            "GET", "/AMK/payments", {"Authorization": f"Bearer {token}"}, params={"query": req.bill_number or ""}
         )
-        if response.status_code == 404:
+        if answer[0] == 404:
             raise NotFound(f"No premium due for {req.bill_number}")
-        return self._data(response)
+        return self._data(answer)
 
     @staticmethod
-    def _data(response: httpx.Response) -> dict[str, Any]:
-        if 400 <= response.status_code < 500:
-            raise _refusal(response)
-        if response.status_code != 200:
-            raise ServiceUnavailable(f"gateway answered {response.status_code}", details=response.text[:500])
-        data: dict[str, Any] = loads_object(response.content)["data"]
+    def _data(answer: tuple[int, bytes]) -> dict[str, Any]:
+        status, content = answer
+        if 400 <= status < 500:
+            raise _refusal(status, content)
+        if status != 200:
+            raise ServiceUnavailable(f"gateway answered {status}", details=_text(content))
+        data: dict[str, Any] = loads_object(content)["data"]
         return data
 
     def _webhook(
@@ -225,9 +232,9 @@ class Simulator:
                 "X-AMK-Signature": signature_header([self._secret], ts, raw),
             }
             try:
-                response = await self._gw.post(path, content=raw, headers=headers)
-                answer: Any = loads(response.content) if response.content else None
-                attempts.append({"status": response.status_code, "response": answer})
+                status, content = await self._gw.request("POST", path, headers, raw)
+                answer: Any = loads(content) if content else None
+                attempts.append({"status": status, "response": answer})
             except httpx.HTTPError as exc:
                 attempts.append({"status": None, "error": repr(exc)})
             return attempts[-1]

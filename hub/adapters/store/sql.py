@@ -11,10 +11,10 @@ AMK's answers); ``rows.py`` decodes rows into records.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import cached_property
+from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from hub.adapters.store._conn import Conn, UniqueViolation
@@ -89,17 +89,43 @@ class SqlStore(ShortReads):
         async with self._dialect.read() as conn:
             return await read_figures(conn, self._dialect.name, start, end)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One atomic unit of work: everything done on the Tx commits together or not at all.
 
         Callbacks registered with ``Tx.after_commit`` run, in order, once the commit succeeded
         (never after a rollback); one that raises is logged and does not stop the others.
         """
-        async with self._dialect.transaction() as conn:
-            tx = Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
-            yield tx
-        run_after_commit(tx.committed_callbacks)
+        return _UnitOfWork(self._dialect)
+
+
+class _UnitOfWork:
+    """``SqlStore.transaction()``: the dialect's transaction, its connection as a :class:`Tx`, the
+    after-commit callbacks once it committed. Written as a class rather than an ``@asynccontextmanager``
+    generator: a webhook opens about ten units of work, and each generator cost an async generator set up
+    and registered with the loop, plus ``contextlib``'s wrapping (profiled in docs/perf/webhooks.md)."""
+
+    __slots__ = ("_dialect", "_inner", "_tx")
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+
+    async def __aenter__(self) -> Tx:
+        self._inner = inner = self._dialect.transaction()
+        conn = await inner.__aenter__()
+        try:
+            self._tx = Tx(conn, lock=self._dialect.locks_rows, notify=self._dialect.name == "postgres")
+        except BaseException as exc:
+            await inner.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self._tx
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        suppressed = bool(await self._inner.__aexit__(kind, exc, tb))
+        if kind is None or suppressed:
+            run_after_commit(self._tx.committed_callbacks)
+        return suppressed
 
 
 class Tx(PaymentStatements, ReceiptStatements):

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
 from typing import Any, cast
 
 import aiosqlite
@@ -158,24 +159,11 @@ class SqliteDialect:
                 db.execute("ROLLBACK")
             raise
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_WriterConn]:
-        if self._db is None:
-            raise ServiceUnavailable("database is not open")
-        async with self._lock:
-            db = self._db
-            try:
-                await self._begin(db)
-            except sqlite3.OperationalError as exc:
-                raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
-            try:
-                yield _WriterConn(db)
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            else:
-                self._commit(db)
+    def transaction(self) -> _WriteTransaction:
+        """One write transaction at a time on the writer connection (``BEGIN IMMEDIATE`` … ``COMMIT``,
+        rolled back when the block raises): ``ServiceUnavailable`` when the database is not open or its
+        write lock cannot be had."""
+        return _WriteTransaction(self)
 
     @staticmethod
     def _commit(db: sqlite3.Connection) -> None:
@@ -244,3 +232,46 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+class _WriteTransaction:
+    """``SqliteDialect.transaction()`` as a class rather than an ``@asynccontextmanager`` generator (each
+    generator was an async generator set up and registered with the loop, plus ``contextlib``'s wrapping,
+    about ten times per webhook: docs/perf/webhooks.md). The store's lock is held from ``__aenter__`` to the
+    end of ``__aexit__``: one transaction at a time on the one writer connection."""
+
+    __slots__ = ("_db", "_store")
+
+    def __init__(self, store: SqliteDialect) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> _WriterConn:
+        store = self._store
+        if store._db is None:
+            raise ServiceUnavailable("database is not open")
+        await store._lock.acquire()
+        try:
+            db = store._db
+            if db is None:  # closed while this waited for the lock (close() takes it too)
+                raise ServiceUnavailable("database is not open")
+            try:
+                await store._begin(db)
+            except sqlite3.OperationalError as exc:
+                raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
+        except BaseException:
+            store._lock.release()
+            raise
+        self._db = db
+        return _WriterConn(db)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        db = self._db
+        try:
+            if kind is None:
+                self._store._commit(db)
+            elif db.in_transaction:
+                db.execute("ROLLBACK")
+        finally:
+            self._store._lock.release()

@@ -96,9 +96,15 @@ def redact_url(url: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    # Field names of entries, redacted once each: a line has a dozen, nearly always the same few dozen
+    # names ("ts", "level", "paymentId", …), and redaction is a pure function of the text. Bounded: names
+    # made from data (a dict logged as a field) cannot grow it past this.
+    _KEYS_KEPT = 1024
+
     def __init__(self, redact: Redactor | None = None) -> None:
         super().__init__()
         self._redact = redact or Redactor()
+        self._keys: dict[str, str] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -122,7 +128,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, dict):
-            return {self._scrub(str(k)): self._scrub(v) for k, v in value.items()}
+            return {self._key(str(k)): self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple | set | frozenset):
             return [self._scrub(v) for v in value]
         if value is None or isinstance(value, bool | int):
@@ -132,6 +138,16 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, Decimal) and value.is_finite():
             return value
         return self._redact(str(value))
+
+
+    def _key(self, name: str) -> str:
+        """``name`` redacted (as any string of the entry), remembered."""
+        redacted = self._keys.get(name)
+        if redacted is None:
+            redacted = self._redact(name)
+            if len(self._keys) < self._KEYS_KEPT:
+                self._keys[name] = redacted
+        return redacted
 
 
 class RepeatFilter(logging.Filter):

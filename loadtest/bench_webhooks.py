@@ -15,6 +15,11 @@ holds the numbers and how they were taken.
     .venv/bin/python loadtest/bench_webhooks.py --in-process --profile cprofile --profile-out w.pstats
     valgrind --tool=callgrind --instr-atstart=no .venv/bin/python loadtest/bench_webhooks.py \
         --in-process --webhooks 100 --warmup 20 --concurrency 1 --loop asyncio --profile callgrind
+    valgrind --tool=callgrind --instr-atstart=no .venv/bin/python loadtest/bench_webhooks.py --in-process \
+        --scenario simulate --webhooks 60 --warmup 15 --concurrency 1 --loop asyncio --profile callgrind
+
+``--in-process --scenario simulate`` posts ``/sandbox/amk/simulate/pay`` for each bill through the app
+(the sandbox bank's look-up and its signed webhook, no replay).
 """
 
 from __future__ import annotations
@@ -304,9 +309,9 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dic
                     return
                 raw = json_codec.dumps_bytes(b)
                 for _ in range(2):  # the delivery, then the bank's retry (answered from the receipt)
-                    code = await _asgi_post(app, "/AMK/payments", _signed_headers(bearer, raw), raw)
-                    assert isinstance(code, int)
-                    statuses[code] = statuses.get(code, 0) + 1
+                    status = await _asgi_post(app, "/AMK/payments", _signed_headers(bearer, raw), raw)
+                    assert isinstance(status, int)
+                    statuses[status] = statuses.get(status, 0) + 1
 
             async def batch(bodies: list[dict[str, object]], statuses: dict[int, int]) -> None:
                 queue = list(reversed(bodies))

@@ -52,10 +52,22 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
 # What each shape above needs in the text (``://``, ``=``, ``bearer``, ``eyJ``): one search instead of four
 # substitutions for the ids, numbers and words that make up most of an entry. The masks (``***``) hold
 # none of them, so no substitution can make work for a later one.
-_SHAPE_HINT = re.compile(r"://|=|bearer|eyJ", re.IGNORECASE)
+# Every shape below needs one of "://", "=", "bearer" or "eyJ" (case-insensitive): see _may_hold_shape.
 # Shorter configured values are not redacted by value (they would blank out ordinary words); production
 # refuses secrets that short anyway.
 MIN_REDACTED_LENGTH = 6
+
+
+def _may_hold_shape(text: str) -> bool:
+    """Whether ``re.search(r"://|=|bearer|eyJ", text, re.IGNORECASE)`` would find anything, by substring
+    tests: that alternation, tried at every position, cost more than the rest of a log line's redaction
+    (callgrind, docs/perf/webhooks.md).
+    None of the hint's letters has a case-insensitive partner outside ASCII, so ``lower()`` finds what
+    ``re.IGNORECASE`` found (tests/unit/test_log_redaction.py compares the two)."""
+    if "=" in text or "://" in text:
+        return True
+    lowered = text.lower()
+    return "bearer" in lowered or "eyj" in lowered
 
 
 class Redactor:
@@ -73,7 +85,7 @@ class Redactor:
     def _plain(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        if _SHAPE_HINT.search(text) is None:  # most strings of an entry: nothing any shape below can match
+        if not _may_hold_shape(text):  # most strings of an entry: nothing any shape below can match
             return text
         text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
@@ -138,7 +150,6 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, Decimal) and value.is_finite():
             return value
         return self._redact(str(value))
-
 
     def _key(self, name: str) -> str:
         """``name`` redacted (as any string of the entry), remembered."""

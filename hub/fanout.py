@@ -209,6 +209,10 @@ class LatestStatus:
     def __len__(self) -> int:
         return len(self._events)
 
+    def forget(self) -> None:
+        """Forget every entry (the bus lost events: any entry may be stale; reads go to the store)."""
+        self._events.clear()
+
     def get(self, payment_id: int) -> PaymentEvent | None:
         event = self._events.get(payment_id)
         if event is None:
@@ -363,7 +367,13 @@ class Fanout:
     async def catch_up(self, store: Store, *, chunk: int = 500) -> int:
         """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the
         watched payments from the log. Subscribers drop ids they already sent, so this can only
-        fill gaps, never duplicate."""
+        fill gaps, never duplicate.
+
+        The memory of the newest status (``latest``) is forgotten first: it missed the lost events of
+        every payment, watched or not, and a stream resuming at a stale entry would read nothing and wait
+        for events that will never come live. (Done before the watched payments are listed, so a stream
+        opening after this reads the store and one opened before is re-offered here.)"""
+        self.latest.forget()
         watched = list(self._subs)
         offered = 0
         for start in range(0, len(watched), chunk):

@@ -17,6 +17,7 @@ from hub.domain.payment import PaymentStatus
 from hub.service.ledger import transition
 from push.stream import open_stream
 from tests.conftest import auth_header, make_settings, running
+from tests.integration.test_push_sse import wait_until
 from tests.redis_server import PrivateRedis
 
 
@@ -54,9 +55,7 @@ async def test_resume_after_a_bus_outage_reads_what_the_memory_missed(tmp_path: 
                 pass
             reconnects = c.bus.reconnects  # type: ignore[attr-defined]
             await redis_server.start()
-            async with asyncio.timeout(15):
-                while c.bus.reconnects == reconnects:  # type: ignore[attr-defined]
-                    await asyncio.sleep(0.05)
+            await wait_until(lambda: c.bus.reconnects > reconnects, within=15)  # type: ignore[attr-defined]
             await asyncio.sleep(0.2)  # the catch-up callbacks ran
 
             # The client comes back at the id it last saw.

@@ -262,6 +262,7 @@ class Fanout:
         self._beating: dict[float, list[set[Subscriber]]] = {}
         self._beat_timers: dict[float, asyncio.TimerHandle] = {}
         self._beat_phase: dict[float, int] = {}
+        self._beat_at: dict[float, float] = {}  # loop time the next tick of each interval is due
         self._joined = 0
 
     HEARTBEAT_SLOTS = 8
@@ -279,12 +280,16 @@ class Fanout:
         slots[self._joined % self.HEARTBEAT_SLOTS].add(sub)
         if interval_s not in self._beat_timers:
             self._beat_phase[interval_s] = 0
+            self._beat_at[interval_s] = asyncio.get_running_loop().time()
             self._arm(interval_s)
 
     def _arm(self, interval_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        tick_s = interval_s / (2 * self.HEARTBEAT_SLOTS)
-        self._beat_timers[interval_s] = loop.call_later(tick_s, self._beat, interval_s)
+        # Ticks on a fixed grid (call_at the previous due time plus one tick, not call_later from now): a
+        # late loop would otherwise add its lateness at every tick, 16 times per interval, to the silence.
+        self._beat_at[interval_s] += interval_s / (2 * self.HEARTBEAT_SLOTS)
+        self._beat_timers[interval_s] = asyncio.get_running_loop().call_at(
+            self._beat_at[interval_s], self._beat, interval_s
+        )
 
     def _beat(self, interval_s: float) -> None:
         del self._beat_timers[interval_s]
@@ -292,6 +297,7 @@ class Fanout:
         if slots is None or not any(slots):
             self._beating.pop(interval_s, None)
             self._beat_phase.pop(interval_s, None)
+            self._beat_at.pop(interval_s, None)
             return
         phase = self._beat_phase[interval_s]
         self._beat_phase[interval_s] = (phase + 1) % self.HEARTBEAT_SLOTS
@@ -306,6 +312,7 @@ class Fanout:
         self._beat_timers.clear()
         self._beating.clear()
         self._beat_phase.clear()
+        self._beat_at.clear()
 
     def subscribe(self, payment_id: int, transport: str = "sse") -> Subscriber:
         sub = Subscriber(payment_id, self._capacity, transport)

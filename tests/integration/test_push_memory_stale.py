@@ -70,3 +70,48 @@ async def test_resume_after_a_bus_outage_reads_what_the_memory_missed(tmp_path: 
             assert c.push.subscriber_count == 0
     finally:
         redis_server.stop()
+
+
+async def test_two_push_nodes_one_memory_behind(tmp_path: Path) -> None:
+    """Node B remembers PENDING; the payment is paid through node A. Clients resuming on B at PENDING —
+    before, while and after B's bus delivers the news — all get PROCESSING and CONFIRMED, once, in order."""
+    redis_server = PrivateRedis(tmp_path)
+    await redis_server.start()
+    settings = make_settings(f"sqlite:///{tmp_path}/two.db", redis_url=redis_server.url)
+    try:
+        async with running(settings) as a, running(settings) as b:
+            for c in (a, b):
+                await asyncio.wait_for(c.bus.subscribed.wait(), 5)  # type: ignore[attr-defined]
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a.app), base_url="http://t") as client:
+                r = await client.get("/AMK/payments", params={"query": "P123456789"}, headers=auth_header(a))
+                payment_id = r.json()["data"]["paymentId"]
+            first = await open_stream(b.store, b.push, payment_id, cursor=None)
+            assert first is not None
+            frames = first.frames(heartbeat_s=None)
+            pending = await anext(frames)
+            assert pending is not None
+            await frames.aclose()
+
+            async def resume() -> list[int]:
+                stream = await open_stream(b.store, b.push, payment_id, cursor=pending.id)
+                assert stream is not None
+                async with asyncio.timeout(10):
+                    return [f.id for f in [f async for f in stream.frames(None)] if f is not None]
+
+            early = [asyncio.create_task(resume()) for _ in range(20)]
+            async with a.store.transaction() as tx:
+                payment = await tx.payment(payment_id, lock=True)
+                assert payment is not None
+                payment, processing, _ = await transition(tx, payment, PaymentStatus.PROCESSING, a.khqr.clock())
+                payment, confirmed, _ = await transition(tx, payment, PaymentStatus.CONFIRMED, a.khqr.clock())
+            middle = [asyncio.create_task(resume()) for _ in range(20)]  # committed, not yet published
+            await a.bus.publish([*processing, *confirmed])
+            late = [asyncio.create_task(resume()) for _ in range(20)]
+            expected = [e.id for e in (*processing, *confirmed)]
+            for got in await asyncio.gather(*early, *middle, *late):
+                assert got == expected
+            assert b.push.subscriber_count == 0
+            r204 = await open_stream(b.store, b.push, payment_id, cursor=expected[-1])
+            assert r204 is None
+    finally:
+        redis_server.stop()

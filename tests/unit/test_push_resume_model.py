@@ -5,8 +5,8 @@ in order, once, ending after the terminal one; a resume at or past a terminal st
 
 A lost delivery (Redis pub/sub forgets a node that is away) means the node's bus connection is down: it
 misses every event until the reconnect's ``Fanout.catch_up`` (as ``RedisBus`` does it), which comes before
-the end of each case; streams may stall until then, not after. (Not modelled: a live event arriving
-between the re-subscription and the end of the catch-up's read, see the report.)
+the end of each case; streams may stall until then, not after. (``RedisBus`` runs the catch-up before it
+reads the channel again, so no live event overtakes the catch-up's read.)
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ reminder email, at ``reminder_send_at``. Only channels this process has a backen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from hub.domain.notification import (
     Channel,

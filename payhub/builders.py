@@ -49,9 +49,9 @@ from notifier.service import Notifier
 from payhub import reconciliation as reconciliation_wiring
 from payhub.backends import notification_channels
 from sandbox.simulate import Simulator
-from sandbox.wire import AsgiGateway, GatewayWire, HttpGateway
 from sandbox.state import SandboxState
 from sandbox.verify import InProcessVerify, VerifyBank
+from sandbox.wire import AsgiGateway, GatewayWire, HttpGateway
 
 if TYPE_CHECKING:
     from payhub.bootstrap import Container

@@ -1,14 +1,17 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-# What they install is pinned, with hashes, by two lock files (`make lock` writes both):
+# What they install is pinned, with hashes, by lock files (`make lock` writes them all):
 #   requirements/runtime.lock  what running needs (`make run`, `make reset`)
 #   requirements/dev.lock      that plus the test and lint tools and the OpenTelemetry exporter (extras dev and
 #                              otel: `make test`, CI, `make lint typecheck`)
+#   requirements/bench.lock    the runtime plus the bench extra (`make bench`, `make bench-locust`), pinned like dev.lock
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME_LOCK := requirements/runtime.lock
 DEV_LOCK     := requirements/dev.lock
+BENCH_LOCK   := requirements/bench.lock
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
+BENCH_STAMP   := $(VENV)/.bench-stamp
 STAMP         := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
 # PayHub itself, after its locked dependencies: no resolution, no download (the build backend is locked too),
@@ -43,7 +46,24 @@ reset:
 	@test -x $(BIN)/payhub || $(MAKE) $(RUNTIME_STAMP)
 	$(BIN)/payhub reset
 
-## lock: regenerate both lock files from pyproject.toml (uv, from PyPI only). Existing pins are kept
+## bench: PayHub (SSE, WebSocket) side by side with python-socketio and sse-starlette (loadtest/compare.py,
+## docs/performance.md); installs the bench extra (requirements/bench.lock) into .venv when missing.
+## BENCH_ARGS=--quick for a short run (about 4 minutes); the full run takes about 15.
+BENCH_ARGS ?=
+LOCUST_ARGS ?=
+.PHONY: bench bench-locust
+$(BENCH_STAMP): $(BENCH_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install -q --require-hashes -r $(BENCH_LOCK)
+	$(INSTALL_PAYHUB)
+	touch $@
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m loadtest.compare $(BENCH_ARGS)
+
+## bench-locust: locust's scenarios (loadtest/locustfile.py) headless for 30 s against a payhub run it starts
+bench-locust: $(BENCH_STAMP)
+	$(BIN)/python -m loadtest.run_locust $(LOCUST_ARGS)
+
+## lock: regenerate the lock files from pyproject.toml (uv, from PyPI only). Existing pins are kept
 ## where they still fit; LOCK_FLAGS=--upgrade moves every pin, LOCK_FLAGS='--upgrade-package NAME' one.
 UV_VERSION := 0.13.9
 LOCK_FLAGS ?=
@@ -53,6 +73,7 @@ lock: | $(BIN)/python
 	$(PIP) install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip compile $(LOCK_ARGS) --extra dev --extra otel -o $(DEV_LOCK)
 	$(BIN)/uv pip compile $(LOCK_ARGS) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra bench -c $(DEV_LOCK) -o $(BENCH_LOCK)
 
 ## browser: Debian's chromium for the browser tests, and a Khmer font (fonts-khmeros) for the Khmer
 ## demo page, installed with apt-get when missing

@@ -6,10 +6,12 @@ Order of work for one webhook (the HTTP layer has already checked token and sign
 2. the payment and premium are located and matched (mismatch → 422, flagged for review);
 3. AMK's payment-verify is asked (with retries); unreachable → the payment is recorded PROCESSING
    and the background re-verifier finishes it later (never lost, never counted twice);
-4. the fraud rules screen a money notice (``hub.fraud``): they never refuse it; what fires flags the
-   payment and opens a ``fraud:webhook:<key>`` review in step 5's transaction;
-5. ONE transaction inserts the receipt (unique key: of concurrent duplicates exactly one wins,
-   decided by the database) and applies the status change with its event row.
+4. ONE transaction inserts the receipt (unique key: of concurrent duplicates exactly one wins,
+   decided by the database) and applies the status change with its event row;
+5. inside it, once the receipt has made this the first delivery (and a KHQR notice is no echo of an
+   earlier one), the fraud rules screen a money notice (``hub.fraud``): they never refuse it; what
+   fires flags the payment and opens a ``fraud:webhook:<key>`` review. A copy that loses the race is a
+   replay: it is never screened, so it counts in no velocity window and opens no review.
 """
 
 from __future__ import annotations
@@ -115,9 +117,8 @@ class WebhookService:
             premium, payment = await self._locate(w)
             await self._match(w, premium, payment)
             verification = await self._verify(w) if w.target is PaymentStatus.CONFIRMED else None
-            verdict = await self._screen(w, premium, payment)
             try:
-                return await self._commit(w, premium, verification, received_at, verdict)
+                return await self._commit(w, premium, verification, received_at)
             except _LostRace as lost:
                 receipt = await self.store.receipt(lost.key or w.key)
                 assert receipt is not None
@@ -234,39 +235,30 @@ class WebhookService:
             raise
         return verdict
 
-    async def _screen(self, w: Incoming, premium: Premium | None, payment: Payment | None) -> Verdict | None:
-        """The fraud rules' verdict on a money notice (None: no rules, or not money). Never raises: a bank's
-        money is recorded whatever the rules say (``FraudEngine.screen_money``)."""
+    async def _screen(
+        self, tx: StoreTx, w: Incoming, premium: Premium | None, payment: Payment, quoted: bool
+    ) -> Verdict | None:
+        """The fraud rules' verdict on a money notice (None: no rules, or not money), inside the notice's
+        transaction after its receipt is inserted. ``quoted``: ``payment`` is a bill's attempt an inquiry
+        opened (its amount was quoted), not one opened by this notice. Never raises: a bank's money is
+        recorded whatever the rules say (``FraudEngine.screen_money``)."""
         if self.fraud is None or w.target is not PaymentStatus.CONFIRMED:
             return None
-        quoted = None
-        if premium is not None:  # a bill lands on the attempt the inquiry opened, if there is one
-            try:
-                async with self.store.transaction() as tx:
-                    payment = await tx.open_payment_for(premium.id)
-            except Exception:  # the commit meets the same store: its own error is what AMK is answered
-                payment = None
-            quoted = (payment.amount, payment.currency) if payment is not None else None
-        policy = premium.policy_number if premium is not None else payment.policy_number if payment else None
         return await self.fraud.screen_money(
             Attempt(
                 "webhook",
-                policy=policy,
+                policy=premium.policy_number if premium is not None else payment.policy_number,
                 amount=w.amount,
                 currency=w.currency,
-                premium_id=premium.id if premium is not None else payment.premium_id if payment else None,
-                payment_id=payment.id if payment is not None else None,
-                quoted=quoted,
-            )
+                premium_id=premium.id if premium is not None else payment.premium_id,
+                payment_id=payment.id,
+                quoted=(payment.amount, payment.currency) if quoted else None,
+            ),
+            tx,
         )
 
     async def _commit(
-        self,
-        w: Incoming,
-        premium: Premium | None,
-        verification: Verification | None,
-        received_at: float | None,
-        verdict: Verdict | None = None,
+        self, w: Incoming, premium: Premium | None, verification: Verification | None, received_at: float | None
     ) -> Answer:
         now = self.clock()
         pending = w.target is PaymentStatus.CONFIRMED and verification is None
@@ -277,6 +269,9 @@ class WebhookService:
             if not await tx.insert_receipt(placeholder, now):
                 raise _LostRace
             payment = await self._payment_for(tx, w, premium, now, events)
+            # A bill landing on the attempt an inquiry opened was quoted that attempt's amount; one that
+            # opened its own (events) was quoted nothing. A KHQR notice's amount is the QR's (matched).
+            quoted = premium is not None and not events
             if verification is not None:
                 await remember_verdict(tx, payment.id, verify_ref(w), "webhook", verification, now)
             if w.kind == "KHQR":
@@ -285,6 +280,8 @@ class WebhookService:
                 earlier = await self._earlier(tx, w, payment.premium_id)
                 if earlier is not None and earlier.key != w.key:
                     raise _LostRace(earlier.key)
+            # Only now is this the notice's first delivery: screened (and counted) once.
+            verdict = await self._screen(tx, w, premium, payment, quoted)
             # The ledger closes the premium's other attempts and flags money for an already-paid
             # premium (or a second bank transaction on this attempt) as a possible double payment.
             payment, new_events, decision = await transition(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,10 @@ _SERVICE_AUDIENCE = "payhub:service"
 # Asymmetric algorithms an identity provider signs with (RFC 7518 §3.1); never "none" or HS* from a JWKS.
 JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 JWKS_TIMEOUT_S = 3.0
+# Tokens remembered as verified (least recently used dropped), and for how long at most: a token's
+# signature, audience and expiry are checked once per VERIFIED_CACHE_S, never past its ``exp``.
+VERIFIED_CACHE_SIZE = 4096
+VERIFIED_CACHE_S = 60.0
 # Seconds a fetched JWK Set is used before it is fetched again (PyJWT's default).
 JWKS_LIFESPAN_S = 300.0
 # Seconds after a failed JWK Set fetch before the next one (and the Retry-After of the 503).
@@ -114,6 +119,8 @@ class Authenticator:
         self._audience = audience or None
         self._issuer = issuer or None
         self._jwks = JwkSetClient(jwks_url, timeout_s=jwks_timeout_s, lifespan_s=jwks_lifespan_s) if jwks_url else None
+        # token -> (principal, time its check lapses): see ``verify``
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def issue(self, sub: str, role: str, ttl_s: int = 3600) -> str:
         if role not in ROLES:
@@ -150,7 +157,31 @@ class Authenticator:
         Raises :class:`Unauthorized` (401) for every token that does not pass, whatever its header or
         claims hold, and :class:`ServiceUnavailable` (503) when the identity provider's JWK Set cannot
         be fetched.
+
+        A token checked with PayHub's own keys (HS256) that passed is remembered (the last
+        :data:`VERIFIED_CACHE_SIZE`) until its ``exp``, at most :data:`VERIFIED_CACHE_S` seconds: a bank
+        sending thousands of notices with one token has it decoded and its signature checked once, not
+        per notice (profiles of the webhook path put three base64/JSON decodes and an HMAC per request
+        among its costs: docs/perf/webhooks.md). Identity-provider (JWKS) tokens are checked every time.
         """
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if now < remembered[1]:
+                return remembered[0]
+            del self._verified[token]
+        principal, expires = await self._verify(token)
+        if expires <= 0:  # checked against the identity provider's keys: see _verify
+            return principal
+        self._verified[token] = (principal, min(expires, now + VERIFIED_CACHE_S))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """``verify`` without the memory: the principal and the token's ``exp``, or 0 for a token of the
+        identity provider (JWKS), which is never remembered: a key the provider withdraws must stop
+        being trusted as soon as the cached key set expires, whatever was checked with it before."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -163,17 +194,19 @@ class Authenticator:
         if audience == _SUBSCRIBE_AUDIENCE:
             claims = self._decode(token, self._subscribe_secret, ["HS256"], audience=_SUBSCRIBE_AUDIENCE)
             try:
-                return Principal(str(claims["sub"]), SUBSCRIBER, int(claims["pid"]))
+                return Principal(str(claims["sub"]), SUBSCRIBER, int(claims["pid"])), float(claims["exp"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise Unauthorized("Subscribe token without a payment") from exc
         if audience == _SERVICE_AUDIENCE:
             claims = self._decode(token, self._service_secret, ["HS256"], audience=_SERVICE_AUDIENCE)
             if claims.get("role") != "service":
                 raise Unauthorized("Service token without the service role")
-            return Principal(str(claims["sub"]), "service")
+            return Principal(str(claims["sub"]), "service"), float(claims["exp"])
+        remember = True
         if self._jwks is not None and alg in JWKS_ALGORITHMS:
             key = await self._jwks_key(token)
             claims = self._decode(token, key, [alg], audience=self._audience, issuer=self._issuer)
+            remember = False
         elif self._secret and alg == "HS256":
             claims = self._decode(token, self._secret, ["HS256"])
         else:
@@ -181,7 +214,7 @@ class Authenticator:
         role = claims.get("role")
         if role not in ROLES:
             raise Unauthorized("Token has no PayHub role")
-        return Principal(str(claims.get("sub", "")), str(role))
+        return Principal(str(claims.get("sub", "")), str(role)), float(claims["exp"]) if remember else 0.0
 
     async def _jwks_key(self, token: str) -> jwt.PyJWK:
         assert self._jwks is not None

@@ -69,3 +69,19 @@ async def every(
         except Exception:
             log.exception(failed)
         await asyncio.sleep(interval_s)
+
+
+async def wait_set(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` seconds pass; True when it was set.
+
+    Why not ``asyncio.wait_for(event.wait(), timeout_s)``: on Python 3.11 it swallows a cancellation
+    that arrives in the same loop turn as the event (CPython gh-86296, fixed in 3.12 by building
+    ``wait_for`` on ``asyncio.timeout``), and a ``while True`` loop around it then never stops, which
+    hung shutdown under load. ``asyncio.timeout`` turns only its own deadline into ``TimeoutError``.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -49,6 +49,10 @@ _QUERY_PARAM = re.compile(r"([?&;])([^=&;?\s\"'#\\]+)=([^&;\s\"'#\\]*)")
 _BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/\-]+=*", re.IGNORECASE)
 # A JWS compact serialization: base64url header starting with '{"' (eyJ), payload, signature.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
+# What each shape above needs in the text (``://``, ``=``, ``bearer``, ``eyJ``): one search instead of four
+# substitutions for the ids, numbers and words that make up most of an entry. The masks (``***``) hold
+# none of them, so no substitution can make work for a later one.
+_SHAPE_HINT = re.compile(r"://|=|bearer|eyJ", re.IGNORECASE)
 # Shorter configured values are not redacted by value (they would blank out ordinary words); production
 # refuses secrets that short anyway.
 MIN_REDACTED_LENGTH = 6
@@ -69,6 +73,8 @@ class Redactor:
     def _plain(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
+        if _SHAPE_HINT.search(text) is None:  # most strings of an entry: nothing any shape below can match
+            return text
         text = _URL_PASSWORD.sub(rf"\1{MASK}@", text)
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
         text = _BEARER.sub(rf"\1{MASK}", text)
@@ -181,3 +187,10 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), *, repeat_window
         logging.getLogger(name).propagate = True
     # Our own access log carries the correlation id; uvicorn's would repeat it without.
     logging.getLogger("uvicorn.access").disabled = True
+    # What no line of ours shows (caller's file/line/function, thread, process: see _STANDARD) is not
+    # gathered per record either: the logging HOWTO's "Optimization" switches. Records are made several
+    # times per request; finding the caller's frame was among their costs in profiles (docs/perf/webhooks.md).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from hub.background import running
+from hub.background import running, wait_set
 from hub.constants import OUTBOX_CHANNEL
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
@@ -130,8 +130,7 @@ class OutboxRelay:
                     continue  # more is probably waiting
                 # Events held back for another relay's earlier ones are free once it commits: look again soon.
                 wait_s = min(self._poll_s, 0.05) if self._deferred else self._poll_s
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait_s)
+                await wait_set(self._wake, wait_s)
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hub.background import wait_set
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.ports import Publisher, Store
@@ -74,7 +75,4 @@ class ExpiryScheduler:
             except Exception:
                 log.exception("expiry pass failed")
                 delay = 5.0
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay + 0.01)
-            except TimeoutError:
-                pass
+            await wait_set(self._wake, delay + 0.01)

@@ -20,7 +20,6 @@ Delivery contract, per notification (one row per occasion, channel and recipient
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from tenacity import wait_none
 from tenacity.wait import wait_base
 
 from hub.alerts import AlertKind, Alerts
+from hub.background import wait_set
 from hub.domain.notification import Channel, Hours, Kind, Notification, NotificationState
 from hub.errors import PayHubError
 from hub.metrics import Metrics
@@ -109,8 +109,7 @@ class Dispatcher:
                     group.create_task(self._deliver_in_background(n))
                 if claimed and len(claimed) == min(self.batch, free):
                     continue  # more may be due
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await wait_set(self._wake, self.poll_s)
                 self._wake.clear()
 
     async def run_once(self) -> int:

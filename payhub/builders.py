@@ -27,10 +27,12 @@ from hub.fraud.engine import FraudEngine
 from hub.fraud.rules import load_rules
 from hub.fraud.windows import VelocityWindows
 from hub.http.client_metrics import TimedTransport
+from hub.ports import PremiumSource
 from hub.resilience.breaker import CircuitBreaker
 from hub.service.ledger import double_payments
 from hub.service.review_kinds import open_reviews
 from hub.settings import Settings
+from integration.local import LocalPremiums
 from integration.premiums import PremiumService
 from integration.settlement import SettlementSweeper
 from khqr.amk_qr import AmkQrClient
@@ -47,6 +49,7 @@ from payhub import reconciliation as reconciliation_wiring
 from payhub.backends import notification_channels
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
+from sandbox.verify import InProcessVerify, VerifyBank
 
 if TYPE_CHECKING:
     from payhub.bootstrap import Container
@@ -287,11 +290,31 @@ def sandbox(c: Container) -> None:
 def amk_client(c: Container) -> AmkClient:
     """AMK's payment-verify client (one per process, shared by the gateway's services)."""
     if "amk" not in c.adapters:
-        client = AmkClient(amk_http(c), amk_config(c.settings), alerts=c.metrics.alerts)
+        wire = sandbox_verify(c)  # asked first: amk_http() registers the HTTP client as an adapter
+        client = AmkClient(amk_http(c), amk_config(c.settings), alerts=c.metrics.alerts, wire=wire)
         client.on_refusal = lambda e: c.metrics.amk_refusals.labels(e.code, e.amk_code).inc()
         c.adapters["amk"] = client
     amk: AmkClient = c.adapters["amk"]
     return amk
+
+
+def sandbox_verify(c: Container) -> InProcessVerify | None:
+    """Payment-verify straight to the sandbox bank of this process (``sandbox.verify``), when the AMK
+    client would otherwise call this process's own app over HTTP; None when AMK is elsewhere."""
+    s = c.settings
+    if s.amk_base_url or s.amk_verify_url or "amk_http" in c.adapters or not s.sandbox or "sandbox" not in c.services:
+        return None
+
+    def bank() -> VerifyBank:
+        return VerifyBank(
+            c.sandbox_state,
+            s.amk_merchant_id,
+            s.amk_store_id,
+            s.amk_terminal_id,
+            s.amk_secret_key.get_secret_value(),
+        )
+
+    return InProcessVerify(bank, c.metrics.amk_request_seconds)
 
 
 def circuit_breaker(c: Container, name: str) -> CircuitBreaker:
@@ -340,11 +363,16 @@ def amk_http(c: Container) -> httpx.AsyncClient:
     return client
 
 
-def integration_client(c: Container) -> IntegrationClient:
+def integration_client(c: Container) -> PremiumSource:
+    """The integration service's premiums: at ``PAYHUB_INTEGRATION_URL`` over HTTP, else this process's
+    own :class:`PremiumService` called directly (``integration.local``: no HTTP hop inside one process)."""
     if "integration" not in c.adapters:
-        http = c.http_client(c.settings.integration_url, service_token="gateway")
-        c.adapters["integration"] = IntegrationClient(http)
-    client: IntegrationClient = c.adapters["integration"]
+        if not c.settings.integration_url and "integration" in c.services:
+            c.adapters["integration"] = LocalPremiums(c.premiums)
+        else:
+            http = c.http_client(c.settings.integration_url, service_token="gateway")
+            c.adapters["integration"] = IntegrationClient(http)
+    client: PremiumSource = c.adapters["integration"]
     return client
 
 

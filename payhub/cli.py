@@ -7,14 +7,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hub import json_codec, logs
 from hub.auth import ROLES
 from hub.errors import ConfigError, PayHubError
 from hub.settings import Settings
+
+_T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,13 +213,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
         await server.serve()
         return server.started
 
-    # uvicorn's own loop choice (uvloop when installed, as ``uvicorn.run`` makes it): a push node's accepts,
-    # fan-out writes and timers cost about half as much on it as on the default loop (docs/perf/push.md).
-    from uvicorn.loops.auto import auto_loop_factory
-
-    with asyncio.Runner(loop_factory=auto_loop_factory()) as runner:
-        started = runner.run(serve())
-    if not started:
+    if not _run_server_loop(serve()):
         print("payhub: start-up failed (see the log above)", file=sys.stderr)
         return 1
     return 0
@@ -287,10 +284,21 @@ def _worker(name: str) -> Callable[[Settings, argparse.Namespace], int]:
 
         logs.configure(settings.log_level, settings.log_secrets(), repeat_window_s=settings.log_repeat_window_s)
         target = processes.run_relay if name == "relay" else processes.run_feeder
-        asyncio.run(target(settings, port=args.port))
+        _run_server_loop(target(settings, port=args.port))
         return 0
 
     return run
+
+
+def _run_server_loop(main: Coroutine[Any, Any, _T]) -> _T:
+    """Run a server's ``main`` on uvloop (libuv: cheaper socket I/O and callbacks than asyncio's own loop,
+    the loop ``uvicorn.run`` would pick itself; it comes with ``uvicorn[standard]``), else on asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] installs it everywhere but on Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:

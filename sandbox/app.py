@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import re
 import time
@@ -16,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.adapters.amk import statement_csv
-from hub.adapters.amk.hashing import VERIFY_FIELDS, hash_matches
 from hub.apidoc.declare import SANDBOX_AMK_SESSION, Operation, Reply
 from hub.domain.khqr.codec import AdditionalData, KhqrError, KhqrPayload, MerchantAccount, encode
 from hub.domain.khqr.image import render_png
@@ -42,6 +40,7 @@ from sandbox.schemas import (
 from sandbox.simulate import SimulateRequest, Simulator
 from sandbox.state import SandboxState, Transaction
 from sandbox.statements import apply_edits, plan_edits, statement_entries
+from sandbox.verify import VerifyBank, answer
 
 SANDBOX_MERCHANT_NAME = "PAYHUB SANDBOX INSURER"
 SANDBOX_CITY = "Phnom Penh"
@@ -194,6 +193,8 @@ def _amk_error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def routes(d: SandboxDeps) -> list[BaseRoute]:
+    bank = VerifyBank(d.state, d.merchant_id, d.store_id, d.terminal_id, d.secret_key)
+
     async def sign_in(request: Request) -> Response:
         body = parse_json_object(await read_body(request, 4096))
         user_ok = hmac.compare_digest(str(body.get("username", "")).encode(), d.username.encode())
@@ -205,29 +206,8 @@ def routes(d: SandboxDeps) -> list[BaseRoute]:
 
     async def payment_verify(request: Request) -> Response:
         form = await request.form()
-        fields = {name: str(form.get(name, "")) for name in (*VERIFY_FIELDS, "hash")}
-        missing = [name for name, value in fields.items() if not value]
-        if missing:
-            return _amk_error(400, "BAD_REQUEST", f"missing: {', '.join(missing)}")
-        if (fields["merchantId"], fields["storeId"], fields["terminalId"]) != (
-            d.merchant_id,
-            d.store_id,
-            d.terminal_id,
-        ):
-            return _amk_error(403, "MERCHANT_NOT_BIND", "Unknown merchant, store or terminal")
-        if not fields["timestamp"].isdigit() or abs(time.time() * 1000 - int(fields["timestamp"])) > 300_000:
-            return _amk_error(400, "BAD_REQUEST", "timestamp outside 5 minutes")
-        if not hash_matches(d.secret_key, fields, fields["hash"]):
-            return _amk_error(401, "INVALID_HASH", "Hash does not match")
-        if not d.state.verify_available:
-            return _amk_error(503, "SERVER_UNAVAILABLE", "Sandbox verify switched off")
-        if d.state.verify_delay_s:
-            await asyncio.sleep(d.state.verify_delay_s)
-        tx = d.state.transactions.get(fields["txId"])
-        if tx is None:
-            return _amk_error(404, "NOT_FOUND", f"No transaction {fields['txId']}")
-        data = {"txId": tx.tx_id, "status": tx.status, "amount": tx.amount, "currency": tx.currency}
-        return JSONResponse({"code": "00", "message": "OK", "data": data})
+        status, body = await answer(bank, {name: str(value) for name, value in form.items()})
+        return JSONResponse(body, status_code=status)
 
     async def qr_generator(request: Request) -> Response:
         """A real dynamic KHQR for the sandbox merchant (tag 30), with its PNG unless switched off."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.domain.blocklist import MAX_ACTOR, MAX_REASON, BlockEntry, BlockKind, canonical_value
 from hub.errors import BadRequest, InvalidInput, NotFound
-from hub.ports import Store
+from hub.ports import Store, StoreTx
 
 # Active entries a process keeps for matching. Far above any real list; past it the newest are kept.
 MAX_CACHED = 100_000
@@ -134,16 +134,19 @@ class Blocklist:
         """Drop this process's copy: the next match reads the table."""
         self._cached = None
 
-    async def matching(self, candidates: Iterable[tuple[BlockKind, str]]) -> list[BlockEntry]:
-        """The entries active now that bar one of ``candidates`` (kind, canonical value), oldest first."""
+    async def matching(
+        self, candidates: Iterable[tuple[BlockKind, str]], tx: StoreTx | None = None
+    ) -> list[BlockEntry]:
+        """The entries active now that bar one of ``candidates`` (kind, canonical value), oldest first.
+        ``tx``: a unit of work the caller holds, through which a stale copy is reloaded."""
         wanted = [(k, v) for k, v in candidates if v]
         if not wanted:
             return []
         now = self._clock()
-        entries = await self._active(now)
+        entries = await self._active(now, tx)
         return [e for e in reversed(entries) if e.active_at(now) and any(e.matches(k, v) for k, v in wanted)]
 
-    async def _active(self, now: datetime) -> list[BlockEntry]:
+    async def _active(self, now: datetime, tx: StoreTx | None) -> list[BlockEntry]:
         fresh = (
             self._cached is not None
             and self._loaded_at is not None
@@ -151,7 +154,10 @@ class Blocklist:
         )
         if fresh and self._cached is not None:
             return self._cached
-        async with self._store.transaction() as tx:
+        if tx is not None:
             entries = await tx.fraud.blocks(now, limit=MAX_CACHED)
+        else:
+            async with self._store.transaction() as own:
+                entries = await own.fraud.blocks(now, limit=MAX_CACHED)
         self._cached, self._loaded_at = entries, now
         return entries

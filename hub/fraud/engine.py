@@ -100,12 +100,16 @@ class FraudEngine:
 
     # --- after money moved ----------------------------------------------------------------------
 
-    async def screen_money(self, attempt: Attempt) -> Verdict:
+    async def screen_money(self, attempt: Attempt, tx: StoreTx | None = None) -> Verdict:
         """Screen a bank's notice: never raises. When screening fails, the notice goes on unscreened,
         with the ALERT ``fraud_screening_failed`` and
-        ``payhub_fraud_decisions_total{rule="engine",action="error"}``."""
+        ``payhub_fraud_decisions_total{rule="engine",action="error"}``.
+
+        ``tx``: the notice's own transaction, once its receipt is inserted (so only the first delivery of
+        a notice is screened and counted, never a concurrent copy that turns out to be a replay); the
+        rules then read the store through it."""
         try:
-            return await self.screen(attempt)
+            return await self.screen(attempt, tx)
         except Exception as exc:
             self._alerts.raise_(
                 AlertKind.FRAUD_SCREENING_FAILED,
@@ -141,22 +145,23 @@ class FraudEngine:
 
     # --- the rules ------------------------------------------------------------------------------
 
-    async def screen(self, a: Attempt) -> Verdict:
+    async def screen(self, a: Attempt, tx: StoreTx | None = None) -> Verdict:
         """Which rules fire on ``a``; counts it in the velocity windows (see the module docstring).
-        No review, log or metric: ``enforce`` and ``flag_payment`` record the decision."""
+        No review, log or metric: ``enforce`` and ``flag_payment`` record the decision. ``tx``: a unit of
+        work the caller holds, read through instead of opening one (a store may run one at a time)."""
         hits: list[Hit] = []
         for rule in self.rules.for_surface(a.surface):
             if isinstance(rule, BlocklistRule):
-                hits += await self._blocklist(rule, a)
+                hits += await self._blocklist(rule, a, tx)
             elif isinstance(rule, AmountRule):
-                hits += await self._amount(rule, a)
+                hits += await self._amount(rule, a, tx)
             elif isinstance(rule, QuoteRule):
                 hits += self._quote(rule, a)
         if a.counted and not any(h.blocks for h in hits):
             hits += await self._velocity(a)
         return Verdict(a, tuple(hits))
 
-    async def _blocklist(self, rule: BlocklistRule, a: Attempt) -> list[Hit]:
+    async def _blocklist(self, rule: BlocklistRule, a: Attempt, tx: StoreTx | None) -> list[Hit]:
         candidates = [(_KINDS[s], v) for s in rule.subjects if (v := a.subject(s))]
         if "policy" in rule.subjects and a.query:
             candidates.append((BlockKind.POLICY, a.query.upper()))
@@ -171,14 +176,17 @@ class FraudEngine:
                 e.kind.value,
                 e.value,
             )
-            for e in await self.blocklist.matching(candidates)
+            for e in await self.blocklist.matching(candidates, tx)
         ]
 
-    async def _amount(self, rule: AmountRule, a: Attempt) -> list[Hit]:
+    async def _amount(self, rule: AmountRule, a: Attempt, tx: StoreTx | None) -> list[Hit]:
         if a.amount is None or a.currency is None or not a.policy:
             return []
-        async with self._store.transaction() as tx:
+        if tx is not None:
             history = await tx.fraud.paid_amounts(a.policy, a.currency, rule.history)
+        else:
+            async with self._store.transaction() as own:
+                history = await own.fraud.paid_amounts(a.policy, a.currency, rule.history)
         if len(history) < rule.min_history:
             return []
         usual = statistics.median(history)

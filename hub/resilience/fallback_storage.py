@@ -24,6 +24,7 @@ from limits.storage import storage_from_string
 
 from hub.alerts import AlertKind, Alerts
 from hub.errors import ConfigError
+from hub.resilience.memory_storage import SweptMemoryStorage
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -42,7 +43,7 @@ def open_storage(uri: str, key_prefix: str) -> tuple[Storage, ConnectionPool | N
     the caller closes: ``limits`` has no close method. Raises ConfigError for another scheme."""
     scheme = urlsplit(uri).scheme
     if scheme in _MEMORY_SCHEMES:
-        return MemoryStorage(), None
+        return SweptMemoryStorage(), None  # limits' storage with a bounded sweep (memory_storage.py)
     if scheme in _REDIS_SCHEMES:
         # Imported here so the memory backend does not need the Redis driver.
         from redis.asyncio import ConnectionPool
@@ -83,7 +84,7 @@ class FallbackStorage:
         self._storage, self._pool = open_storage(uri, key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
         # The per-process fall-back while the shared storage is down (None: the storage is the process).
-        self._local = None if isinstance(self._storage, MemoryStorage) else MemoryStorage()
+        self._local = None if isinstance(self._storage, MemoryStorage) else SweptMemoryStorage()
         self._local_strategy = None if self._local is None else MovingWindowRateLimiter(self._local)
         self._retry_shared_s = retry_shared_s
         self._alerts = alerts

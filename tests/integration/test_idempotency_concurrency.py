@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,7 +16,9 @@ from hub.auth import Principal
 from hub.domain.payment import PaymentStatus
 from hub.domain.records import PaymentEvent
 from hub.errors import DuplicatePayment
+from hub.fraud.verdict import Attempt, Verdict
 from hub.keylock import KeyedLocks
+from hub.ports import StoreTx
 from payhub.bootstrap import Container
 from tests.conftest import bank_paid, bill_body, khqr_body, signed
 
@@ -68,6 +71,19 @@ async def open_khqr_payment(c: Container) -> int:
     return payment_id
 
 
+def screens(c: Container) -> list[Attempt]:
+    """The notices the fraud rules screen from now on, in order (a spy on ``screen_money``)."""
+    seen: list[Attempt] = []
+    real = c.fraud.screen_money
+
+    async def spy(attempt: Attempt, tx: StoreTx | None = None) -> Verdict:
+        seen.append(attempt)
+        return await real(attempt, tx)
+
+    c.fraud.screen_money = spy  # type: ignore[method-assign]
+    return seen
+
+
 def assert_one_answer(answers: list[Answer]) -> Answer:
     first = answers[0]
     assert first.status_code == 200 and first.body["status"] == "CONFIRMED"
@@ -97,9 +113,13 @@ async def test_concurrent_identical_bill_webhooks(container: Container, shared_l
     body = bill_body()
     bank_paid(container, body["bankTransactionId"])
     services = [container.webhooks if shared_locks else isolated(container) for _ in range(N)]
+    screened = screens(container)
     answers = await asyncio.gather(*(s.handle(bill_incoming(dict(body))) for s in services))
     first = assert_one_answer(list(answers))
     payment_id = first.body["paymentId"]
+    # The fraud rules saw the notice once: a copy is counted in no velocity window (each count there
+    # could flag the policy's next, honest payment).
+    assert [a.amount for a in screened] == [Decimal(str(body["amount"]))]
     assert await confirmed_counts(container, payment_id) == (1, 1)
     snap = await snapshot(container)
     assert snap["counts"]["payments"] == 1
@@ -107,10 +127,10 @@ async def test_concurrent_identical_bill_webhooks(container: Container, shared_l
     async with container.store.transaction() as tx:
         keys = [r["key"] for r in await tx.reviews(limit=1000)]
         statuses = [e.status for e in await tx.events_after(payment_id, 0)]
-    # Losers of the race are replays, not double payments. KNOWN DEFECT (session note): copies screened
-    # concurrently, before the receipt makes them replays, may count in a webhook velocity window and open
-    # a flag-only ``fraud:`` review; money is never refused by it. Fix: screen after the receipt decides.
-    assert [k for k in keys if not k.startswith("fraud:")] == []
+    # Losers of the race are replays, not double payments, and are never screened: no review of any kind
+    # (a ``fraud:`` one included) is opened, as the fraud rules see only the receipt's first delivery.
+    assert keys == []
+    assert snap["counts"]["reviews"] == 0
     assert statuses == [PaymentStatus.PENDING, PaymentStatus.CONFIRMED]
 
 

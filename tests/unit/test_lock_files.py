@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "requirements" / "runtime.lock"
 DEV = ROOT / "requirements" / "dev.lock"
+BENCH = ROOT / "requirements" / "bench.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
@@ -62,11 +63,12 @@ def read_lock(path: Path) -> dict[str, Pin]:
     return pins
 
 
-def make_lock_extras() -> list[str]:
-    """The extras ``make lock`` compiles into the dev lock (``--extra NAME`` in the Makefile)."""
+def make_lock_extras(lock: str = "$(DEV_LOCK)") -> list[str]:
+    """The extras ``make lock`` compiles into ``lock`` (``--extra NAME`` on the line writing ``-o lock``)."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     rule = makefile[makefile.index("\nlock:") :].split("\n\n")[0]
-    return re.findall(r"--extra\s+([A-Za-z0-9_-]+)", rule)
+    line = next(line for line in rule.splitlines() if line.rstrip().endswith(f"-o {lock}"))
+    return re.findall(r"--extra\s+([A-Za-z0-9_-]+)", line)
 
 
 def required(requirements: list[str]) -> list[Requirement]:
@@ -120,10 +122,12 @@ def test_the_makefile_installs_the_locks_with_hashes() -> None:
     assert "--require-hashes -r $(RUNTIME_LOCK)" in makefile
     assert "--require-hashes -r $(DEV_LOCK)" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile
+    assert "--require-hashes -r $(BENCH_LOCK)" in makefile
     assert make_lock_extras() == ["dev", "otel"]
+    assert make_lock_extras("$(BENCH_LOCK)") == ["bench"]
 
 
-@pytest.mark.parametrize("lock_path", [RUNTIME, DEV], ids=["runtime", "dev"])
+@pytest.mark.parametrize("lock_path", [RUNTIME, DEV, BENCH], ids=["runtime", "dev", "bench"])
 def test_every_pin_is_exact_and_hashed(lock_path: Path) -> None:
     lock = read_lock(lock_path)
     assert lock, f"{lock_path.name} pins nothing"
@@ -138,6 +142,15 @@ def test_runtime_lock_pins_every_runtime_dependency() -> None:
 def test_dev_lock_pins_the_runtime_and_every_extra_make_installs() -> None:
     extras = [r for name in make_lock_extras() for r in PYPROJECT["project"]["optional-dependencies"][name]]
     assert missing_or_wrong(read_lock(DEV), required([*RUNTIME_REQUIREMENTS, *extras])) == []
+
+
+def test_bench_lock_pins_the_runtime_and_the_bench_extra_as_the_dev_lock_does() -> None:
+    """``make bench`` installs the bench lock over a dev environment: shared pins must agree. Checked against
+    pyproject.toml's names and bounds (the bench extra's own dependencies need not be installed here)."""
+    bench, dev = read_lock(BENCH), read_lock(DEV)
+    extras = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["bench"]]
+    assert missing_or_wrong(bench, [*required(RUNTIME_REQUIREMENTS), *extras]) == []
+    assert {n: p.version for n, p in bench.items() if n in dev and dev[n].version != p.version} == {}
 
 
 def test_runtime_pins_match_the_dev_lock_and_hold_no_test_tool() -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -51,6 +51,15 @@ UNKNOWN = "unknown"
 REFUSAL_LABELS = frozenset({*_REFUSALS, *KNOWN_REFUSAL_CODES, UNREADABLE, UNKNOWN})
 
 
+class VerifyWire(Protocol):
+    """Carries one payment-verify form to a bank in this process and brings back its answer (HTTP
+    status, body bytes): ``sandbox.verify.InProcessVerify`` in the embedded process, where an HTTP hop
+    through the process's own ASGI app cost more than the verification itself. ``endpoint`` names the
+    call for the request-time metric, as ``extensions={ENDPOINT: ...}`` does over HTTP."""
+
+    async def post_form(self, endpoint: str, form: Mapping[str, str]) -> tuple[int, bytes]: ...
+
+
 @dataclass(frozen=True)
 class AmkConfig:
     verify_url: str
@@ -74,8 +83,10 @@ class AmkClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         on_refusal: Callable[[AmkUnknownError], None] | None = None,
         alerts: Alerts | None = None,
+        wire: VerifyWire | None = None,
     ) -> None:
         self._http = http
+        self._wire = wire  # payment-verify goes through it instead of ``http`` when given
         self._cfg = config
         self._clock = clock
         self._sleep = sleep
@@ -120,6 +131,9 @@ class AmkClient:
             "timestamp": str(int(self._clock() * 1000)),
         }
         form = {**fields, "hash": verify_hash(self._cfg.secret_key, fields)}
+        if self._wire is not None:
+            status_code, content = await self._wire.post_form("payment-verify", form)
+            return classify(tx_id, status_code, content)
         try:
             response = await self._http.post(self._cfg.verify_url, data=form, extensions={ENDPOINT: "payment-verify"})
         except httpx.HTTPError as exc:

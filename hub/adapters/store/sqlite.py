@@ -1,12 +1,22 @@
-"""SQLite dialect (aiosqlite): the embedded default.
+"""SQLite dialect: the embedded default.
 
-One connection guarded by an asyncio lock: transactions run one at a time, which is what SQLite
+One writing connection guarded by an asyncio lock: transactions run one at a time, which is what SQLite
 does anyway, and no statement of one task can slip into another task's transaction.
+
+The writer's statements run on the event loop's thread (the standard library's ``sqlite3``), not through
+aiosqlite's thread per statement: profiles of the webhook path (docs/perf/webhooks.md) showed the hand-off
+to that thread and back (a queue, a future, a loop wake-up: some 30 per webhook) costing more than the
+statements, which take microseconds on a local file in WAL mode with ``synchronous=NORMAL``. Only waiting
+can take long, and nothing waits on the loop: ``BEGIN IMMEDIATE`` is tried without a busy timeout, and
+when another process holds the write lock it is waited for on a thread (``busy_timeout``); once the lock
+is held, no statement of the transaction waits for anyone (WAL: readers never block the writer). Long
+reads (analytics) keep their own read-only connection on aiosqlite's thread (``read``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -38,6 +48,30 @@ def _value(v: Any) -> Any:
     return v
 
 
+class _WriterConn:
+    """The writing connection inside one transaction: each statement runs at once, on the loop's thread."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        self._run(sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
+        return cast(list[Row], self._run(sql, args).fetchall())
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return cast(Row | None, self._run(sql, args).fetchone())
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(_placeholders(sql), [_value(a) for a in args])
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
+
+
 class _SqliteConn:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
@@ -66,9 +100,10 @@ class SqliteDialect:
     name = "sqlite"
     locks_rows = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout_ms: int = 5000) -> None:
         self._path = path
-        self._db: aiosqlite.Connection | None = None
+        self._busy_timeout_ms = busy_timeout_ms
+        self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._reader: aiosqlite.Connection | None = None  # read(): opened on first use
         self._reader_uri = "" if path == ":memory:" else Path(path).resolve().as_uri() + "?mode=ro"
@@ -77,34 +112,82 @@ class SqliteDialect:
     async def connect(self) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        self._db = db
+        # Opening may wait for a lock (journal mode is switched under one): on a thread, off the loop.
+        self._db = await asyncio.to_thread(self._open_writer)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        # check_same_thread=False: BEGIN may wait on a thread (below); the asyncio lock keeps one user at a time.
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=0")  # the loop never waits: see _begin
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    async def _begin(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE`` (the write lock): at once when no other process holds it, else waited for
+        on a thread for up to ``busy_timeout_ms``."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction or exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+
+        def wait() -> None:
+            db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute("PRAGMA busy_timeout=0")
+
+        waiting = asyncio.ensure_future(asyncio.to_thread(wait))
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: keep the lock until it is done, and undo a BEGIN it made.
+            with contextlib.suppress(Exception):
+                await waiting
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_SqliteConn]:
+    async def transaction(self) -> AsyncIterator[_WriterConn]:
         if self._db is None:
             raise ServiceUnavailable("database is not open")
         async with self._lock:
             db = self._db
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                await self._begin(db)
             except sqlite3.OperationalError as exc:
                 raise ServiceUnavailable("database unavailable", details=str(exc)) from exc
             try:
-                yield _SqliteConn(db)
+                yield _WriterConn(db)
             except BaseException:
-                await db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             else:
-                await db.execute("COMMIT")
+                self._commit(db)
+
+    @staticmethod
+    def _commit(db: sqlite3.Connection) -> None:
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[_SqliteConn]:
+    async def read(self) -> AsyncIterator[_SqliteConn | _WriterConn]:
         """A read-only unit of work on a second, read-only connection: in WAL mode it reads one snapshot
         while the writer goes on committing, so a long read (analytics over a year) never holds up a
         webhook. An in-memory database has one connection only: its reads take the write lock."""
@@ -143,8 +226,9 @@ class SqliteDialect:
                 await self._reader.close()
                 self._reader = None
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            async with self._lock:  # after the transaction under way, if any
+                self._db.close()
+                self._db = None
 
 
 def _statements(script: str) -> list[str]:

@@ -294,7 +294,7 @@ class Container:
             await self.settlement.sweep()  # confirmed before a restart
         await self.bus.start()
         if "push" in self.services:  # after the bus: see push.warm for why the order matters
-            await warm_latest(self.store, self.push, s.push_warm_payments)
+            await warm_latest(self.store, self.push, s.push_warm_payments, self.bus)
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
         if "notifier" in self.services and not s.kafka_bootstrap:

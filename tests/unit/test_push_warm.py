@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from hub.adapters.store.memory import MemoryStore
 from hub.domain.money import Currency
@@ -51,3 +53,40 @@ async def test_warming_never_moves_the_memory_back() -> None:
     await warm_latest(store, hub, 10)
     known = hub.latest.get(event.payment_id)
     assert known is not None and known.id == later.id
+
+
+class BackgroundBus:
+    """A bus that subscribes in the background, as the Redis bus does."""
+
+    def __init__(self) -> None:
+        self.subscribed = asyncio.Event()
+        self.reconnects = 0
+
+
+async def test_warming_waits_for_the_bus_subscription_and_skips_without_one() -> None:
+    store = MemoryStore()
+    await payments_with_events(store, 2)
+    bus = BackgroundBus()
+    hub = Fanout()
+    assert await warm_latest(store, hub, 10, bus, wait_s=0.05) == 0  # never subscribed: nothing remembered
+    assert len(hub.latest) == 0
+    asyncio.get_running_loop().call_later(0.02, bus.subscribed.set)
+    assert await warm_latest(store, hub, 10, bus, wait_s=2) == 2  # waited for it
+    assert len(hub.latest) == 2
+
+
+async def test_warming_remembers_nothing_when_the_bus_resubscribed_during_the_query() -> None:
+    store = MemoryStore()
+    await payments_with_events(store, 2)
+    bus = BackgroundBus()
+    bus.subscribed.set()
+    real = store.transaction
+
+    def reconnecting() -> Any:
+        bus.reconnects += 1  # the subscription was lost and renewed while the query ran: events were missed
+        return real()
+
+    store.transaction = reconnecting  # type: ignore[method-assign]
+    hub = Fanout()
+    assert await warm_latest(store, hub, 10, bus) == 0
+    assert len(hub.latest) == 0

@@ -105,6 +105,9 @@ class Settings(NotifySettings):  # the notifier's PAYHUB_NOTIFY_* in hub/setting
     # per stream, so that clients dropped together (a push node restarting) come back spread out.
     push_retry_ms: int = Field(default=1000, ge=0)
     push_retry_jitter_ms: int = Field(default=5000, ge=0)
+    # How many payments' newest status a push node reads into its memory at start-up (push/warm.py): the
+    # payments whose status changed last; 0 turns the warming off. Bounded by the memory's own size.
+    push_warm_payments: int = Field(default=20_000, ge=0)
     # WebSocket permessage-deflate (RFC 7692): off, status frames are a few hundred bytes and a zlib
     # context per socket costs far more memory than it saves bandwidth.
     ws_per_message_deflate: bool = False

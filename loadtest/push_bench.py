@@ -5,7 +5,8 @@ Starts a real ``payhub run`` (SQLite, sandbox) on a loopback port (pinned to one
 other cores), and measures:
 
 - ``accepts_per_s``: N subscribers opened at once, until each read its first frame (the current
-  status, or, with ``--resume``, the ``retry:`` line/``SUBSCRIBED`` of a stream resumed at its last id);
+  status, or, with ``--resume``, the ``retry:`` line/``SUBSCRIBED`` of a stream resumed at its last id;
+  with ``--restart`` too, the server is restarted first: the storm after a push node restart);
 - ``idle_cpu_pct``: the server's CPU (user+system, /proc) while all N sit idle for ``--idle-s``
   seconds, heartbeats and pings included;
 - ``kib_per_subscriber``: the server's RSS growth from before the connections to all connected;
@@ -212,6 +213,7 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=0.0, help="measure idle CPU this long")
     parser.add_argument("--fanout", action="store_true", help="every subscriber on one payment; pay it")
     parser.add_argument("--resume", action="store_true", help="connect with lastEventId = the current status id")
+    parser.add_argument("--restart", action="store_true", help="restart the server before the clients connect")
     parser.add_argument("--server-cpu", type=int, default=0, help="pin the server to this core (-1: not pinned)")
     parser.add_argument("--client-cpu", type=int, default=1, help="pin the clients to this core (-1: not pinned)")
     parser.add_argument("--profile", help="run the server under py-spy, writing this (speedscope) file")
@@ -244,16 +246,23 @@ def main() -> None:
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
     spy = [BIN / "py-spy", "record", "-r", "200", "-f", "speedscope", "-o", args.profile, "--"] if args.profile else []
     command = args.server_cmd.split() if args.server_cmd else [BIN / "payhub", "run"]
-    server = subprocess.Popen([*pin, *spy, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*pin, *spy, *command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_healthy(http: httpx.Client) -> None:
+        for _ in range(300):
+            try:
+                if http.get("/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    server = start()
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:
-            for _ in range(300):
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_healthy(http)
             token = (
                 subprocess.run(
                     [BIN / "payhub", "token", "--sub", "bench", "--role", "customer"],
@@ -280,6 +289,11 @@ def main() -> None:
                                 cursor = int(line[3:])
                                 break
                 streams.append((data["paymentId"], data["subscribeToken"], cursor))
+            if args.restart:  # the storm after a restart: the new process has not seen these payments
+                server.terminate()
+                server.wait(30)
+                server = start()
+                wait_healthy(http)
             time.sleep(0.5)
             rss_before = rss_kib(server.pid)
             specs = [streams[i % len(streams)] for i in range(args.subscribers)]
@@ -321,6 +335,7 @@ def main() -> None:
         report = {
             "transport": args.transport,
             "resume": args.resume,
+            "restart": args.restart,
             "subscribers": args.subscribers,
             "connected": connected,
             "errors": errors,

@@ -35,6 +35,7 @@ import push.app
 import sandbox.app
 from hub.errors import PayHubError
 from hub.http.access import access_middleware
+from hub.http.direct import DirectRoutes
 from hub.http.envelope import ok
 from hub.http.errors import EXCEPTION_HANDLERS
 from hub.http.limits import BodyLimitMiddleware
@@ -75,6 +76,8 @@ def create_app(
             Middleware(
                 BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, timeout_s=settings.body_timeout_s
             ),
+            # innermost: the push streams skip the router and the exception layer, keeping what they do
+            Middleware(DirectRoutes, names=push.app.STREAM_ROUTES, handlers=EXCEPTION_HANDLERS),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,

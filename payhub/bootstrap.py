@@ -62,6 +62,7 @@ from payhub.backends import (
     shared_cache,
     store_dialect,
 )
+from push.warm import warm_latest
 from sandbox.simulate import Simulator
 from sandbox.state import SandboxState
 
@@ -292,6 +293,8 @@ class Container:
                 await self.premiums.seed_demo()
             await self.settlement.sweep()  # confirmed before a restart
         await self.bus.start()
+        if "push" in self.services:  # after the bus: see push.warm for why the order matters
+            await warm_latest(self.store, self.push, s.push_warm_payments, self.bus)
         if "khqr" in self.services:
             await self.expiry.expire_due()  # expiries that fell due while this process was down
         if "notifier" in self.services and not s.kafka_bootstrap:

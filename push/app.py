@@ -133,6 +133,12 @@ API = (
 )
 
 
+# The names of the long-lived stream routes: the app runs them past its router (hub.http.direct).
+EVENTS_ROUTE = "push.events"
+WS_ROUTE = "push.ws"
+STREAM_ROUTES = (EVENTS_ROUTE, WS_ROUTE)
+
+
 def routes(d: PushDeps) -> list[BaseRoute]:
     async def sse(request: Request) -> Response:
         who = await authenticate(request, d.auth)
@@ -156,8 +162,8 @@ def routes(d: PushDeps) -> list[BaseRoute]:
         return response
 
     return [
-        Route("/api/payments/{payment_id:str}/events", sse, methods=["GET"]),
-        WebSocketRoute("/ws/payments", ws),
+        Route("/api/payments/{payment_id:str}/events", sse, methods=["GET"], name=EVENTS_ROUTE),
+        WebSocketRoute("/ws/payments", ws, name=WS_ROUTE),
         Route("/ws/payments", ws_over_http, methods=["GET"]),
     ]
 

@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from hub.http.middleware import body_send
 from push.stream import PaymentStream
 
 HEARTBEAT = b": heartbeat\n\n"
@@ -43,6 +44,8 @@ class SseResponse(Response):
         writer: asyncio.Task[None] | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            # The start went through every layer; the body skips their send wrappers (hub.http.middleware).
+            send = body_send(scope, send)
             await send({"type": "http.response.body", "body": self.retry, "more_body": True})
             # The frames are written by a task of their own, started here, so that waking it for a frame
             # resumes three coroutines, not the dozen of the middleware stack this request task sits in.

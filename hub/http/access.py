@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
@@ -62,13 +62,15 @@ class CanonicalClientMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: it hands back the inner app's awaitable, so an open stream holds no frame of
+        # this layer (issue 13: memory per idle subscriber).
         client = scope.get("client")
         if scope["type"] in ("http", "websocket") and client:
             host = canonical_ip(client[0])
             if host != client[0]:
                 scope["client"] = (host, client[1])
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class AllowListMiddleware:
@@ -82,14 +84,14 @@ class AllowListMiddleware:
         self.app = app
         self._rules = [(WEBHOOK_ROUTES, networks(webhooks), "webhooks"), (ADMIN_ROUTES, networks(admin), "admin")]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine, as CanonicalClientMiddleware: an admitted request holds no frame of this layer.
         if scope["type"] == "http":
             for routes, allowed, what in self._rules:
                 if allowed and _matches(routes, scope) and not _inside(scope, allowed):
                     response = error_response(Forbidden(f"This client address may not call the {what} endpoints"))
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+                    return response(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def _matches(routes: tuple[tuple[str | None, str], ...], scope: Scope) -> bool:

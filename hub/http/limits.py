@@ -9,6 +9,7 @@ Header size and header time are bounded earlier, in the server protocol (``hub.h
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +24,7 @@ class BodyLimitMiddleware:
     them into the envelope (with ``Connection: close``); a declared ``Content-Length`` over the cap is
     refused before the route runs.
     Once the body is complete, ``receive`` (waiting for a disconnect, as streaming responses do) is
-    left untouched.
+    left untouched; a request without a body is passed on untouched.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float) -> None:
@@ -31,14 +32,21 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a request without a body (every GET, so every push stream) is passed on as it
+        # is, and an open stream holds no frame or wrapper of this layer (issue 13: memory per subscriber).
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
-        # A body is coming (RFC 9112 §6.3): a length over 0, or chunked transfer coding.
+        # A body is coming (RFC 9112 §6.3): a length over 0, or chunked transfer coding. Without one the
+        # server's first receive() is the empty, complete body: nothing to bound, nothing left unread.
         has_body = (declared.isdigit() and int(declared) > 0) or b"chunked" in headers.get(b"transfer-encoding", b"")
+        if not has_body:
+            return self.app(scope, receive, send)
+        return self._bounded(scope, receive, send, declared)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send, declared: bytes) -> None:
         if declared.isdigit() and int(declared) > self.max_bytes:
             refusal = error_response(PayloadTooLarge(details={"limitBytes": self.max_bytes}))
             refusal.headers["connection"] = "close"
@@ -76,7 +84,7 @@ class BodyLimitMiddleware:
             # for any answer given before the app read the whole body (405, 401 before a webhook reads
             # its body): the server closes that connection (hub.http.http_protocol), so the answer says
             # so, or a keep-alive client would send its next request into the closed connection.
-            if message["type"] == "http.response.start" and (refused or (has_body and not complete)):
+            if message["type"] == "http.response.start" and (refused or not complete):
                 message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
             await send(message)
 

@@ -24,6 +24,24 @@ from hub.tracing import TRACEPARENT, TRACESTATE, Tracer, from_headers
 log = logging.getLogger("payhub.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 HEADER = b"x-correlation-id"
+# The scope key under which this layer leaves the ``send`` it was given, for a streaming response's body
+# (see ``body_send``).
+BODY_SEND = "payhub.body_send"
+
+
+def body_send(scope: Scope, send: Send) -> Send:
+    """The ``send`` a streaming response may write its body with once its start message went out through
+    ``send``: the one the correlation layer was given, skipping the ``send`` wrappers of every layer
+    inside it; ``send`` itself outside this middleware.
+
+    Why: each layer's wrapper costs an ``await`` per frame, for every subscriber of a fan-out (issue 13).
+    Sound because every layer between this one and a route looks at the start message only (this layer:
+    status and correlation header; ``BodyLimitMiddleware``: ``Connection: close``; Starlette's exception
+    layers: whether the response started); a layer that needs the body messages too must remove
+    ``BODY_SEND`` from the scope it passes on.
+    """
+    direct: Send | None = scope.get(BODY_SEND)
+    return direct if direct is not None else send
 
 
 class CorrelationMiddleware:
@@ -42,13 +60,6 @@ class CorrelationMiddleware:
         parent = from_headers(_values(scope, TRACEPARENT), _values(scope, TRACESTATE))
         method = scope.get("method", "WEBSOCKET")
         attributes = {"http.request.method": method, "url.path": scope.get("path", ""), "payhub.correlation_id": cid}
-        try:
-            with self.tracer.span(method, kind="server", parent=parent, attributes=attributes):
-                await self._traced(scope, receive, send, cid)
-        finally:
-            correlation_id.reset(token)
-
-    async def _traced(self, scope: Scope, receive: Receive, send: Send, cid: str) -> None:
         started = time.perf_counter()
         status = 0
 
@@ -59,28 +70,35 @@ class CorrelationMiddleware:
                 message["headers"] = [*message.get("headers", []), (HEADER, cid.encode())]
             await send(message)
 
+        scope[BODY_SEND] = send  # the body of a streaming response may skip the wrappers inside (body_send)
+        # One coroutine for the span, the call and the access log (not a helper awaited from here): every
+        # open stream holds this layer's frames for its whole life (issue 13: memory per subscriber).
         try:
-            await self.app(scope, receive, send_with_id)
-        except ClientDisconnect:
-            # The client hung up before its body ended: nobody is left to answer, and it is no server
-            # error. 499 in the access log, as nginx writes it.
-            status = status or 499
-        except Exception as exc:
-            log.exception("unhandled error", extra={"path": scope.get("path")})
-            if scope["type"] == "http" and status == 0:
-                response = error_response(_internal(exc), cid)
-                await response(scope, receive, send_with_id)
+            with self.tracer.span(method, kind="server", parent=parent, attributes=attributes):
+                try:
+                    await self.app(scope, receive, send_with_id)
+                except ClientDisconnect:
+                    # The client hung up before its body ended: nobody is left to answer, and it is no
+                    # server error. 499 in the access log, as nginx writes it.
+                    status = status or 499
+                except Exception as exc:
+                    log.exception("unhandled error", extra={"path": scope.get("path")})
+                    if scope["type"] == "http" and status == 0:
+                        response = error_response(_internal(exc), cid)
+                        await response(scope, receive, send_with_id)
+                finally:
+                    if scope["type"] == "http":
+                        log.info(
+                            "request",
+                            extra={
+                                "method": scope.get("method"),
+                                "path": scope.get("path"),
+                                "status": status,
+                                "ms": round((time.perf_counter() - started) * 1000, 2),
+                            },
+                        )
         finally:
-            if scope["type"] == "http":
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+            correlation_id.reset(token)
 
 
 def _values(scope: Scope, name: str) -> list[str]:

@@ -332,6 +332,12 @@ class StoreTx(Protocol):
 
     async def last_status_event(self, payment_id: int) -> PaymentEvent | None: ...
 
+    async def recent_status_events(self, limit: int) -> list[PaymentEvent]:
+        """The newest status event of each of the ``limit`` payments whose status changed last (at most
+        one event per payment), oldest first; ``[]`` for ``limit <= 0``. Bounded by ``limit``: a push
+        node warms its memory of the newest status per payment with it at start-up (``push.warm``)."""
+        ...
+
     async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]: ...
 
     # webhook receipts (idempotency)

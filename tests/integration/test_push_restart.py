@@ -67,3 +67,21 @@ async def test_sse_streams_announce_a_jittered_retry(db_url: str) -> None:
                     assert 300 <= first.retry <= 500
                     seen.add(first.retry)
             assert len(seen) > 1, "drawn per stream"
+
+
+async def test_a_restarted_push_node_knows_the_newest_status_before_any_client_returns(db_url: str) -> None:
+    from tests.conftest import LiveServer
+    from tests.integration.test_push_sse import move
+
+    settings = make_settings(db_url)
+    async with running(settings) as c:
+        async with LiveServer(c.app) as live, httpx.AsyncClient(base_url=live.url, timeout=10) as http:
+            payment_id, _ = await inquire(c, http)
+        (processing,) = await move(c, payment_id, "PROCESSING")
+    async with running(settings) as c:  # the node restarted: its memory is warmed from the log
+        async with c.store.transaction() as tx:
+            assert await tx.last_status_event(payment_id) == processing
+        known = c.push.latest.get(payment_id)
+        assert known is not None and (known.id, known.status) == (processing.id, processing.status)
+    async with running(make_settings(db_url, push_warm_payments=0)) as c:
+        assert c.push.latest.get(payment_id) is None  # warming off: the first stream reads the store

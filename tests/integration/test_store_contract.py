@@ -304,6 +304,28 @@ async def test_events_after_returns_one_payments_status_events_in_order(store: S
     assert [e.data for e in await store.events_after(b.id, 0)][1:] == [{"step": "b"}]
 
 
+async def test_recent_status_events_is_each_recent_payments_newest_status_bounded(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.recent_status_events(10) == []
+    a = await new_payment(store, premium(1, "P000000001"))
+    b = await new_payment(store, premium(2, "P000000002"))
+    c = await new_payment(store, premium(3, "P000000003"))
+    async with store.transaction() as tx:
+        await tx.append_event(a.id, STATUS, PaymentStatus.PROCESSING, {}, NOW)
+        b2 = await tx.append_event(b.id, STATUS, PaymentStatus.PROCESSING, {"step": "b"}, NOW)
+        a3 = await tx.append_event(a.id, STATUS, PaymentStatus.CONFIRMED, {"amount": Decimal("1.50")}, NOW)
+        await tx.append_event(c.id, ledger.IGNORED, PaymentStatus.PROCESSING, {"x": 1}, NOW)  # not a status
+    async with store.transaction() as tx:
+        c1 = await tx.last_status_event(c.id)  # its PENDING, older than b2 and a3
+        everything = await tx.recent_status_events(10)
+        assert everything == [c1, b2, a3]  # one per payment, its newest status event, oldest first
+        assert await tx.recent_status_events(2) == [b2, a3]  # the payments that changed last
+        assert await tx.recent_status_events(1) == [a3]
+        assert await tx.recent_status_events(0) == []
+        for event in everything:
+            assert event == await tx.last_status_event(event.payment_id)
+
+
 # --- receipts and reviews ---
 
 

@@ -280,6 +280,15 @@ class MemoryTx(MemoryReceiptStatements):
         events = await self.events_after(payment_id, 0, limit=len(self._s.payment_events))
         return events[-1] if events else None
 
+    async def recent_status_events(self, limit: int) -> list[PaymentEvent]:
+        if limit <= 0:
+            return []
+        newest: dict[int, PaymentEvent] = {}
+        for e in self._s.payment_events.values():
+            if e.type == PaymentEvent.STATUS and (e.payment_id not in newest or newest[e.payment_id].id < e.id):
+                newest[e.payment_id] = e
+        return sorted(newest.values(), key=lambda e: e.id)[-limit:]
+
     async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]:
         return await self.events_after(payment_id, 0, types=(type_,))
 

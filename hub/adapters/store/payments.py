@@ -270,5 +270,19 @@ class PaymentStatements(Statements):
         )
         return event_from_row(row) if row else None
 
+    async def recent_status_events(self, limit: int) -> list[PaymentEvent]:
+        """See ``hub.ports.StoreTx.recent_status_events``. Walks the status events newest first (primary
+        key) and keeps each one that is its payment's newest (index ``payment_events_stream``)."""
+        if limit <= 0:
+            return []
+        rows = await self._c.fetch(
+            f"SELECT {EVENT_COLS} FROM payment_events e WHERE e.type = $1 AND e.id ="
+            " (SELECT MAX(x.id) FROM payment_events x WHERE x.payment_id = e.payment_id AND x.type = $1)"
+            " ORDER BY e.id DESC LIMIT $2",
+            PaymentEvent.STATUS,
+            limit,
+        )
+        return [event_from_row(r) for r in reversed(rows)]
+
     async def events_of_type(self, payment_id: int, type_: str) -> list[PaymentEvent]:
         return await self.events_after(payment_id, 0, types=(type_,))

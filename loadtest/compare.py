@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -376,9 +376,9 @@ def ms(seconds: float) -> float:
 
 def unicast_stages(
     chosen: list[Sub],
-    scheduled: dict[int, float],
-    stamps: dict[int, tuple[float, float]],
-    got: dict[tuple[int, int], tuple[float, float | None]],
+    scheduled: Mapping[int, float],
+    stamps: Mapping[int, tuple[float, float]],
+    got: Mapping[tuple[int, int], tuple[float, float | None]],
 ) -> dict[str, float | None]:
     """p50/p99 (ms) of each stage of the unicast events, all stamps epoch seconds on one clock:
 

@@ -18,7 +18,7 @@ from loadtest.swarm import Sub, Worker
 class FakeServer:
     """CPU seconds that grow at ``busy`` cores for ``busy_windows`` windows, then at ``idle``; a fake clock."""
 
-    def __init__(self, busy_windows: int, busy: float = 1.0, idle: float = 0.02) -> None:
+    def __init__(self, busy_windows: int, busy: float = 0.3, idle: float = 0.05) -> None:
         self.now = 0.0
         self.cpu_s = 0.0
         self.left = busy_windows

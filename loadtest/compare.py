@@ -106,11 +106,13 @@ def settle(
     quiet: float = 0.15,
     window_s: float = 1.0,
     timeout_s: float = 60.0,
+    windows: int = 2,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
     """Wait until the server is quiet: ``cpu()`` (CPU seconds of the server process tree) grows by less
-    than ``quiet`` × ``window_s`` over one window of ``window_s`` wall seconds, or ``timeout_s`` passed.
+    than ``quiet`` × ``window_s`` in each of ``windows`` consecutive windows of ``window_s`` wall
+    seconds (a tear-down has short dips), or ``timeout_s`` passed.
     Returns the seconds waited (``timeout_s`` or more when it never settled).
 
     Why: a scenario's set-up leaves the server working after the client side is done. Closing 2,000
@@ -121,11 +123,13 @@ def settle(
     itself must not measure"). ``quiet`` sits above the peers' idle keep-alive cost (python-socketio
     3–11 % of a core with 5,000 subscribers) and below a tear-down's."""
     start = clock()
+    calm = 0
     while True:
         t0, c0 = clock(), cpu()
         sleep(window_s)
         t1, c1 = clock(), cpu()
-        if c1 - c0 < quiet * (t1 - t0) or t1 - start >= timeout_s:
+        calm = calm + 1 if c1 - c0 < quiet * (t1 - t0) else 0
+        if calm >= windows or t1 - start >= timeout_s:
             return round(t1 - start, 3)
 
 

@@ -42,14 +42,26 @@ class FakeServer:
 def test_settle_waits_until_the_server_is_quiet() -> None:
     fake = FakeServer(busy_windows=3)
     waited = settle(fake.cpu, window_s=0.5, timeout_s=30, clock=fake.clock, sleep=fake.sleep)
-    assert fake.windows == 4  # three busy windows, then the quiet one
-    assert waited == 2.0
+    assert fake.windows == 5  # three busy windows, then two quiet ones
+    assert waited == 2.5
+
+
+def test_settle_is_not_fooled_by_a_dip_in_a_tear_down() -> None:
+    fake = FakeServer(busy_windows=4)
+    rates = iter([0.3, 0.05, 0.3, 0.3, 0.05, 0.05])  # busy, a dip, busy again, then quiet
+
+    def sleep(seconds: float) -> None:
+        fake.windows += 1
+        fake.now += seconds
+        fake.cpu_s += next(rates) * seconds
+
+    assert settle(fake.cpu, window_s=1.0, clock=fake.clock, sleep=sleep) == 6.0
 
 
 def test_settle_returns_at_once_on_a_quiet_server() -> None:
     fake = FakeServer(busy_windows=0)
-    assert settle(fake.cpu, window_s=0.5, clock=fake.clock, sleep=fake.sleep) == 0.5
-    assert fake.windows == 1
+    assert settle(fake.cpu, window_s=0.5, clock=fake.clock, sleep=fake.sleep) == 1.0
+    assert fake.windows == 2
 
 
 def test_settle_gives_up_after_its_timeout() -> None:

@@ -209,6 +209,10 @@ class LatestStatus:
     def __len__(self) -> int:
         return len(self._events)
 
+    def forget(self) -> None:
+        """Forget every entry (the bus lost events: any entry may be stale; reads go to the store)."""
+        self._events.clear()
+
     def get(self, payment_id: int) -> PaymentEvent | None:
         event = self._events.get(payment_id)
         if event is None:
@@ -258,6 +262,7 @@ class Fanout:
         self._beating: dict[float, list[set[Subscriber]]] = {}
         self._beat_timers: dict[float, asyncio.TimerHandle] = {}
         self._beat_phase: dict[float, int] = {}
+        self._beat_at: dict[float, float] = {}  # loop time the next tick of each interval is due
         self._joined = 0
 
     HEARTBEAT_SLOTS = 8
@@ -275,12 +280,16 @@ class Fanout:
         slots[self._joined % self.HEARTBEAT_SLOTS].add(sub)
         if interval_s not in self._beat_timers:
             self._beat_phase[interval_s] = 0
+            self._beat_at[interval_s] = asyncio.get_running_loop().time()
             self._arm(interval_s)
 
     def _arm(self, interval_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        tick_s = interval_s / (2 * self.HEARTBEAT_SLOTS)
-        self._beat_timers[interval_s] = loop.call_later(tick_s, self._beat, interval_s)
+        # Ticks on a fixed grid (call_at the previous due time plus one tick, not call_later from now): a
+        # late loop would otherwise add its lateness at every tick, 16 times per interval, to the silence.
+        self._beat_at[interval_s] += interval_s / (2 * self.HEARTBEAT_SLOTS)
+        self._beat_timers[interval_s] = asyncio.get_running_loop().call_at(
+            self._beat_at[interval_s], self._beat, interval_s
+        )
 
     def _beat(self, interval_s: float) -> None:
         del self._beat_timers[interval_s]
@@ -288,6 +297,7 @@ class Fanout:
         if slots is None or not any(slots):
             self._beating.pop(interval_s, None)
             self._beat_phase.pop(interval_s, None)
+            self._beat_at.pop(interval_s, None)
             return
         phase = self._beat_phase[interval_s]
         self._beat_phase[interval_s] = (phase + 1) % self.HEARTBEAT_SLOTS
@@ -302,6 +312,7 @@ class Fanout:
         self._beat_timers.clear()
         self._beating.clear()
         self._beat_phase.clear()
+        self._beat_at.clear()
 
     def subscribe(self, payment_id: int, transport: str = "sse") -> Subscriber:
         sub = Subscriber(payment_id, self._capacity, transport)
@@ -363,7 +374,13 @@ class Fanout:
     async def catch_up(self, store: Store, *, chunk: int = 500) -> int:
         """After the bus lost events (e.g. Redis reconnect): re-offer every status event of the
         watched payments from the log. Subscribers drop ids they already sent, so this can only
-        fill gaps, never duplicate."""
+        fill gaps, never duplicate.
+
+        The memory of the newest status (``latest``) is forgotten first: it missed the lost events of
+        every payment, watched or not, and a stream resuming at a stale entry would read nothing and wait
+        for events that will never come live. (Done before the watched payments are listed, so a stream
+        opening after this reads the store and one opened before is re-offered here.)"""
+        self.latest.forget()
         watched = list(self._subs)
         offered = 0
         for start in range(0, len(watched), chunk):

@@ -290,7 +290,11 @@ class _WsSession:
         if stream is None:
             await self.send({"type": "COMPLETED", "paymentId": payment_id})
             return
-        self.subs[payment_id] = asyncio.create_task(self.forward(payment_id, stream))
+        task = asyncio.create_task(self.forward(payment_id, stream))
+        # A task cancelled before its first step never runs its body (nor ``forward``'s finally): an
+        # unsubscribe or re-subscribe queued right behind this subscribe would leak the subscriber.
+        task.add_done_callback(lambda _: stream.close())
+        self.subs[payment_id] = task
 
     async def forward(self, payment_id: int, stream: PaymentStream) -> None:
         try:

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,39 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def settle(
+    cpu: Callable[[], float],
+    *,
+    quiet: float = 0.15,
+    window_s: float = 1.0,
+    timeout_s: float = 60.0,
+    windows: int = 2,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until the server is quiet: ``cpu()`` (CPU seconds of the server process tree) grows by less
+    than ``quiet`` × ``window_s`` in each of ``windows`` consecutive windows of ``window_s`` wall
+    seconds (a tear-down has short dips), or ``timeout_s`` passed.
+    Returns the seconds waited (``timeout_s`` or more when it never settled).
+
+    Why: a scenario's set-up leaves the server working after the client side is done. Closing 2,000
+    fan-out subscribers takes the client a few milliseconds (``connection_lost`` runs locally) but a
+    server several hundred (sse-starlette) to a few thousand (python-socketio) milliseconds of
+    tear-down on its one core (python-socketio: 30–100 % of the core for about 20 s); a timed scenario
+    started at once measured that tear-down, not the scenario (docs/performance.md, "What the harness
+    itself must not measure"). ``quiet`` sits above the peers' idle keep-alive cost (python-socketio
+    3–11 % of a core with 5,000 subscribers) and below a tear-down's."""
+    start = clock()
+    calm = 0
+    while True:
+        t0, c0 = clock(), cpu()
+        sleep(window_s)
+        t1, c1 = clock(), cpu()
+        calm = calm + 1 if c1 - c0 < quiet * (t1 - t0) else 0
+        if calm >= windows or t1 - start >= timeout_s:
+            return round(t1 - start, 3)
 
 
 def pin(pid: int, core: int | None) -> None:
@@ -276,13 +309,19 @@ class Publisher:
         self.connections = connections
         self.payhub = server.kind.startswith("payhub")
         self.errors: list[str] = []
+        # room → (request written, response read), epoch seconds: where a late event lost its time
+        self.stamps: dict[int, tuple[float, float]] = {}
 
     async def send(self, pool: HttpPool, room: int) -> None:
+        written: list[float] = []
         try:
             if self.payhub:
-                status, body = await pool.post_json("/sandbox/amk/simulate/pay", {"paymentId": room, "method": "KHQR"})
+                path, body_out = "/sandbox/amk/simulate/pay", {"paymentId": room, "method": "KHQR"}
             else:
-                status, body = await pool.post_json("/publish", {"room": room})
+                path, body_out = "/publish", {"room": room}
+            status, body = await pool.post_json(path, body_out, written=written.append)
+            if written:
+                self.stamps[room] = (written[0], time.time())
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             self.errors.append(f"{type(exc).__name__}: {exc}")
             return
@@ -341,6 +380,40 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
+def unicast_stages(
+    chosen: list[Sub],
+    scheduled: Mapping[int, float],
+    stamps: Mapping[int, tuple[float, float]],
+    got: Mapping[tuple[int, int], tuple[float, float | None]],
+) -> dict[str, float | None]:
+    """p50/p99 (ms) of each stage of the unicast events, all stamps epoch seconds on one clock:
+
+    * ``send_lag``: scheduled → request written (the publisher's own lateness: its loop, a wait for a
+      free connection);
+    * ``to_server``: request written → the server's stamp (``occurredAt``: the peer's publish handler
+      ran / PayHub committed): the request in flight and waiting in the server, the server's work;
+    * ``to_frame``: the server's stamp → frame parsed by the swarm (fan-out, the wire, the swarm's loop);
+    * ``response``: request written → response read by the publisher.
+    """
+    lists: dict[str, list[float]] = {"send_lag": [], "to_server": [], "to_frame": [], "response": []}
+    for s in chosen:
+        stamp = stamps.get(s.room)
+        if stamp is None:
+            continue
+        written, answered = stamp
+        lists["send_lag"].append(written - scheduled[s.room])
+        lists["response"].append(answered - written)
+        frame = got.get((s.key, s.room))
+        if frame is not None and frame[1] is not None:
+            lists["to_server"].append(frame[1] - written)
+            lists["to_frame"].append(frame[0] - frame[1])
+    out: dict[str, float | None] = {}
+    for name, values in lists.items():
+        for p in (50, 99):
+            out[f"{name}_p{p}_ms"] = ms(percentile(values, p)) if values else None
+    return out
+
+
 # --- one target, one run -----------------------------------------------------------------------
 
 
@@ -361,6 +434,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     last = max(r[2] for r in ok if r[2] is not None) if ok else first
     time.sleep(2)
     rss_after = rss_kib(server.pid)
+    settled_idle = settle(lambda: cpu_seconds(server.pid))
     cpu0, t0 = cpu_seconds(server.pid), time.time()
     time.sleep(cfg["idle_s"])
     cpu1, t1 = cpu_seconds(server.pid), time.time()
@@ -377,6 +451,7 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
         "kib_per_subscriber": round((rss_after - rss_before) / max(1, len(ok)), 2),
         "cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
         "idle_s": round(t1 - t0, 1),
+        "settle_s": settled_idle,
         "frames_read": frames_idle,
     }
 
@@ -386,7 +461,9 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
     fan = [Sub(base + i, fan_room, tokens.get(fan_room)) for i in range(cfg["fanout"])]
     fan_open = swarm.open(target, fan, timeout=cfg["connect_timeout_s"])
     time.sleep(1)
+    settled_fan = settle(lambda: cpu_seconds(server.pid))
     swarm.events()
+    swarm.lag()
     sent = time.time()
     asyncio.run(publisher.each([fan_room]))
     want = {(s.key, fan_room) for s in fan}
@@ -404,17 +481,26 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
         "p50_ms": ms(statistics.median(received) - committed) if received and committed else None,
         # after the pay/publish call was sent (PayHub: webhook, verify and commit included)
         "last_from_call_ms": ms(max(received) - sent) if received else None,
+        "settle_s": settled_fan,
+        "client_lag_max_ms": ms(swarm.lag()[0]),
     }
     swarm.close_from(base)
+    # the server tears the F fan-out streams down long after the client closed them: wait for it
+    settled_uni = settle(lambda: cpu_seconds(server.pid))
 
     # 3. unicast at a fixed rate to random idle subscribers, each at most once (a PayHub payment is paid once)
     count = min(len(subs), int(cfg["rate"] * cfg["unicast_s"]))
     chosen = random.Random(7).sample(subs, count)
     swarm.events()
+    swarm.lag()
+    load_before = os.getloadavg()
     publisher.errors.clear()
+    publisher.stamps.clear()
     scheduled = asyncio.run(publisher.at_rate([s.room for s in chosen], cfg["rate"]))
+    lag_max, lag_late = swarm.lag()
     want = {(s.key, s.room) for s in chosen}
     got = collect(swarm, want, cfg["deliver_timeout_s"])
+    stages = unicast_stages(chosen, scheduled, publisher.stamps, got)
     from_call = [got[(s.key, s.room)][0] - scheduled[s.room] for s in chosen if (s.key, s.room) in got]
     from_commit = [r - o for r, o in (got[w] for w in want if w in got) if o is not None]
     last_read = max((got[w][0] for w in want if w in got), default=None)
@@ -435,6 +521,12 @@ def measure(kind: str, server: Server, swarm: Swarm, cfg: dict[str, Any], rooms:
         # events delivered per second, from the first scheduled send to the last frame read: below
         # ``rate`` when the server cannot keep up (PayHub: payments per second end to end)
         "delivered_per_s": round(len(from_call) / (last_read - min(scheduled.values())), 1) if last_read else None,
+        # where the time went (docs/performance.md): the harness's part, the server's, the frame's
+        **stages,
+        "settle_s": settled_uni,
+        "client_lag_max_ms": ms(lag_max),
+        "client_lag_ticks_over_20ms": lag_late,
+        "loadavg_before": [round(x, 2) for x in load_before],
     }
     swarm.close_from(0)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -268,8 +269,17 @@ class Worker:
     ``("events",)`` → ``(frames, [(key, room, id, received_at, occurredAt)])`` and clears them;
     ``("wait_lost", timeout)`` → how many are still connected after waiting for the server to drop them;
     ``("open_count",)`` → connected subscribers; ``("close", min_key)`` → closes and forgets those with
-    ``key >= min_key``; ``("quit",)``.
+    ``key >= min_key``; ``("lag",)`` → ``(max_s, late)``: this loop's largest lag and how many ticks were
+    more than ``LATE_S`` late since the last ``lag`` (and resets them); ``("quit",)``.
+
+    Loop lag: a task sleeps ``TICK_S`` over and over and records how much later than asked it woke. A
+    frame is stamped when this loop parses it, so a lagging loop (a burst of keep-alives to answer,
+    a garbage collection, the core taken by another process) makes every frame read meanwhile look
+    late: the orchestrator reports the lag next to the latencies so that one can tell.
     """
+
+    TICK_S = 0.01
+    LATE_S = 0.02
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -277,15 +287,28 @@ class Worker:
         self.events: list[tuple[int, int, int, float, str | None]] = []
         self.frames = 0
         self.stop = asyncio.Event()
+        self.lag_max = 0.0
+        self.lag_late = 0
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + self.TICK_S
+            await asyncio.sleep(self.TICK_S)
+            lag = loop.time() - asked
+            self.lag_max = max(self.lag_max, lag)
+            self.lag_late += lag > self.LATE_S
 
     async def serve(self) -> None:
         # The pipe is read in a thread: loop.add_reader would make its descriptor non-blocking,
         # and Connection.recv/send expect a blocking one.
         loop = asyncio.get_running_loop()
+        probe = asyncio.create_task(self._probe())
         while not self.stop.is_set():
             command = await loop.run_in_executor(None, self.conn.recv)
             reply = await self.handle(command)
             await loop.run_in_executor(None, self.conn.send, reply)
+        probe.cancel()
 
     async def handle(self, command: tuple[Any, ...]) -> Any:
         name = command[0]
@@ -310,6 +333,10 @@ class Worker:
             return self.open_count()
         if name == "open_count":
             return self.open_count()
+        if name == "lag":
+            reply = (self.lag_max, self.lag_late)
+            self.lag_max, self.lag_late = 0.0, 0
+            return reply
         if name == "close":
             gone = [s for key, s in self.subs.items() if key >= command[1]]
             for s in gone:
@@ -319,6 +346,11 @@ class Worker:
                 await asyncio.wait(pending, timeout=10)
             for s in gone:
                 del self.subs[s.sub.key]
+            # the closed ones were frozen with the rest (``connect``): let the collector free them,
+            # then freeze those that stay
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
             return len(gone)
         if name == "quit":
             for s in self.subs.values():
@@ -361,7 +393,12 @@ class Worker:
                     break
             return sub.key, started, None, error
 
-        return list(await asyncio.gather(*(one(sub, cursor) for sub, cursor in plan)))
+        results = list(await asyncio.gather(*(one(sub, cursor) for sub, cursor in plan)))
+        # The subscribers live until closed: out of the collector's reach, a full collection no longer
+        # walks thousands of them (and their parsers) in the middle of a measurement.
+        gc.collect()
+        gc.freeze()
+        return results
 
 
 def worker_main(conn: Connection, core: int | None) -> None:
@@ -420,6 +457,12 @@ class Swarm:
 
     def open_count(self) -> int:
         return sum(self._all(lambda i: ("open_count",)))
+
+    def lag(self) -> tuple[float, int]:
+        """``(max_s, late)`` over every process since the last call: the largest loop lag, in seconds,
+        and the ticks more than ``Worker.LATE_S`` late (see ``Worker``)."""
+        replies = self._all(lambda i: ("lag",))
+        return max(m for m, _ in replies), sum(n for _, n in replies)
 
     def close_from(self, min_key: int) -> int:
         """Close and forget the subscribers whose key is at least ``min_key``; returns how many."""

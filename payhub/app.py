@@ -8,6 +8,7 @@ served, the same routes, middleware and error handlers apply.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -128,6 +129,12 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         except PayHubError as exc:
             log.error("start-up failed", extra={"error": exc.message, "details": exc.details})
             raise
+        if getattr(app.state, "freeze_gc", False):
+            # Everything start-up made (modules, routes, the container) lives as long as the process: moved to
+            # the collector's permanent generation (gc.freeze, Python docs) a full collection no longer walks
+            # it. With thousands of subscribers open those collections were the servers' p99 pauses
+            # (docs/performance.md). Only for a served process: tests build many apps in one interpreter.
+            gc.freeze()
         yield
 
 

@@ -195,6 +195,7 @@ def _serve_services(settings: Settings, services: list[str] | None, port: int, *
 
     async def serve() -> bool:
         app = create_app(settings, services=services or SERVICES)
+        app.state.freeze_gc = True  # start-up's objects kept out of full collections (payhub.app._lifespan)
         config = uvicorn.Config(
             app,
             host=settings.host,

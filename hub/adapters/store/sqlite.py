@@ -153,8 +153,14 @@ class SqliteDialect:
             await asyncio.shield(waiting)
         except asyncio.CancelledError:
             # The thread cannot be stopped: keep the lock until it is done, and undo a BEGIN it made.
-            with contextlib.suppress(Exception):
-                await waiting
+            # anyio's cancel scopes (Starlette) cancel again on every await until the task leaves the
+            # scope: wait through those too, or the lock is given back while the thread may still BEGIN
+            # and leave the one writer connection inside a transaction for good.
+            while not waiting.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((waiting,))
+            if not waiting.cancelled():
+                waiting.exception()  # retrieved: its failure is moot once the request is cancelled
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise

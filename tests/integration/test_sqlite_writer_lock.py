@@ -1,0 +1,79 @@
+"""SQLite's writer when another process holds the database's write lock: the wait for it runs on a thread
+(hub/adapters/store/sqlite.py ``_begin``). A request cancelled during that wait (a client that hangs up)
+must leave the one writer connection usable: no transaction the waiting thread began is left open once
+the cancelled unit of work has given the connection back.
+
+anyio's cancel scopes (Starlette, uvicorn) deliver a cancellation again and again until the task leaves
+the scope, so the wait must survive a second cancellation too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.adapters.store.sqlite import SqliteDialect
+
+
+async def _writer(path: Path) -> SqliteDialect:
+    dialect = SqliteDialect(str(path), busy_timeout_ms=3000)
+    await dialect.connect()
+    async with dialect.transaction() as conn:
+        await conn.execute("CREATE TABLE t (v INTEGER)")
+    return dialect
+
+
+@pytest.mark.parametrize("cancellations", [1, 3])
+async def test_cancelled_wait_for_another_process_lock_leaves_the_writer_usable(
+    tmp_path: Path, cancellations: int
+) -> None:
+    path = tmp_path / "payhub.db"
+    dialect = await _writer(path)
+    other = sqlite3.connect(path, isolation_level=None)  # "another payhub process"
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        entered = asyncio.Event()
+
+        async def request() -> None:
+            async with dialect.transaction() as conn:
+                entered.set()
+                await conn.execute("INSERT INTO t VALUES (1)")
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0.2)  # the writer now waits for the lock on its thread
+        assert not entered.is_set()
+        for _ in range(cancellations):
+            task.cancel()
+            await asyncio.sleep(0.05)
+        other.execute("COMMIT")  # the other process lets go: the waiting thread's BEGIN now succeeds
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not entered.is_set()
+        await asyncio.sleep(0.2)  # whatever the thread still does is done
+
+        async with dialect.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (2)")
+        async with dialect.transaction() as conn:
+            rows = await conn.fetch("SELECT v FROM t")
+        assert [r[0] for r in rows] == [2]
+    finally:
+        other.close()
+        await dialect.close()
+
+
+async def test_body_raising_midway_rolls_back_and_the_writer_stays_usable(tmp_path: Path) -> None:
+    dialect = await _writer(tmp_path / "payhub.db")
+    try:
+        with pytest.raises(RuntimeError):
+            async with dialect.transaction() as conn:
+                await conn.execute("INSERT INTO t VALUES (1)")
+                raise RuntimeError("fraud rule failed")
+        async with dialect.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (2)")
+            rows = await conn.fetch("SELECT v FROM t")
+        assert [r[0] for r in rows] == [2]
+    finally:
+        await dialect.close()

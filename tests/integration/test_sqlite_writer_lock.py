@@ -77,3 +77,27 @@ async def test_body_raising_midway_rolls_back_and_the_writer_stays_usable(tmp_pa
         assert [r[0] for r in rows] == [2]
     finally:
         await dialect.close()
+
+
+async def test_two_processes_writing_one_file_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Two writers on one file (as two ``payhub`` processes), each with many concurrent units of work that
+    await in the middle: every one commits whole, none is lost or half-written."""
+    path = tmp_path / "payhub.db"
+    first = await _writer(path)
+    second = SqliteDialect(str(path), busy_timeout_ms=5000)
+    await second.connect()
+
+    async def write(dialect: SqliteDialect, v: int) -> None:
+        async with dialect.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES ($1)", v)
+            await asyncio.sleep(0.001)  # the other writer's BEGIN waits on its thread meanwhile
+            await conn.execute("INSERT INTO t VALUES ($1)", -v)
+
+    try:
+        await asyncio.gather(*(write(first if v % 2 else second, v) for v in range(1, 61)))
+        async with first.transaction() as conn:
+            rows = await conn.fetch("SELECT v FROM t")
+        assert sorted(r[0] for r in rows) == sorted([*range(1, 61), *range(-60, 0)])
+    finally:
+        await second.close()
+        await first.close()

@@ -107,9 +107,15 @@ class FraudEngine:
 
         ``tx``: the notice's own transaction, once its receipt is inserted (so only the first delivery of
         a notice is screened and counted, never a concurrent copy that turns out to be a replay); the
-        rules then read the store through it."""
+        rules then read the store through it, in a savepoint (``StoreTx.savepoint``) that a failure undoes
+        alone."""
         try:
-            return await self.screen(attempt, tx)
+            if tx is None:
+                return await self.screen(attempt)
+            # In a savepoint: a rule's statement that fails must not abort the notice's own transaction
+            # (PostgreSQL refuses every later statement of it), or the money would not be recorded.
+            async with tx.savepoint():
+                return await self.screen(attempt, tx)
         except Exception as exc:
             self._alerts.raise_(
                 AlertKind.FRAUD_SCREENING_FAILED,

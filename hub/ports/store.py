@@ -248,6 +248,13 @@ class StoreTx(Protocol):
         that raises is logged without stopping the others."""
         ...
 
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A part of this unit of work that may fail alone: when the block raises, what its statements did
+        is undone and the unit goes on (PostgreSQL would otherwise refuse every later statement of a
+        transaction in which one failed). The exception propagates. For reads that must not cost the
+        unit its writes (fraud screening inside a webhook's transaction: ``FraudEngine.screen_money``)."""
+        ...
+
     # premiums (integration service)
     async def upsert_premium(self, p: Premium, now: datetime, *, overwrite: bool = True) -> None:
         """Insert or update (``overwrite=False``: insert only). A PAID premium stays PAID."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -168,6 +168,11 @@ class MemoryTx(MemoryReceiptStatements):
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.committed_callbacks.append(callback)
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """``StoreTx.savepoint`` for the in-memory fake: no failed statement poisons its unit of work, and the
+        one user (fraud screening) only reads, so there is nothing to undo; the exception propagates."""
+        return nullcontext()
 
     # --- payments ---
     async def lock_premium(self, premium_id: int) -> None:

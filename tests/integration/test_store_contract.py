@@ -422,6 +422,21 @@ async def test_a_failing_transaction_leaves_nothing_behind(store: Store) -> None
     assert (await new_payment(store, p)).status is PaymentStatus.PENDING
 
 
+async def test_a_failed_savepoint_is_undone_alone_and_the_unit_goes_on(sql_store: SqlStore) -> None:
+    """StoreTx.savepoint: what fails inside is undone, what came before and after commits (PostgreSQL
+    would otherwise refuse every statement after the failed one)."""
+    store = sql_store
+    async with store.transaction() as tx:
+        await tx.upsert_premium(premium(1), NOW)
+        with pytest.raises(UniqueViolation):
+            async with tx.savepoint():
+                await tx.upsert_premium(premium(2, "P000000002"), NOW)
+                await raw(tx).execute("INSERT INTO premiums SELECT * FROM premiums WHERE id = 1")
+        await tx.upsert_premium(premium(3, "P000000003"), NOW)
+    async with store.transaction() as tx:
+        assert [p is not None for p in [await tx.premium(i) for i in (1, 2, 3)]] == [True, False, True]
+
+
 async def test_a_failed_statement_rolls_back_the_whole_transaction(sql_store: SqlStore) -> None:
     store = sql_store
     with pytest.raises(UniqueViolation):

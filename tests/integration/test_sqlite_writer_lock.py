@@ -10,7 +10,9 @@ the scope, so the wait must survive a second cancellation too.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,42 @@ async def test_two_processes_writing_one_file_at_once_lose_nothing(tmp_path: Pat
     finally:
         await second.close()
         await first.close()
+
+
+_KILLED_MID_TRANSACTION = """
+import asyncio, os, signal, sys
+from hub.adapters.store.sqlite import SqliteDialect
+
+async def main() -> None:
+    dialect = SqliteDialect(sys.argv[1])
+    await dialect.connect()
+    async with dialect.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
+        await conn.execute("INSERT INTO t VALUES (-1)")
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 between the statements and the commit
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_mid_transaction_leaves_nothing_half_written(tmp_path: Path) -> None:
+    path = tmp_path / "payhub.db"
+    dialect = await _writer(path)
+    await dialect.close()
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", _KILLED_MID_TRANSACTION, str(path))
+    assert await child.wait() == -signal.SIGKILL
+    dialect = await _writer_again(path)
+    try:
+        async with dialect.transaction() as conn:
+            assert await conn.fetch("SELECT v FROM t") == []
+            await conn.execute("INSERT INTO t VALUES (2)")
+        async with dialect.transaction() as conn:
+            assert [r[0] for r in await conn.fetch("SELECT v FROM t")] == [2]
+    finally:
+        await dialect.close()
+
+
+async def _writer_again(path: Path) -> SqliteDialect:
+    dialect = SqliteDialect(str(path), busy_timeout_ms=3000)
+    await dialect.connect()
+    return dialect

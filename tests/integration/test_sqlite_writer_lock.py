@@ -142,3 +142,26 @@ async def _writer_again(path: Path) -> SqliteDialect:
     dialect = SqliteDialect(str(path), busy_timeout_ms=3000)
     await dialect.connect()
     return dialect
+
+
+async def test_a_request_cancelled_mid_transaction_rolls_back_whole(tmp_path: Path) -> None:
+    dialect = await _writer(tmp_path / "payhub.db")
+    written = asyncio.Event()
+
+    async def request() -> None:
+        async with dialect.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (1)")
+            written.set()
+            await asyncio.sleep(10)  # the client hangs up here
+            await conn.execute("INSERT INTO t VALUES (-1)")
+
+    try:
+        task = asyncio.create_task(request())
+        await written.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with dialect.transaction() as conn:
+            assert await conn.fetch("SELECT v FROM t") == []
+    finally:
+        await dialect.close()

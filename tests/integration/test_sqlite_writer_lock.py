@@ -165,3 +165,33 @@ async def test_a_request_cancelled_mid_transaction_rolls_back_whole(tmp_path: Pa
             assert await conn.fetch("SELECT v FROM t") == []
     finally:
         await dialect.close()
+
+
+class _BusyOnce:
+    """A writer connection whose first ``BEGIN IMMEDIATE`` meets another process's lock with an extended
+    busy code (as ``sqlite3`` reports them: SQLITE_BUSY_RECOVERY while that process recovers the WAL of a
+    crashed one), then gets it."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.in_transaction = False
+        self.begun = 0
+
+    def execute(self, sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE":
+            self.begun += 1
+            if self.begun == 1:
+                exc = sqlite3.OperationalError("database is locked")
+                exc.sqlite_errorcode = self.code  # type: ignore[attr-defined]
+                raise exc
+            self.in_transaction = True
+
+
+@pytest.mark.parametrize(
+    "code", [261, 517, 773, 262], ids=["busy_recovery", "busy_snapshot", "busy_timeout", "locked_sharedcache"]
+)
+async def test_an_extended_busy_code_is_waited_for_like_plain_busy(tmp_path: Path, code: int) -> None:
+    dialect = SqliteDialect(str(tmp_path / "payhub.db"))
+    db = _BusyOnce(code)
+    await dialect._begin(db)  # type: ignore[arg-type]
+    assert db.begun == 2 and db.in_transaction

@@ -138,7 +138,9 @@ class SqliteDialect:
             db.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if db.in_transaction or exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            # sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL
+            # of a crashed one, …): their low byte is the primary code.
+            if db.in_transaction or exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
 
         def wait() -> None:

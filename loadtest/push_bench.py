@@ -216,7 +216,9 @@ def main() -> None:
     parser.add_argument("--restart", action="store_true", help="restart the server before the clients connect")
     parser.add_argument("--server-cpu", type=int, default=0, help="pin the server to this core (-1: not pinned)")
     parser.add_argument("--client-cpu", type=int, default=1, help="pin the clients to this core (-1: not pinned)")
-    parser.add_argument("--profile", help="run the server under py-spy, writing this (speedscope) file")
+    parser.add_argument(
+        "--profile", help="run the server under py-spy, writing this file (.svg: a flame graph, else speedscope)"
+    )
     parser.add_argument("--server-cmd", help="the server command instead of `payhub run` (e.g. another checkout)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     args = parser.parse_args()
@@ -244,7 +246,8 @@ def main() -> None:
         [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
     )
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
-    spy = [BIN / "py-spy", "record", "-r", "200", "-f", "speedscope", "-o", args.profile, "--"] if args.profile else []
+    fmt = "flamegraph" if args.profile and args.profile.endswith(".svg") else "speedscope"
+    spy = [BIN / "py-spy", "record", "-r", "200", "-f", fmt, "-o", args.profile, "--"] if args.profile else []
     command = args.server_cmd.split() if args.server_cmd else [BIN / "payhub", "run"]
 
     def start() -> subprocess.Popen[bytes]:

@@ -48,7 +48,7 @@ reset:
 
 ## bench: PayHub (SSE, WebSocket) side by side with python-socketio and sse-starlette (loadtest/compare.py,
 ## docs/performance.md); installs the bench extra (requirements/bench.lock) into .venv when missing.
-## BENCH_ARGS=--quick for a short run (about 4 minutes); the full run takes about 15.
+## BENCH_ARGS=--quick for a short run (about 4 minutes); the full run takes about 13.
 BENCH_ARGS ?=
 LOCUST_ARGS ?=
 .PHONY: bench bench-locust

@@ -456,16 +456,22 @@ def _cpu_seconds(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--webhooks", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--webhooks", type=int, default=1000, help="new webhooks (or payments) to send (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=20, help="closed-loop senders at once (default 20)")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="e.g. postgresql://127.0.0.1:5432/test (a fresh database is made); default SQLite",
+    )
     parser.add_argument("--log-level", default="INFO", help="PAYHUB_LOG_LEVEL (INFO: as `payhub run` logs)")
     parser.add_argument("--in-process", action="store_true", help="drive the app through ASGI in this process")
     parser.add_argument("--warmup", type=int, default=50, help="--in-process: webhooks before measuring")
-    parser.add_argument("--profile", choices=("", "cprofile", "callgrind"), default="")
-    parser.add_argument("--profile-out", default="")
+    parser.add_argument("--profile", choices=("", "cprofile", "callgrind"), default="", help="--in-process: profile")
+    parser.add_argument("--profile-out", default="", help="where --profile writes")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
-    parser.add_argument("--scenario", choices=("webhooks", "simulate"), default="webhooks")
+    parser.add_argument(
+        "--scenario", choices=("webhooks", "simulate"), default="webhooks", help="signed webhooks or simulate/pay"
+    )
     parser.add_argument("--no-replays", action="store_true", help="each webhook once (no bank retry)")
     parser.add_argument("--rate", type=float, default=0, help="open loop: webhooks per second (latency at a load)")
     parser.add_argument("--processes", type=int, default=1, help="`payhub run` processes on one PostgreSQL")

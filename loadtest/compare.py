@@ -595,7 +595,7 @@ def cleanup(servers: list[Server], swarms: list[Swarm], workdir: Path) -> Iterat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer subscribers and seconds (about 3–4 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer subscribers and seconds (about 4 minutes)")
     parser.add_argument("--runs", type=int, default=2, help="interleaved runs of every target (default 2)")
     parser.add_argument("--subscribers", type=int, help="idle subscribers N (default 5000; quick 1000)")
     parser.add_argument("--fanout", type=int, help="subscribers of the fan-out room (default 2000; quick 500)")

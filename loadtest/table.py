@@ -60,6 +60,7 @@ def rows(cfg: dict[str, Any]) -> list[Row]:
             2,
             "lower",
         ),
+        Row("the same storm: connections accepted per second", ("storm", "accepted_per_s"), "", 0, "higher"),
     ]
 
 

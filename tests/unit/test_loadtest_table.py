@@ -50,7 +50,7 @@ def test_one_table_with_ranges_and_ratios_vs_both_peers() -> None:
     assert cells[1:] == ["40.0–42.0 KiB", "45.0–46.0 KiB", "32.0 KiB (×0.78 · ×0.70)", "–"]
     fanout = next(line for line in table if "one event to 2,000 subscribers" in line)
     assert "200–210 ms (×1.22 · ×1.81) [3 missed]" in fanout
-    assert len(table) == 2 + 7
+    assert len(table) == 2 + 8  # header, rule, the seven rows and the storm's accept rate
 
 
 def test_nearest_rank_percentile() -> None:

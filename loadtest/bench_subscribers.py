@@ -6,21 +6,18 @@ own file-descriptor budget), measures the server's memory with everyone waiting,
 every payment through the sandbox and measures how long each subscriber waited for CONFIRMED
 after the webhook was answered. Ends by itself; loopback only.
 
-    .venv/bin/python loadtest/bench_subscribers.py --subscribers 18000 --payments 200 --workers 3
+    .venv/bin/python -m loadtest.bench_subscribers --subscribers 18000 --payments 200 --workers 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import multiprocessing as mp
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -29,20 +26,7 @@ from typing import Any
 
 import httpx
 
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+from loadtest.procs import BIN, customer_token, free_port, import_premiums, rss_kib
 
 
 async def _subscribe(
@@ -110,14 +94,7 @@ def main() -> None:
         "PAYHUB_LOG_LEVEL": "WARNING",
         "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",  # every client runs on this host
     }
-    with (tmp / "premiums.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "policy_number", "application_number", "payer", "amount", "currency", "due_date"])
-        for i in range(args.payments):
-            w.writerow([900000 + i, f"B{i:08d}", "", f"Bench Payer {i}", "10.00", "USD", "2027-01-01"])
-    subprocess.run(
-        [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
-    )
+    import_premiums(env, tmp, args.payments, first_id=900000, due="2027-01-01")
     server = subprocess.Popen([BIN / "payhub", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -128,17 +105,7 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            token = (
-                subprocess.run(
-                    [BIN / "payhub", "token", "--sub", "bench", "--role", "customer"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
+            token = customer_token(env)
             streams = []
             for i in range(args.payments):
                 data = http.get(

@@ -25,14 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
 import json
 import math
 import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,12 +43,13 @@ from typing import Any
 
 import httpx
 
+from loadtest import procs
 from loadtest.http_pool import HttpPool
+from loadtest.procs import BIN, free_port
 from loadtest.swarm import Sub, Swarm, Target, die_with_parent, limit_files
 from loadtest.table import COLUMNS, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SERVER_CORE, CLIENT_CORE = 0, 1
 PEER_MODULES = {"sio": "loadtest.peers.socketio_peer", "sse": "loadtest.peers.sse_peer"}
 
@@ -59,12 +58,6 @@ QUICK = {"subscribers": 1000, "idle_s": 10.0, "fanout": 500, "rate": 100.0, "uni
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree(pid: int) -> list[int]:
@@ -224,24 +217,8 @@ class PayHub(Server):
 def import_premiums(env: dict[str, str], workdir: Path, count: int) -> str:
     """``count`` unpaid premiums (bills ``B00000000``…) imported with ``payhub policies import``; returns
     a customer token (``payhub token``) that may inquire them."""
-    premiums = workdir / "premiums.csv"
-    with premiums.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "policy_number", "application_number", "payer", "amount", "currency", "due_date"])
-        for i in range(count):
-            w.writerow([700000 + i, f"B{i:08d}", "", f"Bench Payer {i}", "10.00", "USD", "2027-12-31"])
-    subprocess.run([BIN / "payhub", "policies", "import", premiums], env=env, check=True, capture_output=True)
-    return (
-        subprocess.run(
-            [BIN / "payhub", "token", "--sub", "bench", "--role", "customer", "--ttl", "86400"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    procs.import_premiums(env, workdir, count, first_id=700000, due="2027-12-31")
+    return procs.customer_token(env, ttl_s=86400)
 
 
 async def inquire(base: str, token: str, count: int) -> list[tuple[int, str]]:

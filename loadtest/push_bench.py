@@ -13,8 +13,8 @@ other cores), and measures:
 - ``fanout_last_ms``: with ``--fanout``, every subscriber watches one payment; the sandbox pays it and
   each client notes when CONFIRMED arrived; the last one minus the event's ``occurredAt`` (commit).
 
-    .venv/bin/python loadtest/push_bench.py --transport sse --subscribers 5000 --idle-s 20
-    .venv/bin/python loadtest/push_bench.py --transport ws --subscribers 2000 --fanout
+    .venv/bin/python -m loadtest.push_bench --transport sse --subscribers 5000 --idle-s 20
+    .venv/bin/python -m loadtest.push_bench --transport ws --subscribers 2000 --fanout
 
 Clients are hand-written on asyncio streams (no client library) so they cost the swarm little.
 Loopback only; ends by itself. Numbers, never assertions.
@@ -25,13 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import csv
 import json
 import multiprocessing as mp
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
@@ -40,27 +37,7 @@ from typing import Any
 
 import httpx
 
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_s(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+from loadtest.procs import BIN, cpu_times, customer_token, free_port, import_premiums, rss_kib
 
 
 def _ws_frame(text: str) -> bytes:
@@ -237,14 +214,7 @@ def main() -> None:
         "PAYHUB_MAX_CONNECTIONS_PER_IP": "0",
         **dict(kv.split("=", 1) for kv in args.env),
     }
-    with (tmp / "premiums.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "policy_number", "application_number", "payer", "amount", "currency", "due_date"])
-        for i in range(payments):
-            w.writerow([900000 + i, f"B{i:08d}", "", f"Bench Payer {i}", "10.00", "USD", "2027-01-01"])
-    subprocess.run(
-        [BIN / "payhub", "policies", "import", str(tmp / "premiums.csv")], env=env, check=True, capture_output=True
-    )
+    import_premiums(env, tmp, payments, first_id=900000, due="2027-01-01")
     pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu >= 0 else []
     fmt = "flamegraph" if args.profile and args.profile.endswith(".svg") else "speedscope"
     spy = [BIN / "py-spy", "record", "-r", "200", "-f", fmt, "-o", args.profile, "--"] if args.profile else []
@@ -266,17 +236,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:
             wait_healthy(http)
-            token = (
-                subprocess.run(
-                    [BIN / "payhub", "token", "--sub", "bench", "--role", "customer"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
+            token = customer_token(env)
             streams: list[tuple[int, str, int | None]] = []
             for i in range(payments):
                 data = http.get(
@@ -319,9 +279,9 @@ def main() -> None:
             rss_after = rss_kib(server.pid)
             idle_pct = idle_sys_pct = None
             if args.idle_s > 0:
-                (u0, s0), t0 = cpu_s(server.pid), time.time()
+                (u0, s0), t0 = cpu_times(server.pid), time.time()
                 time.sleep(args.idle_s)
-                (u1, s1), elapsed = cpu_s(server.pid), time.time() - t0
+                (u1, s1), elapsed = cpu_times(server.pid), time.time() - t0
                 idle_pct = 100 * (u1 - u0 + s1 - s0) / elapsed
                 idle_sys_pct = 100 * (s1 - s0) / elapsed
             if args.fanout:

@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadtest.compare import BIN, CLIENT_CORE, ROOT, SERVER_CORE, PayHub, free_port
+from loadtest.compare import CLIENT_CORE, ROOT, SERVER_CORE, PayHub
+from loadtest.procs import BIN, free_port
 from loadtest.swarm import die_with_parent
 
 
